@@ -1,0 +1,51 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "ZServe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "zserve", targets: ["zserve"]),
+        .library(name: "ZServe", targets: ["ZServe"]),
+        .library(name: "ZServeClient", targets: ["ZServeClient"]),
+        .library(name: "Inference", targets: ["Inference"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(
+            name: "ServingProtocol",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "ONNXSchema",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(name: "Inference", dependencies: ["COpenBLAS", "ONNXSchema"]),
+        .target(
+            name: "ZServe",
+            dependencies: [
+                "ZeroMQ", "ServingProtocol", "Inference",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "ZServeClient", dependencies: ["ZeroMQ", "ServingProtocol"]),
+        .executableTarget(
+            name: "zserve",
+            dependencies: [
+                "ZServe", "ZServeClient", "Inference",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema"]),
+        .testTarget(name: "ZServeTests", dependencies: ["ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference"]),
+    ]
+)
