@@ -1,0 +1,48 @@
+/// The element type of a tensor. Raw values are ONNX's `TensorProto.DataType` numbers, which the wire protocol shares.
+public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case float32 = 1
+    case uint8 = 2
+    case int8 = 3
+    case int32 = 6
+    case int64 = 7
+    case bool = 9
+    case float16 = 10
+    case float64 = 11
+
+    /// Bytes per element.
+    public var byteSize: Int {
+        switch self {
+        case .uint8, .int8, .bool: 1
+        case .float16: 2
+        case .float32, .int32: 4
+        case .int64, .float64: 8
+        }
+    }
+
+    /// The lower-case name used in JSON and messages: `float32`, `int64`, `bool`, ...
+    public var name: String {
+        switch self {
+        case .float32: "float32"
+        case .uint8: "uint8"
+        case .int8: "int8"
+        case .int32: "int32"
+        case .int64: "int64"
+        case .bool: "bool"
+        case .float16: "float16"
+        case .float64: "float64"
+        }
+    }
+
+    /// Looks a type up by `name`; `float` and `double` are accepted as aliases.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "float32", "float": self = .float32
+        case "float64", "double": self = .float64
+        default:
+            guard let match = ElementType.allCases.first(where: { $0.name == name.lowercased() }) else { return nil }
+            self = match
+        }
+    }
+
+    public var description: String { name }
+}

@@ -1,0 +1,20 @@
+/// Why a model could not be loaded or a run could not complete.
+public enum InferenceError: Error, Equatable, CustomStringConvertible {
+    /// The bytes are not a valid ONNX model (not protobuf, missing graph, dangling value names, ...).
+    case invalidModel(String)
+    /// The model uses operators (or attributes, or types) this runtime does not implement; each entry names one.
+    case unsupported([String])
+    /// The inputs given to a run do not fit the model (names, types, shapes, byte counts).
+    case invalidInput(String)
+    /// A node failed while running (e.g. shapes that only disagree at run time).
+    case execution(node: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .invalidModel(let message): "invalid ONNX model: \(message)"
+        case .unsupported(let items): "unsupported by this runtime: \(items.joined(separator: ", "))"
+        case .invalidInput(let message): message
+        case .execution(let node, let message): "node \(node): \(message)"
+        }
+    }
+}

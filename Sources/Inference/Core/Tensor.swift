@@ -1,0 +1,93 @@
+/// A dense, row-major tensor: element type, shape and a storage holding at least `byteCount` bytes.
+///
+/// A value type over a shared storage: copying a `Tensor` does not copy elements. Several tensors may view one storage
+/// (a reshape is a view); writing through `mutablePointer` is only allowed to the session that owns the storage.
+public struct Tensor: Sendable {
+    public let elementType: ElementType
+    public let shape: [Int]
+    public let storage: TensorStorage
+
+    /// Creates a tensor over `storage`, which must hold `shape`'s element count × element size bytes.
+    public init(elementType: ElementType, shape: [Int], storage: TensorStorage) {
+        precondition(shape.elementCount * elementType.byteSize <= storage.byteCapacity, "storage too small for tensor")
+        self.elementType = elementType
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// Creates a tensor holding a copy of `bytes`, which must be exactly the elements' size.
+    public init(elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == shape.elementCount * elementType.byteSize, "byte count does not match shape")
+        self.init(elementType: elementType, shape: shape, storage: TensorStorage(copying: bytes))
+    }
+
+    /// Creates a float32 tensor from `values`.
+    public init(float32 values: [Float], shape: [Int]) {
+        self = values.withUnsafeBytes { Tensor(elementType: .float32, shape: shape, copying: $0) }
+    }
+
+    /// Creates an int64 tensor from `values`.
+    public init(int64 values: [Int64], shape: [Int]) {
+        self = values.withUnsafeBytes { Tensor(elementType: .int64, shape: shape, copying: $0) }
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.elementCount }
+    /// Number of bytes the elements occupy.
+    public var byteCount: Int { count * elementType.byteSize }
+    /// Number of dimensions.
+    public var rank: Int { shape.count }
+
+    /// The same elements under another shape with the same element count; no copy.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.elementCount == count, "reshape must keep the element count")
+        return Tensor(elementType: elementType, shape: newShape, storage: storage)
+    }
+
+    /// The elements as typed read-only memory. `T` must match `elementType`.
+    public func elements<T>(as type: T.Type) -> UnsafeBufferPointer<T> {
+        precondition(MemoryLayout<T>.size == elementType.byteSize, "element type mismatch")
+        return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
+    }
+
+    /// The elements as typed writable memory, for the session that owns the storage. `T` must match `elementType`.
+    public func mutableElements<T>(as type: T.Type) -> UnsafeMutableBufferPointer<T> {
+        precondition(MemoryLayout<T>.size == elementType.byteSize, "element type mismatch")
+        return UnsafeMutableBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
+    }
+
+    /// The elements' bytes.
+    public var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage.pointer, count: byteCount)
+    }
+
+    /// A copy of the elements as an array, for tests and small shape tensors.
+    public func array<T>(of type: T.Type) -> [T] {
+        Array(elements(as: type))
+    }
+
+    /// The elements of an integer tensor (int64 or int32) as `Int`s; used for shape-like inputs.
+    public func integers() -> [Int]? {
+        switch elementType {
+        case .int64: elements(as: Int64.self).map { Int($0) }
+        case .int32: elements(as: Int32.self).map { Int($0) }
+        default: nil
+        }
+    }
+}
+
+extension Array where Element == Int {
+    /// Product of the dimensions (1 for a scalar shape).
+    public var elementCount: Int { reduce(1, *) }
+
+    /// Row-major strides, in elements.
+    var strides: [Int] {
+        var result = [Int](repeating: 1, count: count)
+        var stride = 1
+        for axis in indices.reversed() {
+            result[axis] = stride
+            stride *= self[axis]
+        }
+        return result
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// A loaded, checked and planned ONNX model: its signature, weights and kernels.
+///
+/// Immutable and `Sendable`: one instance per model version is shared read-only by every worker thread, each running
+/// it through its own `Session`.
+public final class Model: Sendable {
+    /// Graph inputs the caller provides (initializers excluded), in graph order.
+    public let inputs: [TensorSpec]
+    /// Graph outputs, in graph order.
+    public let outputs: [TensorSpec]
+    /// The default-domain opset the model imports.
+    public let opsetVersion: Int
+    /// The model's `metadata_props`.
+    public let metadata: [String: String]
+    /// Operators in the graph, after fusion (for reports).
+    public let operatorCounts: [String: Int]
+    /// Bytes of weights (initializers and constants) held by this model.
+    public let weightBytes: Int
+
+    let nodes: [PlannedNode]
+    let valueCount: Int
+    let constants: [(Int, Tensor)]
+    let inputIndexes: [Int]
+    let outputIndexes: [Int]
+
+    init(
+        inputs: [TensorSpec], outputs: [TensorSpec], opsetVersion: Int, metadata: [String: String],
+        nodes: [PlannedNode], valueCount: Int, constants: [(Int, Tensor)], inputIndexes: [Int], outputIndexes: [Int]
+    ) {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.opsetVersion = opsetVersion
+        self.metadata = metadata
+        self.nodes = nodes
+        self.valueCount = valueCount
+        self.constants = constants
+        self.inputIndexes = inputIndexes
+        self.outputIndexes = outputIndexes
+        self.operatorCounts = nodes.reduce(into: [:]) { $0[$1.opType, default: 0] += 1 }
+        self.weightBytes = constants.reduce(0) { $0 + $1.1.byteCount }
+    }
+
+    /// Parses, checks and plans the ONNX model in `bytes`.
+    ///
+    /// - Throws: `InferenceError.invalidModel` for malformed files, `.unsupported` naming every operator or attribute
+    ///   this runtime does not implement.
+    public convenience init(onnx bytes: Data, registry: OperatorRegistry = .standard) throws {
+        try self.init(loader: ModelLoader(bytes: bytes, registry: registry))
+    }
+
+    /// Loads the ONNX model file at `url`.
+    public convenience init(contentsOf url: URL, registry: OperatorRegistry = .standard) throws {
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: url)
+        } catch {
+            throw InferenceError.invalidModel("cannot read \(url.path): \(error.localizedDescription)")
+        }
+        try self.init(onnx: bytes, registry: registry)
+    }
+
+    private convenience init(loader: ModelLoader) throws {
+        let plan = try loader.plan()
+        self.init(
+            inputs: plan.inputs, outputs: plan.outputs, opsetVersion: plan.opsetVersion, metadata: plan.metadata,
+            nodes: plan.nodes, valueCount: plan.valueCount, constants: plan.constants,
+            inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes)
+    }
+
+    /// A new session for running this model on the calling thread.
+    public func makeSession() -> Session {
+        Session(model: self)
+    }
+}
+
+/// One node of the execution plan.
+struct PlannedNode: Sendable {
+    let opType: String
+    let label: String
+    let kernel: Kernel
+    /// Value indexes of the inputs; -1 for an absent optional input.
+    let inputs: [Int]
+    let outputs: [Int]
+}

@@ -1,0 +1,36 @@
+/// A kernel's view of its node's inputs and outputs during one run.
+///
+/// Only valid inside `Kernel.run`; it reaches into the running session's value table without copying.
+public struct NodeIO {
+    unowned(unsafe) let session: Session
+    let inputIndexes: [Int]
+    let outputIndexes: [Int]
+
+    /// Number of input slots the node declares.
+    public var inputCount: Int { inputIndexes.count }
+
+    /// Input `position`, or nil when the slot is absent (an optional input left empty) or beyond the node's inputs.
+    public func input(_ position: Int) -> Tensor? {
+        guard position < inputIndexes.count, inputIndexes[position] >= 0 else { return nil }
+        return session.values[inputIndexes[position]]
+    }
+
+    /// Input `position`, which the node must have.
+    public func requiredInput(_ position: Int) throws -> Tensor {
+        guard let tensor = input(position) else {
+            throw InferenceError.invalidInput("missing input \(position)")
+        }
+        return tensor
+    }
+
+    /// An output tensor of `elementType` and `shape` to fill. Its storage is reused from earlier runs when large
+    /// enough, so its previous contents are arbitrary.
+    public func output(_ position: Int, _ elementType: ElementType, _ shape: [Int]) -> Tensor {
+        session.allocate(valueIndex: outputIndexes[position], elementType: elementType, shape: shape)
+    }
+
+    /// Sets output `position` to an existing tensor (a view such as a reshape of an input); no copy.
+    public func setOutput(_ position: Int, _ tensor: Tensor) {
+        session.values[outputIndexes[position]] = tensor
+    }
+}

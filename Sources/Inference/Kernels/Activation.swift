@@ -1,0 +1,62 @@
+import Foundation
+
+/// Element-wise float activations that can run alone or fused into the producing kernel's output loop.
+public enum Activation: String, Sendable, CaseIterable {
+    case relu = "Relu"
+    case sigmoid = "Sigmoid"
+    case tanh = "Tanh"
+
+    /// The ONNX operator name.
+    public var opType: String { rawValue }
+
+    init?(opType: String) {
+        self.init(rawValue: opType)
+    }
+
+    /// Applies the activation to `values` in place.
+    func apply(_ values: UnsafeMutableBufferPointer<Float>) {
+        apply(from: UnsafeBufferPointer(values), to: values)
+    }
+
+    /// Writes activation(`input`) to `output`; the two may be the same memory.
+    func apply(from input: UnsafeBufferPointer<Float>, to output: UnsafeMutableBufferPointer<Float>) {
+        let count = input.count
+        guard count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
+        switch self {
+        case .relu:
+            for i in 0..<count { dst[i] = Swift.max(src[i], 0) }
+        case .sigmoid:
+            for i in 0..<count {
+                let x = src[i]
+                // Split by sign so exp never overflows: both forms equal 1 / (1 + e^-x).
+                if x >= 0 {
+                    dst[i] = 1 / (1 + Foundation.exp(-x))
+                } else {
+                    let e = Foundation.exp(x)
+                    dst[i] = e / (1 + e)
+                }
+            }
+        case .tanh:
+            for i in 0..<count { dst[i] = Foundation.tanh(src[i]) }
+        }
+    }
+}
+
+/// Relu, Sigmoid or Tanh as a node of its own.
+struct ActivationKernel: Kernel {
+    let activation: Activation
+
+    init(_ activation: Activation, _ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        self.activation = activation
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        guard x.elementType == .float32 else {
+            throw InferenceError.invalidInput("\(activation.opType) takes float32, got \(x.elementType)")
+        }
+        let y = io.output(0, .float32, x.shape)
+        activation.apply(from: x.elements(as: Float.self), to: y.mutableElements(as: Float.self))
+    }
+}

@@ -1,0 +1,82 @@
+/// The element-wise arithmetic operators with multidirectional broadcasting.
+enum BinaryOperator: String, CaseIterable, Sendable {
+    case add = "Add", sub = "Sub", mul = "Mul", div = "Div"
+
+    var opType: String { rawValue }
+}
+
+/// Add, Sub, Mul and Div on float32, float64, int32 and int64 tensors of broadcastable shapes.
+struct BinaryKernel: Kernel {
+    let op: BinaryOperator
+
+    init(_ op: BinaryOperator, _ node: NodeDefinition) throws {
+        try node.expectInputs(2)
+        if node.opsetVersion < 7 {
+            throw InferenceError.unsupported(["\(op.opType) before opset 7 (legacy broadcast attribute)"])
+        }
+        self.op = op
+    }
+
+    func run(_ io: NodeIO) throws {
+        let a = try io.requiredInput(0)
+        let b = try io.requiredInput(1)
+        guard a.elementType == b.elementType else {
+            throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
+        }
+        let broadcast = try Broadcast([a.shape, b.shape])
+        let y = io.output(0, a.elementType, broadcast.resultShape)
+        switch a.elementType {
+        case .float32: apply(Float.self, a, b, y, broadcast)
+        case .float64: apply(Double.self, a, b, y, broadcast)
+        case .int32: try applyInteger(Int32.self, a, b, y, broadcast)
+        case .int64: try applyInteger(Int64.self, a, b, y, broadcast)
+        default:
+            throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")
+        }
+    }
+
+    private func apply<T: BinaryFloatingPoint>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {
+        let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: T.self))
+        switch op {
+        case .add: Self.loop(pa, pb, py, broadcast) { $0 + $1 }
+        case .sub: Self.loop(pa, pb, py, broadcast) { $0 - $1 }
+        case .mul: Self.loop(pa, pb, py, broadcast) { $0 * $1 }
+        case .div: Self.loop(pa, pb, py, broadcast) { $0 / $1 }
+        }
+    }
+
+    private func applyInteger<T: FixedWidthInteger>(
+        _: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast
+    ) throws {
+        let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: T.self))
+        switch op {
+        case .add: Self.loop(pa, pb, py, broadcast) { $0 &+ $1 }
+        case .sub: Self.loop(pa, pb, py, broadcast) { $0 &- $1 }
+        case .mul: Self.loop(pa, pb, py, broadcast) { $0 &* $1 }
+        case .div:
+            guard !pb.contains(0) else { throw InferenceError.invalidInput("integer division by zero") }
+            // Truncating division like C; the one overflowing case (min / -1) wraps.
+            Self.loop(pa, pb, py, broadcast) { $0.dividedReportingOverflow(by: $1).partialValue }
+        }
+    }
+
+    @inline(__always)
+    private static func loop<T>(
+        _ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>,
+        _ broadcast: Broadcast, _ f: (T, T) -> T
+    ) {
+        guard let pa = a.baseAddress, let pb = b.baseAddress, let py = y.baseAddress else { return }
+        broadcast.forEachRow { out, offsets, count, steps in
+            let x = pa + offsets[0], z = pb + offsets[1], o = py + out
+            // Separate loops per stride pattern keep each one simple enough to vectorize.
+            switch (steps[0], steps[1]) {
+            case (1, 1): for i in 0..<count { o[i] = f(x[i], z[i]) }
+            case (1, 0): let s = z[0]; for i in 0..<count { o[i] = f(x[i], s) }
+            case (0, 1): let s = x[0]; for i in 0..<count { o[i] = f(s, z[i]) }
+            default:
+                let (sx, sz) = (steps[0], steps[1])
+                for i in 0..<count { o[i] = f(x[i * sx], z[i * sz]) }
+            }
+        }
+    }
+}

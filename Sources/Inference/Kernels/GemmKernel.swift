@@ -1,0 +1,82 @@
+/// Gemm: Y = alpha · op(A) · op(B) + beta · C, with C broadcast to M×N, on `cblas_sgemm`; optionally followed by a
+/// fused activation.
+struct GemmKernel: Kernel {
+    let alpha: Float
+    let beta: Float
+    let transposeA: Bool
+    let transposeB: Bool
+    var activation: Activation?
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(2, 3)
+        alpha = try node.attributes.float("alpha", default: 1)
+        beta = try node.attributes.float("beta", default: 1)
+        transposeA = try node.attributes.int("transA", default: 0) != 0
+        transposeB = try node.attributes.int("transB", default: 0) != 0
+    }
+
+    func fusing(_ activation: Activation) -> Kernel? {
+        guard self.activation == nil else { return nil }
+        var fused = self
+        fused.activation = activation
+        return fused
+    }
+
+    func run(_ io: NodeIO) throws {
+        let a = try io.requiredInput(0)
+        let b = try io.requiredInput(1)
+        guard a.elementType == .float32, b.elementType == .float32 else {
+            throw InferenceError.invalidInput("Gemm takes float32, got \(a.elementType) and \(b.elementType)")
+        }
+        guard a.rank == 2, b.rank == 2 else {
+            throw InferenceError.invalidInput("Gemm takes 2-D A and B, got \(a.shape) and \(b.shape)")
+        }
+        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        guard k == kb else {
+            throw InferenceError.invalidInput("Gemm inner dimensions differ: A \(a.shape), B \(b.shape)")
+        }
+        let y = io.output(0, .float32, [m, n])
+        let out = y.mutableElements(as: Float.self)
+        var blasBeta: Float = 0
+        if let c = io.input(2), beta != 0 {
+            try fill(out, m: m, n: n, with: c)
+            blasBeta = beta
+        }
+        if m > 0 && n > 0 {
+            if k > 0 {
+                BLAS.sgemm(
+                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                    a: a.elements(as: Float.self).baseAddress!, lda: a.shape[1],
+                    b: b.elements(as: Float.self).baseAddress!, ldb: b.shape[1],
+                    beta: blasBeta, c: out.baseAddress!, ldc: n)
+            } else if blasBeta == 0 {
+                out.update(repeating: 0)
+            } else {
+                for i in out.indices { out[i] *= blasBeta }
+            }
+        }
+        activation?.apply(out)
+    }
+
+    /// Writes C broadcast (unidirectionally) to M×N into `out`.
+    private func fill(_ out: UnsafeMutableBufferPointer<Float>, m: Int, n: Int, with c: Tensor) throws {
+        guard c.elementType == .float32 else {
+            throw InferenceError.invalidInput("Gemm C must be float32, got \(c.elementType)")
+        }
+        let broadcast = try Broadcast([[m, n], c.shape])
+        guard broadcast.resultShape == [m, n] else {
+            throw InferenceError.invalidInput("Gemm C of shape \(c.shape) does not broadcast to [\(m), \(n)]")
+        }
+        let source = c.elements(as: Float.self).baseAddress!
+        let target = out.baseAddress!
+        broadcast.forEachRow { offset, offsets, count, steps in
+            let from = source + offsets[1], to = target + offset
+            if steps[1] == 0 {
+                to.update(repeating: from[0], count: count)
+            } else {
+                to.update(from: from, count: count)
+            }
+        }
+    }
+}

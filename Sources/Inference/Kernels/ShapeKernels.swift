@@ -1,0 +1,154 @@
+/// Identity: the output is the input (a view, no copy).
+struct IdentityKernel: Kernel {
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+    }
+
+    func run(_ io: NodeIO) throws {
+        io.setOutput(0, try io.requiredInput(0))
+    }
+}
+
+/// Flatten: the input viewed as a matrix [prod(dims before axis), prod(dims from axis)].
+struct FlattenKernel: Kernel {
+    let axis: Int
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        axis = try node.attributes.int("axis", default: 1)
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        // Flatten's axis ranges over [-r, r]: r itself means "all dims in the first factor".
+        let axis = self.axis < 0 ? self.axis + x.rank : self.axis
+        guard axis >= 0 && axis <= x.rank else {
+            throw InferenceError.invalidInput("Flatten axis \(self.axis) is out of range for rank \(x.rank)")
+        }
+        io.setOutput(0, x.reshaped([x.shape[..<axis].reduce(1, *), x.shape[axis...].reduce(1, *)]))
+    }
+}
+
+/// Reshape (opset ≥ 5, shape as an int64 input): 0 copies the input dimension (unless `allowzero`), -1 is inferred.
+struct ReshapeKernel: Kernel {
+    let allowZero: Bool
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(2)
+        allowZero = try node.attributes.int("allowzero", default: 0) != 0
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        let shapeTensor = try io.requiredInput(1)
+        guard shapeTensor.elementType == .int64, shapeTensor.rank == 1, let requested = shapeTensor.integers() else {
+            throw InferenceError.invalidInput("Reshape shape must be a 1-D int64 tensor")
+        }
+        io.setOutput(0, x.reshaped(try Self.resolve(requested, input: x.shape, allowZero: allowZero)))
+    }
+
+    /// Resolves 0 and -1 entries of `requested` against the input shape.
+    static func resolve(_ requested: [Int], input: [Int], allowZero: Bool) throws -> [Int] {
+        var shape = requested
+        var inferred: Int?
+        for (axis, dim) in requested.enumerated() {
+            switch dim {
+            case -1:
+                guard inferred == nil else { throw InferenceError.invalidInput("Reshape shape has more than one -1") }
+                inferred = axis
+            case 0 where !allowZero:
+                guard axis < input.count else {
+                    throw InferenceError.invalidInput("Reshape shape \(requested) copies axis \(axis) of \(input)")
+                }
+                shape[axis] = input[axis]
+            case ..<0:
+                throw InferenceError.invalidInput("Reshape shape \(requested) has a negative dimension")
+            default:
+                break
+            }
+        }
+        let total = input.elementCount
+        if let inferred {
+            let known = shape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
+            guard known > 0, total % known == 0 else {
+                throw InferenceError.invalidInput("cannot reshape \(input) to \(requested)")
+            }
+            shape[inferred] = total / known
+        }
+        guard shape.elementCount == total else {
+            throw InferenceError.invalidInput("cannot reshape \(input) (\(total) elements) to \(requested)")
+        }
+        return shape
+    }
+}
+
+/// Concat along `axis` of inputs that agree on every other dimension; any element type.
+struct ConcatKernel: Kernel {
+    let axis: Int
+
+    init(_ node: NodeDefinition) throws {
+        guard node.inputCount >= 1 else { throw InferenceError.invalidModel("\(node.label) needs at least one input") }
+        guard let axis = try node.attributes.int("axis") else {
+            throw InferenceError.invalidModel("\(node.label) has no axis attribute")
+        }
+        self.axis = axis
+    }
+
+    func run(_ io: NodeIO) throws {
+        let inputs = try (0..<io.inputCount).map { try io.requiredInput($0) }
+        let first = inputs[0]
+        let axis = try normalizedAxis(self.axis, rank: first.rank)
+        var shape = first.shape
+        shape[axis] = 0
+        for input in inputs {
+            guard input.elementType == first.elementType, input.rank == first.rank,
+                  (0..<first.rank).allSatisfy({ $0 == axis || input.shape[$0] == first.shape[$0] })
+            else {
+                throw InferenceError.invalidInput("Concat inputs \(inputs.map(\.shape)) do not agree off axis \(axis)")
+            }
+            shape[axis] += input.shape[axis]
+        }
+        let y = io.output(0, first.elementType, shape)
+        let outer = shape[..<axis].reduce(1, *)
+        let elementSize = first.elementType.byteSize
+        let outRow = shape[axis...].reduce(1, *) * elementSize
+        var column = 0
+        for input in inputs {
+            let row = input.shape[axis...].reduce(1, *) * elementSize
+            for o in 0..<outer where row > 0 {
+                (y.storage.pointer + o * outRow + column).copyMemory(from: input.storage.pointer + o * row, byteCount: row)
+            }
+            column += row
+        }
+    }
+}
+
+/// Constant: the value is folded into the model's constants when it loads; the node never runs.
+struct ConstantKernel: Kernel {
+    let value: Tensor
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(0)
+        let attributes = node.attributes
+        if let tensor = try attributes.tensor("value") {
+            value = tensor
+        } else if attributes.has("value_float") {
+            value = Tensor(float32: [try attributes.float("value_float", default: 0)], shape: [])
+        } else if let floats = try attributes.floats("value_floats") {
+            value = Tensor(float32: floats, shape: [floats.count])
+        } else if let int = try attributes.int("value_int") {
+            value = Tensor(int64: [Int64(int)], shape: [])
+        } else if let ints = try attributes.ints("value_ints") {
+            value = Tensor(int64: ints.map { Int64($0) }, shape: [ints.count])
+        } else {
+            _ = attributes.has("value_string")
+            _ = attributes.has("value_strings")
+            _ = attributes.has("sparse_value")
+            throw InferenceError.unsupported(["\(node.label): only value, value_float(s) and value_int(s) are supported"])
+        }
+    }
+
+    func run(_ io: NodeIO) throws {
+        io.setOutput(0, value)
+    }
+}

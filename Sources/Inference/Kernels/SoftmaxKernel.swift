@@ -1,0 +1,54 @@
+import Foundation
+
+/// Softmax over one axis (opset ≥ 13, default axis -1), or over the flattened trailing axes from `axis` on
+/// (opset < 13, default axis 1), on float32.
+struct SoftmaxKernel: Kernel {
+    let axis: Int
+    let flattensTrailingAxes: Bool
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        flattensTrailingAxes = node.opsetVersion < 13
+        axis = try node.attributes.int("axis", default: flattensTrailingAxes ? 1 : -1)
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        guard x.elementType == .float32 else {
+            throw InferenceError.invalidInput("Softmax takes float32, got \(x.elementType)")
+        }
+        let axis = try normalizedAxis(self.axis, rank: x.rank)
+        let outer = x.shape[..<axis].reduce(1, *)
+        let (length, inner) = flattensTrailingAxes
+            ? (x.shape[axis...].reduce(1, *), 1)
+            : (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
+        let y = io.output(0, .float32, x.shape)
+        guard x.count > 0 else { return }
+        let src = x.elements(as: Float.self).baseAddress!
+        let dst = y.mutableElements(as: Float.self).baseAddress!
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * length * inner + i
+                var maximum = -Float.infinity
+                for j in 0..<length { maximum = max(maximum, src[base + j * inner]) }
+                var sum: Float = 0
+                for j in 0..<length {
+                    let e = Foundation.exp(src[base + j * inner] - maximum)
+                    dst[base + j * inner] = e
+                    sum += e
+                }
+                let scale = 1 / sum
+                for j in 0..<length { dst[base + j * inner] *= scale }
+            }
+        }
+    }
+}
+
+/// Maps a possibly negative `axis` into 0..<rank, or throws.
+func normalizedAxis(_ axis: Int, rank: Int) throws -> Int {
+    let value = axis < 0 ? axis + rank : axis
+    guard value >= 0 && value < rank else {
+        throw InferenceError.invalidInput("axis \(axis) is out of range for rank \(rank)")
+    }
+    return value
+}

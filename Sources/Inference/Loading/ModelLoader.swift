@@ -1,0 +1,162 @@
+import Foundation
+import ONNXSchema
+import SwiftProtobuf
+
+/// Turns ONNX bytes into an execution plan: values numbered, constants folded in, every node given a kernel.
+///
+/// Every problem is collected before failing, so a model using three unsupported operators names all three.
+struct ModelLoader {
+    struct Plan {
+        var inputs: [TensorSpec] = []
+        var outputs: [TensorSpec] = []
+        var opsetVersion = 0
+        var metadata: [String: String] = [:]
+        var nodes: [PlannedNode] = []
+        var valueCount = 0
+        var constants: [(Int, Tensor)] = []
+        var inputIndexes: [Int] = []
+        var outputIndexes: [Int] = []
+    }
+
+    /// The oldest and newest default-domain opsets whose semantics the kernels follow.
+    static let supportedOpsets = 7...21
+
+    let model: Onnx_ModelProto
+    let registry: OperatorRegistry
+
+    init(bytes: Data, registry: OperatorRegistry) throws {
+        do {
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
+        } catch {
+            throw InferenceError.invalidModel("not an ONNX protobuf (\(error))")
+        }
+        self.registry = registry
+    }
+
+    func plan() throws -> Plan {
+        guard model.hasGraph else { throw InferenceError.invalidModel("the model has no graph") }
+        let graph = model.graph
+        var plan = Plan()
+        plan.opsetVersion = try defaultOpset()
+        plan.metadata = Dictionary(model.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+
+        if !graph.sparseInitializer.isEmpty {
+            throw InferenceError.unsupported(["sparse initializers"])
+        }
+
+        var valueIndex: [String: Int] = [:]
+        func define(_ name: String) throws -> Int {
+            guard valueIndex[name] == nil else {
+                throw InferenceError.invalidModel("value '\(name)' is defined more than once")
+            }
+            let index = valueIndex.count
+            valueIndex[name] = index
+            return index
+        }
+
+        var constantValues: [Int: Tensor] = [:]
+        for initializer in graph.initializer {
+            let index = try define(initializer.name)
+            constantValues[index] = try Tensor(onnx: initializer)
+        }
+        for input in graph.input where valueIndex[input.name] == nil {
+            plan.inputs.append(try spec(of: input))
+            plan.inputIndexes.append(try define(input.name))
+        }
+
+        var problems: [String] = []
+        var nodes: [PlannedNode] = []
+        for (position, node) in graph.node.enumerated() {
+            let label = node.name.isEmpty ? "\(node.opType) #\(position)" : "\(node.opType) '\(node.name)'"
+            if !node.domain.isEmpty && node.domain != "ai.onnx" {
+                problems.append("\(node.opType) (domain \(node.domain))")
+                continue
+            }
+            var inputs: [Int] = []
+            for name in node.input {
+                if name.isEmpty { inputs.append(-1); continue }
+                guard let index = valueIndex[name] else {
+                    throw InferenceError.invalidModel("\(label) reads '\(name)', which is not defined before it")
+                }
+                inputs.append(index)
+            }
+            let outputs = try node.output.map { name in try name.isEmpty ? define("\u{0}unused\(position)") : define(name) }
+
+            guard let factory = registry.factory(for: node.opType) else {
+                problems.append(node.opType)
+                continue
+            }
+            let attributes = try NodeAttributes(node.attribute, nodeLabel: label)
+            let definition = NodeDefinition(
+                opType: node.opType, opsetVersion: plan.opsetVersion, attributes: attributes,
+                inputCount: node.input.count, outputCount: node.output.count,
+                constantInputs: inputs.enumerated().reduce(into: [:]) { known, entry in
+                    if entry.element >= 0, let value = constantValues[entry.element] { known[entry.offset] = value }
+                },
+                label: label)
+            do {
+                let kernel = try factory(definition)
+                let unread = attributes.unread
+                if !unread.isEmpty {
+                    problems.append(contentsOf: unread.map { "\(node.opType) attribute '\($0)'" })
+                    continue
+                }
+                if let constant = kernel as? ConstantKernel {
+                    constantValues[outputs[0]] = constant.value
+                    continue
+                }
+                nodes.append(PlannedNode(opType: node.opType, label: label, kernel: kernel, inputs: inputs, outputs: outputs))
+            } catch InferenceError.unsupported(let items) {
+                problems.append(contentsOf: items)
+            }
+        }
+        if !problems.isEmpty {
+            var seen = Set<String>()
+            throw InferenceError.unsupported(problems.filter { seen.insert($0).inserted })
+        }
+
+        for output in graph.output {
+            guard let index = valueIndex[output.name] else {
+                throw InferenceError.invalidModel("graph output '\(output.name)' is never computed")
+            }
+            plan.outputs.append(try spec(of: output))
+            plan.outputIndexes.append(index)
+        }
+        guard !plan.outputs.isEmpty else { throw InferenceError.invalidModel("the graph has no outputs") }
+
+        plan.nodes = GraphFusion.fuseActivations(nodes, graphOutputs: Set(plan.outputIndexes))
+        plan.valueCount = valueIndex.count
+        plan.constants = constantValues.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return plan
+    }
+
+    private func defaultOpset() throws -> Int {
+        let imports = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
+        guard let version = imports.map({ Int($0.version) }).max() else {
+            // IR version 1-2 models predate opset_import and mean opset 1, which this runtime does not follow.
+            throw InferenceError.unsupported(["models without a default-domain opset import"])
+        }
+        guard Self.supportedOpsets.contains(version) else {
+            throw InferenceError.unsupported(["opset \(version) (supported: \(Self.supportedOpsets))"])
+        }
+        return version
+    }
+
+    private func spec(of value: Onnx_ValueInfoProto) throws -> TensorSpec {
+        guard case .tensorType(let type)? = value.type.value else {
+            throw InferenceError.unsupported(["graph value '\(value.name)' that is not a tensor"])
+        }
+        guard let elementType = ElementType(rawValue: type.elemType) else {
+            throw InferenceError.unsupported(["graph value '\(value.name)' of ONNX data type \(type.elemType)"])
+        }
+        let shape: [Int?]? = type.hasShape
+            ? type.shape.dim.map { dim in
+                if case .dimValue(let size)? = dim.value, size >= 0 { return Int(size) }
+                return nil
+            }
+            : nil
+        return TensorSpec(name: value.name, elementType: elementType, shape: shape)
+    }
+}

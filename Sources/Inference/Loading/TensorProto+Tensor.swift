@@ -1,0 +1,63 @@
+import ONNXSchema
+
+extension Tensor {
+    /// Converts an ONNX initializer or attribute tensor, reading `raw_data` or the typed repeated fields.
+    ///
+    /// - Throws: `InferenceError.unsupported` for element types or external data this runtime does not handle,
+    ///   `.invalidModel` when the data does not match the declared dims.
+    init(onnx proto: Onnx_TensorProto) throws {
+        let label = proto.name.isEmpty ? "tensor" : "tensor '\(proto.name)'"
+        guard let elementType = ElementType(rawValue: proto.dataType) else {
+            throw InferenceError.unsupported(["\(label) of ONNX data type \(proto.dataType)"])
+        }
+        if proto.dataLocation == .external || !proto.externalData.isEmpty {
+            throw InferenceError.unsupported(["\(label) with external data"])
+        }
+        guard proto.dims.allSatisfy({ $0 >= 0 }) else {
+            throw InferenceError.invalidModel("\(label) has a negative dimension")
+        }
+        let shape = proto.dims.map { Int($0) }
+        let count = shape.elementCount
+        let expectedBytes = count * elementType.byteSize
+
+        if proto.hasRawData {
+            guard proto.rawData.count == expectedBytes else {
+                throw InferenceError.invalidModel(
+                    "\(label) holds \(proto.rawData.count) bytes, dims \(shape) need \(expectedBytes)")
+            }
+            // ONNX raw_data is little-endian, as are the platforms ZServe runs on.
+            self = proto.rawData.withUnsafeBytes { Tensor(elementType: elementType, shape: shape, copying: $0) }
+            return
+        }
+
+        func checked<T>(_ values: [T], _ field: String) throws -> [T] {
+            guard values.count == count else {
+                throw InferenceError.invalidModel("\(label) has \(values.count) values in \(field), dims \(shape) need \(count)")
+            }
+            return values
+        }
+        switch elementType {
+        case .float32:
+            let values = try checked(proto.floatData, "float_data")
+            self = values.withUnsafeBytes { Tensor(elementType: .float32, shape: shape, copying: $0) }
+        case .int64:
+            let values = try checked(proto.int64Data, "int64_data")
+            self = values.withUnsafeBytes { Tensor(elementType: .int64, shape: shape, copying: $0) }
+        case .float64:
+            let values = try checked(proto.doubleData, "double_data")
+            self = values.withUnsafeBytes { Tensor(elementType: .float64, shape: shape, copying: $0) }
+        case .int32:
+            let values = try checked(proto.int32Data, "int32_data")
+            self = values.withUnsafeBytes { Tensor(elementType: .int32, shape: shape, copying: $0) }
+        case .bool, .uint8:
+            let values = try checked(proto.int32Data, "int32_data").map { UInt8(truncatingIfNeeded: $0) }
+            self = values.withUnsafeBytes { Tensor(elementType: elementType, shape: shape, copying: $0) }
+        case .int8:
+            let values = try checked(proto.int32Data, "int32_data").map { Int8(truncatingIfNeeded: $0) }
+            self = values.withUnsafeBytes { Tensor(elementType: .int8, shape: shape, copying: $0) }
+        case .float16:
+            let values = try checked(proto.int32Data, "int32_data").map { UInt16(truncatingIfNeeded: $0) }
+            self = values.withUnsafeBytes { Tensor(elementType: .float16, shape: shape, copying: $0) }
+        }
+    }
+}

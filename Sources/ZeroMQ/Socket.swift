@@ -1,0 +1,107 @@
+import CZeroMQ
+
+/// One ZeroMQ socket; frames are sent and received as byte arrays.
+///
+/// Not thread-safe (libzmq sockets are not), so not `Sendable`: create a socket on the thread that uses it. The socket
+/// is closed by `close()` or when it is deinitialized; it keeps its `Context` alive until then. Every socket starts with
+/// `LINGER` 0, so closing never blocks on undelivered messages — set `linger` for sockets that must flush on close.
+public final class Socket {
+    /// The `void *` libzmq handle; only used on the owning thread.
+    let handle: UnsafeMutableRawPointer
+    /// Retained so that the context outlives the socket.
+    public let context: Context
+    private var isClosed = false
+
+    /// Opens a socket of `type` on `context`.
+    public init(context: Context, type: SocketType) throws {
+        guard let handle = zmq_socket(context.handle, type.rawValue) else { throw ZMQError.last }
+        self.handle = handle
+        self.context = context
+        try setOption(ZMQ_LINGER, Int32(0))
+    }
+
+    deinit { close() }
+
+    /// Closes the socket; later calls are no-ops.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        zmq_close(handle)
+    }
+
+    /// Binds to `endpoint`, e.g. `tcp://127.0.0.1:*` (any free port) or `inproc://name`.
+    public func bind(_ endpoint: String) throws {
+        try check(zmq_bind(handle, endpoint))
+    }
+
+    /// Connects to `endpoint`; the connection itself is made in the background.
+    public func connect(_ endpoint: String) throws {
+        try check(zmq_connect(handle, endpoint))
+    }
+
+    /// Disconnects from an endpoint previously connected.
+    public func disconnect(_ endpoint: String) throws {
+        try check(zmq_disconnect(handle, endpoint))
+    }
+
+    /// Sends `frames` as one multipart message.
+    ///
+    /// - Parameter wait: when false, returns `false` instead of blocking if the message cannot be queued now
+    ///   (high-water mark reached, or a ROUTER_MANDATORY peer that is gone).
+    /// - Throws: `ZMQError` (with `isContextTerminated` when the context shuts down).
+    @discardableResult
+    public func send(_ frames: [[UInt8]], wait: Bool = true) throws -> Bool {
+        precondition(!frames.isEmpty, "a ZeroMQ message has at least one frame")
+        for (index, frame) in frames.enumerated() {
+            var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
+            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
+            let sent = try sendFrame(frame, flags: flags)
+            if !sent {
+                // libzmq queues all frames of a message atomically or none: only the first can fail with EAGAIN.
+                return false
+            }
+        }
+        return true
+    }
+
+    private func sendFrame(_ frame: [UInt8], flags: Int32) throws -> Bool {
+        while true {
+            // zmq_send copies the bytes before it returns, so the buffer only has to live for the call.
+            let result = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if result >= 0 { return true }
+            let error = ZMQError.last
+            if error.code == EINTR { continue }
+            if error.code == EAGAIN || error.code == EHOSTUNREACH { return false }
+            throw error
+        }
+    }
+
+    /// Receives one multipart message.
+    ///
+    /// - Parameter wait: when false, returns nil at once if no message is queued.
+    /// - Returns: the frames, or nil when `wait` is false and nothing is queued, or the receive timeout expired.
+    public func receive(wait: Bool = true) throws -> [[UInt8]]? {
+        var frames: [[UInt8]] = []
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        while true {
+            let flags: Int32 = (wait || !frames.isEmpty) ? 0 : ZMQ_DONTWAIT
+            if zmq_msg_recv(&message, handle, flags) < 0 {
+                let error = ZMQError.last
+                if error.code == EINTR { continue }
+                if error.code == EAGAIN && frames.isEmpty { return nil }
+                throw error
+            }
+            let size = zmq_msg_size(&message)
+            // zmq_msg_data points at `size` bytes owned by `message`, valid until the next recv or close.
+            let data = UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: size)
+            frames.append([UInt8](data))
+            if zmq_msg_more(&message) == 0 { return frames }
+        }
+    }
+
+    func check(_ result: Int32) throws {
+        if result != 0 { throw ZMQError.last }
+    }
+}
