@@ -1,0 +1,204 @@
+"""Clients for the ZServe wire protocol (docs/protocol.md).
+
+A request is the frames [empty][method][request message]; the reply is [empty][zserve.v1.Status][response message],
+the response frame being empty unless the status code is OK.
+"""
+
+import uuid
+
+import zmq
+from google.protobuf.message import DecodeError
+
+from .protos import inference_pb2, model_control_pb2, status_pb2
+from .tensors import from_tensor, to_tensor
+
+PREDICT = "zserve.v1.Inference/Predict"
+MODEL_METADATA = "zserve.v1.Inference/ModelMetadata"
+SERVER_READY = "zserve.v1.Inference/ServerReady"
+MODEL_READY = "zserve.v1.Inference/ModelReady"
+LIST_MODELS = "zserve.v1.ModelControl/ListModels"
+
+
+class ZServeError(Exception):
+    """A reply whose status is not OK; a reply that breaks the protocol is reported with code INTERNAL.
+
+    `code_name` is the gRPC code name (e.g. "NOT_FOUND"); `request_id` is the id the server echoed, "" if none.
+    """
+
+    def __init__(self, code_name: str, message: str, request_id: str = ""):
+        super().__init__(f"{code_name}: {message}")
+        self.code_name = code_name
+        self.message = message
+        self.request_id = request_id
+
+
+class Client:
+    """A blocking client over one REQ socket: one request at a time, each waiting at most timeout_ms for its reply.
+
+    After a timeout the socket is replaced (a REQ socket cannot send again before it has received), so the client
+    stays usable; a late reply to the abandoned request is discarded.
+    """
+
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self._context = context or zmq.Context.instance()
+        self._socket = _connect(self._context, zmq.REQ, endpoint)
+
+    def close(self) -> None:
+        """Closes the socket, dropping any unsent request."""
+        self._socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def predict(self, model: str, inputs: dict, version: int | None = None, label: str = "",
+                request_id: str | None = None, timeout_us: int = 0, output_names=()) -> tuple[int, dict]:
+        """Runs a model on named numpy arrays; returns (the version that computed it, {output name: array})."""
+        request = predict_request(model, inputs, version, label, request_id, timeout_us, output_names)
+        return _prediction(self._call(PREDICT, request, inference_pb2.PredictResponse))
+
+    def model_metadata(self, model: str, version: int | None = None,
+                       label: str = "") -> inference_pb2.ModelMetadataResponse:
+        """Returns the selected version's input and output specs (-1 marks a dimension of any size)."""
+        request = inference_pb2.ModelMetadataRequest(model=_model_spec(model, version, label))
+        return self._call(MODEL_METADATA, request, inference_pb2.ModelMetadataResponse)
+
+    def server_ready(self) -> bool:
+        """Whether the server is ready to serve."""
+        return self._call(SERVER_READY, inference_pb2.ServerReadyRequest(), inference_pb2.ServerReadyResponse).ready
+
+    def model_ready(self, model: str, version: int | None = None, label: str = "") -> bool:
+        """Whether the selected model version is ready."""
+        request = inference_pb2.ModelReadyRequest(model=_model_spec(model, version, label))
+        return self._call(MODEL_READY, request, inference_pb2.ModelReadyResponse).ready
+
+    def list_models(self) -> model_control_pb2.ListModelsResponse:
+        """Returns every model with the state of each of its versions, and the number of workers."""
+        return self._call(LIST_MODELS, model_control_pb2.ListModelsRequest(), model_control_pb2.ListModelsResponse)
+
+    def _call(self, method: str, request, response_type):
+        """Sends one request and returns its response message."""
+        self._socket.send_multipart([method.encode(), request.SerializeToString()])
+        if not self._socket.poll(self.timeout_ms):
+            self._socket.close()
+            self._socket = _connect(self._context, zmq.REQ, self.endpoint)
+            raise TimeoutError(f"no reply to {method} from {self.endpoint} within {self.timeout_ms} ms")
+        return _parse_reply(self._socket.recv_multipart(), response_type)
+
+
+class PipelinedClient:
+    """Keeps many Predict requests in flight over one DEALER socket; replies come in any order, matched by id."""
+
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self._socket = _connect(context or zmq.Context.instance(), zmq.DEALER, endpoint)
+
+    def close(self) -> None:
+        """Closes the socket, dropping unsent requests and unread replies."""
+        self._socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def send_predict(self, model: str, inputs: dict, version: int | None = None, label: str = "",
+                     request_id: str | None = None, timeout_us: int = 0, output_names=()) -> str:
+        """Queues a Predict request without waiting for its reply; returns its request id (a new uuid if None)."""
+        request = predict_request(model, inputs, version, label, request_id, timeout_us, output_names)
+        self._socket.send_multipart([b"", PREDICT.encode(), request.SerializeToString()])
+        return request.id
+
+    def receive(self, timeout_ms: int | None = None) -> tuple[str, tuple[int, dict]]:
+        """Returns (request id, (version, outputs)) of the next reply to arrive.
+
+        Raises ZServeError for an error reply (its request_id tells which request failed) and TimeoutError when no
+        reply arrives within timeout_ms (default: the client's timeout).
+        """
+        timeout_ms = self.timeout_ms if timeout_ms is None else timeout_ms
+        if not self._socket.poll(timeout_ms):
+            raise TimeoutError(f"no reply from {self.endpoint} within {timeout_ms} ms")
+        frames = self._socket.recv_multipart()
+        if frames[0] != b"":
+            raise ZServeError("INTERNAL", "malformed reply: the first frame is not the empty delimiter")
+        response = _parse_reply(frames[1:], inference_pb2.PredictResponse)
+        return response.id, _prediction(response)
+
+    def gather(self, request_ids) -> dict:
+        """Receives replies until each of request_ids is answered.
+
+        Returns {request id: (version, outputs) or ZServeError}, including any other reply received meanwhile
+        (an error for a request the server could not read is keyed ""). Raises TimeoutError like receive().
+        """
+        results = {}
+        pending = set(request_ids)
+        while pending:
+            try:
+                request_id, result = self.receive()
+            except ZServeError as error:
+                request_id, result = error.request_id, error
+            results[request_id] = result
+            pending.discard(request_id)
+        return results
+
+
+def predict_request(model: str, inputs: dict, version: int | None = None, label: str = "",
+                    request_id: str | None = None, timeout_us: int = 0,
+                    output_names=()) -> inference_pb2.PredictRequest:
+    """Builds a PredictRequest from {input name: array}; a request id is generated when none is given."""
+    return inference_pb2.PredictRequest(
+        id=uuid.uuid4().hex if request_id is None else request_id,
+        model=_model_spec(model, version, label),
+        inputs=[to_tensor(name, array) for name, array in inputs.items()],
+        output_names=output_names,
+        timeout_us=timeout_us,
+    )
+
+
+def _model_spec(name: str, version: int | None, label: str) -> inference_pb2.ModelSpec:
+    """Selects a pinned version, else a label, else the model's default version."""
+    return inference_pb2.ModelSpec(name=name, version=version, label=label)
+
+
+def _connect(context: zmq.Context, socket_type: int, endpoint: str) -> zmq.Socket:
+    """Opens a socket that does not linger on close and connects it."""
+    socket = context.socket(socket_type)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(endpoint)
+    return socket
+
+
+def _parse_reply(frames: list, response_type):
+    """Returns the response message of the reply frames [Status][response]; raises ZServeError unless OK."""
+    if len(frames) != 2:
+        raise ZServeError("INTERNAL", f"malformed reply: {len(frames)} frames after the delimiter, expected 2")
+    status = _decode(status_pb2.Status, frames[0])
+    if status.code != status_pb2.OK:
+        raise ZServeError(_code_name(status.code), status.message, status.request_id)
+    return _decode(response_type, frames[1])
+
+
+def _decode(message_type, data: bytes):
+    """Parses a message, reporting a payload that is not one as a ZServeError with code INTERNAL."""
+    try:
+        return message_type.FromString(data)
+    except DecodeError as error:
+        raise ZServeError(
+            "INTERNAL", f"malformed reply: not a {message_type.DESCRIPTOR.full_name}: {error}"
+        ) from error
+
+
+def _code_name(code: int) -> str:
+    """The name of a gRPC code, or "CODE_<number>" for a number zserve.v1.Code does not define."""
+    return status_pb2.Code.Name(code) if code in status_pb2.Code.values() else f"CODE_{code}"
+
+
+def _prediction(response: inference_pb2.PredictResponse) -> tuple[int, dict]:
+    """Turns a PredictResponse into (version, {output name: array})."""
+    return response.version, {tensor.name: from_tensor(tensor) for tensor in response.outputs}

@@ -1,0 +1,31 @@
+/// The RPC methods ZServe serves, named by their gRPC paths.
+public enum Method: String, CaseIterable, Sendable {
+    case predict = "zserve.v1.Inference/Predict"
+    case modelMetadata = "zserve.v1.Inference/ModelMetadata"
+    case serverReady = "zserve.v1.Inference/ServerReady"
+    case modelReady = "zserve.v1.Inference/ModelReady"
+    case listModels = "zserve.v1.ModelControl/ListModels"
+
+    /// The services the methods belong to.
+    public static let services: Set<String> = Set(allCases.map(\.service))
+
+    /// Looks up the method named by a method frame; a leading "/" (gRPC's form) is accepted.
+    public init?(path: String) {
+        let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        self.init(rawValue: trimmed)
+    }
+
+    /// Looks up the method named by a method frame's bytes.
+    public init?(frame: [UInt8]) {
+        self.init(path: String(decoding: frame, as: UTF8.self))
+    }
+
+    /// The service part of the path, e.g. "zserve.v1.Inference".
+    public var service: String { String(rawValue.split(separator: "/")[0]) }
+
+    /// The method frame's bytes.
+    public var frame: [UInt8] { Array(rawValue.utf8) }
+
+    /// Whether the method changes server state, so is only served on the admin socket.
+    public var isAdministrative: Bool { false }
+}

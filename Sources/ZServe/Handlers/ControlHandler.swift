@@ -1,0 +1,75 @@
+import ServingProtocol
+
+/// Answers the cheap, read-only methods (metadata, readiness, model list) on the broker thread, so health checks
+/// never queue behind inference.
+struct ControlHandler {
+    let registry: ModelRegistry
+    /// The number of workers serving, reported by ListModels and used for readiness.
+    let workerCount: () -> Int
+
+    func handle(_ method: Method, payload: [UInt8]) -> Reply {
+        do throws(ServingError) {
+            switch method {
+            case .serverReady:
+                _ = try decodeRequest(Zserve_V1_ServerReadyRequest.self, from: payload)
+                return .ok(Zserve_V1_ServerReadyResponse.with { $0.ready = workerCount() > 0 })
+            case .modelReady:
+                let request = try decodeRequest(Zserve_V1_ModelReadyRequest.self, from: payload)
+                let ready = (try? registry.resolve(
+                    name: request.model.name, version: request.model.hasVersion ? request.model.version : nil,
+                    label: request.model.label)) != nil
+                return .ok(Zserve_V1_ModelReadyResponse.with { $0.ready = ready })
+            case .modelMetadata:
+                let request = try decodeRequest(Zserve_V1_ModelMetadataRequest.self, from: payload)
+                return .ok(try metadata(request.model))
+            case .listModels:
+                _ = try decodeRequest(Zserve_V1_ListModelsRequest.self, from: payload)
+                return .ok(listModels())
+            case .predict:
+                return .error(ServingError(.internal, "Predict is served by workers"))
+            }
+        } catch {
+            return .error(error)
+        }
+    }
+
+    private func metadata(_ spec: Zserve_V1_ModelSpec) throws(ServingError) -> Zserve_V1_ModelMetadataResponse {
+        let servable = try registry.resolve(
+            name: spec.name, version: spec.hasVersion ? spec.version : nil, label: spec.label)
+        return .with {
+            $0.name = servable.name
+            $0.version = servable.version
+            $0.availableVersions = registry.availableVersions(of: servable.name)
+            $0.inputs = servable.model.inputs.map(TensorCodec.wire)
+            $0.outputs = servable.model.outputs.map(TensorCodec.wire)
+        }
+    }
+
+    private func listModels() -> Zserve_V1_ListModelsResponse {
+        .with {
+            $0.workers = Int32(workerCount())
+            $0.models = registry.statuses().map { entry in
+                .with { model in
+                    model.name = entry.name
+                    model.versions = entry.versions.map { status in
+                        .with {
+                            $0.version = status.version
+                            $0.state = Self.wireState(status.state)
+                            $0.error = status.error ?? ""
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func wireState(_ state: VersionState) -> Zserve_V1_VersionState {
+        switch state {
+        case .loading: .loading
+        case .available: .available
+        case .unloading: .unloading
+        case .failed: .failed
+        case .end: .end
+        }
+    }
+}

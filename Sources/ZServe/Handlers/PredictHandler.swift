@@ -1,0 +1,114 @@
+import Foundation
+import Inference
+import ServingProtocol
+
+/// Serves Predict on one worker thread: decode, select the version, validate inputs against the model, run, encode.
+///
+/// Not thread-safe: each worker owns one, with its own sessions (activation buffers) per model version; the models
+/// themselves are shared through the registry.
+final class PredictHandler {
+    private let registry: ModelRegistry
+    /// One session per servable this worker has run, keyed by servable identity.
+    private var sessions: [ObjectIdentifier: Session] = [:]
+    /// The servables those sessions belong to, kept to notice when one stops serving.
+    private var sessionOwners: [ObjectIdentifier: Servable] = [:]
+
+    init(registry: ModelRegistry) {
+        self.registry = registry
+    }
+
+    /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
+    func handle(payload: [UInt8], receivedAt: UInt64) -> Reply {
+        var requestID = ""
+        do throws(ServingError) {
+            let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
+            requestID = request.id
+            if request.timeoutUs > 0, MonotonicClock.nanoseconds >= receivedAt &+ request.timeoutUs &* 1000 {
+                throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
+            }
+            let servable = try registry.resolve(
+                name: request.model.name, version: request.model.hasVersion ? request.model.version : nil,
+                label: request.model.label)
+            let outputs = try run(request, on: servable)
+            return .ok(Zserve_V1_PredictResponse.with {
+                $0.id = request.id
+                $0.model = servable.name
+                $0.version = servable.version
+                $0.outputs = outputs
+            }, requestID: requestID)
+        } catch {
+            return .error(error, requestID: requestID)
+        }
+    }
+
+    private func run(_ request: Zserve_V1_PredictRequest, on servable: Servable) throws(ServingError) -> [Zserve_V1_Tensor] {
+        let model = servable.model
+        let wanted = try outputPositions(request.outputNames, model: model)
+        let session = session(for: servable)
+
+        var given = [Bool](repeating: false, count: model.inputs.count)
+        for tensor in request.inputs {
+            guard let position = model.inputs.firstIndex(where: { $0.name == tensor.name }) else {
+                let names = model.inputs.map(\.name).joined(separator: ", ")
+                throw ServingError(.invalidArgument, "model '\(servable.name)' has no input '\(tensor.name)' (inputs: \(names))")
+            }
+            guard !given[position] else {
+                throw ServingError(.invalidArgument, "input '\(tensor.name)' is given more than once")
+            }
+            given[position] = true
+            let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
+            do {
+                try model.inputs[position].validate(elementType: elementType, shape: shape)
+            } catch {
+                throw ServingError(.invalidArgument, "\(error)")
+            }
+            let buffer = session.inputBuffer(position, shape: shape)
+            tensor.rawData.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress, bytes.count > 0 {
+                    buffer.storage.pointer.copyMemory(from: base, byteCount: bytes.count)
+                }
+            }
+        }
+        if let missing = given.firstIndex(of: false) {
+            throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
+        }
+
+        let results: [Tensor]
+        do {
+            results = try session.run()
+        } catch {
+            // The inputs passed the signature check, so a node failing on them means they do not fit the model's
+            // internal shape constraints.
+            throw ServingError(.invalidArgument, "the model cannot run on these inputs: \(error)")
+        }
+        return wanted.map { TensorCodec.wire(results[$0], name: model.outputs[$0].name) }
+    }
+
+    private func outputPositions(_ names: [String], model: Model) throws(ServingError) -> [Int] {
+        guard !names.isEmpty else { return Array(model.outputs.indices) }
+        var positions: [Int] = []
+        for name in names {
+            guard let position = model.outputs.firstIndex(where: { $0.name == name }) else {
+                let known = model.outputs.map(\.name).joined(separator: ", ")
+                throw ServingError(.invalidArgument, "the model has no output '\(name)' (outputs: \(known))")
+            }
+            positions.append(position)
+        }
+        return positions
+    }
+
+    /// This worker's session for `servable`, made on first use. Sessions of versions that no longer serve are
+    /// dropped here, so a retired version's memory is freed once its last request is done.
+    private func session(for servable: Servable) -> Session {
+        let key = ObjectIdentifier(servable)
+        if let session = sessions[key] { return session }
+        for (staleKey, owner) in sessionOwners where !registry.isServing(owner) {
+            sessions[staleKey] = nil
+            sessionOwners[staleKey] = nil
+        }
+        let session = servable.model.makeSession()
+        sessions[key] = session
+        sessionOwners[key] = servable
+        return session
+    }
+}

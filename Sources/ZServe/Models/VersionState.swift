@@ -1,0 +1,16 @@
+/// Where a model version is in its lifecycle.
+public enum VersionState: String, Sendable {
+    case loading = "LOADING"
+    case available = "AVAILABLE"
+    case unloading = "UNLOADING"
+    case failed = "FAILED"
+    case end = "END"
+}
+
+/// The registry's record of one version.
+public struct VersionStatus: Sendable, Equatable {
+    public let version: Int64
+    public let state: VersionState
+    /// Why loading failed, when `state` is `.failed`.
+    public let error: String?
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Everything a `Server` needs to start; the `zserve serve` flags map onto these fields.
+public struct ServerConfiguration: Sendable {
+    /// Root of the model repository: `<root>/<model>/<version>/model.onnx`.
+    public var repository: URL
+    /// Frontend endpoint (a ROUTER), e.g. `tcp://0.0.0.0:7070`; port 0 or `*` picks a free port.
+    public var listen: String
+    /// Admin endpoint, or nil for none.
+    public var admin: String?
+    /// Local inference worker threads.
+    public var workers: Int
+    /// OpenBLAS threads (process-wide; each worker's BLAS calls use up to this many).
+    public var blasThreads: Int
+    /// Largest message accepted on the frontend, in bytes; larger ones make libzmq drop the sender's connection.
+    public var maxMessageSize: Int64
+    /// Requests waiting for a free worker before new ones are answered RESOURCE_EXHAUSTED.
+    public var queueCapacity: Int
+    /// How long a stop waits for accepted requests to finish.
+    public var drainTimeout: Duration
+
+    public init(
+        repository: URL, listen: String, admin: String? = nil,
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount, blasThreads: Int = 1,
+        maxMessageSize: Int64 = 64 << 20, queueCapacity: Int = 4096, drainTimeout: Duration = .seconds(10)
+    ) {
+        self.repository = repository
+        self.listen = listen
+        self.admin = admin
+        self.workers = workers
+        self.blasThreads = blasThreads
+        self.maxMessageSize = maxMessageSize
+        self.queueCapacity = queueCapacity
+        self.drainTimeout = drainTimeout
+    }
+
+    /// The endpoint libzmq should bind: a tcp port of 0 becomes `*` (any free port).
+    static func bindable(_ endpoint: String) -> String {
+        endpoint.hasPrefix("tcp://") && endpoint.hasSuffix(":0") ? String(endpoint.dropLast()) + "*" : endpoint
+    }
+}

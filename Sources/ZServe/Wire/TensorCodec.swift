@@ -1,0 +1,67 @@
+import Foundation
+import Inference
+import ServingProtocol
+
+/// Conversions between wire tensors (`Zserve_V1_Tensor`) and the runtime's tensors and specs.
+enum TensorCodec {
+    /// The runtime element type of a wire dtype; the enum numbers are shared with ONNX.
+    static func elementType(_ dataType: Zserve_V1_DataType) -> ElementType? {
+        ElementType(rawValue: Int32(dataType.rawValue))
+    }
+
+    /// The wire dtype of a runtime element type.
+    static func dataType(_ elementType: ElementType) -> Zserve_V1_DataType {
+        Zserve_V1_DataType(rawValue: Int(elementType.rawValue)) ?? .unspecified
+    }
+
+    /// Checks a request tensor's dtype, dims and byte count, before anything is allocated for it.
+    ///
+    /// - Returns: its element type and shape.
+    /// - Throws: INVALID_ARGUMENT naming the tensor and what is wrong.
+    static func checkedHeader(of tensor: Zserve_V1_Tensor) throws(ServingError) -> (ElementType, [Int]) {
+        guard let elementType = elementType(tensor.dtype) else {
+            throw ServingError(.invalidArgument, "input '\(tensor.name)' has unsupported dtype \(tensor.dtype)")
+        }
+        var count = 1
+        var shape: [Int] = []
+        shape.reserveCapacity(tensor.shape.count)
+        for dim in tensor.shape {
+            guard dim >= 0, dim <= Int64(Int.max) else {
+                throw ServingError(.invalidArgument, "input '\(tensor.name)' has a negative dimension in \(tensor.shape)")
+            }
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
+            guard !overflow else {
+                throw ServingError(.invalidArgument, "input '\(tensor.name)' shape \(tensor.shape) is too large")
+            }
+            count = product
+            shape.append(Int(dim))
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementType.byteSize)
+        guard !overflow, bytes == tensor.rawData.count else {
+            throw ServingError(
+                .invalidArgument,
+                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(overflow ? "more" : String(bytes))")
+        }
+        return (elementType, shape)
+    }
+
+    /// A wire tensor holding a copy of `tensor`'s elements.
+    static func wire(_ tensor: Tensor, name: String) -> Zserve_V1_Tensor {
+        var result = Zserve_V1_Tensor()
+        result.name = name
+        result.dtype = dataType(tensor.elementType)
+        result.shape = tensor.shape.map { Int64($0) }
+        result.rawData = Data(tensor.bytes)
+        return result
+    }
+
+    /// The wire form of a model input or output spec; -1 marks a dimension of any size.
+    static func wire(_ spec: TensorSpec) -> Zserve_V1_TensorSpec {
+        .with {
+            $0.name = spec.name
+            $0.dtype = dataType(spec.elementType)
+            $0.shape = (spec.shape ?? []).map { Int64($0 ?? -1) }
+        }
+    }
+}
+

@@ -1,0 +1,121 @@
+import Foundation
+import ServingProtocol
+import SwiftProtobuf
+import ZeroMQ
+
+/// A blocking ZServe client over one REQ socket: one request at a time.
+///
+/// Not thread-safe (it owns a socket); use one per thread. When a reply does not arrive within the timeout the socket
+/// is closed and reopened (a REQ socket cannot send again before it has received), and the call throws `.timeout`.
+public final class Client {
+    /// Why a call failed.
+    public enum Failure: Error, CustomStringConvertible {
+        /// The server answered with a non-OK status.
+        case status(ServingError)
+        /// No reply within the timeout.
+        case timeout(milliseconds: Int32)
+        /// The reply was not [status][response] or did not decode.
+        case malformedReply(String)
+
+        public var description: String {
+            switch self {
+            case .status(let error): "\(error)"
+            case .timeout(let milliseconds): "UNAVAILABLE: no reply within \(milliseconds) ms"
+            case .malformedReply(let detail): "INTERNAL: malformed reply: \(detail)"
+            }
+        }
+
+        /// The gRPC code name: the server's, or UNAVAILABLE / INTERNAL for local failures.
+        public var codeName: String {
+            switch self {
+            case .status(let error): error.code.name
+            case .timeout: "UNAVAILABLE"
+            case .malformedReply: "INTERNAL"
+            }
+        }
+    }
+
+    public let endpoint: String
+    public let timeoutMilliseconds: Int32
+    private let context: Context
+    private var socket: Socket
+
+    /// Connects to a ZServe frontend (or admin) endpoint; the connection is made in the background.
+    public init(endpoint: String, timeoutMilliseconds: Int32 = 30_000, context: Context? = nil) throws {
+        self.endpoint = endpoint
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.context = try context ?? Context()
+        self.socket = try Self.openSocket(self.context, endpoint, timeoutMilliseconds)
+    }
+
+    deinit { socket.close() }
+
+    private static func openSocket(_ context: Context, _ endpoint: String, _ timeout: Int32) throws -> Socket {
+        let socket = try Socket(context: context, type: .request)
+        try socket.setReceiveTimeout(timeout)
+        try socket.setSendTimeout(timeout)
+        try socket.connect(endpoint)
+        return socket
+    }
+
+    /// Calls `method` with `request` and decodes the response as `Response`.
+    ///
+    /// - Throws: `Failure`, or `ZMQError` for transport errors.
+    public func call<Response: SwiftProtobuf.Message>(
+        _ method: Method, _ request: some SwiftProtobuf.Message, as _: Response.Type = Response.self
+    ) throws -> Response {
+        // REQ adds the empty delimiter itself: send [method][payload], receive [status][response].
+        let frames = try Frames.request(method, request).dropFirst()
+        guard try socket.send(Array(frames)) else { throw Failure.timeout(milliseconds: timeoutMilliseconds) }
+        guard let reply = try socket.receive() else {
+            socket.close()
+            socket = try Self.openSocket(context, endpoint, timeoutMilliseconds)
+            throw Failure.timeout(milliseconds: timeoutMilliseconds)
+        }
+        return try Self.decodeReply(reply, as: Response.self)
+    }
+
+    /// Decodes the frames [status][response] of a reply (after the empty delimiter).
+    public static func decodeReply<Response: SwiftProtobuf.Message>(
+        _ frames: [[UInt8]], as _: Response.Type
+    ) throws -> Response {
+        guard frames.count == 2 else { throw Failure.malformedReply("\(frames.count) frames") }
+        let status: Zserve_V1_Status
+        do {
+            status = try Zserve_V1_Status(serializedBytes: frames[0])
+        } catch {
+            throw Failure.malformedReply("status frame: \(error)")
+        }
+        guard status.code == .ok else { throw Failure.status(ServingError(status.code, status.message)) }
+        do {
+            return try Response(serializedBytes: frames[1])
+        } catch {
+            throw Failure.malformedReply("response frame: \(error)")
+        }
+    }
+}
+
+extension Client {
+    /// Runs a prediction.
+    public func predict(_ request: Zserve_V1_PredictRequest) throws -> Zserve_V1_PredictResponse {
+        try call(.predict, request)
+    }
+
+    /// The inputs and outputs of a model version (the default version unless `version` or `label` is given).
+    public func modelMetadata(
+        name: String, version: Int64? = nil, label: String = ""
+    ) throws -> Zserve_V1_ModelMetadataResponse {
+        try call(.modelMetadata, Zserve_V1_ModelMetadataRequest.with {
+            $0.model = .with { spec in
+                spec.name = name
+                if let version { spec.version = version }
+                spec.label = label
+            }
+        })
+    }
+
+    /// Every model with its versions' states.
+    public func listModels() throws -> Zserve_V1_ListModelsResponse {
+        try call(.listModels, Zserve_V1_ListModelsRequest())
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import ZServeClient
+
+/// Options every client subcommand shares.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Server endpoint, e.g. tcp://127.0.0.1:7070.")
+    var endpoint: String = "tcp://127.0.0.1:7070"
+
+    @Option(name: .customLong("timeout-ms"), help: "How long to wait for the reply.")
+    var timeoutMilliseconds: Int32 = 30_000
+
+    func makeClient() throws -> Client {
+        try Client(endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+    }
+}
+
+/// Runs a client call; on failure prints "CODE: message" on stderr and exits non-zero.
+func reportingFailures<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let failure as Client.Failure {
+        FileHandle.standardError.write(Data("\(failure)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as JSONTensors.FormatError {
+        FileHandle.standardError.write(Data("INVALID_ARGUMENT: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+/// Writes `object` as one line of JSON on stdout.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}

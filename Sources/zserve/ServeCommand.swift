@@ -1,0 +1,83 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import ZServe
+
+/// `zserve serve`: runs the server until SIGTERM or SIGINT.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the models of a repository (<repo>/<model>/<version>/model.onnx).",
+        discussion: """
+            Prints one JSON line on stdout once serving: {"event": "ready", "listen": ..., "admin": ..., "workers": N}.
+            Logs go to stderr.
+            """
+    )
+
+    @Option(name: .customLong("model-repository"), help: "Model repository directory.")
+    var modelRepository: String
+
+    @Option(help: "Frontend endpoint, e.g. tcp://0.0.0.0:7070 (port 0 picks a free port).")
+    var listen: String = "tcp://127.0.0.1:7070"
+
+    @Option(help: "Admin endpoint for the ModelControl service.")
+    var admin: String?
+
+    @Option(help: "Inference worker threads (default: the number of cores).")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads (workers × this should not exceed the cores).")
+    var blasThreads: Int = 1
+
+    @Option(name: .customLong("max-message-size"), help: "Largest request accepted, in bytes.")
+    var maxMessageSize: Int64 = 64 << 20
+
+    @Option(name: .customLong("queue-capacity"), help: "Requests queued for a free worker before RESOURCE_EXHAUSTED.")
+    var queueCapacity: Int = 4096
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1") }
+        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let configuration = ServerConfiguration(
+            repository: URL(fileURLWithPath: modelRepository), listen: listen, admin: admin, workers: workers,
+            blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity)
+        let server = try Server(configuration: configuration)
+
+        let stopped = DispatchSemaphore(value: 0)
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                server.stop()
+                stopped.signal()
+            }
+            source.resume()
+            return source
+        }
+
+        let endpoints = try server.start()
+        let ready: [String: Any] = [
+            "event": "ready", "listen": endpoints.frontend, "admin": endpoints.admin ?? NSNull(), "workers": workers,
+        ]
+        let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
+        FileHandle.standardOutput.write(line + Data("\n".utf8))
+        stopped.wait()
+        signals.forEach { $0.cancel() }
+    }
+}

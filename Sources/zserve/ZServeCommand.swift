@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `zserve`: the model server and its command-line tools.
+@main
+struct ZServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zserve",
+        abstract: "A model server: protobuf prediction requests over ZeroMQ, ONNX models on OpenBLAS.",
+        subcommands: [ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self]
+    )
+}

@@ -1,0 +1,94 @@
+"""Helpers for tests that run the zserve binary, whose path is in the environment variable ZSERVE_BIN."""
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_REPOSITORY = REPO_ROOT / "Examples" / "model-repository"
+READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 10
+
+
+def skip_without_binary() -> None:
+    """Skips the calling test module when ZSERVE_BIN is not set."""
+    if not os.environ.get("ZSERVE_BIN"):
+        pytest.skip("ZSERVE_BIN is not set: point it at a built zserve binary to run these tests",
+                    allow_module_level=True)
+
+
+@contextlib.contextmanager
+def start_server(repository, *extra_args):
+    """Runs `zserve serve` on a model repository, listening on a free local TCP port; yields the listen endpoint.
+
+    Waits for the ready line on stdout; on exit asserts the server is still running, sends SIGTERM and asserts it
+    exits with code 0 within 10 s. The server's stderr is kept in a temporary file and shown when an assertion fails.
+    """
+    command = [os.environ["ZSERVE_BIN"], "serve", "--model-repository", str(repository),
+               "--listen", "tcp://127.0.0.1:0", *extra_args]
+    with tempfile.TemporaryFile() as log, \
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=REPO_ROOT) as process:
+        try:
+            endpoint = _wait_until_ready(process, log)
+        except BaseException:
+            process.kill()
+            raise
+        try:
+            yield endpoint
+        finally:
+            _stop(process, log)
+
+
+def _wait_until_ready(process: subprocess.Popen, log) -> str:
+    """Reads the ready line, {"event": "ready", "listen": "tcp://127.0.0.1:PORT", ...}; returns its endpoint."""
+    line = _read_line(process.stdout, READY_TIMEOUT_S)
+    assert line.endswith(b"\n"), (
+        f"no ready line within {READY_TIMEOUT_S} s (exit code {process.poll()}), stdout {line!r}\n{_log_tail(log)}"
+    )
+    ready = json.loads(line)
+    assert ready.get("event") == "ready", f"unexpected first stdout line {line!r}"
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:[1-9][0-9]*", ready.get("listen") or ""), f"bad listen in {line!r}"
+    return ready["listen"]
+
+
+def _read_line(stream, timeout_s: float) -> bytes:
+    """Reads from a pipe up to and including the first newline; stops early at end of file or at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    line = b""
+    while not line.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([stream], [], [], remaining)[0]:
+            break
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
+def _stop(process: subprocess.Popen, log) -> None:
+    """Asserts the server is still running, sends SIGTERM and asserts it exits with code 0 in time."""
+    assert process.poll() is None, f"zserve exited with code {process.returncode} before SIGTERM\n{_log_tail(log)}"
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"zserve still running {STOP_TIMEOUT_S} s after SIGTERM\n{_log_tail(log)}") from None
+    assert code == 0, f"zserve exited with code {code} after SIGTERM\n{_log_tail(log)}"
+
+
+def _log_tail(log, limit: int = 4000) -> str:
+    """The end of the server's stderr; pread leaves the file offset the server shares with us untouched."""
+    size = os.fstat(log.fileno()).st_size
+    start = max(0, size - limit)
+    return "zserve stderr:\n" + os.pread(log.fileno(), size - start, start).decode(errors="replace")
