@@ -46,8 +46,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema"]),
-        .testTarget(name: "ZServeTests", dependencies: ["ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
+        .testTarget(
+            name: "ZServeTests",
+            dependencies: ["ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference", "ZServeTesting"]
+        ),
     ]
 )

@@ -1,11 +1,11 @@
-import ONNXSchema
+public import ONNXSchema
 
 extension Tensor {
     /// Converts an ONNX initializer or attribute tensor, reading `raw_data` or the typed repeated fields.
     ///
     /// - Throws: `InferenceError.unsupported` for element types or external data this runtime does not handle,
     ///   `.invalidModel` when the data does not match the declared dims.
-    init(onnx proto: Onnx_TensorProto) throws {
+    public init(onnx proto: Onnx_TensorProto) throws {
         let label = proto.name.isEmpty ? "tensor" : "tensor '\(proto.name)'"
         guard let elementType = ElementType(rawValue: proto.dataType) else {
             throw InferenceError.unsupported(["\(label) of ONNX data type \(proto.dataType)"])

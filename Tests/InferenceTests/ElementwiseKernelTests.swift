@@ -1,0 +1,68 @@
+import Foundation
+import Inference
+import Testing
+
+@Suite struct ElementwiseKernelTests {
+    @Test func addBroadcastsBothWays() throws {
+        let column = floats([1, 2, 3], [3, 1])
+        let row = floats([10, 20], [2])
+        let y = try runNode("Add", [column, row])[0]
+        #expect(y.shape == [3, 2])
+        #expect(y.array(of: Float.self) == [11, 21, 12, 22, 13, 23])
+    }
+
+    @Test func subMulDivOnSameShapesAndScalars() throws {
+        let x = floats([2, 4, 6, 8], [2, 2])
+        let s = floats([2], [])
+        #expect(try runNode("Sub", [x, s])[0].array(of: Float.self) == [0, 2, 4, 6])
+        #expect(try runNode("Sub", [s, x])[0].array(of: Float.self) == [0, -2, -4, -6])
+        #expect(try runNode("Mul", [x, x])[0].array(of: Float.self) == [4, 16, 36, 64])
+        #expect(try runNode("Div", [x, s])[0].array(of: Float.self) == [1, 2, 3, 4])
+    }
+
+    @Test func broadcastOverMiddleAxis() throws {
+        let x = floats((0..<12).map(Float.init), [2, 3, 2])
+        let y = try runNode("Mul", [x, floats([1, 10, 100], [3, 1])])[0]
+        #expect(y.array(of: Float.self) == [0, 1, 20, 30, 400, 500, 6, 7, 80, 90, 1000, 1100])
+    }
+
+    @Test func integerArithmeticTruncatesAndRefusesDivisionByZero() throws {
+        let x = int64s([7, -7, 9], [3])
+        #expect(try runNode("Div", [x, int64s([2], [1])])[0].array(of: Int64.self) == [3, -3, 4])
+        #expect(try runNode("Add", [x, int64s([1, 2, 3], [3])])[0].array(of: Int64.self) == [8, -5, 12])
+        #expect(throws: InferenceError.self) { try runNode("Div", [x, int64s([0], [1])]) }
+    }
+
+    @Test func mismatchedShapesAndTypesAreErrors() throws {
+        #expect(throws: InferenceError.self) { try runNode("Add", [floats([1, 2], [2]), floats([1, 2, 3], [3])]) }
+        #expect(throws: InferenceError.self) { try runNode("Add", [floats([1], [1]), int64s([1], [1])]) }
+    }
+
+    @Test func activations() throws {
+        let x = floats([-2, 0, 3], [3])
+        #expect(try runNode("Relu", [x])[0].array(of: Float.self) == [0, 0, 3])
+        let sigmoid = try runNode("Sigmoid", [floats([-100, 0, 100, 1], [4])])[0].array(of: Float.self)
+        #expect(sigmoid[0] >= 0 && sigmoid[0] < 1e-30)
+        #expect(sigmoid[1] == 0.5)
+        #expect(sigmoid[2] == 1)
+        #expect(abs(sigmoid[3] - 0.7310586) < 1e-6)
+        let tanh = try runNode("Tanh", [x])[0].array(of: Float.self)
+        #expect(abs(tanh[0] - Foundation.tanh(-2)) < 1e-6 && tanh[1] == 0)
+    }
+
+    @Test func softmaxFollowsOpsetSemantics() throws {
+        let x = floats([1, 2, 3, 4], [2, 2])
+        let e1 = Float(1 / (1 + exp(1.0)))
+        // opset 13, axis 0: per column.
+        let columns = try runNode("Softmax", [x], opset: 13, attributes: ["axis": 0])[0].array(of: Float.self)
+        let c = Float(1 / (1 + exp(2.0)))
+        for (got, want) in zip(columns, [c, c, 1 - c, 1 - c]) { #expect(abs(got - want) < 1e-6) }
+        // opset 13 default axis -1: per row.
+        let rows = try runNode("Softmax", [x], opset: 13)[0].array(of: Float.self)
+        for (got, want) in zip(rows, [e1, 1 - e1, e1, 1 - e1]) { #expect(abs(got - want) < 1e-6) }
+        // opset 11, axis 0: the whole tensor is one distribution.
+        let whole = try runNode("Softmax", [x], opset: 11, attributes: ["axis": 0])[0].array(of: Float.self)
+        #expect(abs(whole.reduce(0, +) - 1) < 1e-6)
+        #expect(whole[3] > whole[2] && whole[2] > whole[1])
+    }
+}
