@@ -1,7 +1,7 @@
 import Foundation
 
 /// A model repository in a fresh temporary directory, removed when the value is deinitialized.
-public final class TemporaryRepository {
+public final class TemporaryRepository: Sendable {
     public let root: URL
 
     public init() throws {

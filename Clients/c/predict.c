@@ -1,0 +1,163 @@
+/* zserve-c-predict: runs a model on a float32 matrix through the ZServe C client and prints its first output.
+ *
+ *   zserve-c-predict [--input NAME] ENDPOINT MODEL ROWS COLS V1 V2 ...
+ *
+ * Sends the ROWS x COLS values (row-major) as the input NAME (default "features") to the model's default version and
+ * prints {"model": ..., "version": N, "output": ..., "shape": [...], "data": [...]} on stdout.
+ * Exit status: 0 on success; 1 when the request fails, with "CODE_NAME: message" on stderr; 2 on a usage error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zserve_client.h"
+
+#define TIMEOUT_MS 10000
+#define USAGE "usage: zserve-c-predict [--input NAME] ENDPOINT MODEL ROWS COLS V1 V2 ...\n"
+
+struct arguments {
+    const char *input;
+    const char *endpoint;
+    const char *model;
+    int64_t shape[2];
+    float *values; /* owned: ROWS * COLS values */
+};
+
+static int usage_error(const char *problem, const char *argument) {
+    fprintf(stderr, "zserve-c-predict: %s: %s\n" USAGE, problem, argument);
+    return 2;
+}
+
+/* A dimension: a whole number from 0 to INT_MAX, so that ROWS * COLS cannot overflow an int64_t. */
+static int parse_dimension(const char *text, int64_t *dimension) {
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < 0 || value > INT_MAX) {
+        return usage_error("not a dimension", text);
+    }
+    *dimension = value;
+    return 0;
+}
+
+static int parse_value(const char *text, float *value) {
+    char *end;
+    errno = 0;
+    *value = strtof(text, &end);
+    if (errno != 0 || end == text || *end != '\0') {
+        return usage_error("not a float32 value", text);
+    }
+    return 0;
+}
+
+/* Fills *args from the command line; returns 0, or 2 after printing a usage error. */
+static int parse_arguments(int argc, char **argv, struct arguments *args) {
+    args->input = "features";
+    args->values = NULL;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "--input") == 0) {
+        args->input = argv[2];
+        first = 3;
+    }
+    if (argc - first < 4) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    args->endpoint = argv[first];
+    args->model = argv[first + 1];
+    if (parse_dimension(argv[first + 2], &args->shape[0]) != 0 ||
+        parse_dimension(argv[first + 3], &args->shape[1]) != 0) {
+        return 2;
+    }
+    int count = argc - first - 4;
+    if (args->shape[0] * args->shape[1] != count) {
+        fprintf(stderr, "zserve-c-predict: %" PRId64 " x %" PRId64 " values are needed, got %d\n" USAGE,
+                args->shape[0], args->shape[1], count);
+        return 2;
+    }
+    args->values = malloc(count > 0 ? (size_t)count * sizeof(float) : 1);
+    if (!args->values) {
+        fputs("zserve-c-predict: out of memory\n", stderr);
+        return 2;
+    }
+    for (int i = 0; i < count; i++) {
+        if (parse_value(argv[first + 4 + i], &args->values[i]) != 0) {
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void print_json_string(const char *text) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            printf("\\%c", *c);
+        } else if (*c < 0x20) {
+            printf("\\u%04x", *c);
+        } else {
+            putchar(*c);
+        }
+    }
+    putchar('"');
+}
+
+/* %.9g reproduces every float32 exactly; JSON has no NaN or infinity, so those print as null. */
+static void print_float(float value) {
+    if (isfinite(value)) {
+        printf("%.9g", value);
+    } else {
+        fputs("null", stdout);
+    }
+}
+
+static void print_result(const char *model, const zserve_result_t *result) {
+    fputs("{\"model\": ", stdout);
+    print_json_string(model);
+    printf(", \"version\": %" PRId64 ", \"output\": ", result->version);
+    print_json_string(result->output_name);
+    fputs(", \"shape\": [", stdout);
+    for (size_t i = 0; i < result->rank; i++) {
+        printf("%s%" PRId64, i > 0 ? ", " : "", result->shape[i]);
+    }
+    fputs("], \"data\": [", stdout);
+    for (size_t i = 0; i < result->count; i++) {
+        fputs(i > 0 ? ", " : "", stdout);
+        print_float(result->data[i]);
+    }
+    fputs("]}\n", stdout);
+}
+
+/* Sends the request and prints its outcome; returns the exit status. */
+static int run(const struct arguments *args) {
+    zserve_client_t *client = zserve_connect(args->endpoint, TIMEOUT_MS);
+    if (!client) {
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", zserve_code_name(ZSERVE_UNAVAILABLE), args->endpoint,
+                strerror(errno));
+        return 1;
+    }
+    zserve_result_t result;
+    int code = zserve_predict_f32(client, args->model, 0, args->input, args->values, args->shape, 2, &result);
+    if (code == ZSERVE_OK) {
+        print_result(args->model, &result);
+    } else {
+        fprintf(stderr, "%s: %s\n", zserve_code_name(code), result.message);
+    }
+    zserve_result_free(&result);
+    zserve_close(client);
+    return code == ZSERVE_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    struct arguments args;
+    int status = parse_arguments(argc, argv, &args);
+    if (status == 0) {
+        status = run(&args);
+    }
+    free(args.values);
+    return status;
+}

@@ -1,0 +1,93 @@
+/* ZServe C client: runs a model on one float32 tensor over ZeroMQ (wire protocol: docs/protocol.md).
+ *
+ * A client owns a ZeroMQ context and one REQ socket, so it carries one request at a time: use each client from one
+ * thread at a time (separate clients may run in separate threads).
+ *
+ * Ownership: the library never keeps a pointer the caller passed in (the endpoint is copied; request arguments are
+ * read only during the call). Everything in a zserve_result_t belongs to the result and is released by
+ * zserve_result_free; a client is released by zserve_close.
+ */
+#ifndef ZSERVE_CLIENT_H
+#define ZSERVE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* gRPC status codes, with gRPC's numbers (zserve.v1.Code in Protos/zserve/v1/status.proto). */
+enum zserve_code {
+    ZSERVE_OK = 0,
+    ZSERVE_CANCELLED = 1,
+    ZSERVE_UNKNOWN = 2,
+    ZSERVE_INVALID_ARGUMENT = 3,
+    ZSERVE_DEADLINE_EXCEEDED = 4,
+    ZSERVE_NOT_FOUND = 5,
+    ZSERVE_ALREADY_EXISTS = 6,
+    ZSERVE_PERMISSION_DENIED = 7,
+    ZSERVE_RESOURCE_EXHAUSTED = 8,
+    ZSERVE_FAILED_PRECONDITION = 9,
+    ZSERVE_ABORTED = 10,
+    ZSERVE_OUT_OF_RANGE = 11,
+    ZSERVE_UNIMPLEMENTED = 12,
+    ZSERVE_INTERNAL = 13,
+    ZSERVE_UNAVAILABLE = 14,
+    ZSERVE_DATA_LOSS = 15,
+    ZSERVE_UNAUTHENTICATED = 16,
+};
+
+/* Room for a request id and its terminating NUL. */
+#define ZSERVE_REQUEST_ID_SIZE 64
+
+typedef struct zserve_client zserve_client_t;
+
+/* What zserve_predict_f32 reports. The call overwrites every field without freeing anything, so release a result
+ * with zserve_result_free before reusing it. Fields marked "OK only" are zero/NULL unless the call returned ZSERVE_OK.
+ */
+typedef struct {
+    char request_id[ZSERVE_REQUEST_ID_SIZE]; /* the id the request carried (the server echoes it in its logs) */
+    char *message;      /* the server's status message, or the client's own for errors it detects; never NULL after
+                           a call */
+    int64_t version;    /* OK only: the model version that computed the output */
+    char *output_name;  /* OK only: the name of the first output */
+    int64_t *shape;     /* OK only: its shape, rank dimensions */
+    size_t rank;
+    float *data;        /* OK only: its count elements, row-major, in the host's byte order */
+    size_t count;
+} zserve_result_t;
+
+/* Connects to a ZServe frontend, e.g. "tcp://127.0.0.1:5555". ZeroMQ connects in the background, so this does not
+ * wait for the server. timeout_ms bounds each send and each wait for a reply (-1: wait forever).
+ * Returns a client to release with zserve_close, or NULL with errno set (malformed endpoint, out of memory, ...).
+ */
+zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms);
+
+/* Runs version `version` of `model` (<= 0: the model's default version) on one float32 input: `input_name`, with
+ * `rank` dimensions `shape` and product(shape) elements `data` in row-major order.
+ *
+ * Returns the status code (ZSERVE_OK is 0) and fills *out (see zserve_result_t). Besides the server's codes:
+ * ZSERVE_UNAVAILABLE when sending or the reply timed out or failed (the socket is then replaced, so the client stays
+ * usable and a late reply is discarded), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
+ * when the first output is not float32, ZSERVE_INVALID_ARGUMENT for a NULL argument or a negative dimension, and
+ * ZSERVE_RESOURCE_EXHAUSTED when memory runs out.
+ */
+int zserve_predict_f32(zserve_client_t *client, const char *model, int64_t version, const char *input_name,
+                       const float *data, const int64_t *shape, size_t rank, zserve_result_t *out);
+
+/* Releases what a result owns and zeroes it; safe on a zeroed result, twice in a row, and on NULL. */
+void zserve_result_free(zserve_result_t *result);
+
+/* Closes the socket, dropping a request still unsent, and releases the client; NULL is ignored. */
+void zserve_close(zserve_client_t *client);
+
+/* The name of a status code, e.g. "NOT_FOUND"; "UNKNOWN" for a number gRPC does not define (as gRPC maps those).
+ * The string is static. */
+const char *zserve_code_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,95 @@
+import Foundation
+import Inference
+import ServingProtocol
+import SwiftProtobuf
+import ZServe
+import ZServeClient
+import ZServeTesting
+import ZeroMQ
+
+/// A real server on an ephemeral loopback port, stopped when the value goes away.
+final class RunningServer: Sendable {
+    let server: Server
+    let endpoint: String
+    let adminEndpoint: String?
+    /// Keeps the repository alive as long as the server.
+    let repository: TemporaryRepository?
+
+    init(
+        repository: TemporaryRepository?, root: URL? = nil, workers: Int = 2,
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
+        var configuration = ServerConfiguration(
+            repository: root ?? repository!.root, listen: "tcp://127.0.0.1:0", workers: workers)
+        configure(&configuration)
+        server = try Server(configuration: configuration)
+        let endpoints = try server.start()
+        endpoint = endpoints.frontend
+        adminEndpoint = endpoints.admin
+        self.repository = repository
+    }
+
+    deinit { server.stop() }
+
+    func client() throws -> Client {
+        try Client(endpoint: endpoint, timeoutMilliseconds: 10_000)
+    }
+
+    /// Sends raw frames from a fresh DEALER socket and returns the reply frames, or nil after `timeout` ms.
+    func exchange(_ frames: [[UInt8]], timeout: Int32 = 10_000) throws -> [[UInt8]]? {
+        let context = try Context()
+        let socket = try Socket(context: context, type: .dealer)
+        defer { socket.close() }
+        try socket.setReceiveTimeout(timeout)
+        try socket.connect(endpoint)
+        try socket.send(frames)
+        return try socket.receive()
+    }
+}
+
+/// A repository holding the example model and a few of the onnx.helper fixtures.
+func standardRepository() throws -> TemporaryRepository {
+    let repository = try TemporaryRepository()
+    try repository.add(
+        "purchase_propensity",
+        copying: Fixtures.exampleRepository.appendingPathComponent("purchase_propensity/1/model.onnx"))
+    for reference in Fixtures.referenceCases() where ["ctr_mlp", "multi_output_two_heads", "multi_input_concat"].contains(reference.name) {
+        try repository.add(reference.name, copying: reference.modelFile)
+    }
+    return repository
+}
+
+/// A float32 wire tensor.
+func wireTensor(_ name: String, _ values: [Float], _ shape: [Int64]) -> Zserve_V1_Tensor {
+    .with {
+        $0.name = name
+        $0.dtype = .float32
+        $0.shape = shape
+        $0.rawData = values.withUnsafeBytes { Data($0) }
+    }
+}
+
+/// A Predict request for the example model with `rows` rows of features.
+func propensityRequest(id: String = "", rows: Int = 2) -> Zserve_V1_PredictRequest {
+    .with {
+        $0.id = id
+        $0.model.name = "purchase_propensity"
+        let row: [Float] = [30, 5, 900, 180, 40, 300, 0.1, 1]
+        $0.inputs = [wireTensor("features", Array((0..<rows).map { _ in row }.joined()), [Int64(rows), 8])]
+    }
+}
+
+/// The runtime tensor a wire tensor holds.
+func tensor(_ wire: Zserve_V1_Tensor) throws -> Tensor {
+    let type = try #require(ElementType(rawValue: Int32(wire.dtype.rawValue)))
+    return wire.rawData.withUnsafeBytes { Tensor(elementType: type, shape: wire.shape.map { Int($0) }, copying: $0) }
+}
+
+/// Splits reply frames [empty][status][response] into the status and response bytes.
+func parseReply(_ frames: [[UInt8]]?) throws -> (Zserve_V1_Status, [UInt8]) {
+    let frames = try #require(frames, "no reply")
+    try #require(frames.count == 3 && frames[0].isEmpty, "reply frames: \(frames.count)")
+    return (try Zserve_V1_Status(serializedBytes: frames[1]), frames[2])
+}
+
+import Testing
