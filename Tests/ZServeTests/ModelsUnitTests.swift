@@ -1,0 +1,73 @@
+import Foundation
+import Inference
+import Logging
+import ServingProtocol
+import Testing
+import ZServeTesting
+@testable import ZServe
+
+@Suite struct ModelRepositoryTests {
+    @Test(arguments: ["ctr", "ctr_v2", "a-b.c", String(repeating: "x", count: 128)])
+    func plainNamesAreValid(_ name: String) {
+        #expect(ModelRepository.isValidModelName(name))
+    }
+
+    @Test(arguments: ["", "../x", "/abs", "a/b", ".hidden", "spa ce", String(repeating: "x", count: 129), "naïve"])
+    func namesThatCouldEscapeOrConfuseAreInvalid(_ name: String) {
+        #expect(!ModelRepository.isValidModelName(name))
+    }
+
+    @Test func scanFindsNumericVersionsWithAModelFile() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("m", version: 1, bytes: Data([1]))
+        try repository.add("m", version: 10, bytes: Data([1]))
+        try repository.add("empty", version: 3, bytes: Data([1]))
+        let files = FileManager.default
+        try files.createDirectory(at: repository.root.appendingPathComponent("m/2"), withIntermediateDirectories: true)
+        try files.createDirectory(at: repository.root.appendingPathComponent("m/latest"), withIntermediateDirectories: true)
+        try files.createDirectory(at: repository.root.appendingPathComponent("m/007"), withIntermediateDirectories: true)
+        try files.removeItem(at: repository.root.appendingPathComponent("empty/3/model.onnx"))
+        try files.createDirectory(at: repository.root.appendingPathComponent(".tmp-push/1"), withIntermediateDirectories: true)
+        #expect(try ModelRepository(root: repository.root).scan() == ["m": [1, 10]])
+    }
+}
+
+@Suite struct ModelRegistryTests {
+    func servable(_ name: String, _ version: Int64) throws -> Servable {
+        var graph = ONNXGraphBuilder()
+        graph.input("x", .float32, [1])
+        graph.node("Relu", ["x"], ["y"])
+        graph.output("y", .float32, [1])
+        return Servable(name: name, version: version, model: try Model(onnx: graph.serialized()))
+    }
+
+    @Test func resolvesPinnedVersionsAndDefaultsToTheNewest() throws {
+        let registry = ModelRegistry()
+        let (v1, v3) = (try servable("m", 1), try servable("m", 3))
+        registry.publish(v1)
+        registry.publish(v3)
+        #expect(try registry.resolve(name: "m") === v3)
+        #expect(try registry.resolve(name: "m", version: 1) === v1)
+        #expect(registry.availableVersions(of: "m") == [1, 3])
+        #expect(registry.isServing(v1))
+    }
+
+    @Test func failuresCarryPreciseCodes() throws {
+        let registry = ModelRegistry()
+        registry.publish(try servable("m", 1))
+        registry.markFailed(name: "m", version: 2, error: "boom")
+        registry.markFailed(name: "broken", version: 1, error: "boom")
+        func code(_ body: () throws -> Servable) -> Zserve_V1_Code? {
+            do { _ = try body(); return nil } catch { return (error as? ServingError)?.code }
+        }
+        #expect(code { try registry.resolve(name: "") } == .invalidArgument)
+        #expect(code { try registry.resolve(name: "other") } == .notFound)
+        #expect(code { try registry.resolve(name: "m", version: 5) } == .notFound)
+        #expect(code { try registry.resolve(name: "m", version: 2) } == .unavailable)
+        #expect(code { try registry.resolve(name: "m", label: "stable") } == .notFound)
+        #expect(code { try registry.resolve(name: "broken") } == .unavailable)
+        let statuses = registry.statuses()
+        #expect(statuses.map(\.name) == ["broken", "m"])
+        #expect(statuses[1].versions.map(\.state) == [.available, .failed])
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import ServingProtocol
+import Testing
+@testable import ZServe
+
+@Suite struct TensorCodecTests {
+    @Test func acceptsAHeaderWhoseBytesMatchShapeTimesDtype() throws {
+        let (type, shape) = try TensorCodec.checkedHeader(of: wireTensor("x", [1, 2, 3, 4, 5, 6], [2, 3]))
+        #expect(type == .float32)
+        #expect(shape == [2, 3])
+    }
+
+    @Test(arguments: [[2, 2], [7], [Int64.max, 2], [-1, 6], [Int64(1) << 62, 4]])
+    func refusesShapesThatDoNotMatchTheBytes(_ shape: [Int64]) {
+        #expect(throws: ServingError.self) {
+            try TensorCodec.checkedHeader(of: wireTensor("x", [1, 2, 3, 4, 5, 6], shape))
+        }
+    }
+
+    @Test func zeroSizedTensorsAreValid() throws {
+        let (_, shape) = try TensorCodec.checkedHeader(of: wireTensor("x", [], [0, 8]))
+        #expect(shape == [0, 8])
+    }
+}
+
+@Suite struct WorkerMessageTests {
+    @Test func workItemsRoundTrip() throws {
+        let item = WorkItem(origin: .admin, client: [0, 1, 2], method: .predict, payload: [9, 9], receivedAt: 123_456_789)
+        guard case .work(let decoded)? = WorkerMessage(frames: WorkerMessage.work(item).frames) else {
+            Issue.record("not decoded as work")
+            return
+        }
+        #expect(decoded.origin == .admin)
+        #expect(decoded.client == [0, 1, 2])
+        #expect(decoded.method == .predict)
+        #expect(decoded.payload == [9, 9])
+        #expect(decoded.receivedAt == 123_456_789)
+    }
+
+    @Test func resultsRoundTrip() throws {
+        let frames = WorkerMessage.result(origin: .frontend, client: [7], status: [1], response: [2, 3]).frames
+        guard case .result(let origin, let client, let status, let response)? = WorkerMessage(frames: frames) else {
+            Issue.record("not decoded as result")
+            return
+        }
+        #expect(origin == .frontend && client == [7] && status == [1] && response == [2, 3])
+    }
+
+    @Test(arguments: [[[UInt8]](), [[99]], [[1], [2]], [[2], [0], [1], Array("nope/x".utf8), [], [0, 0, 0, 0, 0, 0, 0, 0]], [[3], [5], [], [], []]])
+    func malformedFramesAreIgnored(_ frames: [[UInt8]]) {
+        #expect(WorkerMessage(frames: frames) == nil)
+    }
+}
+
+@Suite struct MethodTests {
+    @Test func pathsResolveWithOrWithoutLeadingSlash() {
+        #expect(Method(path: "zserve.v1.Inference/Predict") == .predict)
+        #expect(Method(path: "/zserve.v1.ModelControl/ListModels") == .listModels)
+        #expect(Method(path: "zserve.v1.Inference/predict") == nil)
+        #expect(Method.services == ["zserve.v1.Inference", "zserve.v1.ModelControl"])
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: set-up, fixtures (onnx.helper models + onnxruntime references),
+# Swift unit and end-to-end tests, then the Python and C clients against the real zserve binary.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/setup.sh
+echo "== fixtures: onnx.helper models with onnxruntime references" >&2
+.venv/bin/python scripts/make_test_models.py --out .fixtures
+export ZSERVE_FIXTURES="$root/.fixtures"
+
+echo "== swift build and tests" >&2
+swift build --build-tests
+swift test --skip-build
+
+echo "== Python and C clients against the zserve binary" >&2
+export ZSERVE_BIN="$root/.build/debug/zserve"
+.venv/bin/python -m pytest -q Tests/python
