@@ -46,6 +46,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(
+            name: "zserve-rtt-bench",
+            dependencies: [
+                "ZServe", "ZeroMQ", "ServingProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/RoundTrip"
+        ),
         .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),

@@ -36,6 +36,7 @@ import ZeroMQ
             Case(description: "unknown service", frames: [[], Array("foo.Bar/Baz".utf8), good], code: .unimplemented),
             Case(description: "unknown model", frames: predict("m") { $0.model.name = "nope" }, code: .notFound, requestID: "m"),
             Case(description: "unknown version", frames: predict("v") { $0.model.version = 7 }, code: .notFound, requestID: "v"),
+            Case(description: "negative version", frames: predict("nv") { $0.model.version = -1 }, code: .invalidArgument, requestID: "nv"),
             Case(description: "unknown label", frames: predict("l") { $0.model.label = "canary" }, code: .notFound, requestID: "l"),
             Case(description: "empty model name", frames: predict("e") { $0.model.name = "" }, code: .invalidArgument, requestID: "e"),
             Case(description: "missing input", frames: predict("mi") { $0.inputs = [] }, code: .invalidArgument, requestID: "mi"),

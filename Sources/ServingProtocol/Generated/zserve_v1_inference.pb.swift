@@ -29,22 +29,14 @@ public nonisolated struct Zserve_V1_ModelSpec: Sendable {
 
   public var name: String = String()
 
-  public var version: Int64 {
-    get {_version ?? 0}
-    set {_version = newValue}
-  }
-  /// Returns true if `version` has been explicitly set.
-  public var hasVersion: Bool {self._version != nil}
-  /// Clears the value of `version`. Subsequent reads from it will return its default value.
-  public mutating func clearVersion() {self._version = nil}
+  /// Versions are positive; 0 (unset) means "not pinned".
+  public var version: Int64 = 0
 
   public var label: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-
-  fileprivate var _version: Int64? = nil
 }
 
 public nonisolated struct Zserve_V1_PredictRequest: Sendable {
@@ -211,7 +203,7 @@ nonisolated extension Zserve_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf.
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self._version) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.label) }()
       default: break
       }
@@ -219,16 +211,12 @@ nonisolated extension Zserve_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf.
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
-    try { if let v = self._version {
-      try visitor.visitSingularInt64Field(value: v, fieldNumber: 2)
-    } }()
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
     if !self.label.isEmpty {
       try visitor.visitSingularStringField(value: self.label, fieldNumber: 3)
     }
@@ -237,7 +225,7 @@ nonisolated extension Zserve_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf.
 
   public static func ==(lhs: Zserve_V1_ModelSpec, rhs: Zserve_V1_ModelSpec) -> Bool {
     if lhs.name != rhs.name {return false}
-    if lhs._version != rhs._version {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.label != rhs.label {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -15,9 +15,7 @@ struct ControlHandler {
                 return .ok(Zserve_V1_ServerReadyResponse.with { $0.ready = workerCount() > 0 })
             case .modelReady:
                 let request = try decodeRequest(Zserve_V1_ModelReadyRequest.self, from: payload)
-                let ready = (try? registry.resolve(
-                    name: request.model.name, version: request.model.hasVersion ? request.model.version : nil,
-                    label: request.model.label)) != nil
+                let ready = (try? registry.resolve(request.model)) != nil
                 return .ok(Zserve_V1_ModelReadyResponse.with { $0.ready = ready })
             case .modelMetadata:
                 let request = try decodeRequest(Zserve_V1_ModelMetadataRequest.self, from: payload)
@@ -34,8 +32,7 @@ struct ControlHandler {
     }
 
     private func metadata(_ spec: Zserve_V1_ModelSpec) throws(ServingError) -> Zserve_V1_ModelMetadataResponse {
-        let servable = try registry.resolve(
-            name: spec.name, version: spec.hasVersion ? spec.version : nil, label: spec.label)
+        let servable = try registry.resolve(spec)
         return .with {
             $0.name = servable.name
             $0.version = servable.version

@@ -26,9 +26,7 @@ final class PredictHandler {
             if request.timeoutUs > 0, MonotonicClock.nanoseconds >= receivedAt &+ request.timeoutUs &* 1000 {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
-            let servable = try registry.resolve(
-                name: request.model.name, version: request.model.hasVersion ? request.model.version : nil,
-                label: request.model.label)
+            let servable = try registry.resolve(request.model)
             let outputs = try run(request, on: servable)
             return .ok(Zserve_V1_PredictResponse.with {
                 $0.id = request.id

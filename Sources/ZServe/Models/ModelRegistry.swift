@@ -96,3 +96,15 @@ extension ModelRegistry {
         (try? resolve(name: servable.name, version: servable.version)) === servable
     }
 }
+
+extension ModelRegistry {
+    /// The servable a wire `ModelSpec` selects (version 0 means not pinned).
+    ///
+    /// - Throws: INVALID_ARGUMENT for a negative version, else as `resolve(name:version:label:)`.
+    func resolve(_ spec: Zserve_V1_ModelSpec) throws(ServingError) -> Servable {
+        guard spec.version >= 0 else {
+            throw ServingError(.invalidArgument, "model version must be positive, got \(spec.version)")
+        }
+        return try resolve(name: spec.name, version: spec.version > 0 ? spec.version : nil, label: spec.label)
+    }
+}
