@@ -21,6 +21,8 @@ import ZServeTesting
     @Test func reshapeRejectsImpossibleShapes() throws {
         #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([5, -1], [2])]) }
         #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([-1, -1], [2])]) }
+        #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([Int64.max, 4, -1], [3])]) }
+        #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([1 << 40, 1 << 40], [2])]) }
     }
 
     @Test func concatAlongEachAxis() throws {

@@ -23,6 +23,16 @@ import Testing
     }
 }
 
+@Suite struct DeadlineTests {
+    @Test func deadlinesExpireOnlyOnceTheirTimeHasPassed() {
+        let now = MonotonicClock.nanoseconds
+        #expect(PredictHandler.hasExpired(receivedAt: now - 2_000_000, timeoutMicroseconds: 1000))
+        #expect(!PredictHandler.hasExpired(receivedAt: now, timeoutMicroseconds: 60_000_000))
+        #expect(!PredictHandler.hasExpired(receivedAt: now, timeoutMicroseconds: UInt64.max), "no wrap-around")
+        #expect(!PredictHandler.hasExpired(receivedAt: now, timeoutMicroseconds: UInt64.max / 1000))
+    }
+}
+
 @Suite struct WorkerMessageTests {
     @Test func workItemsRoundTrip() throws {
         let item = WorkItem(origin: .admin, client: [0, 1, 2], method: .predict, payload: [9, 9], receivedAt: 123_456_789)

@@ -80,6 +80,18 @@ extension Array where Element == Int {
     /// Product of the dimensions (1 for a scalar shape).
     public var elementCount: Int { reduce(1, *) }
 
+    /// Product of the dimensions, or nil when a dimension is negative or the product overflows.
+    public var checkedElementCount: Int? {
+        var product = 1
+        for dim in self {
+            guard dim >= 0 else { return nil }
+            let (next, overflow) = product.multipliedReportingOverflow(by: dim)
+            if overflow { return nil }
+            product = next
+        }
+        return product
+    }
+
     /// Row-major strides, in elements.
     var strides: [Int] {
         var result = [Int](repeating: 1, count: count)

@@ -69,13 +69,14 @@ struct ReshapeKernel: Kernel {
         }
         let total = input.elementCount
         if let inferred {
-            let known = shape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
-            guard known > 0, total % known == 0 else {
+            var known = shape
+            known.remove(at: inferred)
+            guard let knownCount = known.checkedElementCount, knownCount > 0, total % knownCount == 0 else {
                 throw InferenceError.invalidInput("cannot reshape \(input) to \(requested)")
             }
-            shape[inferred] = total / known
+            shape[inferred] = total / knownCount
         }
-        guard shape.elementCount == total else {
+        guard shape.checkedElementCount == total else {
             throw InferenceError.invalidInput("cannot reshape \(input) (\(total) elements) to \(requested)")
         }
         return shape

@@ -23,7 +23,7 @@ final class PredictHandler {
         do throws(ServingError) {
             let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
             requestID = request.id
-            if request.timeoutUs > 0, MonotonicClock.nanoseconds >= receivedAt &+ request.timeoutUs &* 1000 {
+            if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
             let servable = try registry.resolve(request.model)
@@ -37,6 +37,14 @@ final class PredictHandler {
         } catch {
             return .error(error, requestID: requestID)
         }
+    }
+
+    /// Whether a request received at `receivedAt` with a relative timeout is past its deadline; a timeout too large
+    /// to represent never expires.
+    static func hasExpired(receivedAt: UInt64, timeoutMicroseconds: UInt64) -> Bool {
+        let (timeout, overflow) = timeoutMicroseconds.multipliedReportingOverflow(by: 1000)
+        let (deadline, late) = receivedAt.addingReportingOverflow(timeout)
+        return !overflow && !late && MonotonicClock.nanoseconds >= deadline
     }
 
     private func run(_ request: Zserve_V1_PredictRequest, on servable: Servable) throws(ServingError) -> [Zserve_V1_Tensor] {

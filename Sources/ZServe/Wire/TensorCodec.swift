@@ -22,25 +22,19 @@ enum TensorCodec {
         guard let elementType = elementType(tensor.dtype) else {
             throw ServingError(.invalidArgument, "input '\(tensor.name)' has unsupported dtype \(tensor.dtype)")
         }
-        var count = 1
-        var shape: [Int] = []
-        shape.reserveCapacity(tensor.shape.count)
-        for dim in tensor.shape {
-            guard dim >= 0, dim <= Int64(Int.max) else {
-                throw ServingError(.invalidArgument, "input '\(tensor.name)' has a negative dimension in \(tensor.shape)")
-            }
-            let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
-            guard !overflow else {
-                throw ServingError(.invalidArgument, "input '\(tensor.name)' shape \(tensor.shape) is too large")
-            }
-            count = product
-            shape.append(Int(dim))
+        guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
+            throw ServingError(.invalidArgument, "input '\(tensor.name)' has a negative dimension in \(tensor.shape)")
         }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementType.byteSize)
-        guard !overflow, bytes == tensor.rawData.count else {
+        let shape = tensor.shape.map { Int($0) }
+        let bytes = shape.checkedElementCount.flatMap { count in
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: elementType.byteSize)
+            return overflow ? nil : bytes
+        }
+        guard let bytes, bytes == tensor.rawData.count else {
+            let needed = bytes.map(String.init) ?? "more than can be addressed"
             throw ServingError(
                 .invalidArgument,
-                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(overflow ? "more" : String(bytes))")
+                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(needed)")
         }
         return (elementType, shape)
     }
