@@ -31,6 +31,20 @@ import ZServeTesting
         #expect(scalar.array(of: Float.self) == ab.map { $0 + 1 })
     }
 
+    @Test func gemmTakesFullAndRowShapedBias() throws {
+        let full = floats((0..<8).map(Float.init), [2, 4])
+        #expect(try runNode("Gemm", [a, b, full])[0].array(of: Float.self) == zip(ab, (0..<8).map(Float.init)).map(+))
+        let row = floats([1, 2, 3, 4], [1, 4])
+        #expect(try runNode("Gemm", [a, b, row])[0].array(of: Float.self) == zip(ab, [1, 2, 3, 4, 1, 2, 3, 4] as [Float]).map(+))
+    }
+
+    @Test func gemmWithAnEmptyInnerDimensionIsBetaTimesC() throws {
+        let empty = floats([], [2, 0]), none = floats([], [0, 4])
+        let y = try runNode("Gemm", [empty, none, floats([1, 2, 3, 4], [4])], attributes: ["beta": Float(3)])[0]
+        #expect(y.array(of: Float.self) == [3, 6, 9, 12, 3, 6, 9, 12])
+        #expect(try runNode("Gemm", [empty, none])[0].array(of: Float.self) == [Float](repeating: 0, count: 8))
+    }
+
     @Test func gemmRejectsMismatchedInnerDimensions() throws {
         #expect(throws: InferenceError.self) { try runNode("Gemm", [a, a]) }
     }

@@ -94,6 +94,23 @@ import ZServeTesting
         #expect(throws: InferenceError.self) { try Model(onnx: bytes) }
     }
 
+    @Test func craftedModelsAreRefusedNotFollowed() throws {
+        var huge = ONNXGraphBuilder()
+        huge.input("x", .float32, [1])
+        huge.node("Relu", ["x"], ["y"])
+        huge.output("y", .float32, [1])
+        var model = try Onnx_ModelProto(serializedBytes: try huge.serialized())
+        model.graph.initializer.append(.with { $0.name = "w"; $0.dataType = 1; $0.dims = [1 << 62, 4]; $0.rawData = Data() })
+        #expect(throws: InferenceError.self) { try Model(onnx: try model.serializedData()) }
+
+        var outputless = ONNXGraphBuilder()
+        outputless.input("x", .float32, [1])
+        outputless.node("Relu", ["x"], [])
+        outputless.node("Relu", ["x"], ["y"])
+        outputless.output("y", .float32, [1])
+        #expect(throws: InferenceError.self) { try Model(onnx: outputless.serialized()) }
+    }
+
     @Test func sessionRejectsInputsThatDoNotFitTheSignature() throws {
         var graph = ONNXGraphBuilder()
         graph.input("x", .float32, [nil, 3])

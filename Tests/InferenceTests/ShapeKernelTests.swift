@@ -18,6 +18,13 @@ import ZServeTesting
         #expect(try runNode("Reshape", [x, int64s([-1, 2, 2], [3])])[0].shape == [6, 2, 2])
     }
 
+    @Test func reshapeWithAllowZeroTakesZeroLiterally() throws {
+        let empty = floats([], [0, 3])
+        let y = try runNode("Reshape", [empty, int64s([3, 0], [2])], opset: 14, attributes: ["allowzero": 1])[0]
+        #expect(y.shape == [3, 0])
+        #expect(try runNode("Reshape", [x, int64s([0, 12], [2])], opset: 14)[0].shape == [2, 12], "0 copies the input dim")
+    }
+
     @Test func reshapeRejectsImpossibleShapes() throws {
         #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([5, -1], [2])]) }
         #expect(throws: InferenceError.self) { try runNode("Reshape", [x, int64s([-1, -1], [2])]) }

@@ -2,7 +2,8 @@ import Foundation
 import Inference
 import ZServeTesting
 
-/// Runs one operator on `inputs` through the whole loader and session, with graph inputs of unknown shape.
+/// Runs one operator on `inputs` through the whole loader and session. Graph inputs declare every dimension
+/// symbolic, so kernels see shapes only at run time; `constantInputs` become initializers instead.
 func runNode(
     _ opType: String, _ inputs: [Tensor], opset: Int = 17, attributes: [String: Any] = [:], outputs: Int = 1,
     constantInputs: Set<Int> = []
@@ -15,7 +16,7 @@ func runNode(
         if constantInputs.contains(position) {
             graph.initializer(name, tensor)
         } else {
-            graph.input(name, tensor.elementType, tensor.shape.map { $0 })
+            graph.input(name, tensor.elementType, tensor.shape.map { _ in nil })
         }
     }
     let outputNames = (0..<outputs).map { "out\($0)" }

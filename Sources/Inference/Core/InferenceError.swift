@@ -6,7 +6,9 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
     case unsupported([String])
     /// The inputs given to a run do not fit the model (names, types, shapes, byte counts).
     case invalidInput(String)
-    /// A node failed while running (e.g. shapes that only disagree at run time).
+    /// A run would need more memory than a session may use.
+    case resourceExhausted(String)
+    /// A node failed in a way the inputs do not explain (a defect, not a caller error).
     case execution(node: String, message: String)
 
     public var description: String {
@@ -14,6 +16,7 @@ public enum InferenceError: Error, Equatable, CustomStringConvertible {
         case .invalidModel(let message): "invalid ONNX model: \(message)"
         case .unsupported(let items): "unsupported by this runtime: \(items.joined(separator: ", "))"
         case .invalidInput(let message): message
+        case .resourceExhausted(let message): message
         case .execution(let node, let message): "node \(node): \(message)"
         }
     }

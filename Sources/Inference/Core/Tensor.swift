@@ -5,10 +5,10 @@
 public struct Tensor: Sendable {
     public let elementType: ElementType
     public let shape: [Int]
-    public let storage: TensorStorage
+    let storage: TensorStorage
 
     /// Creates a tensor over `storage`, which must hold `shape`'s element count × element size bytes.
-    public init(elementType: ElementType, shape: [Int], storage: TensorStorage) {
+    init(elementType: ElementType, shape: [Int], storage: TensorStorage) {
         precondition(shape.elementCount * elementType.byteSize <= storage.byteCapacity, "storage too small for tensor")
         self.elementType = elementType
         self.shape = shape
@@ -50,8 +50,8 @@ public struct Tensor: Sendable {
         return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
     }
 
-    /// The elements as typed writable memory, for the session that owns the storage. `T` must match `elementType`.
-    public func mutableElements<T>(as type: T.Type) -> UnsafeMutableBufferPointer<T> {
+    /// The elements as typed writable memory, for the kernel filling its output. `T` must match `elementType`.
+    func mutableElements<T>(as type: T.Type) -> UnsafeMutableBufferPointer<T> {
         precondition(MemoryLayout<T>.size == elementType.byteSize, "element type mismatch")
         return UnsafeMutableBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
     }
@@ -77,19 +77,28 @@ public struct Tensor: Sendable {
 }
 
 extension Array where Element == Int {
-    /// Product of the dimensions (1 for a scalar shape).
+    /// Product of the dimensions (1 for a scalar shape). Only for shapes that passed `validateShape()`.
     public var elementCount: Int { reduce(1, *) }
 
-    /// Product of the dimensions, or nil when a dimension is negative or the product overflows.
-    public var checkedElementCount: Int? {
-        var product = 1
+    /// The largest product of dimensions (zeros counted as 1) a tensor shape may have: 2^48, so that element counts,
+    /// strides and byte sizes of a valid shape and of any of its sub-shapes cannot overflow.
+    public static let maximumShapeVolume = 1 << 48
+
+    /// Checks that every dimension is ≥ 0 and that the product of the dimensions, zeros counted as 1, is at most
+    /// `maximumShapeVolume`. Every shape a tensor takes — from a request, a model file or a kernel — passes here first,
+    /// which is what lets `elementCount` and `strides` use plain arithmetic.
+    ///
+    /// - Throws: `InferenceError.invalidInput` naming the shape.
+    public func validateShape() throws(InferenceError) {
+        var volume = 1
         for dim in self {
-            guard dim >= 0 else { return nil }
-            let (next, overflow) = product.multipliedReportingOverflow(by: dim)
-            if overflow { return nil }
-            product = next
+            guard dim >= 0 else { throw InferenceError.invalidInput("shape \(self) has a negative dimension") }
+            let (next, overflow) = volume.multipliedReportingOverflow(by: Swift.max(dim, 1))
+            guard !overflow, next <= Self.maximumShapeVolume else {
+                throw InferenceError.invalidInput("shape \(self) is too large")
+            }
+            volume = next
         }
-        return product
     }
 
     /// Row-major strides, in elements.

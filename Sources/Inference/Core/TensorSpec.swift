@@ -14,7 +14,7 @@ public struct TensorSpec: Sendable, Equatable {
     /// Checks that a tensor of `elementType` and `shape` fits this spec.
     ///
     /// - Throws: `InferenceError.invalidInput` naming the input and both types or shapes.
-    public func validate(elementType given: ElementType, shape givenShape: [Int]) throws {
+    public func validate(elementType given: ElementType, shape givenShape: [Int]) throws(InferenceError) {
         guard given == elementType else {
             throw InferenceError.invalidInput("input '\(name)' must be \(elementType), got \(given)")
         }

@@ -25,9 +25,6 @@ public struct NodeDefinition {
     public let attributes: NodeAttributes
     /// Number of input slots (absent optional inputs included).
     public let inputCount: Int
-    public let outputCount: Int
-    /// Inputs whose values are known at load time (initializers and constants), by position.
-    public let constantInputs: [Int: Tensor]
     /// "Gemm 'fc1'" — for messages.
     public let label: String
 

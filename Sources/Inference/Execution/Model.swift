@@ -68,9 +68,9 @@ public final class Model: Sendable {
             inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes)
     }
 
-    /// A new session for running this model on the calling thread.
-    public func makeSession() -> Session {
-        Session(model: self)
+    /// A new session for running this model on the calling thread, whose buffers may take up to `memoryLimit` bytes.
+    public func makeSession(memoryLimit: Int = 4 << 30) -> Session {
+        Session(model: self, memoryLimit: memoryLimit)
     }
 }
 

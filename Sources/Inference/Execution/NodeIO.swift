@@ -16,7 +16,7 @@ public struct NodeIO {
     }
 
     /// Input `position`, which the node must have.
-    public func requiredInput(_ position: Int) throws -> Tensor {
+    public func requiredInput(_ position: Int) throws(InferenceError) -> Tensor {
         guard let tensor = input(position) else {
             throw InferenceError.invalidInput("missing input \(position)")
         }
@@ -25,12 +25,21 @@ public struct NodeIO {
 
     /// An output tensor of `elementType` and `shape` to fill. Its storage is reused from earlier runs when large
     /// enough, so its previous contents are arbitrary.
-    public func output(_ position: Int, _ elementType: ElementType, _ shape: [Int]) -> Tensor {
-        session.allocate(valueIndex: outputIndexes[position], elementType: elementType, shape: shape)
+    ///
+    /// - Throws: `.invalidInput` for a shape too large to address, `.resourceExhausted` past the session's limit.
+    public func output(_ position: Int, _ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
+        try session.allocate(valueIndex: outputIndex(position), elementType: elementType, shape: shape)
     }
 
     /// Sets output `position` to an existing tensor (a view such as a reshape of an input); no copy.
-    public func setOutput(_ position: Int, _ tensor: Tensor) {
-        session.values[outputIndexes[position]] = tensor
+    public func setOutput(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
+        session.values[try outputIndex(position)] = tensor
+    }
+
+    private func outputIndex(_ position: Int) throws(InferenceError) -> Int {
+        guard position < outputIndexes.count else {
+            throw InferenceError.invalidModel("the node has no output \(position)")
+        }
+        return outputIndexes[position]
     }
 }

@@ -2,16 +2,21 @@
 ///
 /// Not thread-safe: each worker thread makes its own session per model version; the `Model` (weights, kernels) is
 /// shared. Buffers grow to the largest shapes seen and are reused by later runs, so a steady stream of requests does
-/// not allocate tensor memory.
+/// not allocate tensor memory. A run that would take the session's buffers past `memoryLimit` bytes fails with
+/// `InferenceError.resourceExhausted` instead of allocating.
 public final class Session {
     public let model: Model
+    /// The most bytes this session's buffers may hold together.
+    public let memoryLimit: Int
     /// Current tensor of every value in the graph, indexed by the model's value numbering.
     var values: [Tensor?]
     /// Storage kept per value between runs.
     private var buffers: [TensorStorage?]
+    private var bufferBytes = 0
 
-    init(model: Model) {
+    init(model: Model, memoryLimit: Int) {
         self.model = model
+        self.memoryLimit = memoryLimit
         self.values = [Tensor?](repeating: nil, count: model.valueCount)
         self.buffers = [TensorStorage?](repeating: nil, count: model.valueCount)
         for (index, tensor) in model.constants {
@@ -19,16 +24,23 @@ public final class Session {
         }
     }
 
-    /// A writable tensor for model input `position`, to be filled by the caller before `run()`.
-    ///
-    /// The caller validates the shape against `model.inputs[position]` first.
-    public func inputBuffer(_ position: Int, shape: [Int]) -> Tensor {
-        let spec = model.inputs[position]
-        return allocate(valueIndex: model.inputIndexes[position], elementType: spec.elementType, shape: shape)
+    /// Sets model input `position` to a copy of `bytes`, after checking type and shape against the input's spec and
+    /// the byte count against the shape.
+    public func setInput(_ position: Int, elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) throws(InferenceError) {
+        try shape.validateShape()
+        try model.inputs[position].validate(elementType: elementType, shape: shape)
+        guard bytes.count == shape.elementCount * elementType.byteSize else {
+            throw InferenceError.invalidInput(
+                "input '\(model.inputs[position].name)' has \(bytes.count) bytes, shape \(shape) of \(elementType) needs \(shape.elementCount * elementType.byteSize)")
+        }
+        let tensor = try allocate(valueIndex: model.inputIndexes[position], elementType: elementType, shape: shape)
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            tensor.storage.pointer.copyMemory(from: base, byteCount: bytes.count)
+        }
     }
 
-    /// Sets model input `position` to `tensor` after checking it against the input's spec.
-    public func setInput(_ position: Int, _ tensor: Tensor) throws {
+    /// Sets model input `position` to `tensor` (no copy) after checking it against the input's spec.
+    public func setInput(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
         try model.inputs[position].validate(elementType: tensor.elementType, shape: tensor.shape)
         values[model.inputIndexes[position]] = tensor
     }
@@ -36,9 +48,10 @@ public final class Session {
     /// Runs the graph on the inputs set since the last run.
     ///
     /// - Returns: the model outputs in `model.outputs` order. They view this session's buffers and stay valid until
-    ///   the next call to `inputBuffer`, `setInput` or `run`.
-    /// - Throws: `InferenceError.invalidInput` when an input is missing, `.execution` naming the failing node.
-    public func run() throws -> [Tensor] {
+    ///   the next call to `setInput` or `run`.
+    /// - Throws: `InferenceError.invalidInput` when an input is missing or a node rejects the inputs' shapes or
+    ///   values, `.resourceExhausted` past the memory limit, `.execution` for anything else; messages name the node.
+    public func run() throws(InferenceError) -> [Tensor] {
         defer { clearInputs() }
         for (position, index) in model.inputIndexes.enumerated() where values[index] == nil {
             throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is missing")
@@ -48,32 +61,47 @@ public final class Session {
             do {
                 try node.kernel.run(io)
             } catch let error as InferenceError {
-                if case .execution = error { throw error }
-                throw InferenceError.execution(node: node.label, message: "\(error)")
+                switch error {
+                case .invalidInput(let message): throw .invalidInput("\(node.label): \(message)")
+                case .resourceExhausted(let message): throw .resourceExhausted("\(node.label): \(message)")
+                case .execution: throw error
+                default: throw .execution(node: node.label, message: "\(error)")
+                }
             } catch {
-                throw InferenceError.execution(node: node.label, message: "\(error)")
+                throw .execution(node: node.label, message: "\(error)")
             }
         }
-        return try model.outputIndexes.enumerated().map { position, index in
+        var outputs: [Tensor] = []
+        outputs.reserveCapacity(model.outputIndexes.count)
+        for (position, index) in model.outputIndexes.enumerated() {
             guard let tensor = values[index] else {
-                throw InferenceError.execution(node: "graph", message: "output '\(model.outputs[position].name)' not computed")
+                throw .execution(node: "graph", message: "output '\(model.outputs[position].name)' was not computed")
             }
-            return tensor
+            outputs.append(tensor)
         }
+        return outputs
     }
 
     private func clearInputs() {
         for index in model.inputIndexes { values[index] = nil }
     }
 
-    func allocate(valueIndex: Int, elementType: ElementType, shape: [Int]) -> Tensor {
+    /// A tensor of `shape` for value `valueIndex`, reusing that value's storage when it is large enough.
+    func allocate(valueIndex: Int, elementType: ElementType, shape: [Int]) throws(InferenceError) -> Tensor {
+        try shape.validateShape()
         let bytes = shape.elementCount * elementType.byteSize
         let storage: TensorStorage
         if let existing = buffers[valueIndex], existing.byteCapacity >= bytes {
             storage = existing
         } else {
+            let released = buffers[valueIndex]?.byteCapacity ?? 0
+            guard bufferBytes - released + bytes <= memoryLimit else {
+                throw .resourceExhausted(
+                    "a \(shape) \(elementType) tensor would take the session past its \(memoryLimit)-byte memory limit")
+            }
             storage = TensorStorage(byteCapacity: bytes)
             buffers[valueIndex] = storage
+            bufferBytes += bytes - released
         }
         let tensor = Tensor(elementType: elementType, shape: shape, storage: storage)
         values[valueIndex] = tensor

@@ -9,10 +9,6 @@ public enum Activation: String, Sendable, CaseIterable {
     /// The ONNX operator name.
     public var opType: String { rawValue }
 
-    init?(opType: String) {
-        self.init(rawValue: opType)
-    }
-
     /// Applies the activation to `values` in place.
     func apply(_ values: UnsafeMutableBufferPointer<Float>) {
         apply(from: UnsafeBufferPointer(values), to: values)
@@ -56,7 +52,7 @@ struct ActivationKernel: Kernel {
         guard x.elementType == .float32 else {
             throw InferenceError.invalidInput("\(activation.opType) takes float32, got \(x.elementType)")
         }
-        let y = io.output(0, .float32, x.shape)
+        let y = try io.output(0, .float32, x.shape)
         activation.apply(from: x.elements(as: Float.self), to: y.mutableElements(as: Float.self))
     }
 }

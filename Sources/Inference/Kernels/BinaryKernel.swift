@@ -24,7 +24,7 @@ struct BinaryKernel: Kernel {
             throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
         }
         let broadcast = try Broadcast([a.shape, b.shape])
-        let y = io.output(0, a.elementType, broadcast.resultShape)
+        let y = try io.output(0, a.elementType, broadcast.resultShape)
         switch a.elementType {
         case .float32: apply(Float.self, a, b, y, broadcast)
         case .float64: apply(Double.self, a, b, y, broadcast)
@@ -68,14 +68,16 @@ struct BinaryKernel: Kernel {
         guard let pa = a.baseAddress, let pb = b.baseAddress, let py = y.baseAddress else { return }
         broadcast.forEachRow { out, offsets, count, steps in
             let x = pa + offsets[0], z = pb + offsets[1], o = py + out
-            // Separate loops per stride pattern keep each one simple enough to vectorize.
-            switch (steps[0], steps[1]) {
-            case (1, 1): for i in 0..<count { o[i] = f(x[i], z[i]) }
-            case (1, 0): let s = z[0]; for i in 0..<count { o[i] = f(x[i], s) }
-            case (0, 1): let s = x[0]; for i in 0..<count { o[i] = f(s, z[i]) }
-            default:
-                let (sx, sz) = (steps[0], steps[1])
-                for i in 0..<count { o[i] = f(x[i * sx], z[i * sz]) }
+            // After axis merging the innermost stride is 1 (walks) or 0 (repeats), and at least one input walks.
+            // Separate loops per pattern keep each one simple enough to vectorize.
+            if steps[0] == 1 && steps[1] == 1 {
+                for i in 0..<count { o[i] = f(x[i], z[i]) }
+            } else if steps[1] == 0 {
+                let s = z[0]
+                for i in 0..<count { o[i] = f(x[i], s) }
+            } else {
+                let s = x[0]
+                for i in 0..<count { o[i] = f(s, z[i]) }
             }
         }
     }

@@ -6,7 +6,7 @@ struct Broadcast {
     let strides: [[Int]]
 
     /// Broadcasts `shapes`; throws when two dimensions differ and neither is 1.
-    init(_ shapes: [[Int]]) throws {
+    init(_ shapes: [[Int]]) throws(InferenceError) {
         let rank = shapes.map(\.count).max() ?? 0
         var result = [Int](repeating: 1, count: rank)
         for shape in shapes {
@@ -20,6 +20,7 @@ struct Broadcast {
                 result[offset + axis] = dim
             }
         }
+        try result.validateShape()
         var strides: [[Int]] = []
         for shape in shapes {
             let padded = [Int](repeating: 1, count: rank - shape.count) + shape

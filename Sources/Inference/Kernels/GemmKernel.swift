@@ -36,7 +36,7 @@ struct GemmKernel: Kernel {
         guard k == kb else {
             throw InferenceError.invalidInput("Gemm inner dimensions differ: A \(a.shape), B \(b.shape)")
         }
-        let y = io.output(0, .float32, [m, n])
+        let y = try io.output(0, .float32, [m, n])
         let out = y.mutableElements(as: Float.self)
         var blasBeta: Float = 0
         if let c = io.input(2), beta != 0 {

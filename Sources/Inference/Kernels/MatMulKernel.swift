@@ -35,7 +35,7 @@ struct MatMulKernel: Kernel {
         var outShape = batch.resultShape
         if a.rank > 1 { outShape.append(m) }
         if b.rank > 1 { outShape.append(n) }
-        let y = io.output(0, .float32, outShape)
+        let y = try io.output(0, .float32, outShape)
         let out = y.mutableElements(as: Float.self)
         guard out.count > 0 else { return }
 

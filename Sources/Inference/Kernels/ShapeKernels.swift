@@ -5,7 +5,7 @@ struct IdentityKernel: Kernel {
     }
 
     func run(_ io: NodeIO) throws {
-        io.setOutput(0, try io.requiredInput(0))
+        try io.setOutput(0, io.requiredInput(0))
     }
 }
 
@@ -25,7 +25,7 @@ struct FlattenKernel: Kernel {
         guard axis >= 0 && axis <= x.rank else {
             throw InferenceError.invalidInput("Flatten axis \(self.axis) is out of range for rank \(x.rank)")
         }
-        io.setOutput(0, x.reshaped([x.shape[..<axis].reduce(1, *), x.shape[axis...].reduce(1, *)]))
+        try io.setOutput(0, x.reshaped([x.shape[..<axis].reduce(1, *), x.shape[axis...].reduce(1, *)]))
     }
 }
 
@@ -44,7 +44,7 @@ struct ReshapeKernel: Kernel {
         guard shapeTensor.elementType == .int64, shapeTensor.rank == 1, let requested = shapeTensor.integers() else {
             throw InferenceError.invalidInput("Reshape shape must be a 1-D int64 tensor")
         }
-        io.setOutput(0, x.reshaped(try Self.resolve(requested, input: x.shape, allowZero: allowZero)))
+        try io.setOutput(0, x.reshaped(try Self.resolve(requested, input: x.shape, allowZero: allowZero)))
     }
 
     /// Resolves 0 and -1 entries of `requested` against the input shape.
@@ -71,12 +71,15 @@ struct ReshapeKernel: Kernel {
         if let inferred {
             var known = shape
             known.remove(at: inferred)
-            guard let knownCount = known.checkedElementCount, knownCount > 0, total % knownCount == 0 else {
+            try known.validateShape()
+            let knownCount = known.elementCount
+            guard knownCount > 0, total % knownCount == 0 else {
                 throw InferenceError.invalidInput("cannot reshape \(input) to \(requested)")
             }
             shape[inferred] = total / knownCount
         }
-        guard shape.checkedElementCount == total else {
+        try shape.validateShape()
+        guard shape.elementCount == total else {
             throw InferenceError.invalidInput("cannot reshape \(input) (\(total) elements) to \(requested)")
         }
         return shape
@@ -109,7 +112,7 @@ struct ConcatKernel: Kernel {
             }
             shape[axis] += input.shape[axis]
         }
-        let y = io.output(0, first.elementType, shape)
+        let y = try io.output(0, first.elementType, shape)
         let outer = shape[..<axis].reduce(1, *)
         let elementSize = first.elementType.byteSize
         let outRow = shape[axis...].reduce(1, *) * elementSize
@@ -142,14 +145,11 @@ struct ConstantKernel: Kernel {
         } else if let ints = try attributes.ints("value_ints") {
             value = Tensor(int64: ints.map { Int64($0) }, shape: [ints.count])
         } else {
-            _ = attributes.has("value_string")
-            _ = attributes.has("value_strings")
-            _ = attributes.has("sparse_value")
             throw InferenceError.unsupported(["\(node.label): only value, value_float(s) and value_int(s) are supported"])
         }
     }
 
     func run(_ io: NodeIO) throws {
-        io.setOutput(0, value)
+        try io.setOutput(0, value)
     }
 }

@@ -22,7 +22,7 @@ struct SoftmaxKernel: Kernel {
         let (length, inner) = flattensTrailingAxes
             ? (x.shape[axis...].reduce(1, *), 1)
             : (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
-        let y = io.output(0, .float32, x.shape)
+        let y = try io.output(0, .float32, x.shape)
         guard x.count > 0 else { return }
         let src = x.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
@@ -42,13 +42,4 @@ struct SoftmaxKernel: Kernel {
             }
         }
     }
-}
-
-/// Maps a possibly negative `axis` into 0..<rank, or throws.
-func normalizedAxis(_ axis: Int, rank: Int) throws -> Int {
-    let value = axis < 0 ? axis + rank : axis
-    guard value >= 0 && value < rank else {
-        throw InferenceError.invalidInput("axis \(axis) is out of range for rank \(rank)")
-    }
-    return value
 }

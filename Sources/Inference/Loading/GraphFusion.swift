@@ -19,7 +19,7 @@ enum GraphFusion {
                 continue
             }
             let next = nodes[position + 1]
-            guard next.inputs == [output], let activation = Activation(opType: next.opType),
+            guard next.inputs == [output], let activation = Activation(rawValue: next.opType),
                   let fused = node.kernel.fusing(activation)
             else {
                 result.append(node)

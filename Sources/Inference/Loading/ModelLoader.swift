@@ -82,7 +82,11 @@ struct ModelLoader {
                 }
                 inputs.append(index)
             }
-            let outputs = try node.output.map { name in try name.isEmpty ? define("\u{0}unused\(position)") : define(name) }
+            guard !node.output.isEmpty else { throw InferenceError.invalidModel("\(label) has no outputs") }
+            let outputs = try node.output.enumerated().map { slot, name in
+                // An empty name means the output is not used; it still needs a slot of its own.
+                try define(name.isEmpty ? "\u{0}unused.\(position).\(slot)" : name)
+            }
 
             guard let factory = registry.factory(for: node.opType) else {
                 problems.append(node.opType)
@@ -91,11 +95,7 @@ struct ModelLoader {
             let attributes = try NodeAttributes(node.attribute, nodeLabel: label)
             let definition = NodeDefinition(
                 opType: node.opType, opsetVersion: plan.opsetVersion, attributes: attributes,
-                inputCount: node.input.count, outputCount: node.output.count,
-                constantInputs: inputs.enumerated().reduce(into: [:]) { known, entry in
-                    if entry.element >= 0, let value = constantValues[entry.element] { known[entry.offset] = value }
-                },
-                label: label)
+                inputCount: node.input.count, label: label)
             do {
                 let kernel = try factory(definition)
                 let unread = attributes.unread

@@ -13,10 +13,12 @@ extension Tensor {
         if proto.dataLocation == .external || !proto.externalData.isEmpty {
             throw InferenceError.unsupported(["\(label) with external data"])
         }
-        guard proto.dims.allSatisfy({ $0 >= 0 }) else {
-            throw InferenceError.invalidModel("\(label) has a negative dimension")
+        let shape = proto.dims.map { Int(clamping: $0) }
+        do {
+            try shape.validateShape()
+        } catch {
+            throw InferenceError.invalidModel("\(label): \(error)")
         }
-        let shape = proto.dims.map { Int($0) }
         let count = shape.elementCount
         let expectedBytes = count * elementType.byteSize
 

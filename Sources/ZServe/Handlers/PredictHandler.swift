@@ -63,17 +63,12 @@ final class PredictHandler {
             }
             given[position] = true
             let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
-            do {
-                try model.inputs[position].validate(elementType: elementType, shape: shape)
-            } catch {
-                throw ServingError(.invalidArgument, "\(error)")
-            }
-            let buffer = session.inputBuffer(position, shape: shape)
-            tensor.rawData.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress, bytes.count > 0 {
-                    buffer.storage.pointer.copyMemory(from: base, byteCount: bytes.count)
+            let copied = tensor.rawData.withUnsafeBytes { bytes in
+                Result { () throws(InferenceError) in
+                    try session.setInput(position, elementType: elementType, shape: shape, copying: bytes)
                 }
             }
+            if case .failure(let error) = copied { throw Self.servingError(error) }
         }
         if let missing = given.firstIndex(of: false) {
             throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
@@ -83,11 +78,18 @@ final class PredictHandler {
         do {
             results = try session.run()
         } catch {
-            // The inputs passed the signature check, so a node failing on them means they do not fit the model's
-            // internal shape constraints.
-            throw ServingError(.invalidArgument, "the model cannot run on these inputs: \(error)")
+            throw Self.servingError(error)
         }
         return wanted.map { TensorCodec.wire(results[$0], name: model.outputs[$0].name) }
+    }
+
+    /// The status a runtime error is answered with: the caller's inputs, memory, or a defect.
+    static func servingError(_ error: InferenceError) -> ServingError {
+        switch error {
+        case .invalidInput(let message): ServingError(.invalidArgument, message)
+        case .resourceExhausted(let message): ServingError(.resourceExhausted, message)
+        default: ServingError(.internal, "\(error)")
+        }
     }
 
     private func outputPositions(_ names: [String], model: Model) throws(ServingError) -> [Int] {

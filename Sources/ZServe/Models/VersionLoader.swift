@@ -13,24 +13,46 @@ public struct VersionLoader: Sendable {
         self.logger = logger
     }
 
-    /// Loads and warms one version.
+    /// Loads one version and warms it up.
     ///
-    /// - Throws: `InferenceError` from loading, or the warm-up's failure.
+    /// - Throws: `InferenceError` when the file does not load. A warm-up failure does not throw: inputs made up
+    ///   from the declared shapes may not suit the model (a Reshape that needs a particular batch size, say), so it
+    ///   is logged and the version still serves.
     public func load(name: String, version: Int64) throws -> Servable {
         let model = try Model(contentsOf: repository.modelFile(name, version))
-        try Self.warmUp(model)
+        do {
+            try Self.warmUp(model)
+        } catch {
+            logger.warning("warm-up on generated inputs failed; serving anyway", metadata: [
+                "model": "\(name)", "version": "\(version)", "error": "\(error)",
+            ])
+        }
         return Servable(name: name, version: version, model: model)
     }
 
-    /// Runs `model` once on zeros, dimensions of any size taken as 1.
+    /// Runs `model` once on inputs of ones (zeros could divide by zero), dimensions of any size taken as 1, so the
+    /// first request does not pay for first-touch allocations.
     static func warmUp(_ model: Model) throws {
-        let session = model.makeSession()
+        let session = model.makeSession(memoryLimit: 1 << 30)
         for (position, spec) in model.inputs.enumerated() {
             let shape = (spec.shape ?? []).map { $0 ?? 1 }
-            let buffer = session.inputBuffer(position, shape: shape)
-            buffer.storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: buffer.byteCount)
+            try shape.validateShape()
+            let bytes = Array(repeatElement(one(spec.elementType), count: shape.elementCount).joined())
+            try bytes.withUnsafeBytes {
+                try session.setInput(position, elementType: spec.elementType, shape: shape, copying: $0)
+            }
         }
         _ = try session.run()
+    }
+
+    /// The little-endian bytes of the value 1 in `elementType`.
+    static func one(_ elementType: ElementType) -> [UInt8] {
+        switch elementType {
+        case .float32: withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
+        case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
+        case .float16: [0x00, 0x3c]
+        default: [1] + [UInt8](repeating: 0, count: elementType.byteSize - 1)
+        }
     }
 
     /// At start-up: for each model in the repository, publishes its newest version that loads, recording every

@@ -22,19 +22,17 @@ enum TensorCodec {
         guard let elementType = elementType(tensor.dtype) else {
             throw ServingError(.invalidArgument, "input '\(tensor.name)' has unsupported dtype \(tensor.dtype)")
         }
-        guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
-            throw ServingError(.invalidArgument, "input '\(tensor.name)' has a negative dimension in \(tensor.shape)")
+        let shape = tensor.shape.map { Int(clamping: $0) }
+        do {
+            try shape.validateShape()
+        } catch {
+            throw ServingError(.invalidArgument, "input '\(tensor.name)': \(error)")
         }
-        let shape = tensor.shape.map { Int($0) }
-        let bytes = shape.checkedElementCount.flatMap { count in
-            let (bytes, overflow) = count.multipliedReportingOverflow(by: elementType.byteSize)
-            return overflow ? nil : bytes
-        }
-        guard let bytes, bytes == tensor.rawData.count else {
-            let needed = bytes.map(String.init) ?? "more than can be addressed"
+        let bytes = shape.elementCount * elementType.byteSize
+        guard bytes == tensor.rawData.count else {
             throw ServingError(
                 .invalidArgument,
-                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(needed)")
+                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(bytes)")
         }
         return (elementType, shape)
     }
