@@ -36,6 +36,8 @@ public struct OperatorRegistry: Sendable {
         registry.register("Identity", IdentityKernel.init)
         registry.register("Concat", ConcatKernel.init)
         registry.register("Constant", ConstantKernel.init)
+        registry.registerTensorOperators()
+        registry.registerVisionAndSequenceOperators()
         return registry
     }()
 }
