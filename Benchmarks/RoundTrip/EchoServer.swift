@@ -1,5 +1,6 @@
 import Foundation
 import ServingProtocol
+import Synchronization
 import ZeroMQ
 
 /// The floor: a ROUTER on its own thread that answers [id][empty][method][payload] with [id][empty][OK][payload],
@@ -13,7 +14,7 @@ final class EchoServer: Sendable {
         let context = try Context()
         self.context = context
         let bound = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var endpoint = ""
+        let boundEndpoint = Mutex("")
         let finished = self.finished
         Thread {
             defer { finished.signal() }
@@ -22,7 +23,7 @@ final class EchoServer: Sendable {
                 return
             }
             defer { socket.close() }
-            endpoint = socket.lastEndpoint
+            boundEndpoint.withLock { $0 = socket.lastEndpoint }
             bound.signal()
             let ok: [UInt8] = (try? Zserve_V1_Status().serializedBytes()) ?? []
             while let frames = try? socket.receive(), frames.count == 4 {
@@ -30,7 +31,7 @@ final class EchoServer: Sendable {
             }
         }.start()
         bound.wait()
-        self.endpoint = endpoint
+        self.endpoint = boundEndpoint.withLock { $0 }
     }
 
     func stop() {

@@ -23,6 +23,10 @@ struct RoundTripBenchmark: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    func validate() throws {
+        guard iterations >= 1000 else { throw ValidationError("--iterations must be at least 1000 (blocks of 1000)") }
+    }
+
     func run() throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -89,7 +93,9 @@ struct RoundTripBenchmark: ParsableCommand {
         for _ in 0..<count {
             let start = DispatchTime.now().uptimeNanoseconds
             try socket.send(frames)
-            guard let reply = try socket.receive(), reply.count == 2 else { throw ValidationError("bad reply") }
+            guard let reply = try socket.receive(), reply.count == 2,
+                  let status = try? Zserve_V1_Status(serializedBytes: reply[0]), status.code == .ok
+            else { throw ValidationError("the server did not answer OK; is --model-repository right?") }
             samples.append(DispatchTime.now().uptimeNanoseconds - start)
         }
         return samples

@@ -6,9 +6,4 @@ public enum Frames {
     public static func request(_ method: Method, _ message: some SwiftProtobuf.Message) throws -> [[UInt8]] {
         [[], method.frame, try message.serializedBytes()]
     }
-
-    /// The frames of a reply: [empty][status][response]; the response frame is empty unless the status is OK.
-    public static func reply(status: Zserve_V1_Status, response: [UInt8]) throws -> [[UInt8]] {
-        [[], try status.serializedBytes(), status.code == .ok ? response : []]
-    }
 }

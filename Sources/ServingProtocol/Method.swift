@@ -25,7 +25,4 @@ public enum Method: String, CaseIterable, Sendable {
 
     /// The method frame's bytes.
     public var frame: [UInt8] { Array(rawValue.utf8) }
-
-    /// Whether the method changes server state, so is only served on the admin socket.
-    public var isAdministrative: Bool { false }
 }

@@ -16,13 +16,16 @@ public struct ServerConfiguration: Sendable {
     public var maxMessageSize: Int64
     /// Requests waiting for a free worker before new ones are answered RESOURCE_EXHAUSTED.
     public var queueCapacity: Int
+    /// Payload bytes waiting for a free worker before new requests are answered RESOURCE_EXHAUSTED.
+    public var queueByteLimit: Int
     /// How long a stop waits for accepted requests to finish.
     public var drainTimeout: Duration
 
     public init(
         repository: URL, listen: String, admin: String? = nil,
         workers: Int = ProcessInfo.processInfo.activeProcessorCount, blasThreads: Int = 1,
-        maxMessageSize: Int64 = 64 << 20, queueCapacity: Int = 4096, drainTimeout: Duration = .seconds(10)
+        maxMessageSize: Int64 = 64 << 20, queueCapacity: Int = 4096, queueByteLimit: Int = 1 << 30,
+        drainTimeout: Duration = .seconds(10)
     ) {
         self.repository = repository
         self.listen = listen
@@ -31,6 +34,7 @@ public struct ServerConfiguration: Sendable {
         self.blasThreads = blasThreads
         self.maxMessageSize = maxMessageSize
         self.queueCapacity = queueCapacity
+        self.queueByteLimit = queueByteLimit
         self.drainTimeout = drainTimeout
     }
 

@@ -13,31 +13,43 @@ struct Worker {
     let logger: Logger
 
     func run() {
+        let socket: Socket
         do {
-            let socket = try Socket(context: context, type: .dealer)
-            defer { socket.close() }
+            socket = try Socket(context: context, type: .dealer)
             try socket.connect(brokerEndpoint)
-            try socket.send(WorkerMessage.ready.frames)
-            let predict = PredictHandler(registry: registry)
-            while let frames = try socket.receive() {
-                switch WorkerMessage(frames: frames) {
-                case .work(let item):
-                    let reply = item.method == .predict
-                        ? predict.handle(payload: item.payload, receivedAt: item.receivedAt)
-                        : .error(ServingError(.unimplemented, "workers serve Predict only"))
-                    try socket.send(WorkerMessage.result(
-                        origin: item.origin, client: item.client, status: reply.statusFrame, response: reply.response
-                    ).frames)
-                case .disconnect:
-                    return
-                default:
-                    logger.warning("worker ignoring an unexpected message")
-                }
-            }
+        } catch {
+            logger.critical("worker could not connect to the broker", metadata: ["error": "\(error)"])
+            return
+        }
+        defer { socket.close() }
+        do {
+            try serve(on: socket)
         } catch let error as ZMQError where error.isContextTerminated {
             return
         } catch {
             logger.critical("worker failed", metadata: ["error": "\(error)"])
+            // Tell the broker, so it answers the request this worker held and stops counting on it.
+            _ = try? socket.send(WorkerMessage.disconnect.frames, wait: false)
+        }
+    }
+
+    private func serve(on socket: Socket) throws {
+        try socket.send(WorkerMessage.ready.frames)
+        let predict = PredictHandler(registry: registry)
+        while let frames = try socket.receive() {
+            switch WorkerMessage(frames: frames) {
+            case .work(let item):
+                let reply = item.method == .predict
+                    ? predict.handle(payload: item.payload, receivedAt: item.receivedAt)
+                    : .error(ServingError(.unimplemented, "workers serve Predict only"))
+                try socket.send(WorkerMessage.result(
+                    origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
+                ).frames)
+            case .disconnect:
+                return
+            default:
+                logger.warning("worker ignoring an unexpected message")
+            }
         }
     }
 }

@@ -43,11 +43,6 @@ extension Socket {
         try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0))
     }
 
-    /// Only queue messages to completed connections.
-    public func setImmediate(_ on: Bool) throws {
-        try setOption(ZMQ_IMMEDIATE, Int32(on ? 1 : 0))
-    }
-
     /// The endpoint last bound, with the real port when `*` was asked for.
     public var lastEndpoint: String {
         var buffer = [CChar](repeating: 0, count: 1024)
@@ -56,9 +51,6 @@ extension Socket {
         let bytes = buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
         return String(decoding: bytes, as: UTF8.self)
     }
-
-    /// Whether the last received frame had more frames after it.
-    public var hasMoreFrames: Bool { ((try? intOption(ZMQ_RCVMORE)) ?? 0) != 0 }
 
     func setOption(_ option: Int32, _ value: Int32) throws {
         var value = value
@@ -79,5 +71,18 @@ extension Socket {
         var size = MemoryLayout<Int32>.size
         try check(zmq_getsockopt(handle, option, &value, &size))
         return value
+    }
+}
+
+extension Socket {
+    /// REQ only: prefix each request with a request id frame and drop replies that do not carry it (the Lazy Pirate
+    /// pattern's way of ignoring late replies).
+    public func setRequestCorrelate(_ on: Bool) throws {
+        try setOption(ZMQ_REQ_CORRELATE, Int32(on ? 1 : 0))
+    }
+
+    /// REQ only: allow a new request before the previous reply arrived.
+    public func setRequestRelaxed(_ on: Bool) throws {
+        try setOption(ZMQ_REQ_RELAXED, Int32(on ? 1 : 0))
     }
 }

@@ -81,23 +81,34 @@ public final class Socket {
     /// - Parameter wait: when false, returns nil at once if no message is queued.
     /// - Returns: the frames, or nil when `wait` is false and nothing is queued, or the receive timeout expired.
     public func receive(wait: Bool = true) throws -> [[UInt8]]? {
-        var frames: [[UInt8]] = []
-        var message = zmq_msg_t()
-        zmq_msg_init(&message)
-        defer { zmq_msg_close(&message) }
+        try receive(wait: wait, frameLimit: Int.max)?.frames
+    }
+
+    /// Receives one multipart message, copying at most `frameLimit` frames; the rest are read and dropped, so a
+    /// peer cannot make the receiver buffer a message of unbounded frame count.
+    public func receive(wait: Bool = true, frameLimit: Int) throws -> Message? {
+        var message = Message(frames: [], isTruncated: false)
+        var part = zmq_msg_t()
+        zmq_msg_init(&part)
+        defer { zmq_msg_close(&part) }
+        var received = 0
         while true {
-            let flags: Int32 = (wait || !frames.isEmpty) ? 0 : ZMQ_DONTWAIT
-            if zmq_msg_recv(&message, handle, flags) < 0 {
+            let flags: Int32 = (wait || received > 0) ? 0 : ZMQ_DONTWAIT
+            if zmq_msg_recv(&part, handle, flags) < 0 {
                 let error = ZMQError.last
                 if error.code == EINTR { continue }
-                if error.code == EAGAIN && frames.isEmpty { return nil }
+                if error.code == EAGAIN && received == 0 { return nil }
                 throw error
             }
-            let size = zmq_msg_size(&message)
-            // zmq_msg_data points at `size` bytes owned by `message`, valid until the next recv or close.
-            let data = UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: size)
-            frames.append([UInt8](data))
-            if zmq_msg_more(&message) == 0 { return frames }
+            received += 1
+            if message.frames.count < frameLimit {
+                // zmq_msg_data points at zmq_msg_size bytes owned by `part`, valid until the next recv or close.
+                let data = UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part))
+                message.frames.append([UInt8](data))
+            } else {
+                message.isTruncated = true
+            }
+            if zmq_msg_more(&part) == 0 { return message }
         }
     }
 

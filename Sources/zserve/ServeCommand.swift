@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 import ZServe
 
 /// `zserve serve`: runs the server until SIGTERM or SIGINT.
@@ -57,16 +58,22 @@ struct ServeCommand: ParsableCommand {
         let configuration = ServerConfiguration(
             repository: URL(fileURLWithPath: modelRepository), listen: listen, admin: admin, workers: workers,
             blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity)
-        let server = try Server(configuration: configuration)
+        // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
+        let exitStatus = Mutex<Int32?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        let finish: @Sendable (Int32) -> Void = { status in
+            let first = exitStatus.withLock { current in
+                defer { if current == nil { current = status } }
+                return current == nil
+            }
+            if first { finished.signal() }
+        }
+        let server = try Server(configuration: configuration, onBrokerFailure: { _ in finish(1) })
 
-        let stopped = DispatchSemaphore(value: 0)
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                server.stop()
-                stopped.signal()
-            }
+            source.setEventHandler { finish(0) }
             source.resume()
             return source
         }
@@ -77,7 +84,10 @@ struct ServeCommand: ParsableCommand {
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(line + Data("\n".utf8))
-        stopped.wait()
+        finished.wait()
+        server.stop()
         signals.forEach { $0.cancel() }
+        let status = exitStatus.withLock { $0 } ?? 0
+        if status != 0 { throw ExitCode(status) }
     }
 }

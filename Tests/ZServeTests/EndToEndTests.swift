@@ -118,17 +118,8 @@ import ZeroMQ
 
     @Test func fullQueueIsAnsweredResourceExhaustedAndEveryRequestGetsAReply() throws {
         let repository = try TemporaryRepository()
-        // One worker, no queue: a slow model keeps it busy while the rest arrive.
-        var slow = ONNXGraphBuilder()
-        slow.input("x", .float32, [nil, 512])
-        slow.initializer("w", Tensor(float32: [Float](repeating: 0.001, count: 512 * 512), shape: [512, 512]))
-        var previous = "x"
-        for layer in 0..<8 {
-            slow.node("MatMul", [previous, "w"], ["h\(layer)"])
-            previous = "h\(layer)"
-        }
-        slow.output(previous, .float32, [nil, 512])
-        try repository.add("slow", bytes: try slow.serialized())
+        // One worker, a queue of one: a slow model keeps the worker busy while the rest arrive.
+        try repository.add("slow", bytes: try slowModel())
         let running = try RunningServer(repository: repository, workers: 1) { $0.queueCapacity = 1 }
 
         let context = try Context()
@@ -136,14 +127,8 @@ import ZeroMQ
         defer { dealer.close() }
         try dealer.setReceiveTimeout(30_000)
         try dealer.connect(running.endpoint)
-        let request = Zserve_V1_PredictRequest.with {
-            $0.model.name = "slow"
-            $0.inputs = [wireTensor("x", [Float](repeating: 1, count: 256 * 512), [256, 512])]
-        }
         for i in 0..<20 {
-            var numbered = request
-            numbered.id = "\(i)"
-            try dealer.send(try Frames.request(.predict, numbered))
+            try dealer.send(try Frames.request(.predict, slowRequest(id: "\(i)")))
         }
         var codes: [Zserve_V1_Code: Int] = [:]
         for _ in 0..<20 {

@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import ServingProtocol
 import SwiftProtobuf
+import Testing
 import ZServe
 import ZServeClient
 import ZServeTesting
@@ -92,4 +93,3 @@ func parseReply(_ frames: [[UInt8]]?) throws -> (Zserve_V1_Status, [UInt8]) {
     return (try Zserve_V1_Status(serializedBytes: frames[1]), frames[2])
 }
 
-import Testing

@@ -35,28 +35,34 @@ import Testing
 
 @Suite struct WorkerMessageTests {
     @Test func workItemsRoundTrip() throws {
-        let item = WorkItem(origin: .admin, client: [0, 1, 2], method: .predict, payload: [9, 9], receivedAt: 123_456_789)
+        let item = WorkItem(origin: .admin, envelope: [[0, 1, 2], [7, 7]], method: .predict, payload: [9, 9], receivedAt: 123_456_789)
         guard case .work(let decoded)? = WorkerMessage(frames: WorkerMessage.work(item).frames) else {
             Issue.record("not decoded as work")
             return
         }
         #expect(decoded.origin == .admin)
-        #expect(decoded.client == [0, 1, 2])
+        #expect(decoded.envelope == [[0, 1, 2], [7, 7]])
         #expect(decoded.method == .predict)
         #expect(decoded.payload == [9, 9])
         #expect(decoded.receivedAt == 123_456_789)
     }
 
     @Test func resultsRoundTrip() throws {
-        let frames = WorkerMessage.result(origin: .frontend, client: [7], status: [1], response: [2, 3]).frames
-        guard case .result(let origin, let client, let status, let response)? = WorkerMessage(frames: frames) else {
+        let frames = WorkerMessage.result(origin: .frontend, envelope: [[7]], status: [1], response: [2, 3]).frames
+        guard case .result(let origin, let envelope, let status, let response)? = WorkerMessage(frames: frames) else {
             Issue.record("not decoded as result")
             return
         }
-        #expect(origin == .frontend && client == [7] && status == [1] && response == [2, 3])
+        #expect(origin == .frontend && envelope == [[7]] && status == [1] && response == [2, 3])
     }
 
-    @Test(arguments: [[[UInt8]](), [[99]], [[1], [2]], [[2], [0], [1], Array("nope/x".utf8), [], [0, 0, 0, 0, 0, 0, 0, 0]], [[3], [5], [], [], []]])
+    @Test(arguments: [
+        [[UInt8]](), [[99]], [[1], [2]],
+        [[2], [0], [1], [1], Array("nope/x".utf8), [], [0, 0, 0, 0, 0, 0, 0, 0]],
+        [[2], [0], [0], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0]],
+        [[3], [5], [1], [1], [], []],
+        [[3], [0], [9], [1], [], []],
+    ])
     func malformedFramesAreIgnored(_ frames: [[UInt8]]) {
         #expect(WorkerMessage(frames: frames) == nil)
     }

@@ -4,16 +4,12 @@ import ServingProtocol
 import ZeroMQ
 
 /// The broker loop: owns the frontend, admin and worker-facing sockets on one thread, validates request envelopes,
-/// answers control methods itself and hands Predict requests to idle workers, queueing them (bounded) when all are
-/// busy.
+/// answers control methods itself and hands Predict requests to idle workers, queueing them (bounded by count and
+/// bytes) when all are busy.
 ///
-/// Runs entirely on its own thread (`run`), which is the only user of its sockets.
+/// Runs entirely on its own thread (`run`), which is the only user of its sockets. Every request read gets exactly
+/// one reply, including during shutdown.
 final class Broker {
-    struct Endpoints: Sendable {
-        let frontend: String
-        let admin: String?
-    }
-
     private let configuration: ServerConfiguration
     private let controlHandler: ControlHandler
     private let logger: Logger
@@ -26,34 +22,28 @@ final class Broker {
     private var idleWorkers: [[UInt8]] = []
     /// Workers that announced themselves and have not left.
     private var workers: Set<[UInt8]> = []
-    /// Requests waiting for a worker, oldest first.
+    /// The request each busy worker holds.
+    private var inFlight: [[UInt8]: WorkItem] = [:]
+    /// Requests waiting for a worker, oldest first, and their payload bytes.
     private var queue = Deque<WorkItem>()
-    /// Requests handed to workers and not yet answered (each worker holds at most one).
-    private var inFlight = 0
+    private var queuedBytes = 0
+
+    /// Frames a well-formed request can have: routing frames, the delimiter, method and payload.
+    private static let frameLimit = WorkerMessage.maximumEnvelopeFrames + 3
+    /// Largest payload for the control methods answered on this thread, so none can stall dispatch.
+    private static let controlPayloadLimit = 1 << 20
 
     /// Opens and binds every socket. Throws when an endpoint cannot be bound.
     init(
         context: Context, configuration: ServerConfiguration, backendEndpoint: String, controlEndpoint: String,
-        registry: ModelRegistry, workerCount: @escaping () -> Int, logger: Logger
+        registry: ModelRegistry, logger: Logger
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        self.controlHandler = ControlHandler(registry: registry, workerCount: workerCount)
+        self.controlHandler = ControlHandler(registry: registry)
 
-        frontend = try Socket(context: context, type: .router)
-        try frontend.setMaxMessageSize(configuration.maxMessageSize)
-        try frontend.setReceiveHighWaterMark(100_000)
-        try frontend.setSendHighWaterMark(100_000)
-        try frontend.bind(ServerConfiguration.bindable(configuration.listen))
-
-        if let adminEndpoint = configuration.admin {
-            let socket = try Socket(context: context, type: .router)
-            try socket.setMaxMessageSize(configuration.maxMessageSize)
-            try socket.bind(ServerConfiguration.bindable(adminEndpoint))
-            admin = socket
-        } else {
-            admin = nil
-        }
+        frontend = try Self.clientSocket(context, configuration, configuration.listen)
+        admin = try configuration.admin.map { try Self.clientSocket(context, configuration, $0) }
 
         backend = try Socket(context: context, type: .router)
         try backend.setRouterMandatory(true)
@@ -63,54 +53,68 @@ final class Broker {
         try control.bind(controlEndpoint)
     }
 
-    /// The endpoints actually bound (with real port numbers).
-    var endpoints: Endpoints {
-        Endpoints(frontend: frontend.lastEndpoint, admin: admin?.lastEndpoint)
+    private static func clientSocket(_ context: Context, _ configuration: ServerConfiguration, _ endpoint: String) throws -> Socket {
+        let socket = try Socket(context: context, type: .router)
+        // Options apply to connections accepted after they are set: before bind.
+        try socket.setMaxMessageSize(configuration.maxMessageSize)
+        try socket.setReceiveHighWaterMark(10_000)
+        try socket.setSendHighWaterMark(10_000)
+        try socket.bind(ServerConfiguration.bindable(endpoint))
+        return socket
     }
 
-    /// Serves until a stop arrives on the control socket (or the context shuts down), then drains: accepted requests
-    /// finish within the drain timeout, new ones are no longer read. Closes every socket before returning.
-    func run() {
+    /// The endpoints actually bound (with real port numbers).
+    var endpoints: Server.Endpoints {
+        Server.Endpoints(frontend: frontend.lastEndpoint, admin: admin?.lastEndpoint)
+    }
+
+    /// Serves until a stop arrives on the control socket, then drains: accepted requests finish within the drain
+    /// timeout while new ones are answered UNAVAILABLE. Closes every socket before returning.
+    ///
+    /// - Throws: what made the loop fail, other than the context shutting down.
+    func run() throws {
         defer { closeSockets() }
         do {
             try serve()
             try drain()
         } catch let error as ZMQError where error.isContextTerminated {
             logger.debug("broker stopped by context shutdown")
-        } catch {
-            logger.critical("broker failed", metadata: ["error": "\(error)"])
         }
     }
 
     private func serve() throws {
-        var sockets = [backend, control, frontend]
-        if let admin { sockets.append(admin) }
-        let poller = Poller(sockets)
+        let poller = Poller([backend, control, frontend] + (admin.map { [$0] } ?? []))
         while true {
             let readable = try poller.poll(timeoutMilliseconds: -1)
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { _ = try control.receive(wait: false); return }
-            if readable[2] { try receiveRequests(on: frontend, origin: .frontend) }
-            if readable.count > 3, readable[3], let admin { try receiveRequests(on: admin, origin: .admin) }
+            if readable[2] { try receiveRequests(on: frontend, origin: .frontend, accepting: true) }
+            if readable.count > 3, readable[3], let admin { try receiveRequests(on: admin, origin: .admin, accepting: true) }
         }
     }
 
     private func drain() throws {
         let deadline = ContinuousClock.now + configuration.drainTimeout
-        let poller = Poller([backend])
-        while inFlight > 0 || !queue.isEmpty {
+        let poller = Poller([backend, frontend] + (admin.map { [$0] } ?? []))
+        while !inFlight.isEmpty || !queue.isEmpty {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
-                logger.warning("drain timeout: answering queued requests UNAVAILABLE", metadata: [
-                    "queued": "\(queue.count)", "in_flight": "\(inFlight)",
+                logger.warning("drain timeout: answering unfinished requests UNAVAILABLE", metadata: [
+                    "queued": "\(queue.count)", "in_flight": "\(inFlight.count)",
                 ])
-                while let item = queue.popFirst() {
-                    try reply(to: item.client, on: item.origin, .error(ServingError(.unavailable, "server is shutting down")))
+                let unfinished = Array(queue) + Array(inFlight.values)
+                queue.removeAll()
+                inFlight.removeAll()
+                for item in unfinished {
+                    try reply(to: item.envelope, on: item.origin, .error(ServingError(.unavailable, "server stopped before the request finished")))
                 }
-                return
+                break
             }
-            let milliseconds = Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
-            if try poller.poll(timeoutMilliseconds: max(1, milliseconds))[0] { try receiveFromWorkers() }
+            let milliseconds = max(1, Int(remaining / .milliseconds(1)))
+            let readable = try poller.poll(timeoutMilliseconds: milliseconds)
+            if readable[0] { try receiveFromWorkers() }
+            if readable[1] { try receiveRequests(on: frontend, origin: .frontend, accepting: false) }
+            if readable.count > 2, readable[2], let admin { try receiveRequests(on: admin, origin: .admin, accepting: false) }
         }
         for worker in workers {
             _ = try backend.send(WorkerMessage.disconnect.frames.withRoutingID(worker), wait: false)
@@ -119,57 +123,66 @@ final class Broker {
 
     // MARK: Clients
 
-    private func receiveRequests(on socket: Socket, origin: Origin) throws {
+    private func receiveRequests(on socket: Socket, origin: Origin, accepting: Bool) throws {
         // Take what is queued now, bounded so workers' results are not starved by a flood.
         for _ in 0..<256 {
-            guard let frames = try socket.receive(wait: false) else { return }
-            try accept(frames, origin: origin)
+            guard let message = try socket.receive(wait: false, frameLimit: Self.frameLimit) else { return }
+            try accept(message, origin: origin, accepting: accepting)
         }
     }
 
-    private func accept(_ frames: [[UInt8]], origin: Origin) throws {
-        let client = frames[0]
-        let body = frames.dropFirst()
-        guard body.count == 3, body.first!.isEmpty else {
-            let problem = body.first?.isEmpty == false
-                ? "the first frame must be the empty delimiter"
-                : "expected frames [empty][method][payload], got \(body.count) frame(s)"
-            try reply(to: client, on: origin, .error(ServingError(.invalidArgument, problem)))
-            return
+    private func accept(_ message: Message, origin: Origin, accepting: Bool) throws {
+        let frames = message.frames
+        // Routing frames run up to the first empty frame (the delimiter); without one, only the ROUTER's routing id.
+        let delimiter = frames.indices.dropFirst().first { frames[$0].isEmpty }
+        let envelope = Array(frames[..<(delimiter ?? 1)])
+        func fail(_ code: Zserve_V1_Code, _ text: String) throws {
+            try reply(to: envelope, on: origin, .error(ServingError(code, text)))
         }
-        let methodFrame = frames[2]
+        guard let delimiter, envelope.count <= WorkerMessage.maximumEnvelopeFrames else {
+            return try fail(.invalidArgument, "expected frames [empty][method][payload]: the empty delimiter frame is missing")
+        }
+        guard !message.isTruncated, frames.count - delimiter - 1 == 2 else {
+            let count = message.isTruncated ? "more than \(Self.frameLimit - delimiter - 1)" : "\(frames.count - delimiter - 1)"
+            return try fail(.invalidArgument, "expected frames [empty][method][payload], got \(count) frame(s) after the delimiter")
+        }
+        guard accepting else { return try fail(.unavailable, "server is shutting down") }
+        let (methodFrame, payload) = (frames[delimiter + 1], frames[delimiter + 2])
         guard let method = Method(frame: methodFrame) else {
             let path = String(decoding: methodFrame.prefix(200), as: UTF8.self)
-            let service = path.split(separator: "/", omittingEmptySubsequences: true).first.map(String.init) ?? ""
+            let service = path.split(separator: "/").first.map(String.init) ?? ""
             let what = Method.services.contains(service) ? "method" : "service"
-            try reply(to: client, on: origin, .error(ServingError(.unimplemented, "unknown \(what) in '\(path)'")))
-            return
+            return try fail(.unimplemented, "unknown \(what) in '\(path)'")
         }
-        let payload = frames[3]
         guard method == .predict else {
-            try reply(to: client, on: origin, controlHandler.handle(method, payload: payload))
+            guard payload.count <= Self.controlPayloadLimit else {
+                return try fail(.invalidArgument, "\(method.rawValue) request of \(payload.count) bytes is too large")
+            }
+            try reply(to: envelope, on: origin, controlHandler.handle(method, payload: payload, workerCount: workers.count))
             return
         }
-        let item = WorkItem(origin: origin, client: client, method: method, payload: payload,
+        guard origin == .frontend else {
+            return try fail(.unimplemented, "Predict is served on the frontend endpoint, not the admin endpoint")
+        }
+        let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload,
                             receivedAt: MonotonicClock.nanoseconds)
         if let worker = idleWorkers.popLast() {
             try dispatch(item, to: worker)
-        } else if queue.count < configuration.queueCapacity {
-            queue.append(item)
+        } else if queue.count < configuration.queueCapacity && queuedBytes + payload.count <= configuration.queueByteLimit {
+            enqueue(item)
         } else {
-            try reply(to: client, on: origin, .error(ServingError(
-                .resourceExhausted, "all \(workers.count) workers are busy and \(queue.count) requests are queued")))
+            try fail(.resourceExhausted, "all \(workers.count) workers are busy and the queue is full (\(queue.count) requests, \(queuedBytes) bytes)")
         }
     }
 
-    private func reply(to client: [UInt8], on origin: Origin, _ reply: Reply) throws {
-        try send(to: client, on: origin, status: reply.statusFrame, response: reply.response)
+    private func reply(to envelope: [[UInt8]], on origin: Origin, _ reply: Reply) throws {
+        try send(to: envelope, on: origin, status: reply.statusFrame, response: reply.response)
     }
 
-    private func send(to client: [UInt8], on origin: Origin, status: [UInt8], response: [UInt8]) throws {
+    private func send(to envelope: [[UInt8]], on origin: Origin, status: [UInt8], response: [UInt8]) throws {
         let socket = origin == .admin ? (admin ?? frontend) : frontend
         // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the broker.
-        _ = try socket.send([client, [], status, response], wait: false)
+        _ = try socket.send(envelope + [[], status, response], wait: false)
     }
 
     // MARK: Workers
@@ -185,13 +198,12 @@ final class Broker {
             case .ready:
                 workers.insert(worker)
                 try workerIsIdle(worker)
-            case .result(let origin, let client, let status, let response):
-                inFlight -= 1
-                try send(to: client, on: origin, status: status, response: response)
+            case .result(let origin, let envelope, let status, let response):
+                inFlight[worker] = nil
+                try send(to: envelope, on: origin, status: status, response: response)
                 try workerIsIdle(worker)
             case .disconnect:
-                workers.remove(worker)
-                idleWorkers.removeAll { $0 == worker }
+                try forget(worker)
             case .work:
                 logger.warning("ignoring a work message from a worker")
             }
@@ -199,7 +211,7 @@ final class Broker {
     }
 
     private func workerIsIdle(_ worker: [UInt8]) throws {
-        if let item = queue.popFirst() {
+        if let item = dequeue() {
             try dispatch(item, to: worker)
         } else {
             idleWorkers.append(worker)
@@ -209,15 +221,36 @@ final class Broker {
     private func dispatch(_ item: WorkItem, to worker: [UInt8]) throws {
         guard try backend.send(WorkerMessage.work(item).frames.withRoutingID(worker), wait: false) else {
             // The worker is gone: forget it and give the request to the next one.
-            workers.remove(worker)
+            try forget(worker)
             if let next = idleWorkers.popLast() {
                 try dispatch(item, to: next)
             } else {
                 queue.prepend(item)
+                queuedBytes += item.payload.count
             }
             return
         }
-        inFlight += 1
+        inFlight[worker] = item
+    }
+
+    /// Drops a worker that left; the request it held (if any) is answered, since its outcome is unknown.
+    private func forget(_ worker: [UInt8]) throws {
+        workers.remove(worker)
+        idleWorkers.removeAll { $0 == worker }
+        if let item = inFlight.removeValue(forKey: worker) {
+            try reply(to: item.envelope, on: item.origin, .error(ServingError(.unavailable, "the worker serving the request stopped")))
+        }
+    }
+
+    private func enqueue(_ item: WorkItem) {
+        queue.append(item)
+        queuedBytes += item.payload.count
+    }
+
+    private func dequeue() -> WorkItem? {
+        guard let item = queue.popFirst() else { return nil }
+        queuedBytes -= item.payload.count
+        return item
     }
 
     private func closeSockets() {

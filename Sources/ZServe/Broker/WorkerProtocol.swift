@@ -9,8 +9,9 @@ enum Origin: UInt8, Sendable {
 /// A request handed to a worker.
 struct WorkItem {
     let origin: Origin
-    /// The client's routing id on the origin socket.
-    let client: [UInt8]
+    /// The routing frames before the empty delimiter: the client's routing id, then any frames added on the way
+    /// (a REQ_CORRELATE request id, proxies). Replies carry them back unchanged.
+    let envelope: [[UInt8]]
     let method: Method
     let payload: [UInt8]
     /// When the broker received the request (`MonotonicClock`), for deadlines.
@@ -19,17 +20,21 @@ struct WorkItem {
 
 /// The messages between the broker and its workers, in the spirit of the Majordomo worker protocol.
 ///
-/// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]. The same framing runs over
-/// inproc for worker threads and over tcp for workers on other hosts.
+/// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]; an envelope travels as its
+/// frame count (one byte) followed by its frames. The same framing runs over inproc for worker threads and over tcp
+/// for workers on other hosts.
 enum WorkerMessage {
     /// Worker → broker: ready for one more request.
     case ready
     /// Broker → worker: a request to serve.
     case work(WorkItem)
     /// Worker → broker: the reply for a client, then ready again.
-    case result(origin: Origin, client: [UInt8], status: [UInt8], response: [UInt8])
-    /// Broker → worker: finish and exit.
+    case result(origin: Origin, envelope: [[UInt8]], status: [UInt8], response: [UInt8])
+    /// Both ways: the sender leaves (worker) or asks the worker to leave (broker).
     case disconnect
+
+    /// Most routing frames an envelope may carry.
+    static let maximumEnvelopeFrames = 8
 
     private enum Command: UInt8 {
         case ready = 1, work = 2, result = 3, disconnect = 4
@@ -40,10 +45,10 @@ enum WorkerMessage {
         case .ready:
             [[Command.ready.rawValue]]
         case .work(let item):
-            [[Command.work.rawValue], [item.origin.rawValue], item.client, item.method.frame, item.payload,
-             withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init)]
-        case .result(let origin, let client, let status, let response):
-            [[Command.result.rawValue], [origin.rawValue], client, status, response]
+            [[Command.work.rawValue], [item.origin.rawValue], [UInt8(item.envelope.count)]] + item.envelope
+                + [item.method.frame, item.payload, withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init)]
+        case .result(let origin, let envelope, let status, let response):
+            [[Command.result.rawValue], [origin.rawValue], [UInt8(envelope.count)]] + envelope + [status, response]
         case .disconnect:
             [[Command.disconnect.rawValue]]
         }
@@ -57,18 +62,26 @@ enum WorkerMessage {
             self = .ready
         case .disconnect where frames.count == 1:
             self = .disconnect
-        case .work where frames.count == 6:
-            guard frames[1].count == 1, let origin = Origin(rawValue: frames[1][0]),
-                  let method = Method(frame: frames[3]), frames[5].count == 8
+        case .work:
+            guard let (origin, envelope, rest) = Self.routing(frames), rest.count == 3,
+                  let method = Method(frame: rest[0]), rest[2].count == 8
             else { return nil }
-            let receivedAt = frames[5].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-            self = .work(WorkItem(
-                origin: origin, client: frames[2], method: method, payload: frames[4], receivedAt: receivedAt))
-        case .result where frames.count == 5:
-            guard frames[1].count == 1, let origin = Origin(rawValue: frames[1][0]) else { return nil }
-            self = .result(origin: origin, client: frames[2], status: frames[3], response: frames[4])
+            let receivedAt = rest[2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            self = .work(WorkItem(origin: origin, envelope: envelope, method: method, payload: rest[1], receivedAt: receivedAt))
+        case .result:
+            guard let (origin, envelope, rest) = Self.routing(frames), rest.count == 2 else { return nil }
+            self = .result(origin: origin, envelope: envelope, status: rest[0], response: rest[1])
         default:
             return nil
         }
+    }
+
+    /// Splits [command][origin][count][envelope...][rest...] into origin, envelope and rest.
+    private static func routing(_ frames: [[UInt8]]) -> (Origin, [[UInt8]], ArraySlice<[UInt8]>)? {
+        guard frames.count >= 3, frames[1].count == 1, let origin = Origin(rawValue: frames[1][0]),
+              frames[2].count == 1, case let count = Int(frames[2][0]),
+              (1...maximumEnvelopeFrames).contains(count), frames.count >= 3 + count
+        else { return nil }
+        return (origin, Array(frames[3..<(3 + count)]), frames[(3 + count)...])
     }
 }

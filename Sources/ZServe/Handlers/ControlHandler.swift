@@ -4,25 +4,30 @@ import ServingProtocol
 /// never queue behind inference.
 struct ControlHandler {
     let registry: ModelRegistry
-    /// The number of workers serving, reported by ListModels and used for readiness.
-    let workerCount: () -> Int
 
-    func handle(_ method: Method, payload: [UInt8]) -> Reply {
+    /// Answers `method`; `workerCount` is the number of workers serving now (readiness, ListModels).
+    func handle(_ method: Method, payload: [UInt8], workerCount: Int) -> Reply {
         do throws(ServingError) {
             switch method {
             case .serverReady:
                 _ = try decodeRequest(Zserve_V1_ServerReadyRequest.self, from: payload)
-                return .ok(Zserve_V1_ServerReadyResponse.with { $0.ready = workerCount() > 0 })
+                return .ok(Zserve_V1_ServerReadyResponse.with { $0.ready = workerCount > 0 })
             case .modelReady:
                 let request = try decodeRequest(Zserve_V1_ModelReadyRequest.self, from: payload)
-                let ready = (try? registry.resolve(request.model)) != nil
+                let ready: Bool
+                do {
+                    _ = try registry.resolve(request.model)
+                    ready = true
+                } catch where error.code == .notFound || error.code == .unavailable {
+                    ready = false
+                }
                 return .ok(Zserve_V1_ModelReadyResponse.with { $0.ready = ready })
             case .modelMetadata:
                 let request = try decodeRequest(Zserve_V1_ModelMetadataRequest.self, from: payload)
                 return .ok(try metadata(request.model))
             case .listModels:
                 _ = try decodeRequest(Zserve_V1_ListModelsRequest.self, from: payload)
-                return .ok(listModels())
+                return .ok(listModels(workerCount: workerCount))
             case .predict:
                 return .error(ServingError(.internal, "Predict is served by workers"))
             }
@@ -42,9 +47,9 @@ struct ControlHandler {
         }
     }
 
-    private func listModels() -> Zserve_V1_ListModelsResponse {
+    private func listModels(workerCount: Int) -> Zserve_V1_ListModelsResponse {
         .with {
-            $0.workers = Int32(workerCount())
+            $0.workers = Int32(workerCount)
             $0.models = registry.statuses().map { entry in
                 .with { model in
                     model.name = entry.name
