@@ -77,11 +77,11 @@ enum WorkerMessage {
     }
 
     /// Splits [command][origin][count][envelope...][rest...] into origin, envelope and rest.
-    private static func routing(_ frames: [[UInt8]]) -> (Origin, [[UInt8]], ArraySlice<[UInt8]>)? {
+    private static func routing(_ frames: [[UInt8]]) -> (Origin, [[UInt8]], [[UInt8]])? {
         guard frames.count >= 3, frames[1].count == 1, let origin = Origin(rawValue: frames[1][0]),
               frames[2].count == 1, case let count = Int(frames[2][0]),
               (1...maximumEnvelopeFrames).contains(count), frames.count >= 3 + count
         else { return nil }
-        return (origin, Array(frames[3..<(3 + count)]), frames[(3 + count)...])
+        return (origin, Array(frames[3..<(3 + count)]), Array(frames[(3 + count)...]))
     }
 }
