@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
@@ -35,14 +36,19 @@ let package = Package(
                 "ZeroMQ", "ServingProtocol", "Inference",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "ZServeClient", dependencies: ["ZeroMQ", "ServingProtocol"]),
+        .target(
+            name: "ZServeClient",
+            dependencies: ["ZeroMQ", "ServingProtocol", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "zserve",
             dependencies: [
                 "ZServe", "ZServeClient", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -5,6 +5,12 @@ public enum Method: String, CaseIterable, Sendable {
     case serverReady = "zserve.v1.Inference/ServerReady"
     case modelReady = "zserve.v1.Inference/ModelReady"
     case listModels = "zserve.v1.ModelControl/ListModels"
+    case modelStatus = "zserve.v1.ModelControl/ModelStatus"
+    case pushModel = "zserve.v1.ModelControl/PushModel"
+    case loadModel = "zserve.v1.ModelControl/LoadModel"
+    case unloadModel = "zserve.v1.ModelControl/UnloadModel"
+    case setLabel = "zserve.v1.ModelControl/SetLabel"
+    case rollback = "zserve.v1.ModelControl/Rollback"
 
     /// The services the methods belong to.
     public static let services: Set<String> = Set(allCases.map(\.service))
@@ -22,6 +28,14 @@ public enum Method: String, CaseIterable, Sendable {
 
     /// The service part of the path, e.g. "zserve.v1.Inference".
     public var service: String { String(rawValue.split(separator: "/")[0]) }
+
+    /// Whether the method changes what the server serves: only answered on the admin endpoint.
+    public var changesServingState: Bool {
+        switch self {
+        case .pushModel, .loadModel, .unloadModel, .setLabel, .rollback: true
+        case .predict, .modelMetadata, .serverReady, .modelReady, .listModels, .modelStatus: false
+        }
+    }
 
     /// The method frame's bytes.
     public var frame: [UInt8] { Array(rawValue.utf8) }

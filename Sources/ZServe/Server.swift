@@ -38,13 +38,14 @@ public final class Server: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        self.registry = ModelRegistry()
+        self.registry = ModelRegistry(canarySeed: configuration.canarySeed)
         self.context = try Context()
         self.onBrokerFailure = onBrokerFailure
     }
 
     private var backendEndpoint: String { "inproc://zserve-workers-\(instanceID)" }
     private var controlEndpoint: String { "inproc://zserve-control-\(instanceID)" }
+    private var managerEndpoint: String { "inproc://zserve-manager-\(instanceID)" }
 
     /// Loads models, binds the frontend (and admin) sockets and starts the broker and worker threads.
     ///
@@ -54,52 +55,71 @@ public final class Server: Sendable {
     public func start() throws -> Endpoints {
         try lifecycle.withLock { phase in
             guard phase == .idle else { throw ServerError.alreadyStarted }
-            BLAS.setThreadCount(configuration.blasThreads)
-            try VersionLoader(repository: ModelRepository(root: configuration.repository), logger: logger)
-                .loadNewestVersions(into: registry)
-            let endpoints = try startBroker()
-            for index in 0..<configuration.workers {
-                let worker = Worker(context: context, brokerEndpoint: backendEndpoint, registry: registry, logger: logger)
-                let thread = ServiceThread(name: "zserve-worker-\(index)") { worker.run() }
-                threads.withLock { $0.append(thread) }
+            do {
+                BLAS.setThreadCount(configuration.blasThreads)
+                let managerThread = try startManager()
+                threads.withLock { $0.append(managerThread) }
+                let workersReady = DispatchSemaphore(value: 0)
+                let endpoints = try startBroker(workersReady: workersReady)
+                for index in 0..<configuration.workers {
+                    let worker = Worker(context: context, brokerEndpoint: backendEndpoint, registry: registry, logger: logger)
+                    let thread = ServiceThread(name: "zserve-worker-\(index)") { worker.run() }
+                    threads.withLock { $0.append(thread) }
+                }
+                // Ready means every worker can take requests.
+                if configuration.workers > 0, workersReady.wait(timeout: .now() + 30) == .timedOut {
+                    logger.warning("not every worker announced itself within 30 s; serving anyway")
+                }
+                phase = .running
+                logger.info("serving", metadata: [
+                    "frontend": "\(endpoints.frontend)", "admin": "\(endpoints.admin ?? "none")",
+                    "workers": "\(configuration.workers)", "blas_threads": "\(configuration.blasThreads)",
+                ])
+                return endpoints
+            } catch {
+                phase = .stopped
+                terminateThreads()
+                throw error
             }
-            phase = .running
-            logger.info("serving", metadata: [
-                "frontend": "\(endpoints.frontend)", "admin": "\(endpoints.admin ?? "none")",
-                "workers": "\(configuration.workers)", "blas_threads": "\(configuration.blasThreads)",
-            ])
-            return endpoints
         }
     }
 
+    /// Starts the model manager's thread: it loads the repository (before this returns), then serves state changes
+    /// from the broker and polls the repository. The manager connects to the broker's endpoint, which may be bound
+    /// later (inproc allows that).
+    private func startManager() throws -> ServiceThread {
+        let (thread, _) = try ServiceThread.start(name: "zserve-manager", setup: {
+            [context, configuration, registry, logger, managerEndpoint] in
+            let manager = ModelManager(
+                registry: registry, repository: ModelRepository(root: configuration.repository),
+                limits: .init(maxPushSize: configuration.maxPushSize), logger: logger)
+            try manager.start()
+            let service = try ManagerService(
+                context: context, brokerEndpoint: managerEndpoint, manager: manager,
+                pollInterval: configuration.pollInterval, logger: logger)
+            return (service, ())
+        }, body: { service in service.run() })
+        return thread
+    }
+
     /// Builds the broker on its own thread (sockets belong to the thread that uses them) and waits for its endpoints.
-    private func startBroker() throws -> Endpoints {
-        let started = Mutex<Result<Endpoints, Error>?>(nil)
-        let ready = DispatchSemaphore(value: 0)
-        let thread = ServiceThread(name: "zserve-broker") {
-            [context, configuration, registry, logger, backendEndpoint, controlEndpoint, onBrokerFailure] in
-            let broker: Broker
-            do {
-                broker = try Broker(
-                    context: context, configuration: configuration, backendEndpoint: backendEndpoint,
-                    controlEndpoint: controlEndpoint, registry: registry, logger: logger)
-            } catch {
-                started.withLock { $0 = .failure(error) }
-                ready.signal()
-                return
-            }
-            started.withLock { $0 = .success(broker.endpoints) }
-            ready.signal()
+    private func startBroker(workersReady: DispatchSemaphore) throws -> Endpoints {
+        let (thread, endpoints) = try ServiceThread.start(name: "zserve-broker", setup: {
+            [context, configuration, registry, logger, backendEndpoint, managerEndpoint, controlEndpoint] in
+            let broker = try Broker(
+                context: context, configuration: configuration, backendEndpoint: backendEndpoint,
+                managerEndpoint: managerEndpoint, controlEndpoint: controlEndpoint, registry: registry,
+                workersReady: workersReady, logger: logger)
+            return (broker, broker.endpoints)
+        }, body: { [logger, onBrokerFailure] broker in
             do {
                 try broker.run()
             } catch {
                 logger.critical("broker failed", metadata: ["error": "\(error)"])
                 onBrokerFailure(error)
             }
-        }
-        ready.wait()
-        let endpoints = try started.withLock { $0! }.get()
-        threads.withLock { $0.append(thread) }
+        })
+        threads.withLock { $0.insert(thread, at: 0) }
         return endpoints
     }
 
@@ -108,19 +128,24 @@ public final class Server: Sendable {
     /// at once.
     public func stop() {
         lifecycle.withLock { phase in
-            guard phase != .stopped else { return }
-            let wasRunning = phase == .running
-            phase = .stopped
-            if wasRunning {
-                requestBrokerStop()
+            guard phase == .running else {
+                phase = .stopped
+                return
             }
-            let all = threads.withLock { $0 }
-            all.first?.join()
-            context.shutdown()
-            for thread in all.dropFirst() { thread.join() }
-            context.terminate()
+            phase = .stopped
+            requestBrokerStop()
+            // The broker is the first thread: it drains, then the others are stopped by the context shutdown.
+            threads.withLock { $0.first }?.join()
+            terminateThreads()
             logger.info("stopped")
         }
+    }
+
+    /// Makes every blocking socket call fail, joins every thread, terminates the context.
+    private func terminateThreads() {
+        context.shutdown()
+        for thread in threads.withLock({ $0 }) { thread.join() }
+        context.terminate()
     }
 
     private func requestBrokerStop() {

@@ -20,12 +20,19 @@ public struct ServerConfiguration: Sendable {
     public var queueByteLimit: Int
     /// How long a stop waits for accepted requests to finish.
     public var drainTimeout: Duration
+    /// How often the repository is scanned for versions added or removed by other tools; nil: never.
+    public var pollInterval: Duration?
+    /// Seeds the canary split between weighted labels.
+    public var canarySeed: UInt64
+    /// Largest model a push may announce, in bytes.
+    public var maxPushSize: UInt64
 
     public init(
         repository: URL, listen: String, admin: String? = nil,
         workers: Int = ProcessInfo.processInfo.activeProcessorCount, blasThreads: Int = 1,
         maxMessageSize: Int64 = 64 << 20, queueCapacity: Int = 4096, queueByteLimit: Int = 1 << 30,
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(10), pollInterval: Duration? = .seconds(2), canarySeed: UInt64 = 0,
+        maxPushSize: UInt64 = 4 << 30
     ) {
         self.repository = repository
         self.listen = listen
@@ -36,6 +43,9 @@ public struct ServerConfiguration: Sendable {
         self.queueCapacity = queueCapacity
         self.queueByteLimit = queueByteLimit
         self.drainTimeout = drainTimeout
+        self.pollInterval = pollInterval
+        self.canarySeed = canarySeed
+        self.maxPushSize = maxPushSize
     }
 
     /// The endpoint libzmq should bind: a tcp port of 0 becomes `*` (any free port).

@@ -7,35 +7,14 @@ import ZServeClient
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "List models as JSON: [{\"name\", \"versions\": [{\"version\", \"state\", \"error\"?}]}]."
+        abstract: "List models as JSON: [{name, default_version, versions: [{version, state, error?}], labels: [{name, version, weight}]}]."
     )
 
     @OptionGroup var client: ClientOptions
 
     func run() throws {
         try reportingFailures {
-            let response = try client.makeClient().listModels()
-            try printJSON(response.models.map { model in
-                [
-                    "name": model.name,
-                    "versions": model.versions.map { version -> [String: Any] in
-                        var entry: [String: Any] = ["version": version.version, "state": Self.name(of: version.state)]
-                        if !version.error.isEmpty { entry["error"] = version.error }
-                        return entry
-                    },
-                ] as [String: Any]
-            })
-        }
-    }
-
-    static func name(of state: Zserve_V1_VersionState) -> String {
-        switch state {
-        case .loading: "LOADING"
-        case .available: "AVAILABLE"
-        case .unloading: "UNLOADING"
-        case .failed: "FAILED"
-        case .end: "END"
-        default: "UNKNOWN"
+            try printJSON(try client.makeClient().listModels().models.map(\.jsonObject))
         }
     }
 }

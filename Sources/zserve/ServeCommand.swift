@@ -37,6 +37,15 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Requests queued for a free worker before RESOURCE_EXHAUSTED.")
     var queueCapacity: Int = 4096
 
+    @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off).")
+    var pollInterval: Double = 2
+
+    @Option(name: .customLong("canary-seed"), help: "Seed of the canary split between weighted labels.")
+    var canarySeed: UInt64 = 0
+
+    @Option(name: .customLong("max-push-size"), help: "Largest model a push may upload, in bytes.")
+    var maxPushSize: UInt64 = 4 << 30
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -45,6 +54,7 @@ struct ServeCommand: ParsableCommand {
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
+        guard pollInterval >= 0 else { throw ValidationError("--poll-interval must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -57,7 +67,9 @@ struct ServeCommand: ParsableCommand {
         }
         let configuration = ServerConfiguration(
             repository: URL(fileURLWithPath: modelRepository), listen: listen, admin: admin, workers: workers,
-            blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity)
+            blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity,
+            pollInterval: pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil, canarySeed: canarySeed,
+            maxPushSize: maxPushSize)
         // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
         let exitStatus = Mutex<Int32?>(nil)
         let finished = DispatchSemaphore(value: 0)

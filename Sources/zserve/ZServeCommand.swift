@@ -6,6 +6,9 @@ struct ZServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zserve",
         abstract: "A model server: protobuf prediction requests over ZeroMQ, ONNX models on OpenBLAS.",
-        subcommands: [ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self]
+        subcommands: [
+            ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self, PushCommand.self,
+            LabelCommand.self, RollbackCommand.self, LoadCommand.self, UnloadCommand.self,
+        ]
     )
 }

@@ -33,6 +33,45 @@ import ZServeTesting
 }
 
 @Suite struct ModelRegistryTests {
+    @Test func labelsCanaryWeightsAndPinnedDefaults() throws {
+        let registry = ModelRegistry(canarySeed: 7)
+        let (v1, v2, v3) = (try servable("m", 1), try servable("m", 2), try servable("m", 3))
+        [v1, v2, v3].forEach { registry.publish($0) }
+        registry.setLabel(name: "m", label: "stable", target: LabelTarget(version: 1))
+        #expect(try registry.resolve(name: "m", label: "stable") === v1)
+        #expect(try registry.resolve(name: "m") === v3)
+
+        registry.setLabel(name: "m", label: "canary", target: LabelTarget(version: 2, weight: 25))
+        var counts: [Int64: Int] = [:]
+        for i in 0..<4000 {
+            let servable = try registry.resolve(name: "m", requestID: "request-\(i)")
+            counts[servable.version, default: 0] += 1
+            #expect(try registry.resolve(name: "m", requestID: "request-\(i)") === servable, "the same id takes the same branch")
+        }
+        #expect(Set(counts.keys) == [2, 3])
+        #expect(abs(Double(counts[2]!) / 4000 - 0.25) < 0.03)
+
+        registry.pinDefault(name: "m", version: 1)
+        registry.setLabel(name: "m", label: "canary", target: nil)
+        #expect(try registry.resolve(name: "m") === v1)
+        registry.publish(try servable("m", 4), asNewDefault: true)
+        #expect(try registry.resolve(name: "m").version == 4, "a new version releases the pinned default")
+    }
+
+    @Test func unloadedVersionsEndButRequestsHoldingThemFinish() throws {
+        let registry = ModelRegistry()
+        let v1 = try servable("m", 1)
+        registry.publish(v1)
+        let held = try registry.resolve(name: "m")
+        registry.unload(name: "m", version: 1)
+        #expect(!registry.isServing(held))
+        #expect(registry.snapshot(of: "m")?.versions.map(\.state) == [.end])
+        #expect(throws: ServingError.self) { try registry.resolve(name: "m") }
+        let session = held.model.makeSession()
+        try session.setInput(0, Tensor(float32: [-1], shape: [1]))
+        #expect(try session.run()[0].array(of: Float.self) == [0])
+    }
+
     func servable(_ name: String, _ version: Int64) throws -> Servable {
         var graph = ONNXGraphBuilder()
         graph.input("x", .float32, [1])
@@ -66,7 +105,7 @@ import ZServeTesting
         #expect(code { try registry.resolve(name: "m", version: 2) } == .unavailable)
         #expect(code { try registry.resolve(name: "m", label: "stable") } == .notFound)
         #expect(code { try registry.resolve(name: "broken") } == .unavailable)
-        let statuses = registry.statuses()
+        let statuses = registry.snapshots()
         #expect(statuses.map(\.name) == ["broken", "m"])
         #expect(statuses[1].versions.map(\.state) == [.available, .failed])
     }

@@ -1,6 +1,7 @@
 """Helpers for tests that run the zserve binary, whose path is in the environment variable ZSERVE_BIN."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -17,6 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_REPOSITORY = REPO_ROOT / "Examples" / "model-repository"
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 10
+# A local TCP endpoint with the real port the server bound.
+LOCAL_ENDPOINT = r"tcp://127\.0\.0\.1:[1-9][0-9]*"
 
 
 def skip_without_binary() -> None:
@@ -26,38 +30,70 @@ def skip_without_binary() -> None:
                     allow_module_level=True)
 
 
-@contextlib.contextmanager
-def start_server(repository, *extra_args):
-    """Runs `zserve serve` on a model repository, listening on a free local TCP port; yields the listen endpoint.
+@dataclasses.dataclass
+class Server:
+    """A running `zserve serve`: the endpoints of its ready line (admin is None without --admin) and its process."""
 
-    Waits for the ready line on stdout; on exit asserts the server is still running, sends SIGTERM and asserts it
-    exits with code 0 within 10 s. The server's stderr is kept in a temporary file and shown when an assertion fails.
+    listen: str
+    admin: str | None
+    process: subprocess.Popen
+    log: BinaryIO
+    killed: bool = False
+
+    def kill(self) -> None:
+        """Ends the server with SIGKILL and reaps it; run_server then skips its clean-shutdown checks."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=STOP_TIMEOUT_S)
+        self.killed = True
+
+    def log_tail(self) -> str:
+        """The end of the server's stderr, for assertion messages."""
+        return _log_tail(self.log)
+
+
+@contextlib.contextmanager
+def run_server(repository, *extra_args):
+    """Runs `zserve serve` on a model repository, listening on a free local TCP port; yields a Server.
+
+    Waits for the ready line on stdout; on exit, unless the test ended the server with Server.kill(), asserts the
+    server is still running, sends SIGTERM and asserts it exits with code 0 within 10 s. The server's stderr is kept
+    in a temporary file and shown when an assertion fails.
     """
     command = [os.environ["ZSERVE_BIN"], "serve", "--model-repository", str(repository),
                "--listen", "tcp://127.0.0.1:0", *extra_args]
     with tempfile.TemporaryFile() as log, \
             subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=REPO_ROOT) as process:
         try:
-            endpoint = _wait_until_ready(process, log)
+            ready = _wait_until_ready(process, log)
         except BaseException:
             process.kill()
             raise
+        server = Server(listen=ready["listen"], admin=ready.get("admin"), process=process, log=log)
         try:
-            yield endpoint
+            yield server
         finally:
-            _stop(process, log)
+            if not server.killed:
+                _stop(process, log)
 
 
-def _wait_until_ready(process: subprocess.Popen, log) -> str:
-    """Reads the ready line, {"event": "ready", "listen": "tcp://127.0.0.1:PORT", ...}; returns its endpoint."""
+@contextlib.contextmanager
+def start_server(repository, *extra_args):
+    """Like run_server, yielding only the listen endpoint."""
+    with run_server(repository, *extra_args) as server:
+        yield server.listen
+
+
+def _wait_until_ready(process: subprocess.Popen, log) -> dict:
+    """Reads and returns the ready line, {"event": "ready", "listen": "tcp://127.0.0.1:PORT", "admin": ..., ...}."""
     line = _read_line(process.stdout, READY_TIMEOUT_S)
     assert line.endswith(b"\n"), (
         f"no ready line within {READY_TIMEOUT_S} s (exit code {process.poll()}), stdout {line!r}\n{_log_tail(log)}"
     )
     ready = json.loads(line)
     assert ready.get("event") == "ready", f"unexpected first stdout line {line!r}"
-    assert re.fullmatch(r"tcp://127\.0\.0\.1:[1-9][0-9]*", ready.get("listen") or ""), f"bad listen in {line!r}"
-    return ready["listen"]
+    assert re.fullmatch(LOCAL_ENDPOINT, ready.get("listen") or ""), f"bad listen in {line!r}"
+    assert ready.get("admin") is None or re.fullmatch(LOCAL_ENDPOINT, ready["admin"]), f"bad admin in {line!r}"
+    return ready
 
 
 def _read_line(stream, timeout_s: float) -> bytes:

@@ -4,7 +4,10 @@ A request is the frames [empty][method][request message]; the reply is [empty][z
 the response frame being empty unless the status code is OK.
 """
 
+import hashlib
+import os
 import uuid
+from collections.abc import Iterator
 
 import zmq
 from google.protobuf.message import DecodeError
@@ -17,6 +20,13 @@ MODEL_METADATA = "zserve.v1.Inference/ModelMetadata"
 SERVER_READY = "zserve.v1.Inference/ServerReady"
 MODEL_READY = "zserve.v1.Inference/ModelReady"
 LIST_MODELS = "zserve.v1.ModelControl/ListModels"
+MODEL_STATUS = "zserve.v1.ModelControl/ModelStatus"
+PUSH_MODEL = "zserve.v1.ModelControl/PushModel"
+LOAD_MODEL = "zserve.v1.ModelControl/LoadModel"
+UNLOAD_MODEL = "zserve.v1.ModelControl/UnloadModel"
+SET_LABEL = "zserve.v1.ModelControl/SetLabel"
+ROLLBACK = "zserve.v1.ModelControl/Rollback"
+DEFAULT_CHUNK_SIZE = 4 << 20
 
 
 class ZServeError(Exception):
@@ -32,14 +42,14 @@ class ZServeError(Exception):
         self.request_id = request_id
 
 
-class Client:
-    """A blocking client over one REQ socket: one request at a time, each waiting at most timeout_ms for its reply.
+class _RequestReplyClient:
+    """One REQ socket: one request at a time, each waiting at most timeout_ms for its reply.
 
     After a timeout the socket is replaced (a REQ socket cannot send again before it has received), so the client
     stays usable; a late reply to the abandoned request is discarded.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
+    def __init__(self, endpoint: str, timeout_ms: int, context: zmq.Context | None):
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
         self._context = context or zmq.Context.instance()
@@ -54,6 +64,31 @@ class Client:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    def list_models(self) -> model_control_pb2.ListModelsResponse:
+        """Returns every model (versions and their states, default version, labels) and the number of workers."""
+        return self._call(LIST_MODELS, model_control_pb2.ListModelsRequest(), model_control_pb2.ListModelsResponse)
+
+    def model_status(self, model: str) -> model_control_pb2.ModelInfo:
+        """Returns one model's versions and their states, default version and labels."""
+        request = model_control_pb2.ModelStatusRequest(model=model)
+        return self._call(MODEL_STATUS, request, model_control_pb2.ModelStatusResponse).model
+
+    def _call(self, method: str, request, response_type):
+        """Sends one request and returns its response message."""
+        self._socket.send_multipart([method.encode(), request.SerializeToString()])
+        if not self._socket.poll(self.timeout_ms):
+            self._socket.close()
+            self._socket = _connect(self._context, zmq.REQ, self.endpoint)
+            raise TimeoutError(f"no reply to {method} from {self.endpoint} within {self.timeout_ms} ms")
+        return _parse_reply(self._socket.recv_multipart(), response_type)
+
+
+class Client(_RequestReplyClient):
+    """A blocking client of the frontend over one REQ socket (see _RequestReplyClient for timeouts)."""
+
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
+        super().__init__(endpoint, timeout_ms, context)
 
     def predict(self, model: str, inputs: dict, version: int | None = None, label: str = "",
                 request_id: str | None = None, timeout_us: int = 0, output_names=()) -> tuple[int, dict]:
@@ -76,18 +111,66 @@ class Client:
         request = inference_pb2.ModelReadyRequest(model=_model_spec(model, version, label))
         return self._call(MODEL_READY, request, inference_pb2.ModelReadyResponse).ready
 
-    def list_models(self) -> model_control_pb2.ListModelsResponse:
-        """Returns every model with the state of each of its versions, and the number of workers."""
-        return self._call(LIST_MODELS, model_control_pb2.ListModelsRequest(), model_control_pb2.ListModelsResponse)
 
-    def _call(self, method: str, request, response_type):
-        """Sends one request and returns its response message."""
-        self._socket.send_multipart([method.encode(), request.SerializeToString()])
-        if not self._socket.poll(self.timeout_ms):
-            self._socket.close()
-            self._socket = _connect(self._context, zmq.REQ, self.endpoint)
-            raise TimeoutError(f"no reply to {method} from {self.endpoint} within {self.timeout_ms} ms")
-        return _parse_reply(self._socket.recv_multipart(), response_type)
+class AdminClient(_RequestReplyClient):
+    """A blocking client of the ModelControl service on the admin endpoint (--admin), over one REQ socket.
+
+    The default timeout is long because a commit verifies, validates and warms up the model before it replies.
+    """
+
+    def __init__(self, endpoint: str, timeout_ms: int = 120_000, context: zmq.Context | None = None):
+        super().__init__(endpoint, timeout_ms, context)
+
+    def push_model(self, model: str, data, version: int = 0, labels=(), metadata: dict | None = None,
+                   warmup_inputs: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[int, int]:
+        """Uploads a model (bytes, or the path of an ONNX file) in chunks and publishes it.
+
+        version 0 asks for one more than the highest version on disk; labels are pointed at the version once it is
+        live; metadata is stored next to it; warmup_inputs ({input name: array}) replace the generated warm-up
+        inputs. Returns (the version assigned, its VersionState).
+        """
+        digest, total_size = _sha256_and_size(data)
+        opening = {
+            "model": model, "version": version, "sha256": digest, "total_size": total_size, "labels": labels,
+            "metadata": metadata or {},
+            "warmup_inputs": [to_tensor(name, array) for name, array in (warmup_inputs or {}).items()],
+        }
+        upload_id, offset = "", 0
+        for chunk, last in _marking_last(_chunks(data, chunk_size)):
+            response = self.push_chunk(upload_id=upload_id, offset=offset, data=chunk, commit=last,
+                                       **({} if upload_id else opening))
+            upload_id, offset = response.upload_id, offset + len(chunk)
+        return response.version, response.state
+
+    def push_chunk(self, **fields) -> model_control_pb2.PushModelResponse:
+        """Sends one PushModel call made of the given PushModelRequest fields, as they are.
+
+        The low-level step of push_model, for callers that drive an upload themselves: the first call (no upload_id)
+        carries model, version, sha256, total_size, ...; later calls carry upload_id, offset and data; the last sets
+        commit.
+        """
+        request = model_control_pb2.PushModelRequest(**fields)
+        return self._call(PUSH_MODEL, request, model_control_pb2.PushModelResponse)
+
+    def load_model(self, model: str, version: int) -> model_control_pb2.ModelInfo:
+        """Loads a version that is on disk; returns the model's status."""
+        request = model_control_pb2.LoadModelRequest(model=model, version=version)
+        return self._call(LOAD_MODEL, request, model_control_pb2.LoadModelResponse).model
+
+    def unload_model(self, model: str, version: int) -> model_control_pb2.ModelInfo:
+        """Stops serving a version (it stays on disk); returns the model's status."""
+        request = model_control_pb2.UnloadModelRequest(model=model, version=version)
+        return self._call(UNLOAD_MODEL, request, model_control_pb2.UnloadModelResponse).model
+
+    def set_label(self, model: str, label: str, version: int, weight: int = 0) -> model_control_pb2.ModelInfo:
+        """Points a label at a version (0 removes it) with a traffic weight (0-100); returns the model's status."""
+        request = model_control_pb2.SetLabelRequest(model=model, label=label, version=version, weight=weight)
+        return self._call(SET_LABEL, request, model_control_pb2.SetLabelResponse).model
+
+    def rollback(self, model: str) -> model_control_pb2.RollbackResponse:
+        """Makes the previous available version the default; the response has from_version and to_version."""
+        request = model_control_pb2.RollbackRequest(model=model)
+        return self._call(ROLLBACK, request, model_control_pb2.RollbackResponse)
 
 
 class PipelinedClient:
@@ -197,6 +280,39 @@ def _decode(message_type, data: bytes):
 def _code_name(code: int) -> str:
     """The name of a gRPC code, or "CODE_<number>" for a number zserve.v1.Code does not define."""
     return status_pb2.Code.Name(code) if code in status_pb2.Code.values() else f"CODE_{code}"
+
+
+def _sha256_and_size(data) -> tuple[bytes, int]:
+    """The SHA-256 digest (32 raw bytes) and the size of bytes or of a file, which is read in pieces."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in _chunks(data, DEFAULT_CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.digest(), size
+
+
+def _chunks(data, chunk_size: int) -> Iterator[bytes]:
+    """The content of bytes or of a file (a path) in pieces of chunk_size bytes; one empty piece if it is empty."""
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        view = memoryview(data)
+        yield from (bytes(view[start:start + chunk_size]) for start in range(0, max(len(view), 1), chunk_size))
+        return
+    with open(os.fspath(data), "rb") as file:
+        chunk = file.read(chunk_size)
+        yield chunk
+        while chunk := file.read(chunk_size):
+            yield chunk
+
+
+def _marking_last(items: Iterator) -> Iterator[tuple]:
+    """Yields (item, whether it is the last one) for each item of a non-empty iterator."""
+    previous = next(items)
+    for item in items:
+        yield previous, False
+        previous = item
+    yield previous, True
 
 
 def _prediction(response: inference_pb2.PredictResponse) -> tuple[int, dict]:

@@ -46,22 +46,26 @@ public final class Model: Sendable {
     /// - Throws: `InferenceError.invalidModel` for malformed files, `.unsupported` naming every operator or attribute
     ///   this runtime does not implement.
     public convenience init(onnx bytes: Data, registry: OperatorRegistry = .standard) throws {
-        try self.init(loader: ModelLoader(bytes: bytes, registry: registry))
+        var loader = try ModelLoader(bytes: bytes, registry: registry)
+        try self.init(plan: loader.plan())
     }
 
     /// Loads the ONNX model file at `url`.
     public convenience init(contentsOf url: URL, registry: OperatorRegistry = .standard) throws {
-        let bytes: Data
+        // Mapped rather than read: the file's pages are released as soon as parsing is done, instead of staying as a
+        // second copy of the weights until the model is planned.
+        var loader: ModelLoader
         do {
-            bytes = try Data(contentsOf: url)
+            loader = try ModelLoader(bytes: try Data(contentsOf: url, options: .alwaysMapped), registry: registry)
+        } catch let error as InferenceError {
+            throw error
         } catch {
             throw InferenceError.invalidModel("cannot read \(url.path): \(error.localizedDescription)")
         }
-        try self.init(onnx: bytes, registry: registry)
+        try self.init(plan: loader.plan())
     }
 
-    private convenience init(loader: ModelLoader) throws {
-        let plan = try loader.plan()
+    private convenience init(plan: ModelLoader.Plan) {
         self.init(
             inputs: plan.inputs, outputs: plan.outputs, opsetVersion: plan.opsetVersion, metadata: plan.metadata,
             nodes: plan.nodes, valueCount: plan.valueCount, constants: plan.constants,

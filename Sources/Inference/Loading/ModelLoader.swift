@@ -21,7 +21,7 @@ struct ModelLoader {
     /// The oldest and newest default-domain opsets whose semantics the kernels follow.
     static let supportedOpsets = 7...21
 
-    let model: Onnx_ModelProto
+    private var model: Onnx_ModelProto
     let registry: OperatorRegistry
 
     init(bytes: Data, registry: OperatorRegistry) throws {
@@ -35,8 +35,12 @@ struct ModelLoader {
         self.registry = registry
     }
 
-    func plan() throws -> Plan {
+    /// Plans the model. Consumes the parsed protobuf: each initializer's bytes are released once copied into a
+    /// tensor, so loading peaks near one copy of the weights rather than two.
+    mutating func plan() throws -> Plan {
         guard model.hasGraph else { throw InferenceError.invalidModel("the model has no graph") }
+        var initializers = model.graph.initializer
+        model.graph.initializer = []
         let graph = model.graph
         var plan = Plan()
         plan.opsetVersion = try defaultOpset()
@@ -57,9 +61,10 @@ struct ModelLoader {
         }
 
         var constantValues: [Int: Tensor] = [:]
-        for initializer in graph.initializer {
-            let index = try define(initializer.name)
-            constantValues[index] = try Tensor(onnx: initializer)
+        for position in initializers.indices {
+            let index = try define(initializers[position].name)
+            constantValues[index] = try Tensor(onnx: initializers[position])
+            initializers[position] = Onnx_TensorProto()
         }
         for input in graph.input where valueIndex[input.name] == nil {
             plan.inputs.append(try spec(of: input))

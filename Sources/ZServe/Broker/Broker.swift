@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 import Logging
 import ServingProtocol
 import ZeroMQ
@@ -16,6 +17,7 @@ final class Broker {
     private let frontend: Socket
     private let admin: Socket?
     private let backend: Socket
+    private let manager: Socket
     private let control: Socket
 
     /// Workers waiting for a request, by routing id.
@@ -27,17 +29,24 @@ final class Broker {
     /// Requests waiting for a worker, oldest first, and their payload bytes.
     private var queue = Deque<WorkItem>()
     private var queuedBytes = 0
+    /// State-changing requests handed to the model manager, which answers them in order.
+    private var managerPending = Deque<WorkItem>()
 
     /// Frames a well-formed request can have: routing frames, the delimiter, method and payload.
     private static let frameLimit = WorkerMessage.maximumEnvelopeFrames + 3
     /// Largest payload for the control methods answered on this thread, so none can stall dispatch.
     private static let controlPayloadLimit = 1 << 20
 
+    /// Signalled once, when as many workers as configured have announced themselves.
+    private let workersReady: DispatchSemaphore
+    private var announcedWorkersReady = false
+
     /// Opens and binds every socket. Throws when an endpoint cannot be bound.
     init(
-        context: Context, configuration: ServerConfiguration, backendEndpoint: String, controlEndpoint: String,
-        registry: ModelRegistry, logger: Logger
+        context: Context, configuration: ServerConfiguration, backendEndpoint: String, managerEndpoint: String,
+        controlEndpoint: String, registry: ModelRegistry, workersReady: DispatchSemaphore, logger: Logger
     ) throws {
+        self.workersReady = workersReady
         self.configuration = configuration
         self.logger = logger
         self.controlHandler = ControlHandler(registry: registry)
@@ -48,6 +57,9 @@ final class Broker {
         backend = try Socket(context: context, type: .router)
         try backend.setRouterMandatory(true)
         try backend.bind(backendEndpoint)
+
+        manager = try Socket(context: context, type: .pair)
+        try manager.bind(managerEndpoint)
 
         control = try Socket(context: context, type: .pull)
         try control.bind(controlEndpoint)
@@ -83,28 +95,30 @@ final class Broker {
     }
 
     private func serve() throws {
-        let poller = Poller([backend, control, frontend] + (admin.map { [$0] } ?? []))
+        let poller = Poller([backend, manager, control, frontend] + (admin.map { [$0] } ?? []))
         while true {
             let readable = try poller.poll(timeoutMilliseconds: -1)
             if readable[0] { try receiveFromWorkers() }
-            if readable[1] { _ = try control.receive(wait: false); return }
-            if readable[2] { try receiveRequests(on: frontend, origin: .frontend, accepting: true) }
-            if readable.count > 3, readable[3], let admin { try receiveRequests(on: admin, origin: .admin, accepting: true) }
+            if readable[1] { try receiveFromManager() }
+            if readable[2] { _ = try control.receive(wait: false); return }
+            if readable[3] { try receiveRequests(on: frontend, origin: .frontend, accepting: true) }
+            if readable.count > 4, readable[4], let admin { try receiveRequests(on: admin, origin: .admin, accepting: true) }
         }
     }
 
     private func drain() throws {
         let deadline = ContinuousClock.now + configuration.drainTimeout
-        let poller = Poller([backend, frontend] + (admin.map { [$0] } ?? []))
-        while !inFlight.isEmpty || !queue.isEmpty {
+        let poller = Poller([backend, manager, frontend] + (admin.map { [$0] } ?? []))
+        while !inFlight.isEmpty || !queue.isEmpty || !managerPending.isEmpty {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
                 logger.warning("drain timeout: answering unfinished requests UNAVAILABLE", metadata: [
                     "queued": "\(queue.count)", "in_flight": "\(inFlight.count)",
                 ])
-                let unfinished = Array(queue) + Array(inFlight.values)
+                let unfinished = Array(queue) + Array(inFlight.values) + Array(managerPending)
                 queue.removeAll()
                 inFlight.removeAll()
+                managerPending.removeAll()
                 for item in unfinished {
                     try reply(to: item.envelope, on: item.origin, .error(ServingError(.unavailable, "server stopped before the request finished")))
                 }
@@ -113,8 +127,9 @@ final class Broker {
             let milliseconds = max(1, Int(remaining / .milliseconds(1)))
             let readable = try poller.poll(timeoutMilliseconds: milliseconds)
             if readable[0] { try receiveFromWorkers() }
-            if readable[1] { try receiveRequests(on: frontend, origin: .frontend, accepting: false) }
-            if readable.count > 2, readable[2], let admin { try receiveRequests(on: admin, origin: .admin, accepting: false) }
+            if readable[1] { try receiveFromManager() }
+            if readable[2] { try receiveRequests(on: frontend, origin: .frontend, accepting: false) }
+            if readable.count > 3, readable[3], let admin { try receiveRequests(on: admin, origin: .admin, accepting: false) }
         }
         for worker in workers {
             _ = try backend.send(WorkerMessage.disconnect.frames.withRoutingID(worker), wait: false)
@@ -154,6 +169,18 @@ final class Broker {
             let what = Method.services.contains(service) ? "method" : "service"
             return try fail(.unimplemented, "unknown \(what) in '\(path)'")
         }
+        if method.changesServingState {
+            guard origin == .admin else {
+                return try fail(.permissionDenied, "\(method.rawValue) is only served on the admin endpoint")
+            }
+            let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload,
+                                receivedAt: MonotonicClock.nanoseconds)
+            guard try manager.send(WorkerMessage.work(item).frames, wait: false) else {
+                return try fail(.unavailable, "the model manager is not accepting requests")
+            }
+            managerPending.append(item)
+            return
+        }
         guard method == .predict else {
             guard payload.count <= Self.controlPayloadLimit else {
                 return try fail(.invalidArgument, "\(method.rawValue) request of \(payload.count) bytes is too large")
@@ -185,6 +212,19 @@ final class Broker {
         _ = try socket.send(envelope + [[], status, response], wait: false)
     }
 
+    // MARK: Model manager
+
+    private func receiveFromManager() throws {
+        while let frames = try manager.receive(wait: false) {
+            guard case .result(let origin, let envelope, let status, let response)? = WorkerMessage(frames: frames) else {
+                logger.warning("ignoring a malformed model manager message")
+                continue
+            }
+            _ = managerPending.popFirst()
+            try send(to: envelope, on: origin, status: status, response: response)
+        }
+    }
+
     // MARK: Workers
 
     private func receiveFromWorkers() throws {
@@ -197,6 +237,10 @@ final class Broker {
             switch message {
             case .ready:
                 workers.insert(worker)
+                if !announcedWorkersReady && workers.count >= configuration.workers {
+                    announcedWorkersReady = true
+                    workersReady.signal()
+                }
                 try workerIsIdle(worker)
             case .result(let origin, let envelope, let status, let response):
                 inFlight[worker] = nil
@@ -260,6 +304,7 @@ final class Broker {
         frontend.close()
         admin?.close()
         backend.close()
+        manager.close()
         control.close()
     }
 }

@@ -28,8 +28,14 @@ struct ControlHandler {
             case .listModels:
                 _ = try decodeRequest(Zserve_V1_ListModelsRequest.self, from: payload)
                 return .ok(listModels(workerCount: workerCount))
-            case .predict:
-                return .error(ServingError(.internal, "Predict is served by workers"))
+            case .modelStatus:
+                let request = try decodeRequest(Zserve_V1_ModelStatusRequest.self, from: payload)
+                guard let snapshot = registry.snapshot(of: request.model) else {
+                    throw ServingError(.notFound, "model '\(request.model)' not found")
+                }
+                return .ok(Zserve_V1_ModelStatusResponse.with { $0.model = Self.wire(snapshot) })
+            case .predict, .pushModel, .loadModel, .unloadModel, .setLabel, .rollback:
+                return .error(ServingError(.internal, "\(method.rawValue) is not a control method"))
             }
         } catch {
             return .error(error)
@@ -50,16 +56,27 @@ struct ControlHandler {
     private func listModels(workerCount: Int) -> Zserve_V1_ListModelsResponse {
         .with {
             $0.workers = Int32(workerCount)
-            $0.models = registry.statuses().map { entry in
-                .with { model in
-                    model.name = entry.name
-                    model.versions = entry.versions.map { status in
-                        .with {
-                            $0.version = status.version
-                            $0.state = Self.wireState(status.state)
-                            $0.error = status.error ?? ""
-                        }
-                    }
+            $0.models = registry.snapshots().map(Self.wire)
+        }
+    }
+
+    /// The wire form of a model's snapshot.
+    static func wire(_ snapshot: ModelSnapshot) -> Zserve_V1_ModelInfo {
+        .with { model in
+            model.name = snapshot.name
+            model.defaultVersion = snapshot.defaultVersion ?? 0
+            model.versions = snapshot.versions.map { status in
+                .with {
+                    $0.version = status.version
+                    $0.state = wireState(status.state)
+                    $0.error = status.error ?? ""
+                }
+            }
+            model.labels = snapshot.labels.sorted { $0.key < $1.key }.map { name, target in
+                .with {
+                    $0.name = name
+                    $0.version = target.version
+                    $0.weight = target.weight
                 }
             }
         }

@@ -26,7 +26,7 @@ final class PredictHandler {
             if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
-            let servable = try registry.resolve(request.model)
+            let servable = try registry.resolve(request.model, requestID: request.id)
             let outputs = try run(request, on: servable)
             return .ok(Zserve_V1_PredictResponse.with {
                 $0.id = request.id

@@ -1,33 +1,76 @@
 import ServingProtocol
 import Synchronization
 
-/// The live set of models and versions: which versions are loading, available or failed, and which one serves a
-/// request.
+/// A label's target: a version and the share of unpinned traffic it takes.
+public struct LabelTarget: Sendable, Equatable, Codable {
+    public var version: Int64
+    /// Percentage (0-100) of requests naming neither version nor label that go to this version.
+    public var weight: UInt32
+
+    public init(version: Int64, weight: UInt32 = 0) {
+        self.version = version
+        self.weight = weight
+    }
+}
+
+/// What the registry knows of one model, as reported by ListModels and ModelStatus.
+public struct ModelSnapshot: Sendable, Equatable {
+    public let name: String
+    public let versions: [VersionStatus]
+    public let defaultVersion: Int64?
+    public let labels: [String: LabelTarget]
+}
+
+/// The live set of models and versions: which versions are loading, available, failed or unloaded, their labels,
+/// and which version serves a request.
 ///
-/// Thread-safe: workers resolve servables while loaders publish new ones. Resolution returns a reference-counted
-/// `Servable`, never a lock-protected reference, so publishing a new version never waits for requests.
+/// Thread-safe: workers resolve servables while the model manager publishes and unloads. Resolution returns a
+/// reference-counted `Servable`, so publishing never waits for requests and a request keeps its version alive
+/// until it is done.
 public final class ModelRegistry: Sendable {
     private struct Entry {
         var servables: [Int64: Servable] = [:]
         var statuses: [Int64: VersionStatus] = [:]
-        var labels: [String: Int64] = [:]
+        var labels: [String: LabelTarget] = [:]
+        /// Set by a rollback: the default until a newer version is published.
+        var pinnedDefault: Int64?
 
-        /// The version served when the request names neither version nor label: the newest available.
-        var defaultVersion: Int64? { servables.keys.max() }
+        /// The version served when the request names neither version nor label (before canary weights).
+        var defaultVersion: Int64? {
+            if let pinnedDefault, servables[pinnedDefault] != nil { return pinnedDefault }
+            return servables.keys.max()
+        }
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var random: SplitMix64
+    }
 
-    public init() {}
+    private let state: Mutex<State>
+    private let canarySeed: UInt64
 
-    /// The servable a request selects: a pinned version, else a label, else the newest available version.
+    /// - Parameter canarySeed: seeds the canary split, so it is reproducible: a request with an id always takes the
+    ///   same branch for a given seed.
+    public init(canarySeed: UInt64 = 0) {
+        self.canarySeed = canarySeed
+        self.state = Mutex(State(random: SplitMix64(seed: canarySeed)))
+    }
+
+    /// The servable a request selects: a pinned version, else a label, else a canary label drawn by weight, else the
+    /// default version.
     ///
     /// - Throws: `ServingError` with INVALID_ARGUMENT (no name), NOT_FOUND (unknown model, version or label), or
-    ///   UNAVAILABLE (the model exists but no version is available).
-    public func resolve(name: String, version: Int64? = nil, label: String = "") throws(ServingError) -> Servable {
+    ///   UNAVAILABLE (the model or version exists but is not available).
+    public func resolve(
+        name: String, version: Int64? = nil, label: String = "", requestID: String = ""
+    ) throws(ServingError) -> Servable {
         guard !name.isEmpty else { throw ServingError(.invalidArgument, "model name is empty") }
-        let result: Result<Servable, ServingError> = entries.withLock { entries in
-            guard let entry = entries[name] else { return .failure(ServingError(.notFound, "model '\(name)' not found")) }
+        let draw = requestID.isEmpty ? nil : SplitMix64.hash(requestID, seed: canarySeed)
+        let result: Result<Servable, ServingError> = state.withLock { state in
+            guard let entry = state.entries[name] else {
+                return .failure(ServingError(.notFound, "model '\(name)' not found"))
+            }
             if let version {
                 if let servable = entry.servables[version] { return .success(servable) }
                 if let status = entry.statuses[version] {
@@ -37,12 +80,21 @@ public final class ModelRegistry: Sendable {
                 return .failure(ServingError(.notFound, "model '\(name)' has no version \(version)"))
             }
             if !label.isEmpty {
-                guard let labelled = entry.labels[label], let servable = entry.servables[labelled] else {
+                guard let target = entry.labels[label] else {
                     return .failure(ServingError(.notFound, "model '\(name)' has no label '\(label)'"))
+                }
+                guard let servable = entry.servables[target.version] else {
+                    return .failure(ServingError(.unavailable, "label '\(label)' points at version \(target.version), which is not available"))
                 }
                 return .success(servable)
             }
-            guard let latest = entry.defaultVersion, let servable = entry.servables[latest] else {
+            let percentile = (draw ?? state.random.next()) % 100
+            var cumulative: UInt64 = 0
+            for (_, target) in entry.labels.sorted(by: { $0.key < $1.key }) where target.weight > 0 {
+                cumulative += UInt64(target.weight)
+                if percentile < cumulative, let servable = entry.servables[target.version] { return .success(servable) }
+            }
+            guard let version = entry.defaultVersion, let servable = entry.servables[version] else {
                 return .failure(ServingError(.unavailable, "model '\(name)' has no available version"))
             }
             return .success(servable)
@@ -50,61 +102,129 @@ public final class ModelRegistry: Sendable {
         return try result.get()
     }
 
+    /// The servable a wire `ModelSpec` selects (version 0 means not pinned).
+    ///
+    /// - Throws: INVALID_ARGUMENT for a negative version, else as `resolve(name:version:label:requestID:)`.
+    func resolve(_ spec: Zserve_V1_ModelSpec, requestID: String = "") throws(ServingError) -> Servable {
+        guard spec.version >= 0 else {
+            throw ServingError(.invalidArgument, "model version must be positive, got \(spec.version)")
+        }
+        return try resolve(
+            name: spec.name, version: spec.version > 0 ? spec.version : nil, label: spec.label, requestID: requestID)
+    }
+
     /// Records that a version started loading.
     public func markLoading(name: String, version: Int64) {
-        update(name, version, VersionStatus(version: version, state: .loading, error: nil))
+        setStatus(name, version, .loading, error: nil)
     }
 
     /// Records that a version could not be loaded, and why.
     public func markFailed(name: String, version: Int64, error: String) {
-        update(name, version, VersionStatus(version: version, state: .failed, error: error))
+        setStatus(name, version, .failed, error: error)
     }
 
-    /// Makes a loaded version available to new requests.
-    public func publish(_ servable: Servable) {
-        entries.withLock { entries in
-            entries[servable.name, default: Entry()].servables[servable.version] = servable
-            entries[servable.name]!.statuses[servable.version] =
-                VersionStatus(version: servable.version, state: .available, error: nil)
+    /// Makes a loaded version available to new requests. With `asNewDefault`, a default pinned by a rollback is
+    /// released, so the newest version is the default again.
+    public func publish(_ servable: Servable, asNewDefault: Bool = false) {
+        state.withLock { state in
+            var entry = state.entries[servable.name, default: Entry()]
+            entry.servables[servable.version] = servable
+            entry.statuses[servable.version] = VersionStatus(version: servable.version, state: .available, error: nil)
+            if asNewDefault { entry.pinnedDefault = nil }
+            state.entries[servable.name] = entry
         }
     }
 
-    /// Every model with the status of each of its versions, sorted by name and version.
-    public func statuses() -> [(name: String, versions: [VersionStatus])] {
-        entries.withLock { entries in
-            entries.keys.sorted().map { name in
-                (name, entries[name]!.statuses.values.sorted { $0.version < $1.version })
-            }
+    /// Stops new requests from reaching a version (state END). Requests already holding it finish on it; its memory is
+    /// freed when the last one is done.
+    public func unload(name: String, version: Int64) {
+        state.withLock { state in
+            guard state.entries[name]?.servables.removeValue(forKey: version) != nil else { return }
+            state.entries[name]?.statuses[version] = VersionStatus(version: version, state: .end, error: nil)
         }
+    }
+
+    /// Points `label` at `version` (nil removes it). The version need not be available yet.
+    public func setLabel(name: String, label: String, target: LabelTarget?) {
+        state.withLock { state in
+            state.entries[name, default: Entry()].labels[label] = target
+        }
+    }
+
+    /// Pins the default version (nil: the newest available).
+    public func pinDefault(name: String, version: Int64?) {
+        state.withLock { state in
+            state.entries[name, default: Entry()].pinnedDefault = version
+        }
+    }
+
+    /// Every model with its versions, default and labels, sorted by name.
+    public func snapshots() -> [ModelSnapshot] {
+        state.withLock { state in
+            state.entries.keys.sorted().map { Self.snapshot($0, state.entries[$0]!) }
+        }
+    }
+
+    /// One model's snapshot, or nil when the registry has never heard of it.
+    public func snapshot(of name: String) -> ModelSnapshot? {
+        state.withLock { state in state.entries[name].map { Self.snapshot(name, $0) } }
+    }
+
+    /// The pinned default of `name`, if a rollback set one.
+    public func pinnedDefault(of name: String) -> Int64? {
+        state.withLock { $0.entries[name]?.pinnedDefault }
     }
 
     /// Versions of `name` that currently serve, ascending.
     public func availableVersions(of name: String) -> [Int64] {
-        entries.withLock { $0[name]?.servables.keys.sorted() ?? [] }
+        state.withLock { $0.entries[name]?.servables.keys.sorted() ?? [] }
     }
 
-    private func update(_ name: String, _ version: Int64, _ status: VersionStatus) {
-        entries.withLock { entries in
-            entries[name, default: Entry()].statuses[version] = status
-        }
-    }
-}
-
-extension ModelRegistry {
     /// Whether `servable` is still the published instance of its version.
     public func isServing(_ servable: Servable) -> Bool {
-        (try? resolve(name: servable.name, version: servable.version)) === servable
+        state.withLock { $0.entries[servable.name]?.servables[servable.version] === servable }
+    }
+
+    private static func snapshot(_ name: String, _ entry: Entry) -> ModelSnapshot {
+        ModelSnapshot(
+            name: name, versions: entry.statuses.values.sorted { $0.version < $1.version },
+            defaultVersion: entry.defaultVersion, labels: entry.labels)
+    }
+
+    private func setStatus(_ name: String, _ version: Int64, _ versionState: VersionState, error: String?) {
+        state.withLock { state in
+            state.entries[name, default: Entry()].statuses[version] =
+                VersionStatus(version: version, state: versionState, error: error)
+        }
     }
 }
 
-extension ModelRegistry {
-    /// The servable a wire `ModelSpec` selects (version 0 means not pinned).
-    ///
-    /// - Throws: INVALID_ARGUMENT for a negative version, else as `resolve(name:version:label:)`.
-    func resolve(_ spec: Zserve_V1_ModelSpec) throws(ServingError) -> Servable {
-        guard spec.version >= 0 else {
-            throw ServingError(.invalidArgument, "model version must be positive, got \(spec.version)")
+/// SplitMix64: a small, well-mixed 64-bit generator (Steele, Lea, Flood 2014), used for the seeded canary split.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(state)
+    }
+
+    /// A well-mixed hash of `text` under `seed` (FNV-1a, then the SplitMix64 finalizer).
+    static func hash(_ text: String, seed: UInt64) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        for byte in text.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
-        return try resolve(name: spec.name, version: spec.version > 0 ? spec.version : nil, label: spec.label)
+        return mix(hash)
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

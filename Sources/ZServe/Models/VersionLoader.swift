@@ -1,48 +1,73 @@
 import Foundation
 import Inference
-import Logging
+import ServingProtocol
 
-/// Loads model versions from the repository: parse, operator check, memory plan, then one warm-up run, so a version
-/// is only published once it has computed a result.
-public struct VersionLoader: Sendable {
-    public let repository: ModelRepository
-    let logger: Logger
-
-    public init(repository: ModelRepository, logger: Logger) {
-        self.repository = repository
-        self.logger = logger
+/// Turns a model file into a servable: parse, operator check, memory plan, then a warm-up run.
+enum VersionLoader {
+    /// Where the warm-up inputs come from, and whether a failed warm-up rejects the version.
+    enum Warmup {
+        /// Inputs shipped with a push: the run must succeed.
+        case given([Zserve_V1_Tensor])
+        /// Inputs of ones made from the declared shapes (dimensions of any size taken as 1). `required` rejects the
+        /// version when the run fails; otherwise a failure is returned for logging, since made-up inputs may simply
+        /// not suit the model (a Reshape that needs a particular batch size, say).
+        case generated(required: Bool)
     }
 
-    /// Loads one version and warms it up.
+    /// Loads `file` as version `version` of `name` and warms it up.
     ///
-    /// - Throws: `InferenceError` when the file does not load. A warm-up failure does not throw: inputs made up
-    ///   from the declared shapes may not suit the model (a Reshape that needs a particular batch size, say), so it
-    ///   is logged and the version still serves.
-    public func load(name: String, version: Int64) throws -> Servable {
-        let model = try Model(contentsOf: repository.modelFile(name, version))
+    /// - Returns: the servable, and the warm-up failure that was tolerated (only for `.generated(required: false)`).
+    /// - Throws: INVALID_ARGUMENT naming what is wrong: not ONNX, unsupported operators, or a failed warm-up.
+    static func load(
+        file: URL, name: String, version: Int64, warmup: Warmup
+    ) throws(ServingError) -> (Servable, tolerated: Error?) {
+        let model: Model
         do {
-            try Self.warmUp(model)
+            model = try Model(contentsOf: file)
         } catch {
-            logger.warning("warm-up on generated inputs failed; serving anyway", metadata: [
-                "model": "\(name)", "version": "\(version)", "error": "\(error)",
-            ])
+            throw ServingError(.invalidArgument, "\(error)")
         }
-        return Servable(name: name, version: version, model: model)
+        do {
+            switch warmup {
+            case .given(let inputs): try run(model, on: inputs)
+            case .generated: try run(model, on: generatedInputs(for: model))
+            }
+        } catch {
+            if case .generated(required: false) = warmup {
+                return (Servable(name: name, version: version, model: model), error)
+            }
+            throw ServingError(.invalidArgument, "warm-up failed: \(error)")
+        }
+        return (Servable(name: name, version: version, model: model), nil)
     }
 
-    /// Runs `model` once on inputs of ones (zeros could divide by zero), dimensions of any size taken as 1, so the
-    /// first request does not pay for first-touch allocations.
-    static func warmUp(_ model: Model) throws {
+    /// Runs `model` once on `inputs`, which must name every model input.
+    private static func run(_ model: Model, on inputs: [Zserve_V1_Tensor]) throws {
         let session = model.makeSession(memoryLimit: 1 << 30)
         for (position, spec) in model.inputs.enumerated() {
-            let shape = (spec.shape ?? []).map { $0 ?? 1 }
-            try shape.validateShape()
-            let bytes = Array(repeatElement(one(spec.elementType), count: shape.elementCount).joined())
-            try bytes.withUnsafeBytes {
-                try session.setInput(position, elementType: spec.elementType, shape: shape, copying: $0)
+            guard let tensor = inputs.first(where: { $0.name == spec.name }) else {
+                throw ServingError(.invalidArgument, "warm-up input '\(spec.name)' is missing")
+            }
+            let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
+            try tensor.rawData.withUnsafeBytes {
+                try session.setInput(position, elementType: elementType, shape: shape, copying: $0)
             }
         }
         _ = try session.run()
+    }
+
+    /// Inputs of ones for every model input (zeros could divide by zero).
+    static func generatedInputs(for model: Model) throws -> [Zserve_V1_Tensor] {
+        try model.inputs.map { spec in
+            let shape = (spec.shape ?? []).map { $0 ?? 1 }
+            try shape.validateShape()
+            return Zserve_V1_Tensor.with {
+                $0.name = spec.name
+                $0.dtype = TensorCodec.dataType(spec.elementType)
+                $0.shape = shape.map(Int64.init)
+                $0.rawData = Data(repeatElement(one(spec.elementType), count: shape.elementCount).joined())
+            }
+        }
     }
 
     /// The little-endian bytes of the value 1 in `elementType`.
@@ -52,30 +77,6 @@ public struct VersionLoader: Sendable {
         case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
         case .float16: [0x00, 0x3c]
         default: [1] + [UInt8](repeating: 0, count: elementType.byteSize - 1)
-        }
-    }
-
-    /// At start-up: for each model in the repository, publishes its newest version that loads, recording every
-    /// version that fails on the way. A model with no loadable version is reported and the rest still serve.
-    public func loadNewestVersions(into registry: ModelRegistry) throws {
-        for (name, versions) in try repository.scan().sorted(by: { $0.key < $1.key }) {
-            for version in versions.reversed() {
-                registry.markLoading(name: name, version: version)
-                do {
-                    let servable = try load(name: name, version: version)
-                    registry.publish(servable)
-                    logger.info("loaded model", metadata: [
-                        "model": "\(name)", "version": "\(version)",
-                        "weights_bytes": "\(servable.model.weightBytes)",
-                    ])
-                    break
-                } catch {
-                    registry.markFailed(name: name, version: version, error: "\(error)")
-                    logger.error("model version failed to load", metadata: [
-                        "model": "\(name)", "version": "\(version)", "error": "\(error)",
-                    ])
-                }
-            }
         }
     }
 }

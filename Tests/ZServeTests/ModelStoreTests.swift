@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import ZServeTesting
+@testable import ZServe
+
+@Suite struct ModelStoreTests {
+    @Test func commitsMoveCompleteUploadsIntoPlaceAndRefuseExistingVersions() throws {
+        let repository = try TemporaryRepository()
+        let store = ModelStore(repository: ModelRepository(root: repository.root))
+        #expect(store.nextVersion(of: "m") == 1)
+        let upload = try store.makeUploadDirectory(id: "a")
+        try Data([1, 2, 3]).write(to: upload.appendingPathComponent("model.onnx"))
+        try store.commit(upload: upload, model: "m", version: 1)
+        #expect(FileManager.default.fileExists(atPath: repository.root.appendingPathComponent("m/1/model.onnx").path))
+        #expect(!FileManager.default.fileExists(atPath: upload.path))
+        #expect(store.nextVersion(of: "m") == 2)
+
+        let second = try store.makeUploadDirectory(id: "b")
+        try Data([4]).write(to: second.appendingPathComponent("model.onnx"))
+        #expect(throws: ModelStoreError.versionExists("m", 1)) { try store.commit(upload: second, model: "m", version: 1) }
+        #expect(try Data(contentsOf: repository.root.appendingPathComponent("m/1/model.onnx")) == Data([1, 2, 3]))
+
+        try store.removeStaleUploads()
+        #expect(!FileManager.default.fileExists(atPath: store.uploadsRoot.path))
+        #expect(try ModelRepository(root: repository.root).scan() == ["m": [1]], "uploads are never versions")
+    }
+
+    @Test func servingStateAndPolicyRoundTrip() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("m", bytes: Data([1]))
+        let store = ModelStore(repository: ModelRepository(root: repository.root))
+        #expect(try store.policy(of: "m") == .latest(1))
+        #expect(try store.servingState(of: "m") == ServingState())
+        let state = ServingState(defaultVersion: 1, labels: ["canary": LabelTarget(version: 1, weight: 10)])
+        try store.saveServingState(state, of: "m")
+        #expect(try store.servingState(of: "m") == state)
+
+        for (json, policy) in [
+            (#"{"version_policy": {"latest": 3}}"#, VersionPolicy.latest(3)),
+            (#"{"version_policy": {"all": true}}"#, .all),
+            (#"{"version_policy": {"specific": [2, 5]}}"#, .specific([2, 5])),
+        ] {
+            try Data(json.utf8).write(to: repository.root.appendingPathComponent("m/config.json"))
+            #expect(try store.policy(of: "m") == policy)
+        }
+        try Data(#"{"version_policy": {"latest": 0}}"#.utf8).write(to: repository.root.appendingPathComponent("m/config.json"))
+        #expect(throws: ModelStoreError.self) { try store.policy(of: "m") }
+        #expect(VersionPolicy.latest(2).select([1, 5, 3]) == [3, 5])
+    }
+}
