@@ -8,6 +8,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public let name: String
     public let directory: URL
 
+    public init(name: String, directory: URL) {
+        self.name = name
+        self.directory = directory
+    }
+
     public var modelFile: URL { directory.appendingPathComponent("model.onnx") }
     public var description: String { name }
 

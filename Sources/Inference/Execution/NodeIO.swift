@@ -36,6 +36,17 @@ public struct NodeIO {
         session.values[try outputIndex(position)] = tensor
     }
 
+    /// Scratch space for `count` floats, valid until the kernel returns; contents arbitrary. One block serves every
+    /// node of the session, so a kernel must not keep it across runs or hand it to an output.
+    ///
+    /// - Throws: `.invalidInput` when `count` is too large to address, `.resourceExhausted` past the session's limit.
+    public func scratch(floats count: Int) throws(InferenceError) -> UnsafeMutablePointer<Float> {
+        guard count >= 0, count <= [Int].maximumShapeVolume else {
+            throw InferenceError.invalidInput("a scratch buffer of \(count) elements is too large")
+        }
+        return try session.scratch(byteCount: count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: count)
+    }
+
     private func outputIndex(_ position: Int) throws(InferenceError) -> Int {
         guard position < outputIndexes.count else {
             throw InferenceError.invalidModel("the node has no output \(position)")

@@ -1,5 +1,38 @@
 extension OperatorRegistry {
     /// Indexing, reduction, comparison, shape and element-wise math operators (recommendation and Transformer models).
     mutating func registerTensorOperators() {
+        register("Gather", GatherKernel.init)
+        register("GatherElements", GatherElementsKernel.init)
+        register("TopK", TopKKernel.init)
+        for op in ReduceOperator.allCases {
+            register(op.opType) { try ReduceKernel(op, $0) }
+        }
+        register("ArgMax") { try ArgExtremumKernel(largest: true, $0) }
+        register("ArgMin") { try ArgExtremumKernel(largest: false, $0) }
+        for op in ComparisonOperator.allCases {
+            register(op.opType) { try ComparisonKernel(op, $0) }
+        }
+        register("Where", WhereKernel.init)
+        register("Cast", CastKernel.init)
+        register("CastLike", CastLikeKernel.init)
+        register("Size", SizeKernel.init)
+        register("ConstantOfShape", ConstantOfShapeKernel.init)
+        for op in LogicalOperator.allCases {
+            register(op.rawValue) { try LogicalKernel(op, $0) }
+        }
+        register("Not", NotKernel.init)
+        register("Clip", ClipKernel.init)
+        register("Unsqueeze", UnsqueezeKernel.init)
+        register("Squeeze", SqueezeKernel.init)
+        register("Shape", ShapeKernel.init)
+        register("Slice", SliceKernel.init)
+        register("Expand", ExpandKernel.init)
+        register("Tile", TileKernel.init)
+        register("Transpose", TransposeKernel.init)
+        register("LayerNormalization", LayerNormalizationKernel.init)
+        register("Pow", PowKernel.init)
+        for op in UnaryOperator.allCases {
+            register(op.opType) { try UnaryKernel(op, $0) }
+        }
     }
 }

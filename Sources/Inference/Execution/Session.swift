@@ -13,6 +13,8 @@ public final class Session {
     /// Storage kept per value between runs.
     private var buffers: [TensorStorage?]
     private var bufferBytes = 0
+    /// Scratch memory kernels borrow while they run (im2col columns, recurrent gates); one block shared by every node.
+    private var scratchStorage: TensorStorage?
 
     init(model: Model, memoryLimit: Int) {
         self.model = model
@@ -84,6 +86,20 @@ public final class Session {
 
     private func clearInputs() {
         for index in model.inputIndexes { values[index] = nil }
+    }
+
+    /// At least `byteCount` bytes of scratch memory, valid until the calling kernel returns; contents arbitrary.
+    /// Grows to the largest request seen and counts against `memoryLimit`.
+    func scratch(byteCount: Int) throws(InferenceError) -> UnsafeMutableRawPointer {
+        if let existing = scratchStorage, existing.byteCapacity >= byteCount { return existing.pointer }
+        let released = scratchStorage?.byteCapacity ?? 0
+        guard byteCount <= memoryLimit, bufferBytes - released + byteCount <= memoryLimit else {
+            throw .resourceExhausted("\(byteCount) bytes of scratch memory would take the session past its \(memoryLimit)-byte memory limit")
+        }
+        let storage = TensorStorage(byteCapacity: byteCount)
+        scratchStorage = storage
+        bufferBytes += byteCount - released
+        return storage.pointer
     }
 
     /// A tensor of `shape` for value `valueIndex`, reusing that value's storage when it is large enough.

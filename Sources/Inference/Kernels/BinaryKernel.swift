@@ -29,6 +29,8 @@ struct BinaryKernel: Kernel {
         case .float32: apply(Float.self, a, b, y, broadcast)
         case .float64: apply(Double.self, a, b, y, broadcast)
         case .int32: try applyInteger(Int32.self, a, b, y, broadcast)
+        case .int8: try applyInteger(Int8.self, a, b, y, broadcast)
+        case .uint8: try applyInteger(UInt8.self, a, b, y, broadcast)
         case .int64: try applyInteger(Int64.self, a, b, y, broadcast)
         default:
             throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")

@@ -63,6 +63,12 @@ public final class NodeAttributes {
         return String(decoding: attribute.s, as: UTF8.self)
     }
 
+    /// A STRINGS attribute, or nil when absent.
+    public func strings(_ name: String) throws -> [String]? {
+        guard let attribute = try lookup(name, .strings) else { return nil }
+        return attribute.strings.map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// A TENSOR attribute, or nil when absent.
     public func tensor(_ name: String) throws -> Tensor? {
         guard let attribute = try lookup(name, .tensor) else { return nil }

@@ -1,0 +1,97 @@
+/// The comparison operators: broadcasting, bool output.
+enum ComparisonOperator: String, CaseIterable, Sendable {
+    case equal = "Equal", less = "Less", greater = "Greater", lessOrEqual = "LessOrEqual"
+    case greaterOrEqual = "GreaterOrEqual"
+
+    var opType: String { rawValue }
+}
+
+/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool for
+/// Equal) with multidirectional broadcasting; the output is bool (one byte, 0 or 1).
+struct ComparisonKernel: Kernel {
+    let op: ComparisonOperator
+
+    init(_ op: ComparisonOperator, _ node: NodeDefinition) throws {
+        try node.expectInputs(2)
+        self.op = op
+    }
+
+    func run(_ io: NodeIO) throws {
+        let a = try io.requiredInput(0)
+        let b = try io.requiredInput(1)
+        guard a.elementType == b.elementType else {
+            throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
+        }
+        let broadcast = try Broadcast([a.shape, b.shape])
+        let y = try io.output(0, .bool, broadcast.resultShape)
+        guard y.count > 0 else { return }
+        switch a.elementType {
+        case .float32: compare(Float.self, a, b, y, broadcast)
+        case .float64: compare(Double.self, a, b, y, broadcast)
+        case .int8: compare(Int8.self, a, b, y, broadcast)
+        case .int32: compare(Int32.self, a, b, y, broadcast)
+        case .int64: compare(Int64.self, a, b, y, broadcast)
+        case .uint8: compare(UInt8.self, a, b, y, broadcast)
+        case .bool where op == .equal:
+            PowKernel.loop(a.elements(as: UInt8.self), b.elements(as: UInt8.self), y.mutableElements(as: UInt8.self), broadcast) {
+                ($0 != 0) == ($1 != 0) ? 1 : 0
+            }
+        default:
+            throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")
+        }
+    }
+
+    private func compare<T: Comparable>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {
+        let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: UInt8.self))
+        switch op {
+        case .equal: PowKernel.loop(pa, pb, py, broadcast) { $0 == $1 ? 1 : 0 }
+        case .less: PowKernel.loop(pa, pb, py, broadcast) { $0 < $1 ? 1 : 0 }
+        case .greater: PowKernel.loop(pa, pb, py, broadcast) { $0 > $1 ? 1 : 0 }
+        case .lessOrEqual: PowKernel.loop(pa, pb, py, broadcast) { $0 <= $1 ? 1 : 0 }
+        case .greaterOrEqual: PowKernel.loop(pa, pb, py, broadcast) { $0 >= $1 ? 1 : 0 }
+        }
+    }
+}
+
+/// Where(condition, X, Y): X where the bool condition holds, else Y, all three broadcast together. Any element type.
+struct WhereKernel: Kernel {
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(3)
+    }
+
+    func run(_ io: NodeIO) throws {
+        let condition = try io.requiredInput(0)
+        let x = try io.requiredInput(1)
+        let y = try io.requiredInput(2)
+        guard condition.elementType == .bool else {
+            throw InferenceError.invalidInput("Where condition must be bool, got \(condition.elementType)")
+        }
+        guard x.elementType == y.elementType else {
+            throw InferenceError.invalidInput("Where X and Y differ in type: \(x.elementType) and \(y.elementType)")
+        }
+        let broadcast = try Broadcast([condition.shape, x.shape, y.shape])
+        let out = try io.output(0, x.elementType, broadcast.resultShape)
+        guard out.count > 0 else { return }
+        switch x.elementType.byteSize {
+        case 1: select(UInt8.self, condition, x, y, out, broadcast)
+        case 2: select(UInt16.self, condition, x, y, out, broadcast)
+        case 4: select(UInt32.self, condition, x, y, out, broadcast)
+        default: select(UInt64.self, condition, x, y, out, broadcast)
+        }
+    }
+
+    private func select<T>(_: T.Type, _ c: Tensor, _ x: Tensor, _ y: Tensor, _ out: Tensor, _ broadcast: Broadcast) {
+        let pc = c.elements(as: UInt8.self).baseAddress!
+        let px = x.elements(as: T.self).baseAddress!, py = y.elements(as: T.self).baseAddress!
+        let po = out.mutableElements(as: T.self).baseAddress!
+        broadcast.forEachRow { row, offsets, count, steps in
+            let cc = pc + offsets[0], xx = px + offsets[1], yy = py + offsets[2], o = po + row
+            if steps[0] == 1 && steps[1] == 1 && steps[2] == 1 {
+                for i in 0..<count { o[i] = cc[i] != 0 ? xx[i] : yy[i] }
+            } else {
+                let (sc, sx, sy) = (steps[0], steps[1], steps[2])
+                for i in 0..<count { o[i] = cc[i * sc] != 0 ? xx[i * sx] : yy[i * sy] }
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+/// MaxPool (1-D and 2-D): kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; float32, float64, int8 and
+/// uint8. The optional Indices output (int64, flat index into the input; storage_order 0 row-major, 1 column-major)
+/// is filled when the node declares it.
+struct MaxPoolKernel: Kernel {
+    let window: WindowAttributes
+    let columnMajorIndices: Bool
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        window = try WindowAttributes(node, readsDilations: true, readsCeilMode: true, requiresKernelShape: true)
+        let storageOrder = try node.attributes.int("storage_order", default: 0)
+        guard storageOrder == 0 || storageOrder == 1 else {
+            throw InferenceError.invalidModel("\(node.label): storage_order must be 0 or 1, is \(storageOrder)")
+        }
+        columnMajorIndices = storageOrder == 1
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        guard x.rank == 3 || x.rank == 4 else {
+            throw InferenceError.invalidInput("MaxPool supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+        }
+        let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
+        let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
+        let y = try io.output(0, x.elementType, shape)
+        let indices = io.outputIndexes.count > 1 ? try io.output(1, .int64, shape) : nil
+        let planes = x.shape[0] * x.shape[1]
+        switch x.elementType {
+        case .float32: pool(Float.self, x, y, indices, planes, rows, cols)
+        case .float64: pool(Double.self, x, y, indices, planes, rows, cols)
+        case .uint8: pool(UInt8.self, x, y, indices, planes, rows, cols)
+        case .int8: pool(Int8.self, x, y, indices, planes, rows, cols)
+        default: throw InferenceError.invalidInput("MaxPool does not take \(x.elementType)")
+        }
+    }
+
+    private func pool<T: Comparable & AdditiveArithmetic>(
+        _: T.Type, _ x: Tensor, _ y: Tensor, _ indices: Tensor?, _ planes: Int, _ rows: AxisWindow, _ cols: AxisWindow
+    ) {
+        guard y.count > 0 else { return }
+        let src = x.elements(as: T.self).baseAddress!
+        let dst = y.mutableElements(as: T.self).baseAddress!
+        let where_ = indices?.mutableElements(as: Int64.self).baseAddress
+        let inputPlane = rows.input * cols.input
+        let plane = rows.output * cols.output
+        for p in 0..<planes {
+            let image = src + p * inputPlane
+            for oh in 0..<rows.output {
+                let tapRows = rows.validTaps(output: oh)
+                let top = oh * rows.stride - rows.padBegin
+                for ow in 0..<cols.output {
+                    let tapCols = cols.validTaps(output: ow)
+                    let left = ow * cols.stride - cols.padBegin
+                    let out = p * plane + oh * cols.output + ow
+                    // A window wholly in the padding (possible only with ceil_mode) has no input: ONNX's reference
+                    // leaves 0 and index -1 there.
+                    guard !tapRows.isEmpty && !tapCols.isEmpty else {
+                        dst[out] = .zero
+                        where_?[out] = -1
+                        continue
+                    }
+                    var bestH = top + tapRows.lowerBound * rows.dilation
+                    var bestW = left + tapCols.lowerBound * cols.dilation
+                    var best = image[bestH * cols.input + bestW]
+                    if let where_ {
+                        for kh in tapRows {
+                            let h = top + kh * rows.dilation
+                            let line = image + h * cols.input
+                            for kw in tapCols {
+                                let w = left + kw * cols.dilation
+                                if line[w] > best {
+                                    best = line[w]
+                                    bestH = h
+                                    bestW = w
+                                }
+                            }
+                        }
+                        where_[out] = Int64(p * inputPlane + (columnMajorIndices
+                            ? bestH + bestW * rows.input : bestH * cols.input + bestW))
+                    } else {
+                        for kh in tapRows {
+                            let line = image + (top + kh * rows.dilation) * cols.input + left
+                            for kw in tapCols where line[kw * cols.dilation] > best { best = line[kw * cols.dilation] }
+                        }
+                    }
+                    dst[out] = best
+                }
+            }
+        }
+    }
+}
+
+/// AveragePool (1-D and 2-D) on float32: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode and
+/// count_include_pad (the divisor counts taps in the explicit padding, not those past it from ceil_mode).
+struct AveragePoolKernel: Kernel {
+    let window: WindowAttributes
+    let countIncludesPadding: Bool
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        // dilations arrived in opset 19.
+        window = try WindowAttributes(
+            node, readsDilations: node.opsetVersion >= 19, readsCeilMode: true, requiresKernelShape: true)
+        countIncludesPadding = try node.attributes.int("count_include_pad", default: 0) != 0
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        guard x.elementType == .float32 else {
+            throw InferenceError.invalidInput("AveragePool takes float32, got \(x.elementType)")
+        }
+        guard x.rank == 3 || x.rank == 4 else {
+            throw InferenceError.invalidInput("AveragePool supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+        }
+        let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
+        let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
+        let y = try io.output(0, .float32, shape)
+        guard y.count > 0 else { return }
+        let planes = x.shape[0] * x.shape[1]
+        let src = x.elements(as: Float.self).baseAddress!
+        let dst = y.mutableElements(as: Float.self).baseAddress!
+        let inputPlane = rows.input * cols.input
+        let plane = rows.output * cols.output
+        for p in 0..<planes {
+            let image = src + p * inputPlane
+            for oh in 0..<rows.output {
+                let tapRows = rows.validTaps(output: oh)
+                let top = oh * rows.stride - rows.padBegin
+                let paddedRows = rows.paddedTapCount(output: oh)
+                for ow in 0..<cols.output {
+                    let tapCols = cols.validTaps(output: ow)
+                    let left = ow * cols.stride - cols.padBegin
+                    var sum: Float = 0
+                    for kh in tapRows {
+                        let line = image + (top + kh * rows.dilation) * cols.input + left
+                        if cols.dilation == 1 {
+                            for kw in tapCols { sum += line[kw] }
+                        } else {
+                            for kw in tapCols { sum += line[kw * cols.dilation] }
+                        }
+                    }
+                    let divisor = countIncludesPadding
+                        ? paddedRows * cols.paddedTapCount(output: ow)
+                        : tapRows.count * tapCols.count
+                    // An empty window (only possible past the padding with ceil_mode) averages to 0, like ONNX's reference.
+                    dst[p * plane + oh * cols.output + ow] = divisor > 0 ? sum / Float(divisor) : 0
+                }
+            }
+        }
+    }
+}
+
+/// GlobalAveragePool: the mean over every spatial axis of [N, C, D1, ...], giving [N, C, 1, ...]; float32.
+struct GlobalAveragePoolKernel: Kernel {
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        guard x.elementType == .float32 else {
+            throw InferenceError.invalidInput("GlobalAveragePool takes float32, got \(x.elementType)")
+        }
+        guard x.rank >= 2 else {
+            throw InferenceError.invalidInput("GlobalAveragePool takes [N, C, ...], got \(x.shape)")
+        }
+        let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
+        let y = try io.output(0, .float32, shape)
+        guard y.count > 0 else { return }
+        let planes = y.count
+        let plane = x.shape[2...].reduce(1, *)
+        let src = x.elements(as: Float.self).baseAddress!
+        let dst = y.mutableElements(as: Float.self).baseAddress!
+        let scale = 1 / Float(plane)
+        for p in 0..<planes {
+            let values = src + p * plane
+            var sum: Float = 0
+            for i in 0..<plane { sum += values[i] }
+            dst[p] = sum * scale
+        }
+    }
+}

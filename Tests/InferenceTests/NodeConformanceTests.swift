@@ -1,0 +1,152 @@
+import Foundation
+import Inference
+import ONNXSchema
+import Testing
+import ZServeTesting
+
+/// ONNX's own backend node tests (shipped in the onnx wheel), run through the loader and a session.
+///
+/// Every node test whose model loads must pass on every data set with ONNX's backend tolerances (rtol 1e-3,
+/// atol 1e-7; integers and bools exact). A model the loader refuses as `.unsupported` is skipped with that reason, as
+/// is a test whose graph inputs or outputs are not tensors. With `ZSERVE_OPERATOR_REPORT=FILE` set, `operatorReport`
+/// also writes every test's outcome and operators as JSON to FILE (`scripts/operator_report.py` turns it into
+/// `docs/operators.md`).
+enum NodeTests {
+    /// `$ZSERVE_ONNX_NODE_TESTS`, else `onnx/backend/test/data/node` in the package's `.venv`; nil when neither exists.
+    static let directory: URL? = {
+        let files = FileManager.default
+        if let path = ProcessInfo.processInfo.environment["ZSERVE_ONNX_NODE_TESTS"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        let lib = Fixtures.packageRoot.appendingPathComponent(".venv/lib")
+        let pythons = ((try? files.contentsOfDirectory(atPath: lib.path)) ?? []).filter { $0.hasPrefix("python3") }.sorted()
+        for python in pythons.reversed() {
+            let candidate = lib.appendingPathComponent(python)
+                .appendingPathComponent("site-packages/onnx/backend/test/data/node")
+            if files.fileExists(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }()
+
+    /// Every node test, sorted by name.
+    static let cases: [ReferenceCase] = {
+        guard let directory else { return [] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix("test_") }.sorted().map {
+            ReferenceCase(name: $0, directory: directory.appendingPathComponent($0))
+        }
+    }()
+
+    enum Outcome {
+        case passed
+        case skipped(String)
+        case failed(String)
+    }
+
+    /// The operators (op_type, default domain unless named) of the test's top-level graph, and its opset.
+    static func describe(_ reference: ReferenceCase) -> (operators: [String], opset: Int) {
+        guard let bytes = try? Data(contentsOf: reference.modelFile),
+              let model = try? Onnx_ModelProto(serializedBytes: bytes)
+        else { return ([], 0) }
+        let operators = Set(model.graph.node.map { node in
+            node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)"
+        })
+        let opset = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) }.max()
+        return (operators.sorted(), opset ?? 0)
+    }
+
+    /// Why the test's graph cannot be fed from tensor files, or nil when every graph input and output is a tensor.
+    static func nonTensorValue(_ reference: ReferenceCase) -> String? {
+        guard let bytes = try? Data(contentsOf: reference.modelFile),
+              let model = try? Onnx_ModelProto(serializedBytes: bytes)
+        else { return nil }
+        for value in model.graph.input + model.graph.output {
+            guard case .tensorType? = value.type.value else {
+                return "graph value '\(value.name)' is not a tensor (a sequence, optional or map)"
+            }
+        }
+        return nil
+    }
+
+    /// Loads and runs one node test.
+    static func evaluate(_ reference: ReferenceCase) -> Outcome {
+        if let reason = nonTensorValue(reference) { return .skipped(reason) }
+        let model: Model
+        do {
+            model = try Model(contentsOf: reference.modelFile)
+        } catch InferenceError.unsupported(let items) {
+            return .skipped("unsupported: " + items.joined(separator: ", "))
+        } catch {
+            return .failed("load: \(error)")
+        }
+        let dataSets: [(inputs: [(String, Tensor)], outputs: [(String, Tensor)])]
+        do {
+            dataSets = try reference.dataSets()
+        } catch {
+            return .skipped("test data is not tensors: \(error)")
+        }
+        let session = model.makeSession()
+        for (setIndex, dataSet) in dataSets.enumerated() {
+            do {
+                for (position, (name, tensor)) in dataSet.inputs.enumerated() {
+                    let index = model.inputs.firstIndex { $0.name == name } ?? position
+                    guard index < model.inputs.count else { return .failed("data set \(setIndex): extra input \(name)") }
+                    try session.setInput(index, tensor)
+                }
+                let outputs = try session.run()
+                guard outputs.count == dataSet.outputs.count else {
+                    return .failed("data set \(setIndex): \(outputs.count) outputs, expected \(dataSet.outputs.count)")
+                }
+                for (position, ((name, expected), actual)) in zip(dataSet.outputs, outputs).enumerated() {
+                    if let mismatch = Tolerance.mismatch(actual, expected, rtol: 1e-3, atol: 1e-7) {
+                        return .failed("data set \(setIndex) output \(position) '\(name)': \(mismatch)")
+                    }
+                }
+            } catch {
+                return .failed("data set \(setIndex): \(error)")
+            }
+        }
+        return .passed
+    }
+}
+
+@Suite struct NodeConformanceTests {
+    @Test func nodeTestsAreInstalled() throws {
+        let directory = try #require(
+            NodeTests.directory,
+            "ONNX node tests not found: set ZSERVE_ONNX_NODE_TESTS or run scripts/setup.sh (onnx in .venv)")
+        #expect(!NodeTests.cases.isEmpty, "no node tests in \(directory.path)")
+    }
+
+    @Test(arguments: NodeTests.cases)
+    func nodeTest(_ reference: ReferenceCase) throws {
+        switch NodeTests.evaluate(reference) {
+        case .passed: break
+        case .skipped(let reason): try Test.cancel("skipped: \(reason)")
+        case .failed(let message): Issue.record("\(reference.name): \(message)")
+        }
+    }
+
+    /// Writes the JSON report when `$ZSERVE_OPERATOR_REPORT` names a file; does nothing otherwise.
+    @Test func operatorReport() throws {
+        guard let path = ProcessInfo.processInfo.environment["ZSERVE_OPERATOR_REPORT"], !path.isEmpty else { return }
+        var tests: [[String: Any]] = []
+        for reference in NodeTests.cases {
+            let (operators, opset) = NodeTests.describe(reference)
+            var entry: [String: Any] = ["name": reference.name, "operators": operators, "opset": opset]
+            switch NodeTests.evaluate(reference) {
+            case .passed: entry["status"] = "passed"
+            case .skipped(let reason): entry["status"] = "skipped"; entry["reason"] = reason
+            case .failed(let message): entry["status"] = "failed"; entry["reason"] = message
+            }
+            tests.append(entry)
+        }
+        let report: [String: Any] = [
+            "onnx_node_tests": NodeTests.directory?.path ?? "",
+            "supported_operators": OperatorRegistry.standard.operators,
+            "tests": tests,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}

@@ -1,0 +1,629 @@
+import Foundation
+import Inference
+import ONNXSchema
+import Testing
+import ZServeTesting
+
+/// Conv, pooling, BatchNormalization, Dropout, GRU and LSTM: ONNX's node tests for these operators, hand-computed
+/// edge cases, and sweeps against direct (loop-by-loop) reference implementations.
+@Suite struct VisionKernelTests {
+    // MARK: ONNX node tests
+
+    /// The ONNX node tests of these operators that must pass.
+    static let passingNodeTests = [
+        "test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_conv_with_autopad_same",
+        "test_conv_with_strides_and_asymmetric_padding", "test_conv_with_strides_no_padding",
+        "test_conv_with_strides_padding",
+        "test_maxpool_1d_default", "test_maxpool_2d_ceil", "test_maxpool_2d_ceil_output_size_reduce_by_one",
+        "test_maxpool_2d_default", "test_maxpool_2d_dilations", "test_maxpool_2d_pads", "test_maxpool_2d_precomputed_pads",
+        "test_maxpool_2d_precomputed_same_upper", "test_maxpool_2d_precomputed_strides", "test_maxpool_2d_same_lower",
+        "test_maxpool_2d_same_upper", "test_maxpool_2d_strides", "test_maxpool_2d_uint8",
+        "test_maxpool_with_argmax_2d_precomputed_pads", "test_maxpool_with_argmax_2d_precomputed_strides",
+        "test_averagepool_1d_default", "test_averagepool_2d_ceil", "test_averagepool_2d_ceil_last_window_starts_on_pad",
+        "test_averagepool_2d_default", "test_averagepool_2d_dilations", "test_averagepool_2d_pads",
+        "test_averagepool_2d_pads_count_include_pad", "test_averagepool_2d_precomputed_pads",
+        "test_averagepool_2d_precomputed_pads_count_include_pad", "test_averagepool_2d_precomputed_same_upper",
+        "test_averagepool_2d_precomputed_strides", "test_averagepool_2d_same_lower", "test_averagepool_2d_same_upper",
+        "test_averagepool_2d_strides",
+        "test_globalaveragepool", "test_globalaveragepool_precomputed",
+        "test_batchnorm_epsilon", "test_batchnorm_example",
+        "test_dropout_default", "test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_dropout_default_old",
+        "test_dropout_default_ratio", "test_dropout_random_old",
+        "test_training_dropout_zero_ratio", "test_training_dropout_zero_ratio_mask",
+        "test_gru_batchwise", "test_gru_defaults", "test_gru_seq_length", "test_gru_with_initial_bias",
+        "test_lstm_batchwise", "test_lstm_defaults", "test_lstm_with_initial_bias", "test_lstm_with_peepholes",
+    ]
+
+    /// Node tests of these operators that are refused when the model loads (3-D windows, training-mode statistics).
+    static let refusedAtLoad = [
+        "test_averagepool_3d_default", "test_averagepool_3d_dilations_small",
+        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False",
+        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True",
+        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False",
+        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True",
+        "test_maxpool_3d_default", "test_maxpool_3d_dilations", "test_maxpool_3d_dilations_use_ref_impl",
+        "test_maxpool_3d_dilations_use_ref_impl_large",
+        "test_batchnorm_epsilon_training_mode", "test_batchnorm_example_training_mode",
+    ]
+
+    /// Node tests that load but are refused at run time: dropout in training mode with a non-zero ratio is random.
+    static let refusedAtRun = [
+        "test_training_dropout", "test_training_dropout_default", "test_training_dropout_default_mask",
+        "test_training_dropout_mask",
+    ]
+
+    static var nodeTestDirectory: URL? {
+        let lib = Fixtures.packageRoot.appendingPathComponent(".venv/lib")
+        let pythons = ((try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? []).filter { $0.hasPrefix("python3") }
+        return pythons.sorted().reversed().lazy.map {
+            lib.appendingPathComponent($0).appendingPathComponent("site-packages/onnx/backend/test/data/node")
+        }.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// The node test's model, its opset import lowered to 21 when it is 22: opset 22 only added bfloat16 to these
+    /// operators' type constraints, so the float tests mean the same at 21.
+    static func loadNodeTest(_ name: String) throws -> (Model, ReferenceCase) {
+        let directory = try #require(nodeTestDirectory, "ONNX node tests not found (run scripts/setup.sh)")
+        let reference = ReferenceCase(name: name, directory: directory.appendingPathComponent(name))
+        var proto = try Onnx_ModelProto(serializedBytes: try Data(contentsOf: reference.modelFile))
+        for index in proto.opsetImport.indices where proto.opsetImport[index].version == 22 {
+            proto.opsetImport[index].version = 21
+        }
+        return (try Model(onnx: try proto.serializedData()), reference)
+    }
+
+    @Test(arguments: passingNodeTests)
+    func onnxNodeTestPasses(_ name: String) throws {
+        let (model, reference) = try Self.loadNodeTest(name)
+        let session = model.makeSession()
+        let dataSets = try reference.dataSets()
+        #expect(!dataSets.isEmpty)
+        for dataSet in dataSets {
+            for (position, (inputName, tensor)) in dataSet.inputs.enumerated() {
+                let index = model.inputs.firstIndex { $0.name == inputName } ?? position
+                try session.setInput(index, tensor)
+            }
+            let outputs = try session.run()
+            #expect(outputs.count == dataSet.outputs.count)
+            for ((outputName, expected), actual) in zip(dataSet.outputs, outputs) {
+                let mismatch = Tolerance.mismatch(actual, expected, rtol: 1e-3, atol: 1e-7)
+                #expect(mismatch == nil, "\(name) output \(outputName): \(mismatch ?? "")")
+            }
+        }
+    }
+
+    @Test(arguments: refusedAtLoad)
+    func onnxNodeTestIsRefusedAtLoad(_ name: String) throws {
+        #expect {
+            try Self.loadNodeTest(name)
+        } throws: { error in
+            guard case InferenceError.unsupported(let items) = error else { return false }
+            return !items.isEmpty
+        }
+    }
+
+    @Test(arguments: refusedAtRun)
+    func trainingDropoutIsRefusedAtRun(_ name: String) throws {
+        let (model, reference) = try Self.loadNodeTest(name)
+        let session = model.makeSession()
+        let dataSet = try #require(try reference.dataSets().first)
+        for (position, (_, tensor)) in dataSet.inputs.enumerated() { try session.setInput(position, tensor) }
+        #expect {
+            try session.run()
+        } throws: { error in
+            guard case InferenceError.invalidInput(let message) = error else { return false }
+            return message.contains("training mode")
+        }
+    }
+
+    // MARK: Conv
+
+    @Test func convWithPaddingByHand() throws {
+        // 3×3 input 1…9, 2×2 kernel of ones, pads 1 on top/left only, stride 1: each output sums a window.
+        let x = floats((1...9).map(Float.init), [1, 1, 3, 3])
+        let w = floats([1, 1, 1, 1], [1, 1, 2, 2])
+        let y = try runNode("Conv", [x, w], attributes: ["pads": [1, 1, 0, 0]])[0]
+        #expect(y.shape == [1, 1, 3, 3])
+        #expect(y.array(of: Float.self) == [1, 3, 5, 5, 12, 16, 11, 24, 28])
+    }
+
+    @Test func convWithStrideDilationAndBiasByHand() throws {
+        // 5×5 input 0…24, 2×2 kernel [1, 2; 3, 4] dilated by 2 (taps at +0 and +2), stride 2, bias 10.
+        let x = floats((0..<25).map(Float.init), [1, 1, 5, 5])
+        let w = floats([1, 2, 3, 4], [1, 1, 2, 2])
+        let y = try runNode("Conv", [x, w, floats([10], [1])], attributes: ["dilations": [2, 2], "strides": [2, 2]])[0]
+        #expect(y.shape == [1, 1, 2, 2])
+        func at(_ r: Int, _ c: Int) -> Float { Float(r * 5 + c) }
+        let expected = [(0, 0), (0, 2), (2, 0), (2, 2)].map { (r, c) in
+            10 + at(r, c) + 2 * at(r, c + 2) + 3 * at(r + 2, c) + 4 * at(r + 2, c + 2)
+        }
+        #expect(y.array(of: Float.self) == expected)
+    }
+
+    @Test func convAutoPadSameLowerAndUpperDifferWhereThePaddingIsOdd() throws {
+        // 1×4 input, kernel 1×2 of ones: SAME pads one column, at the start (LOWER) or at the end (UPPER).
+        let x = floats([1, 2, 3, 4], [1, 1, 1, 4])
+        let w = floats([1, 1], [1, 1, 1, 2])
+        let lower = try runNode("Conv", [x, w], attributes: ["auto_pad": "SAME_LOWER"])[0]
+        let upper = try runNode("Conv", [x, w], attributes: ["auto_pad": "SAME_UPPER"])[0]
+        #expect(lower.array(of: Float.self) == [1, 3, 5, 7])
+        #expect(upper.array(of: Float.self) == [3, 5, 7, 4])
+        let valid = try runNode("Conv", [x, w], attributes: ["auto_pad": "VALID", "kernel_shape": [1, 2]])[0]
+        #expect(valid.shape == [1, 1, 1, 3])
+        #expect(valid.array(of: Float.self) == [3, 5, 7])
+    }
+
+    @Test func convSweepMatchesDirectConvolution() throws {
+        var random = SeededRandom(seed: 7)
+        // (channels, maps, group, size, kernel, stride, dilation, pads, autoPad)
+        let configurations: [(Int, Int, Int, [Int], [Int], [Int], [Int], [Int], String)] = [
+            (3, 4, 1, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], "NOTSET"),
+            (4, 6, 2, [6, 7], [3, 2], [2, 1], [1, 2], [0, 1, 2, 0], "NOTSET"),
+            (2, 4, 1, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0, 0, 0], "NOTSET"),      // 1×1 fast path
+            (4, 6, 2, [4, 5], [1, 1], [1, 1], [1, 1], [0, 0, 0, 0], "NOTSET"),      // grouped 1×1
+            (2, 3, 1, [5, 5], [1, 1], [2, 2], [1, 1], [1, 0, 0, 1], "NOTSET"),      // 1×1 with stride and pads
+            (3, 3, 3, [6, 6], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], "NOTSET"),      // depthwise
+            (3, 6, 3, [7, 5], [3, 3], [2, 2], [2, 1], [2, 1, 0, 2], "NOTSET"),      // depthwise, multiplier 2
+            (2, 2, 2, [6, 6], [3, 3], [2, 2], [1, 1], [], "SAME_UPPER"),
+            (2, 3, 1, [6, 7], [4, 3], [3, 2], [1, 2], [], "SAME_LOWER"),
+            (3, 2, 1, [6, 7], [2, 3], [2, 2], [1, 1], [], "VALID"),
+            (2, 2, 1, [1, 9], [1, 3], [1, 2], [1, 2], [0, 1, 0, 1], "NOTSET"),
+        ]
+        for (channels, maps, group, size, kernel, stride, dilation, pads, autoPad) in configurations {
+            let x = random.tensor([2, channels] + size)
+            let w = random.tensor([maps, channels / group] + kernel)
+            let b = random.tensor([maps])
+            var attributes: [String: Any] = ["group": group, "strides": stride, "dilations": dilation, "auto_pad": autoPad]
+            if !pads.isEmpty { attributes["pads"] = pads }
+            let y = try runNode("Conv", [x, w, b], attributes: attributes, constantInputs: [1, 2])[0]
+            let expected = Reference.conv(x, w, b, group: group, stride: stride, dilation: dilation, pads: pads, autoPad: autoPad)
+            #expect(Tolerance.mismatch(y, expected) == nil, "Conv \(attributes): \(Tolerance.mismatch(y, expected) ?? "")")
+        }
+    }
+
+    @Test func conv1DMatchesDirectConvolution() throws {
+        var random = SeededRandom(seed: 11)
+        let x = random.tensor([2, 3, 10])
+        let w = random.tensor([4, 3, 3])
+        let y = try runNode("Conv", [x, w], attributes: ["pads": [2, 1], "strides": [2], "dilations": [2]])[0]
+        let expected = Reference.conv(
+            x.reshaped4D(), floats(w.array(of: Float.self), [4, 3, 1, 3]), nil, group: 1, stride: [1, 2],
+            dilation: [1, 2], pads: [0, 2, 0, 1], autoPad: "NOTSET")
+        #expect(y.shape == [2, 4, expected.shape[3]])
+        #expect(Tolerance.mismatch(y, expected.reshaped(y.shape)) == nil)
+    }
+
+    @Test func convFusesReluAndMatchesSeparateNodes() throws {
+        var random = SeededRandom(seed: 3)
+        let w = random.tensor([4, 2, 3, 3]), b = random.tensor([4]), x = random.tensor([1, 2, 5, 5])
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, [nil, 2, nil, nil])
+        graph.initializer("w", w)
+        graph.initializer("b", b)
+        graph.node("Conv", ["x", "w", "b"], ["h"], ["pads": [1, 1, 1, 1]])
+        graph.node("Relu", ["h"], ["y"])
+        graph.output("y", .float32, nil)
+        let model = try Model(onnx: graph.serialized())
+        #expect(model.operatorCounts == ["Conv+Relu": 1])
+        let session = model.makeSession()
+        try session.setInput(0, x)
+        let y = try session.run()[0]
+        let plain = Reference.conv(x, w, b, group: 1, stride: [1, 1], dilation: [1, 1], pads: [1, 1, 1, 1], autoPad: "NOTSET")
+        let expected = floats(plain.array(of: Float.self).map { max($0, 0) }, plain.shape)
+        #expect(Tolerance.mismatch(y, expected) == nil)
+    }
+
+    @Test func convRefusesThreeDimensionalKernelsAtLoad() throws {
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, nil)
+        graph.input("w", .float32, nil)
+        graph.node("Conv", ["x", "w"], ["y"], ["kernel_shape": [3, 3, 3]])
+        graph.output("y", .float32, nil)
+        #expect(throws: InferenceError.unsupported(["Conv over 3 spatial dimensions (1-D and 2-D only)"])) {
+            try Model(onnx: graph.serialized())
+        }
+    }
+
+    @Test func convRejectsInputsThatDoNotFit() throws {
+        let x = floats([Float](repeating: 1, count: 2 * 9), [1, 2, 3, 3])
+        // Weight channels do not match the input's.
+        #expect(throws: InferenceError.self) { try runNode("Conv", [x, floats([1, 1, 1, 1], [1, 1, 2, 2])]) }
+        // Kernel bigger than the (unpadded) input.
+        #expect(throws: InferenceError.self) {
+            try runNode("Conv", [x, floats([Float](repeating: 1, count: 2 * 16), [1, 2, 4, 4])])
+        }
+        // 3-D input, only found at run time.
+        let volume = floats([Float](repeating: 1, count: 8), [1, 1, 2, 2, 2])
+        #expect(throws: InferenceError.self) { try runNode("Conv", [volume, volume]) }
+        // Bias of the wrong length; group that does not divide the channels.
+        let w = floats([Float](repeating: 1, count: 8), [1, 2, 2, 2])
+        #expect(throws: InferenceError.self) { try runNode("Conv", [x, w, floats([1, 2], [2])]) }
+        #expect(throws: InferenceError.self) { try runNode("Conv", [x, w], attributes: ["group": 3]) }
+    }
+
+    @Test func convOnAnEmptyBatchGivesAnEmptyOutput() throws {
+        let y = try runNode("Conv", [floats([], [0, 1, 3, 3]), floats([1, 1, 1, 1], [1, 1, 2, 2])])[0]
+        #expect(y.shape == [0, 1, 2, 2])
+    }
+
+    // MARK: Pooling
+
+    @Test func maxPoolWithPadsStrideAndIndicesByHand() throws {
+        // 4×4 input 0…15, 3×3 window, stride 2, pads 1: windows centred on (0,0), (0,2), (2,0), (2,2).
+        let x = floats((0..<16).map(Float.init), [1, 1, 4, 4])
+        let outputs = try runNode("MaxPool", [x], attributes: ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]], outputs: 2)
+        #expect(outputs[0].array(of: Float.self) == [5, 7, 13, 15])
+        #expect(outputs[1].elementType == .int64)
+        #expect(outputs[1].array(of: Int64.self) == [5, 7, 13, 15])
+        // Column-major indices: h + w · H.
+        let columnMajor = try runNode(
+            "MaxPool", [x], attributes: ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "storage_order": 1],
+            outputs: 2)
+        #expect(columnMajor[1].array(of: Int64.self) == [5, 13, 7, 15])
+    }
+
+    @Test func maxPoolCeilModeAddsAPartialWindow() throws {
+        let x = floats((0..<25).map(Float.init), [1, 1, 5, 5])
+        let floor = try runNode("MaxPool", [x], attributes: ["kernel_shape": [2, 2], "strides": [2, 2]])[0]
+        #expect(floor.shape == [1, 1, 2, 2])
+        #expect(floor.array(of: Float.self) == [6, 8, 16, 18])
+        let ceil = try runNode("MaxPool", [x], attributes: ["kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1])[0]
+        #expect(ceil.shape == [1, 1, 3, 3])
+        #expect(ceil.array(of: Float.self) == [6, 8, 9, 16, 18, 19, 21, 23, 24])
+    }
+
+    @Test func averagePoolCountIncludePadByHand() throws {
+        // 3×3 of ones, 3×3 window, pads 1, stride 2 → corners see 4 real values of 9 window taps.
+        let x = floats([Float](repeating: 1, count: 9), [1, 1, 3, 3])
+        let attributes: [String: Any] = ["kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]]
+        let excluded = try runNode("AveragePool", [x], attributes: attributes)[0]
+        #expect(excluded.array(of: Float.self) == [1, 1, 1, 1])
+        var including = attributes
+        including["count_include_pad"] = 1
+        let included = try runNode("AveragePool", [x], attributes: including)[0]
+        #expect(included.array(of: Float.self) == [Float](repeating: 4.0 / 9.0, count: 4))
+    }
+
+    @Test func poolSweepMatchesDirectPooling() throws {
+        var random = SeededRandom(seed: 5)
+        // (size, kernel, stride, dilation, pads, ceil, autoPad)
+        let configurations: [([Int], [Int], [Int], [Int], [Int], Int, String)] = [
+            ([7, 6], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 0, "NOTSET"),
+            ([7, 6], [3, 2], [2, 3], [1, 1], [1, 0, 2, 1], 1, "NOTSET"),
+            ([8, 8], [2, 3], [1, 2], [2, 2], [0, 1, 1, 0], 1, "NOTSET"),
+            ([5, 9], [3, 3], [3, 3], [1, 1], [], 0, "SAME_UPPER"),
+            ([5, 9], [2, 4], [2, 1], [1, 1], [], 0, "SAME_LOWER"),
+            ([6, 5], [2, 2], [2, 2], [1, 1], [], 0, "VALID"),
+        ]
+        for (size, kernel, stride, dilation, pads, ceil, autoPad) in configurations {
+            let x = random.tensor([2, 3] + size)
+            var attributes: [String: Any] = [
+                "kernel_shape": kernel, "strides": stride, "dilations": dilation, "ceil_mode": ceil, "auto_pad": autoPad,
+            ]
+            if !pads.isEmpty { attributes["pads"] = pads }
+            let maximum = try runNode("MaxPool", [x], opset: 19, attributes: attributes)[0]
+            let expectedMaximum = Reference.pool(x, kernel: kernel, stride: stride, dilation: dilation, pads: pads,
+                                                 ceil: ceil != 0, autoPad: autoPad, average: false, includePad: false)
+            #expect(Tolerance.mismatch(maximum, expectedMaximum) == nil, "MaxPool \(attributes)")
+            for includePad in [0, 1] {
+                attributes["count_include_pad"] = includePad
+                let average = try runNode("AveragePool", [x], opset: 19, attributes: attributes)[0]
+                let expected = Reference.pool(x, kernel: kernel, stride: stride, dilation: dilation, pads: pads,
+                                              ceil: ceil != 0, autoPad: autoPad, average: true, includePad: includePad != 0)
+                #expect(Tolerance.mismatch(average, expected) == nil, "AveragePool \(attributes): \(Tolerance.mismatch(average, expected) ?? "")")
+            }
+            attributes["count_include_pad"] = nil
+        }
+    }
+
+    @Test func averagePoolBeforeOpset19RefusesDilations() throws {
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, nil)
+        graph.node("AveragePool", ["x"], ["y"], ["kernel_shape": [2, 2], "dilations": [2, 2]])
+        graph.output("y", .float32, nil)
+        #expect(throws: InferenceError.unsupported(["AveragePool attribute 'dilations'"])) {
+            try Model(onnx: graph.serialized())
+        }
+    }
+
+    @Test func globalAveragePoolAveragesEachPlane() throws {
+        let x = floats([1, 2, 3, 4, 10, 20, 30, 40], [1, 2, 2, 2])
+        let y = try runNode("GlobalAveragePool", [x])[0]
+        #expect(y.shape == [1, 2, 1, 1])
+        #expect(y.array(of: Float.self) == [2.5, 25])
+    }
+
+    @Test func poolRejectsAWindowLargerThanTheInput() throws {
+        let x = floats([1, 2, 3, 4], [1, 1, 2, 2])
+        #expect(throws: InferenceError.self) { try runNode("MaxPool", [x], attributes: ["kernel_shape": [3, 3]]) }
+        #expect(throws: InferenceError.self) { try runNode("AveragePool", [x], attributes: ["kernel_shape": [2, 2, 2]]) }
+    }
+
+    // MARK: BatchNormalization and Dropout
+
+    @Test func batchNormalizationByHand() throws {
+        // Channel 0: scale 2, bias 1, mean 1, var 3 (ε 1 → √4 = 2): y = (x − 1) + 1 = x. Channel 1: identity stats.
+        let x = floats([1, 2, 3, 4], [1, 2, 2, 1])
+        let y = try runNode("BatchNormalization", [
+            x, floats([2, 1], [2]), floats([1, 0], [2]), floats([1, 0], [2]), floats([3, 0], [2]),
+        ], attributes: ["epsilon": Float(1)])[0]
+        #expect(y.array(of: Float.self) == [1, 2, 3, 4])
+        let refused = ["training_mode": 1]
+        #expect(throws: InferenceError.unsupported(["BatchNormalization training_mode 1"])) {
+            try runNode("BatchNormalization", [x, x, x, x, x], attributes: refused)
+        }
+    }
+
+    @Test func dropoutIsTheIdentityWithAnAllTrueMask() throws {
+        let x = floats([1, -2, 3], [3])
+        let outputs = try runNode("Dropout", [x, floats([0.5], [])], outputs: 2)
+        #expect(outputs[0].array(of: Float.self) == [1, -2, 3])
+        #expect(outputs[1].elementType == .bool)
+        #expect(outputs[1].array(of: UInt8.self) == [1, 1, 1])
+        let training = [UInt8(1)].withUnsafeBytes { Tensor(elementType: .bool, shape: [], copying: $0) }
+        #expect(throws: InferenceError.self) { try runNode("Dropout", [x, floats([0.5], []), training]) }
+    }
+
+    // MARK: GRU and LSTM
+
+    @Test func recurrentSweepMatchesDirectRecurrence() throws {
+        var random = SeededRandom(seed: 13)
+        let (seq, batch, input, hidden) = (4, 3, 3, 5)
+        for op in ["GRU", "LSTM"] {
+            let gates = op == "GRU" ? 3 : 4
+            for direction in ["forward", "reverse", "bidirectional"] {
+                for variant in 0..<4 {
+                    let dirs = direction == "bidirectional" ? 2 : 1
+                    let batchMajor = variant == 3
+                    let x = random.tensor(batchMajor ? [batch, seq, input] : [seq, batch, input])
+                    let w = random.tensor([dirs, gates * hidden, input])
+                    let r = random.tensor([dirs, gates * hidden, hidden])
+                    let b = random.tensor([dirs, 2 * gates * hidden])
+                    let stateShape = batchMajor ? [batch, dirs, hidden] : [dirs, batch, hidden]
+                    let h0 = random.tensor(stateShape), c0 = random.tensor(stateShape)
+                    let p = random.tensor([dirs, 3 * hidden])
+                    // variant 0: no optional inputs; 1: everything, uniform lengths; 2: ragged lengths; 3: layout 1.
+                    let lengths: [Int32] = variant == 2 ? [4, 1, 3] : [4, 4, 4]
+                    let lens = lengths.withUnsafeBytes { Tensor(elementType: .int32, shape: [batch], copying: $0) }
+                    var inputs = [x, w, r]
+                    if variant > 0 {
+                        inputs += [b, lens, h0]
+                        if op == "LSTM" { inputs += [c0, p] }
+                    }
+                    var attributes: [String: Any] = ["hidden_size": hidden, "direction": direction]
+                    if batchMajor { attributes["layout"] = 1 }
+                    for linearBeforeReset in op == "GRU" ? [0, 1] : [0] {
+                        if op == "GRU" { attributes["linear_before_reset"] = linearBeforeReset }
+                        let outputs = try runNode(op, inputs, attributes: attributes, outputs: op == "GRU" ? 2 : 3)
+                        let expected = Reference.recurrent(
+                            op, x: x, w: w, r: r, b: variant > 0 ? b : nil, lengths: variant > 0 ? lengths.map(Int.init) : nil,
+                            h0: variant > 0 ? h0 : nil, c0: variant > 0 ? c0 : nil, p: variant > 0 ? p : nil,
+                            hidden: hidden, direction: direction, batchMajor: batchMajor, linearBeforeReset: linearBeforeReset != 0)
+                        for (actual, wanted) in zip(outputs, expected) {
+                            let mismatch = Tolerance.mismatch(actual, wanted)
+                            #expect(mismatch == nil, "\(op) \(attributes) variant \(variant): \(mismatch ?? "")")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func recurrentRefusesCustomActivationsAndClip() throws {
+        func load(_ op: String, _ attributes: [String: Any]) throws {
+            var graph = ONNXGraphBuilder(opset: 17)
+            for name in ["x", "w", "r"] { graph.input(name, .float32, nil) }
+            graph.node(op, ["x", "w", "r"], ["y"], attributes.filter { !($0.value is [String]) })
+            graph.output("y", .float32, nil)
+            // The builder has no STRINGS attributes; add them to the proto.
+            var proto = try Onnx_ModelProto(serializedBytes: try graph.serialized())
+            for (name, value) in attributes {
+                guard let strings = value as? [String] else { continue }
+                proto.graph.node[0].attribute.append(.with {
+                    $0.name = name
+                    $0.type = .strings
+                    $0.strings = strings.map { Data($0.utf8) }
+                })
+            }
+            _ = try Model(onnx: try proto.serializedData())
+        }
+        #expect(throws: InferenceError.unsupported(["LSTM attribute 'clip'"])) {
+            try load("LSTM", ["hidden_size": 2, "clip": Float(1)])
+        }
+        #expect(throws: InferenceError.unsupported(["GRU activations [\"Relu\", \"Tanh\"] (only the defaults [\"Sigmoid\", \"Tanh\"])"])) {
+            try load("GRU", ["hidden_size": 2, "activations": ["Relu", "Tanh"]])
+        }
+        #expect(throws: InferenceError.unsupported(["LSTM input_forget 1"])) {
+            try load("LSTM", ["hidden_size": 2, "input_forget": 1])
+        }
+        // The defaults spelled out are fine.
+        try load("LSTM", ["hidden_size": 2, "activations": ["Sigmoid", "Tanh", "Tanh"]])
+    }
+
+    @Test func recurrentRejectsBadShapesAndLengths() throws {
+        var random = SeededRandom(seed: 1)
+        let x = random.tensor([2, 1, 3]), w = random.tensor([1, 6, 3]), r = random.tensor([1, 6, 2])
+        #expect(throws: InferenceError.self) { try runNode("GRU", [x, w, r], attributes: ["hidden_size": 3]) }
+        let tooLong = [Int32(5)].withUnsafeBytes { Tensor(elementType: .int32, shape: [1], copying: $0) }
+        #expect(throws: InferenceError.self) {
+            try runNode("GRU", [x, w, r, random.tensor([1, 12]), tooLong], attributes: ["hidden_size": 2])
+        }
+    }
+}
+
+// MARK: - Test support
+
+/// A small deterministic generator for test tensors.
+struct SeededRandom {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+    mutating func next() -> Float {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(Int(state >> 40) % 2001 - 1000) / 1000
+    }
+
+    mutating func tensor(_ shape: [Int]) -> Tensor {
+        floats((0..<shape.reduce(1, *)).map { _ in next() }, shape)
+    }
+}
+
+extension Tensor {
+    /// [N, C, W] viewed as [N, C, 1, W].
+    func reshaped4D() -> Tensor { reshaped([shape[0], shape[1], 1, shape[2]]) }
+}
+
+/// Direct, loop-by-loop implementations of the operators, following the ONNX operator specs.
+enum Reference {
+    /// Output length and leading pad of one axis.
+    static func axis(_ input: Int, kernel: Int, stride: Int, dilation: Int, begin: Int, end: Int, ceil: Bool, autoPad: String) -> (Int, Int) {
+        let extent = (kernel - 1) * dilation + 1
+        switch autoPad {
+        case "SAME_UPPER", "SAME_LOWER":
+            let output = (input + stride - 1) / stride
+            let total = max(0, (output - 1) * stride + extent - input)
+            return (output, autoPad == "SAME_UPPER" ? total / 2 : total - total / 2)
+        case "VALID":
+            return ((input - extent) / stride + 1, 0)
+        default:
+            let span = Double(input + begin + end - extent) / Double(stride)
+            var output = Int(ceil ? span.rounded(.up) : span.rounded(.down)) + 1
+            if ceil && (output - 1) * stride >= input + begin { output -= 1 }
+            return (output, begin)
+        }
+    }
+
+    static func conv(
+        _ x: Tensor, _ w: Tensor, _ b: Tensor?, group: Int, stride: [Int], dilation: [Int], pads: [Int], autoPad: String
+    ) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (m, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let p = pads.isEmpty ? [0, 0, 0, 0] : pads
+        let (oh, top) = axis(h, kernel: kh, stride: stride[0], dilation: dilation[0], begin: p[0], end: p[2], ceil: false, autoPad: autoPad)
+        let (ow, left) = axis(wd, kernel: kw, stride: stride[1], dilation: dilation[1], begin: p[1], end: p[3], ceil: false, autoPad: autoPad)
+        let xs = x.array(of: Float.self), ws = w.array(of: Float.self), bs = b?.array(of: Float.self)
+        var out = [Float](repeating: 0, count: n * m * oh * ow)
+        let mg = m / group
+        for i in 0..<n { for o in 0..<m { for y in 0..<oh { for z in 0..<ow {
+            var sum: Float = bs?[o] ?? 0
+            let g = o / mg
+            for ci in 0..<cg { for a in 0..<kh { for e in 0..<kw {
+                let r = y * stride[0] - top + a * dilation[0], s = z * stride[1] - left + e * dilation[1]
+                guard r >= 0, r < h, s >= 0, s < wd else { continue }
+                sum += xs[((i * c + g * cg + ci) * h + r) * wd + s] * ws[((o * cg + ci) * kh + a) * kw + e]
+            } } }
+            out[((i * m + o) * oh + y) * ow + z] = sum
+        } } } }
+        return floats(out, [n, m, oh, ow])
+    }
+
+    static func pool(
+        _ x: Tensor, kernel: [Int], stride: [Int], dilation: [Int], pads: [Int], ceil: Bool, autoPad: String,
+        average: Bool, includePad: Bool
+    ) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let p = pads.isEmpty ? [0, 0, 0, 0] : pads
+        let (oh, top) = axis(h, kernel: kernel[0], stride: stride[0], dilation: dilation[0], begin: p[0], end: p[2], ceil: ceil, autoPad: autoPad)
+        let (ow, left) = axis(wd, kernel: kernel[1], stride: stride[1], dilation: dilation[1], begin: p[1], end: p[3], ceil: ceil, autoPad: autoPad)
+        // The padded extent a tap may reach and still count with count_include_pad.
+        let (bottomLimit, rightLimit): (Int, Int) = {
+            if autoPad.hasPrefix("SAME") {
+                let extentH = (kernel[0] - 1) * dilation[0] + 1, extentW = (kernel[1] - 1) * dilation[1] + 1
+                return (max(h, (oh - 1) * stride[0] + extentH - top), max(wd, (ow - 1) * stride[1] + extentW - left))
+            }
+            return autoPad == "VALID" ? (h, wd) : (h + p[2], wd + p[3])
+        }()
+        let xs = x.array(of: Float.self)
+        var out = [Float](repeating: 0, count: n * c * oh * ow)
+        for plane in 0..<(n * c) { for y in 0..<oh { for z in 0..<ow {
+            var values: [Float] = []
+            var padded = 0
+            for a in 0..<kernel[0] { for e in 0..<kernel[1] {
+                let r = y * stride[0] - top + a * dilation[0], s = z * stride[1] - left + e * dilation[1]
+                if r < bottomLimit && s < rightLimit { padded += 1 }
+                guard r >= 0, r < h, s >= 0, s < wd else { continue }
+                values.append(xs[(plane * h + r) * wd + s])
+            } }
+            out[(plane * oh + y) * ow + z] = average
+                ? values.reduce(0, +) / Float(includePad ? padded : values.count)
+                : values.max()!
+        } } }
+        return floats(out, [n, c, oh, ow])
+    }
+
+    static func recurrent(
+        _ op: String, x: Tensor, w: Tensor, r: Tensor, b: Tensor?, lengths: [Int]?, h0: Tensor?, c0: Tensor?, p: Tensor?,
+        hidden: Int, direction: String, batchMajor: Bool, linearBeforeReset: Bool
+    ) -> [Tensor] {
+        func sigmoid(_ v: Float) -> Float { 1 / (1 + exp(-v)) }
+        let seq = batchMajor ? x.shape[1] : x.shape[0], batch = batchMajor ? x.shape[0] : x.shape[1], input = x.shape[2]
+        let dirs = direction == "bidirectional" ? 2 : 1
+        let gates = op == "GRU" ? 3 : 4
+        let xs = x.array(of: Float.self), ws = w.array(of: Float.self), rs = r.array(of: Float.self)
+        let bs = b?.array(of: Float.self) ?? [Float](repeating: 0, count: dirs * 2 * gates * hidden)
+        let ps = p?.array(of: Float.self) ?? [Float](repeating: 0, count: dirs * 3 * hidden)
+        func xAt(_ t: Int, _ n: Int, _ k: Int) -> Float { xs[(batchMajor ? n * seq + t : t * batch + n) * input + k] }
+        func stateIndex(_ d: Int, _ n: Int, _ j: Int) -> Int { (batchMajor ? n * dirs + d : d * batch + n) * hidden + j }
+        func yIndex(_ t: Int, _ d: Int, _ n: Int, _ j: Int) -> Int {
+            (batchMajor ? (n * seq + t) * dirs + d : (t * dirs + d) * batch + n) * hidden + j
+        }
+        var y = [Float](repeating: 0, count: seq * dirs * batch * hidden)
+        var yh = [Float](repeating: 0, count: dirs * batch * hidden), yc = yh
+        for d in 0..<dirs {
+            let reverse = direction == "reverse" || d == 1
+            for n in 0..<batch {
+                let length = lengths?[n] ?? seq
+                var hState = (0..<hidden).map { h0?.array(of: Float.self)[stateIndex(d, n, $0)] ?? 0 }
+                var cState = (0..<hidden).map { c0?.array(of: Float.self)[stateIndex(d, n, $0)] ?? 0 }
+                let steps = reverse ? Array((0..<length).reversed()) : Array(0..<length)
+                for t in steps {
+                    // pre[g][j] = x·W + Wb (input part), rec[g][j] = h·R + Rb (recurrent part).
+                    func pre(_ g: Int, _ j: Int) -> Float {
+                        let row = (d * gates + g) * hidden + j
+                        return (0..<input).reduce(bs[d * 2 * gates * hidden + g * hidden + j]) { $0 + xAt(t, n, $1) * ws[row * input + $1] }
+                    }
+                    func rec(_ g: Int, _ j: Int, _ state: [Float]) -> Float {
+                        let row = (d * gates + g) * hidden + j
+                        return (0..<hidden).reduce(bs[d * 2 * gates * hidden + (gates + g) * hidden + j]) { $0 + state[$1] * rs[row * hidden + $1] }
+                    }
+                    var next = hState
+                    if op == "GRU" {
+                        let z = (0..<hidden).map { sigmoid(pre(0, $0) + rec(0, $0, hState)) }
+                        let rg = (0..<hidden).map { sigmoid(pre(1, $0) + rec(1, $0, hState)) }
+                        for j in 0..<hidden {
+                            let candidate: Float
+                            if linearBeforeReset {
+                                candidate = tanh(pre(2, j) + rg[j] * rec(2, j, hState))
+                            } else {
+                                candidate = tanh(pre(2, j) + rec(2, j, zip(rg, hState).map(*)))
+                            }
+                            next[j] = (1 - z[j]) * candidate + z[j] * hState[j]
+                        }
+                    } else {
+                        var nextC = cState
+                        for j in 0..<hidden {
+                            let pi = ps[d * 3 * hidden + j], po = ps[d * 3 * hidden + hidden + j], pf = ps[d * 3 * hidden + 2 * hidden + j]
+                            let i = sigmoid(pre(0, j) + rec(0, j, hState) + pi * cState[j])
+                            let f = sigmoid(pre(2, j) + rec(2, j, hState) + pf * cState[j])
+                            let cell = f * cState[j] + i * tanh(pre(3, j) + rec(3, j, hState))
+                            let o = sigmoid(pre(1, j) + rec(1, j, hState) + po * cell)
+                            nextC[j] = cell
+                            next[j] = o * tanh(cell)
+                        }
+                        cState = nextC
+                    }
+                    hState = next
+                    for j in 0..<hidden { y[yIndex(t, d, n, j)] = hState[j] }
+                }
+                for j in 0..<hidden {
+                    yh[stateIndex(d, n, j)] = hState[j]
+                    yc[stateIndex(d, n, j)] = cState[j]
+                }
+            }
+        }
+        let yShape = batchMajor ? [batch, seq, dirs, hidden] : [seq, dirs, batch, hidden]
+        let stateShape = batchMajor ? [batch, dirs, hidden] : [dirs, batch, hidden]
+        return [floats(y, yShape), floats(yh, stateShape)] + (op == "LSTM" ? [floats(yc, stateShape)] : [])
+    }
+}
