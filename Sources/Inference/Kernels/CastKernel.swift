@@ -4,7 +4,8 @@
 /// - integer → integer keeps the low bits (two's complement wrap, e.g. int32 200 → int8 -56);
 /// - integer or float64 → float rounds to nearest (float64 → float32 overflows to ±inf);
 /// - anything → bool is `value != 0` (NaN is true); bool → anything is 0 or 1.
-/// String, float16 and the 8/4-bit float types are refused at load.
+/// float16 converts through Swift's `Float16` (round to nearest even). String and the 8/4-bit float types are refused
+/// at load.
 struct CastKernel: Kernel {
     let target: ElementType
 
@@ -13,7 +14,7 @@ struct CastKernel: Kernel {
         guard let to = try node.attributes.int("to") else {
             throw InferenceError.invalidModel("\(node.label) has no 'to' attribute")
         }
-        guard let target = ElementType(rawValue: Int32(clamping: to)), target != .float16 else {
+        guard let target = ElementType(rawValue: Int32(clamping: to)) else {
             throw InferenceError.unsupported(["Cast to ONNX data type \(to)"])
         }
         // `saturate` (opset 19) only concerns float8 targets, which are refused above.
@@ -23,7 +24,6 @@ struct CastKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType != .float16 else { throw InferenceError.invalidInput("Cast does not take float16") }
         if x.elementType == target {
             try io.setOutput(0, x)
             return
@@ -32,7 +32,7 @@ struct CastKernel: Kernel {
         Self.convert(x, to: y)
     }
 
-    /// Converts every element of `x` into `y` (same count; neither float16).
+    /// Converts every element of `x` into `y` (same count).
     static func convert(_ x: Tensor, to y: Tensor) {
         guard x.count > 0 else { return }
         switch x.elementType {
@@ -43,7 +43,7 @@ struct CastKernel: Kernel {
         case .int64: fromInteger(Int64.self, x, y)
         case .uint8: fromInteger(UInt8.self, x, y)
         case .bool: fromBool(x, y)
-        case .float16: break
+        case .float16: fromFloat(Float16.self, x, y)
         }
     }
 
@@ -68,7 +68,7 @@ struct CastKernel: Kernel {
         case .int64: loop(src, Int64.self, y) { saturating($0, to: Int64.self) }
         case .uint8: loop(src, UInt8.self, y) { saturating($0, to: UInt8.self) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
-        case .float16: break
+        case .float16: loop(src, Float16.self, y) { Float16($0) }
         }
     }
 
@@ -82,7 +82,7 @@ struct CastKernel: Kernel {
         case .int64: loop(src, Int64.self, y) { Int64(truncatingIfNeeded: $0) }
         case .uint8: loop(src, UInt8.self, y) { UInt8(truncatingIfNeeded: $0) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
-        case .float16: break
+        case .float16: loop(src, Float16.self, y) { Float16($0) }
         }
     }
 
@@ -95,7 +95,7 @@ struct CastKernel: Kernel {
         case .int32: loop(src, Int32.self, y) { $0 != 0 ? 1 : 0 }
         case .int64: loop(src, Int64.self, y) { $0 != 0 ? 1 : 0 }
         case .uint8, .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
-        case .float16: break
+        case .float16: loop(src, Float16.self, y) { $0 != 0 ? 1 : 0 }
         }
     }
 

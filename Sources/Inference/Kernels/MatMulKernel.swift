@@ -1,5 +1,5 @@
-/// MatMul with numpy semantics: 1-D operands promoted and squeezed back, batch dimensions broadcast; float32 on
-/// `cblas_sgemm`.
+/// MatMul with numpy semantics: 1-D operands promoted and squeezed back, batch dimensions broadcast; float32 and
+/// float64 on BLAS GEMM.
 struct MatMulKernel: Kernel {
     var activation: Activation?
 
@@ -17,8 +17,8 @@ struct MatMulKernel: Kernel {
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
         let b = try io.requiredInput(1)
-        guard a.elementType == .float32, b.elementType == .float32 else {
-            throw InferenceError.invalidInput("MatMul takes float32, got \(a.elementType) and \(b.elementType)")
+        guard a.elementType == b.elementType, a.elementType == .float32 || a.elementType == .float64 else {
+            throw InferenceError.invalidInput("MatMul takes float32 or float64, got \(a.elementType) and \(b.elementType)")
         }
         guard a.rank >= 1, b.rank >= 1 else {
             throw InferenceError.invalidInput("MatMul takes tensors of rank 1 or more, got \(a.shape) and \(b.shape)")
@@ -35,33 +35,47 @@ struct MatMulKernel: Kernel {
         var outShape = batch.resultShape
         if a.rank > 1 { outShape.append(m) }
         if b.rank > 1 { outShape.append(n) }
-        let y = try io.output(0, .float32, outShape)
-        let out = y.mutableElements(as: Float.self)
-        guard out.count > 0 else { return }
+        let y = try io.output(0, a.elementType, outShape)
+        guard y.count > 0 else { return }
+        let dims = (m: m, n: n, k: k, aShape: aShape, bShape: bShape)
+        if a.elementType == .float64 {
+            guard activation == nil else {
+                throw InferenceError.invalidInput("\(activation!.opType) takes float32, got float64")
+            }
+            Self.multiply(Double.self, a, b, y, dims, batch)
+        } else {
+            Self.multiply(Float.self, a, b, y, dims, batch)
+            activation?.apply(y.mutableElements(as: Float.self))
+        }
+    }
 
-        let pa = a.elements(as: Float.self).baseAddress!
-        let pb = b.elements(as: Float.self).baseAddress!
+    private static func multiply<T: GEMMScalar>(
+        _: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor,
+        _ dims: (m: Int, n: Int, k: Int, aShape: [Int], bShape: [Int]), _ batch: Broadcast
+    ) {
+        let (m, n, k) = (dims.m, dims.n, dims.k)
+        let out = y.mutableElements(as: T.self)
+        let pa = a.elements(as: T.self).baseAddress!
+        let pb = b.elements(as: T.self).baseAddress!
         let py = out.baseAddress!
         if k == 0 {
             out.update(repeating: 0)
-        } else if bShape.count == 2 {
-            // B is one matrix: every batch of A stacks into one tall M·batch × K matrix, a single sgemm.
-            let rows = aShape.dropLast().reduce(1, *)
-            BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: n, k: k, alpha: 1,
-                       a: pa, lda: k, b: pb, ldb: n, beta: 0, c: py, ldc: n)
+        } else if dims.bShape.count == 2 {
+            // B is one matrix: every batch of A stacks into one tall M·batch × K matrix, a single GEMM.
+            let rows = dims.aShape.dropLast().reduce(1, *)
+            T.gemm(m: rows, n: n, k: k, a: pa, lda: k, b: pb, ldb: n, c: py, ldc: n)
         } else {
             let (aMatrix, bMatrix, yMatrix) = (m * k, k * n, m * n)
             var batchIndex = 0
             batch.forEachRow { _, offsets, count, steps in
                 for i in 0..<count {
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1,
-                               a: pa + (offsets[0] + i * steps[0]) * aMatrix, lda: k,
-                               b: pb + (offsets[1] + i * steps[1]) * bMatrix, ldb: n,
-                               beta: 0, c: py + batchIndex * yMatrix, ldc: n)
+                    T.gemm(m: m, n: n, k: k,
+                           a: pa + (offsets[0] + i * steps[0]) * aMatrix, lda: k,
+                           b: pb + (offsets[1] + i * steps[1]) * bMatrix, ldb: n,
+                           c: py + batchIndex * yMatrix, ldc: n)
                     batchIndex += 1
                 }
             }
         }
-        activation?.apply(out)
     }
 }

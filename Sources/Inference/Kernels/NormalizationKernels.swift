@@ -81,9 +81,9 @@ struct BatchNormalizationKernel: Kernel {
 
 /// Dropout at inference: the output is the input (a view, no copy) and the optional mask is all true.
 ///
-/// Opset ≥ 12 takes ratio and training_mode as inputs: training_mode true is refused at run time unless ratio is 0
-/// (then dropout is the identity too). Opsets before 12 take ratio as an attribute; their mask is bool (10–11) or of
-/// the input's type (7–9).
+/// Opset ≥ 12 takes ratio and training_mode as inputs; a node wired to a training_mode input is refused at load,
+/// since whether it trains is only known per request and this runtime only does inference. Opsets before 12 take
+/// ratio as an attribute; their mask is bool (10–11) or of the input's type (7–9).
 struct DropoutKernel: Kernel {
     let opsetVersion: Int
 
@@ -91,6 +91,9 @@ struct DropoutKernel: Kernel {
         opsetVersion = node.opsetVersion
         if node.opsetVersion >= 12 {
             try node.expectInputs(1, 3)
+            if node.inputCount == 3 {
+                throw InferenceError.unsupported(["\(node.label): a training_mode input (inference only)"])
+            }
             // The random seed only matters in training.
             _ = try node.attributes.int("seed")
         } else {
@@ -101,26 +104,6 @@ struct DropoutKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        if let training = io.input(2) {
-            guard training.elementType == .bool, training.count == 1 else {
-                throw InferenceError.invalidInput("Dropout training_mode must be one bool")
-            }
-            if training.elements(as: UInt8.self)[0] != 0 {
-                var ratio: Float = 0.5
-                if let r = io.input(1) {
-                    guard r.count == 1 else { throw InferenceError.invalidInput("Dropout ratio must be a scalar") }
-                    switch r.elementType {
-                    case .float32: ratio = r.elements(as: Float.self)[0]
-                    case .float64: ratio = Float(r.elements(as: Double.self)[0])
-                    default: throw InferenceError.invalidInput("Dropout ratio must be floating point")
-                    }
-                }
-                guard ratio == 0 else {
-                    throw InferenceError.invalidInput(
-                        "Dropout in training mode (ratio \(ratio)) is not supported: this runtime only does inference")
-                }
-            }
-        }
         try io.setOutput(0, x)
         if io.outputIndexes.count > 1 {
             if opsetVersion >= 10 {

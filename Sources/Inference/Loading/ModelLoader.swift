@@ -19,7 +19,7 @@ struct ModelLoader {
     }
 
     /// The oldest and newest default-domain opsets whose semantics the kernels follow.
-    static let supportedOpsets = 7...21
+    static let supportedOpsets = 7...25
 
     private var model: Onnx_ModelProto
     let registry: OperatorRegistry
