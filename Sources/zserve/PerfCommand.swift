@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Inference
+
+/// `zserve perf`: runs a model in-process (no sockets) and reports per-batch latency.
+struct PerfCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perf",
+        abstract: "Time a model in-process: median and p99 latency per batch.",
+        discussion: """
+            Inputs are generated from the model's declared shapes: the first dimension of any size becomes --batch,
+            other dimensions of any size become 1; floats are uniform in [-1, 1), integers 0, bools false.
+            --json prints {"batch", "p50_us", "p99_us", "mean_us", "iterations", "threads"}.
+            """
+    )
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(help: "Rows per run (the first dimension of any size).")
+    var batch: Int = 1
+
+    @Option(help: "Timed runs.")
+    var iterations: Int = 1000
+
+    @Option(help: "Untimed runs first.")
+    var warmup: Int = 100
+
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard batch >= 1, iterations >= 1, warmup >= 0, threads >= 1 else {
+            throw ValidationError("--batch, --iterations and --threads must be at least 1, --warmup at least 0")
+        }
+    }
+
+    func run() throws {
+        BLAS.setThreadCount(threads)
+        let loaded = try Model(contentsOf: URL(fileURLWithPath: model))
+        let session = loaded.makeSession()
+        var generator = SystemRandomNumberGenerator()
+        let inputs = try loaded.inputs.map { spec in try Self.input(for: spec, batch: batch, using: &generator) }
+
+        func runOnce() throws {
+            for (position, input) in inputs.enumerated() { try session.setInput(position, input) }
+            _ = try session.run()
+        }
+        for _ in 0..<warmup { try runOnce() }
+        var samples = [UInt64](repeating: 0, count: iterations)
+        for index in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try runOnce()
+            samples[index] = DispatchTime.now().uptimeNanoseconds - start
+        }
+        samples.sort()
+        func microseconds(_ quantile: Double) -> Double {
+            Double(samples[min(samples.count - 1, Int(quantile * Double(samples.count)))]) / 1000
+        }
+        let mean = Double(samples.reduce(0, +)) / Double(samples.count) / 1000
+        if json {
+            try printJSON([
+                "batch": batch, "p50_us": microseconds(0.5), "p99_us": microseconds(0.99), "mean_us": mean,
+                "iterations": iterations, "threads": threads,
+            ])
+        } else {
+            print(String(format: "batch %d, %d runs, %d thread(s): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
+                         batch, iterations, threads, microseconds(0.5), microseconds(0.99), mean))
+        }
+    }
+
+    /// A random input for `spec`: the first dimension of any size is the batch, others 1.
+    static func input(for spec: TensorSpec, batch: Int, using generator: inout some RandomNumberGenerator) throws -> Tensor {
+        let declared = spec.shape ?? []
+        let shape = declared.enumerated().map { axis, dim in dim ?? (axis == 0 ? batch : 1) }
+        try shape.validateShape()
+        let count = shape.elementCount
+        switch spec.elementType {
+        case .float32:
+            return Tensor(float32: (0..<count).map { _ in Float.random(in: -1..<1, using: &generator) }, shape: shape)
+        default:
+            let bytes = [UInt8](repeating: 0, count: count * spec.elementType.byteSize)
+            return bytes.withUnsafeBytes { Tensor(elementType: spec.elementType, shape: shape, copying: $0) }
+        }
+    }
+}
