@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Builds small ONNX test models and their onnxruntime reference outputs.
 
-Every model exercises operators the ZServe runtime supports (Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh,
-Softmax, Flatten, Reshape, Identity, Concat, Constant). For each model `NAME` this writes
+Every model uses only operators the ZServe runtime supports (docs/operators.md): single-operator models of the core
+operators (Gemm, MatMul, element-wise arithmetic, activations, Softmax, shape operators), small whole models, and the
+e-commerce model zoo `zoo_*` (CTR MLP, two-tower retrieval with TopK, the seed article's CNN, a GRU session model, a
+Transformer block) that `Benchmarks/runtime_vs_onnxruntime.py` also times. For each model `NAME` this writes
 
     <out>/repository/NAME/1/model.onnx                       a ZServe model repository
     <out>/reference/NAME/model.onnx                          the same model
@@ -12,7 +14,9 @@ Softmax, Flatten, Reshape, Identity, Concat, Constant). For each model `NAME` th
 The reference layout is the one of ONNX's backend node tests (onnx/backend/test/data/node/*). Inputs are random but
 deterministic: each model draws from its own generator, seeded from its name.
 
-Usage: make_test_models.py [--out DIR]   (default: .fixtures under the repository root)
+Usage: make_test_models.py [--out DIR] [--only PREFIX]
+    --out     default: .fixtures under the repository root
+    --only    build only the models whose names start with PREFIX (e.g. zoo_)
 """
 
 from __future__ import annotations
@@ -409,6 +413,195 @@ def mlp_classifier_opset11(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The e-commerce model zoo (issue 3): whole models of the kinds users export, opset 17 (20 where Gelu needs it), a
+# symbolic "batch" first dimension on every input and reference data at batch 4. Linear layers are laid out the way
+# PyTorch exports nn.Linear (Gemm with transB=1, or MatMul + Add on 3-D activations) and initialized like it
+# (uniform in ±1/sqrt(fan_in)). `Benchmarks/runtime_vs_onnxruntime.py` times these models against onnxruntime.
+
+ZOO_BATCH = 4
+
+
+def uniform(rng: np.random.Generator, bound: float, *shape: int) -> np.ndarray:
+    """float32 values uniform in [-bound, bound)."""
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def linear(name: str, rng: np.random.Generator, inputs: int, outputs: int) -> list[TensorProto]:
+    """An nn.Linear as PyTorch exports it: weight [outputs, inputs] (Gemm transB=1) and bias [outputs]."""
+    bound = 1 / np.sqrt(inputs)
+    return [raw(f"{name}_w", uniform(rng, bound, outputs, inputs)), raw(f"{name}_b", uniform(rng, bound, outputs))]
+
+
+def min_topk_gap(scores: np.ndarray, k: int) -> float:
+    """The smallest distance between consecutive values among the k + 1 largest of each row, relative to their size.
+
+    TopK indices are compared exactly, so reference scores must not be so close that rounding could reorder them."""
+    top = -np.sort(-scores, axis=-1)[..., : k + 1]
+    gaps = (top[..., :-1] - top[..., 1:]) / np.maximum(np.abs(top[..., :-1]), 1.0)
+    return float(gaps.min())
+
+
+@register
+def zoo_ctr_mlp(rng):
+    """CTR MLP: 64 features -> 256 -> 256 -> 1, Gemm+Relu, Gemm+Relu, Gemm, Sigmoid."""
+    nodes = [
+        helper.make_node("Gemm", ["features", "fc1_w", "fc1_b"], ["fc1"], transB=1),
+        helper.make_node("Relu", ["fc1"], ["relu1"]),
+        helper.make_node("Gemm", ["relu1", "fc2_w", "fc2_b"], ["fc2"], transB=1),
+        helper.make_node("Relu", ["fc2"], ["relu2"]),
+        helper.make_node("Gemm", ["relu2", "fc3_w", "fc3_b"], ["logit"], transB=1),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    inits = [*linear("fc1", rng, 64, 256), *linear("fc2", rng, 256, 256), *linear("fc3", rng, 256, 1)]
+    feeds = {"features": randn(rng, ZOO_BATCH, 64)}
+    return build(nodes, feeds, ["probability"], inits, opset=17, symbolic_batch=True)
+
+
+@register
+def zoo_two_tower(rng):
+    """Two-tower retrieval: user embedding + mean of 20 history item embeddings -> Gemm(128 -> 64) -> Relu -> scores
+    against all 5,000 items (MatMul with the transposed item table) -> TopK 50 (values and indices)."""
+    users, items, dim, history, k = 1000, 5000, 64, 20, 50
+    user_table = randn(rng, users, dim) * np.float32(0.1)
+    item_table = randn(rng, items, dim) * np.float32(0.1)
+    nodes = [
+        helper.make_node("Gather", ["user_table", "user_id"], ["user_vec"], axis=0),
+        helper.make_node("Gather", ["item_table", "history"], ["history_vecs"], axis=0),
+        helper.make_node("ReduceMean", ["history_vecs"], ["history_vec"], axes=[1], keepdims=0),
+        helper.make_node("Concat", ["user_vec", "history_vec"], ["joined"], axis=1),
+        helper.make_node("Gemm", ["joined", "tower_w", "tower_b"], ["tower"], transB=1),
+        helper.make_node("Relu", ["tower"], ["query"]),
+        helper.make_node("MatMul", ["query", "item_table_t"], ["scores"]),
+        helper.make_node("TopK", ["scores", "k"], ["top_scores", "top_items"], axis=-1, largest=1, sorted=1),
+    ]
+    inits = [
+        raw("user_table", user_table),
+        raw("item_table", item_table),
+        *linear("tower", rng, 2 * dim, dim),
+        raw("item_table_t", np.ascontiguousarray(item_table.T)),
+        raw("k", np.array([k], dtype=np.int64)),
+    ]
+    tower_w, tower_b = (numpy_helper.to_array(init) for init in inits[2:4])
+
+    def scores(user_id: np.ndarray, history_ids: np.ndarray) -> np.ndarray:
+        joined = np.concatenate([user_table[user_id], item_table[history_ids].mean(axis=1)], axis=1)
+        return np.maximum(joined @ tower_w.T + tower_b, 0) @ item_table.T
+
+    while True:  # valid ids whose top-(k+1) scores are well apart (deterministic: the generator is seeded)
+        feeds = {
+            "user_id": rng.integers(0, users, size=ZOO_BATCH, dtype=np.int64),
+            "history": rng.integers(0, items, size=(ZOO_BATCH, history), dtype=np.int64),
+        }
+        if min_topk_gap(scores(feeds["user_id"], feeds["history"]), k) > 1e-4:
+            break
+    return build(nodes, feeds, ["top_scores", "top_items"], inits, opset=17, symbolic_batch=True)
+
+
+@register
+def zoo_seed_cnn(rng):
+    """The CNN of the seed article (§5.2, `CNNModel`): Conv2d(1, 32, 3, 1) -> ReLU -> MaxPool2d(2, 2) ->
+    view(-1, 32*6*6) -> Linear(1152, 128) -> ReLU -> Linear(128, 10); the output is fc2's 10 logits, as in the article
+    (it trains them with CrossEntropyLoss and takes the argmax).
+
+    The article's layer sizes fix the input: fc1 takes 32*6*6 features, so the 3x3 valid convolution and the 2x2 pool
+    see a 1-channel 14x14 image ([batch, 1, 14, 14]); its `Resize((28, 28))` transform would give 32*13*13 and does not
+    fit fc1. The article's second `self.pool` on fc1's 2-D output cannot run in PyTorch (MaxPool2d needs 3-D or 4-D
+    input) and would not fit fc2 (128 inputs) either, so it is left out."""
+    bound = 1 / np.sqrt(1 * 3 * 3)
+    nodes = [
+        helper.make_node("Conv", ["image", "conv1_w", "conv1_b"], ["conv1"], kernel_shape=[3, 3], strides=[1, 1]),
+        helper.make_node("Relu", ["conv1"], ["relu1"]),
+        helper.make_node("MaxPool", ["relu1"], ["pool1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Reshape", ["pool1", "flat_shape"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc1_w", "fc1_b"], ["fc1"], transB=1),
+        helper.make_node("Relu", ["fc1"], ["relu2"]),
+        helper.make_node("Gemm", ["relu2", "fc2_w", "fc2_b"], ["logits"], transB=1),
+    ]
+    inits = [
+        raw("conv1_w", uniform(rng, bound, 32, 1, 3, 3)),
+        raw("conv1_b", uniform(rng, bound, 32)),
+        raw("flat_shape", np.array([-1, 32 * 6 * 6], dtype=np.int64)),
+        *linear("fc1", rng, 32 * 6 * 6, 128),
+        *linear("fc2", rng, 128, 10),
+    ]
+    feeds = {"image": rng.uniform(0, 1, size=(ZOO_BATCH, 1, 14, 14)).astype(np.float32)}  # ToTensor's [0, 1] pixels
+    return build(nodes, feeds, ["logits"], inits, opset=17, symbolic_batch=True)
+
+
+@register
+def zoo_gru_session(rng):
+    """Session model: 20 item ids -> Gather embeddings (2000 x 32) -> Transpose to [seq, batch, 32] -> GRU (hidden 64,
+    linear_before_reset=1 as PyTorch exports it) -> last hidden state -> Gemm -> Softmax over 100 categories."""
+    items, dim, hidden, categories, length = 2000, 32, 64, 100, 20
+    bound = 1 / np.sqrt(hidden)
+    nodes = [
+        helper.make_node("Gather", ["item_embeddings", "session"], ["embedded"], axis=0),
+        helper.make_node("Transpose", ["embedded"], ["sequence"], perm=[1, 0, 2]),
+        helper.make_node(
+            "GRU", ["sequence", "gru_w", "gru_r", "gru_b"], ["gru_y", "gru_y_h"], hidden_size=hidden,
+            linear_before_reset=1,
+        ),
+        helper.make_node("Squeeze", ["gru_y_h", "squeeze_axes"], ["last_hidden"]),
+        helper.make_node("Gemm", ["last_hidden", "head_w", "head_b"], ["logits"], transB=1),
+        helper.make_node("Softmax", ["logits"], ["category_probabilities"], axis=-1),
+    ]
+    inits = [
+        raw("item_embeddings", randn(rng, items, dim)),
+        raw("gru_w", uniform(rng, bound, 1, 3 * hidden, dim)),
+        raw("gru_r", uniform(rng, bound, 1, 3 * hidden, hidden)),
+        raw("gru_b", uniform(rng, bound, 1, 6 * hidden)),
+        raw("squeeze_axes", np.array([0], dtype=np.int64)),
+        *linear("head", rng, hidden, categories),
+    ]
+    feeds = {"session": rng.integers(0, items, size=(ZOO_BATCH, length), dtype=np.int64)}
+    return build(nodes, feeds, ["category_probabilities"], inits, opset=17, symbolic_batch=True)
+
+
+@register
+def zoo_transformer_block(rng):
+    """A pre-norm Transformer block over [batch, 16, 64]: LayerNormalization -> single-head self-attention (MatMul
+    Q/K/V, Transpose, MatMul, Div by sqrt(64), Softmax, MatMul) -> residual Add -> LayerNormalization -> MLP 64 -> 256
+    (MatMul + Add, Gelu) -> 64 (MatMul + Add) -> residual Add. Opset 20 for Gelu."""
+    dim, hidden = 64, 256
+    bound = 1 / np.sqrt(dim)
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "ln1_scale", "ln1_bias"], ["ln1"], axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["ln1", "wq"], ["q"]),
+        helper.make_node("MatMul", ["ln1", "wk"], ["k"]),
+        helper.make_node("MatMul", ["ln1", "wv"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["k_t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "k_t"], ["scores"]),
+        helper.make_node("Div", ["scores", "sqrt_d"], ["scaled"]),
+        helper.make_node("Softmax", ["scaled"], ["attention"], axis=-1),
+        helper.make_node("MatMul", ["attention", "v"], ["attended"]),
+        helper.make_node("Add", ["x", "attended"], ["residual1"]),
+        helper.make_node("LayerNormalization", ["residual1", "ln2_scale", "ln2_bias"], ["ln2"], axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["ln2", "mlp1_w"], ["mlp1"]),
+        helper.make_node("Add", ["mlp1", "mlp1_b"], ["mlp1_biased"]),
+        helper.make_node("Gelu", ["mlp1_biased"], ["gelu"]),
+        helper.make_node("MatMul", ["gelu", "mlp2_w"], ["mlp2"]),
+        helper.make_node("Add", ["mlp2", "mlp2_b"], ["mlp2_biased"]),
+        helper.make_node("Add", ["residual1", "mlp2_biased"], ["y"]),
+    ]
+    inits = [
+        raw("ln1_scale", 1 + uniform(rng, 0.1, dim)),
+        raw("ln1_bias", uniform(rng, 0.1, dim)),
+        raw("wq", uniform(rng, bound, dim, dim)),
+        raw("wk", uniform(rng, bound, dim, dim)),
+        raw("wv", uniform(rng, bound, dim, dim)),
+        raw("sqrt_d", np.array(np.sqrt(dim), dtype=np.float32)),
+        raw("ln2_scale", 1 + uniform(rng, 0.1, dim)),
+        raw("ln2_bias", uniform(rng, 0.1, dim)),
+        raw("mlp1_w", uniform(rng, bound, dim, hidden)),
+        raw("mlp1_b", uniform(rng, bound, hidden)),
+        raw("mlp2_w", uniform(rng, 1 / np.sqrt(hidden), hidden, dim)),
+        raw("mlp2_b", uniform(rng, 1 / np.sqrt(hidden), dim)),
+    ]
+    feeds = {"x": randn(rng, ZOO_BATCH, 16, dim)}
+    return build(nodes, feeds, ["y"], inits, opset=20, symbolic_batch=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Reference outputs and files
 
 
@@ -443,23 +636,26 @@ def write_model(out: Path, name: str, model: onnx.ModelProto, feeds: Feeds) -> N
     write_tensors(data_dir, "output", output_names, reference_outputs(model, feeds))
 
 
-def make_all(out: Path) -> list[str]:
-    """Builds every registered model into `out`, replacing earlier repository/ and reference/ trees there."""
+def make_all(out: Path, prefix: str = "") -> list[str]:
+    """Builds every registered model whose name starts with `prefix` into `out`, replacing earlier repository/ and
+    reference/ trees there."""
     for tree in ("repository", "reference"):
         shutil.rmtree(out / tree, ignore_errors=True)
-    for name, builder in BUILDERS.items():
-        model, feeds = builder(np.random.default_rng(zlib.crc32(name.encode())))
+    names = [name for name in BUILDERS if name.startswith(prefix)]
+    for name in names:
+        model, feeds = BUILDERS[name](np.random.default_rng(zlib.crc32(name.encode())))
         model.graph.name = name
         write_model(out, name, model, feeds)
-    return list(BUILDERS)
+    return names
 
 
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".fixtures", help="output directory")
+    parser.add_argument("--only", default="", metavar="PREFIX", help="only the models whose names start with PREFIX")
     args = parser.parse_args()
-    names = make_all(args.out)
+    names = make_all(args.out, args.only)
     print(f"wrote {len(names)} models to {args.out}")
 
 

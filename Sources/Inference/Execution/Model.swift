@@ -52,16 +52,7 @@ public final class Model: Sendable {
 
     /// Loads the ONNX model file at `url`.
     public convenience init(contentsOf url: URL, registry: OperatorRegistry = .standard) throws {
-        // Mapped rather than read: the file's pages are released as soon as parsing is done, instead of staying as a
-        // second copy of the weights until the model is planned.
-        var loader: ModelLoader
-        do {
-            loader = try ModelLoader(bytes: try Data(contentsOf: url, options: .alwaysMapped), registry: registry)
-        } catch let error as InferenceError {
-            throw error
-        } catch {
-            throw InferenceError.invalidModel("cannot read \(url.path): \(error.localizedDescription)")
-        }
+        var loader = try ModelLoader(file: try ONNXFile(url: url), registry: registry)
         try self.init(plan: loader.plan())
     }
 

@@ -22,17 +22,34 @@ struct ModelLoader {
     static let supportedOpsets = 7...25
 
     private var model: Onnx_ModelProto
+    /// Where the initializers' raw_data are, when the model was read from a file through `ONNXFile`.
+    private let file: ONNXFile?
     let registry: OperatorRegistry
 
     init(bytes: Data, registry: OperatorRegistry) throws {
+        model = try Self.decode(bytes)
+        file = nil
+        self.registry = registry
+    }
+
+    /// Reads a model file, copying each weight once (from the file into its tensor).
+    init(file: ONNXFile, registry: OperatorRegistry) throws {
+        model = try Self.decode(file.strippedModel)
+        guard model.graph.initializer.count == file.rawDataRanges.count else {
+            throw InferenceError.invalidModel("the graph's initializers could not be located in the file")
+        }
+        self.file = file
+        self.registry = registry
+    }
+
+    private static func decode(_ bytes: Data) throws -> Onnx_ModelProto {
         do {
             var options = BinaryDecodingOptions()
             options.messageDepthLimit = 64
-            model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
+            return try Onnx_ModelProto(serializedBytes: bytes, options: options)
         } catch {
             throw InferenceError.invalidModel("not an ONNX protobuf (\(error))")
         }
-        self.registry = registry
     }
 
     /// Plans the model. Consumes the parsed protobuf: each initializer's bytes are released once copied into a
@@ -63,7 +80,8 @@ struct ModelLoader {
         var constantValues: [Int: Tensor] = [:]
         for position in initializers.indices {
             let index = try define(initializers[position].name)
-            constantValues[index] = try Tensor(onnx: initializers[position])
+            let location = file.flatMap { file in file.rawDataRanges[position].map { (file, $0) } }
+            constantValues[index] = try Tensor(onnx: initializers[position], rawDataIn: location)
             initializers[position] = Onnx_TensorProto()
         }
         for input in graph.input where valueIndex[input.name] == nil {

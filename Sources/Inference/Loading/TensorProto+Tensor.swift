@@ -6,6 +6,12 @@ extension Tensor {
     /// - Throws: `InferenceError.unsupported` for element types or external data this runtime does not handle,
     ///   `.invalidModel` when the data does not match the declared dims.
     public init(onnx proto: Onnx_TensorProto) throws {
+        try self.init(onnx: proto, rawDataIn: nil)
+    }
+
+    /// Converts an initializer whose raw_data was cut out of the message (see `ONNXFile`) when `rawDataIn` gives its
+    /// place in the file; otherwise as `init(onnx:)`.
+    init(onnx proto: Onnx_TensorProto, rawDataIn location: (file: ONNXFile, range: Range<Int>)?) throws {
         let label = proto.name.isEmpty ? "tensor" : "tensor '\(proto.name)'"
         guard let elementType = ElementType(rawValue: proto.dataType) else {
             throw InferenceError.unsupported(["\(label) of ONNX data type \(proto.dataType)"])
@@ -22,6 +28,14 @@ extension Tensor {
         let count = shape.elementCount
         let expectedBytes = count * elementType.byteSize
 
+        if let location {
+            guard location.range.count == expectedBytes else {
+                throw InferenceError.invalidModel(
+                    "\(label) holds \(location.range.count) bytes, dims \(shape) need \(expectedBytes)")
+            }
+            self.init(elementType: elementType, shape: shape, storage: try location.file.read(location.range))
+            return
+        }
         if proto.hasRawData {
             guard proto.rawData.count == expectedBytes else {
                 throw InferenceError.invalidModel(

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Just enough of the protobuf wire format to walk a message's fields without decoding them.
+struct WireField {
+    let number: Int
+    let wireType: Int
+    /// The whole field: tag, length prefix (if any) and value.
+    let bytes: Range<Int>
+    /// The value: for length-delimited fields the payload without its length prefix.
+    let value: Range<Int>
+}
+
+/// Iterates the fields of one message in `buffer[range]`.
+struct WireReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var offset: Int
+    private let end: Int
+
+    /// `buffer` must outlive the reader; `range` must lie inside it.
+    init(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        self.buffer = buffer
+        self.offset = range.lowerBound
+        self.end = range.upperBound
+    }
+
+    /// The next field, nil at the end of the message.
+    ///
+    /// - Throws: `InferenceError.invalidModel` for truncated or malformed fields (and for groups, which ONNX never uses).
+    mutating func next() throws(InferenceError) -> WireField? {
+        guard offset < end else { return nil }
+        let start = offset
+        let tag = try varint()
+        let (number, wireType) = (Int(tag >> 3), Int(tag & 7))
+        let valueStart: Int
+        let valueEnd: Int
+        switch wireType {
+        case 0:
+            valueStart = offset
+            _ = try varint()
+            valueEnd = offset
+        case 1, 5:
+            valueStart = offset
+            valueEnd = offset + (wireType == 1 ? 8 : 4)
+        case 2:
+            let length = try varint()
+            guard length <= UInt64(end - offset) else { throw InferenceError.invalidModel("truncated protobuf field") }
+            valueStart = offset
+            valueEnd = offset + Int(length)
+        default:
+            throw InferenceError.invalidModel("unsupported protobuf wire type \(wireType)")
+        }
+        guard valueEnd <= end, number > 0 else { throw InferenceError.invalidModel("truncated protobuf field") }
+        offset = valueEnd
+        return WireField(number: number, wireType: wireType, bytes: start..<valueEnd, value: valueStart..<valueEnd)
+    }
+
+    private mutating func varint() throws(InferenceError) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: 0, to: 64, by: 7) {
+            guard offset < end else { throw InferenceError.invalidModel("truncated protobuf varint") }
+            let byte = buffer[offset]
+            offset += 1
+            value |= UInt64(byte & 0x7f) << UInt64(shift)
+            if byte & 0x80 == 0 { return value }
+        }
+        throw InferenceError.invalidModel("protobuf varint longer than 10 bytes")
+    }
+}
+
+extension Data {
+    /// Appends a protobuf varint.
+    mutating func appendVarint(_ value: UInt64) {
+        var rest = value
+        while rest >= 0x80 {
+            append(UInt8(rest & 0x7f) | 0x80)
+            rest >>= 7
+        }
+        append(UInt8(rest))
+    }
+
+    /// Appends a length-delimited field.
+    mutating func appendField(_ number: Int, payload: Data) {
+        appendVarint(UInt64(number) << 3 | 2)
+        appendVarint(UInt64(payload.count))
+        append(payload)
+    }
+}
