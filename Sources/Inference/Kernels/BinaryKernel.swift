@@ -40,10 +40,10 @@ struct BinaryKernel: Kernel {
     private func apply<T: BinaryFloatingPoint>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {
         let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: T.self))
         switch op {
-        case .add: Self.loop(pa, pb, py, broadcast) { $0 + $1 }
-        case .sub: Self.loop(pa, pb, py, broadcast) { $0 - $1 }
-        case .mul: Self.loop(pa, pb, py, broadcast) { $0 * $1 }
-        case .div: Self.loop(pa, pb, py, broadcast) { $0 / $1 }
+        case .add: broadcast.map(pa, pb, into: py) { $0 + $1 }
+        case .sub: broadcast.map(pa, pb, into: py) { $0 - $1 }
+        case .mul: broadcast.map(pa, pb, into: py) { $0 * $1 }
+        case .div: broadcast.map(pa, pb, into: py) { $0 / $1 }
         }
     }
 
@@ -52,35 +52,13 @@ struct BinaryKernel: Kernel {
     ) throws {
         let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: T.self))
         switch op {
-        case .add: Self.loop(pa, pb, py, broadcast) { $0 &+ $1 }
-        case .sub: Self.loop(pa, pb, py, broadcast) { $0 &- $1 }
-        case .mul: Self.loop(pa, pb, py, broadcast) { $0 &* $1 }
+        case .add: broadcast.map(pa, pb, into: py) { $0 &+ $1 }
+        case .sub: broadcast.map(pa, pb, into: py) { $0 &- $1 }
+        case .mul: broadcast.map(pa, pb, into: py) { $0 &* $1 }
         case .div:
             guard !pb.contains(0) else { throw InferenceError.invalidInput("integer division by zero") }
             // Truncating division like C; the one overflowing case (min / -1) wraps.
-            Self.loop(pa, pb, py, broadcast) { $0.dividedReportingOverflow(by: $1).partialValue }
-        }
-    }
-
-    @inline(__always)
-    private static func loop<T>(
-        _ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>,
-        _ broadcast: Broadcast, _ f: (T, T) -> T
-    ) {
-        guard let pa = a.baseAddress, let pb = b.baseAddress, let py = y.baseAddress else { return }
-        broadcast.forEachRow { out, offsets, count, steps in
-            let x = pa + offsets[0], z = pb + offsets[1], o = py + out
-            // After axis merging the innermost stride is 1 (walks) or 0 (repeats), and at least one input walks.
-            // Separate loops per pattern keep each one simple enough to vectorize.
-            if steps[0] == 1 && steps[1] == 1 {
-                for i in 0..<count { o[i] = f(x[i], z[i]) }
-            } else if steps[1] == 0 {
-                let s = z[0]
-                for i in 0..<count { o[i] = f(x[i], s) }
-            } else {
-                let s = x[0]
-                for i in 0..<count { o[i] = f(s, z[i]) }
-            }
+            broadcast.map(pa, pb, into: py) { $0.dividedReportingOverflow(by: $1).partialValue }
         }
     }
 }

@@ -74,4 +74,27 @@ struct Broadcast {
             }
         }
     }
+
+    /// Writes `f(a, b)` element-wise into `y` (shaped `resultShape`), `a` and `b` broadcast as this was built for.
+    @inline(__always)
+    func map<A, B, Y>(
+        _ a: UnsafeBufferPointer<A>, _ b: UnsafeBufferPointer<B>, into y: UnsafeMutableBufferPointer<Y>,
+        _ f: (A, B) -> Y
+    ) {
+        guard let pa = a.baseAddress, let pb = b.baseAddress, let py = y.baseAddress else { return }
+        forEachRow { out, offsets, count, steps in
+            let x = pa + offsets[0], z = pb + offsets[1], o = py + out
+            // After axis merging the innermost stride is 1 (walks) or 0 (repeats), and at least one input walks.
+            // Separate loops per pattern keep each one simple enough to vectorize.
+            if steps[0] == 1 && steps[1] == 1 {
+                for i in 0..<count { o[i] = f(x[i], z[i]) }
+            } else if steps[1] == 0 {
+                let s = z[0]
+                for i in 0..<count { o[i] = f(x[i], s) }
+            } else {
+                let s = x[0]
+                for i in 0..<count { o[i] = f(s, z[i]) }
+            }
+        }
+    }
 }

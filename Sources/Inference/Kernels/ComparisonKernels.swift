@@ -33,7 +33,7 @@ struct ComparisonKernel: Kernel {
         case .int64: compare(Int64.self, a, b, y, broadcast)
         case .uint8: compare(UInt8.self, a, b, y, broadcast)
         case .bool where op == .equal:
-            PowKernel.loop(a.elements(as: UInt8.self), b.elements(as: UInt8.self), y.mutableElements(as: UInt8.self), broadcast) {
+            broadcast.map(a.elements(as: UInt8.self), b.elements(as: UInt8.self), into: y.mutableElements(as: UInt8.self)) {
                 ($0 != 0) == ($1 != 0) ? 1 : 0
             }
         default:
@@ -44,11 +44,11 @@ struct ComparisonKernel: Kernel {
     private func compare<T: Comparable>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {
         let (pa, pb, py) = (a.elements(as: T.self), b.elements(as: T.self), y.mutableElements(as: UInt8.self))
         switch op {
-        case .equal: PowKernel.loop(pa, pb, py, broadcast) { $0 == $1 ? 1 : 0 }
-        case .less: PowKernel.loop(pa, pb, py, broadcast) { $0 < $1 ? 1 : 0 }
-        case .greater: PowKernel.loop(pa, pb, py, broadcast) { $0 > $1 ? 1 : 0 }
-        case .lessOrEqual: PowKernel.loop(pa, pb, py, broadcast) { $0 <= $1 ? 1 : 0 }
-        case .greaterOrEqual: PowKernel.loop(pa, pb, py, broadcast) { $0 >= $1 ? 1 : 0 }
+        case .equal: broadcast.map(pa, pb, into: py) { $0 == $1 ? 1 : 0 }
+        case .less: broadcast.map(pa, pb, into: py) { $0 < $1 ? 1 : 0 }
+        case .greater: broadcast.map(pa, pb, into: py) { $0 > $1 ? 1 : 0 }
+        case .lessOrEqual: broadcast.map(pa, pb, into: py) { $0 <= $1 ? 1 : 0 }
+        case .greaterOrEqual: broadcast.map(pa, pb, into: py) { $0 >= $1 ? 1 : 0 }
         }
     }
 }

@@ -78,9 +78,9 @@ struct LogicalKernel: Kernel {
         guard y.count > 0 else { return }
         let (pa, pb, py) = (a.elements(as: UInt8.self), b.elements(as: UInt8.self), y.mutableElements(as: UInt8.self))
         switch op {
-        case .and: PowKernel.loop(pa, pb, py, broadcast) { $0 != 0 && $1 != 0 ? 1 : 0 }
-        case .or: PowKernel.loop(pa, pb, py, broadcast) { $0 != 0 || $1 != 0 ? 1 : 0 }
-        case .xor: PowKernel.loop(pa, pb, py, broadcast) { ($0 != 0) != ($1 != 0) ? 1 : 0 }
+        case .and: broadcast.map(pa, pb, into: py) { $0 != 0 && $1 != 0 ? 1 : 0 }
+        case .or: broadcast.map(pa, pb, into: py) { $0 != 0 || $1 != 0 ? 1 : 0 }
+        case .xor: broadcast.map(pa, pb, into: py) { ($0 != 0) != ($1 != 0) ? 1 : 0 }
         }
     }
 }

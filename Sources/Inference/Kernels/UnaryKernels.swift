@@ -159,7 +159,7 @@ struct PowKernel: Kernel {
         let y = try io.output(0, a.elementType, broadcast.resultShape)
         guard y.count > 0 else { return }
         if a.elementType == .float32 && b.elementType == .float32 {
-            Self.loop(a.elements(as: Float.self), b.elements(as: Float.self), y.mutableElements(as: Float.self), broadcast) {
+            broadcast.map(a.elements(as: Float.self), b.elements(as: Float.self), into: y.mutableElements(as: Float.self)) {
                 $1 == 2 ? $0 * $0 : Foundation.pow($0, $1)
             }
             return
@@ -171,11 +171,11 @@ struct PowKernel: Kernel {
             let exponent = converted.elements(as: Double.self)
             switch a.elementType {
             case .float32:
-                Self.loop(a.elements(as: Float.self), exponent, y.mutableElements(as: Float.self), broadcast) {
+                broadcast.map(a.elements(as: Float.self), exponent, into: y.mutableElements(as: Float.self)) {
                     Float(Foundation.pow(Double($0), $1))
                 }
             case .float64:
-                Self.loop(a.elements(as: Double.self), exponent, y.mutableElements(as: Double.self), broadcast) {
+                broadcast.map(a.elements(as: Double.self), exponent, into: y.mutableElements(as: Double.self)) {
                     Foundation.pow($0, $1)
                 }
             case .int32: integer(Int32.self, a, exponent, y, broadcast)
@@ -190,28 +190,9 @@ struct PowKernel: Kernel {
     private func integer<T: FixedWidthInteger>(
         _: T.Type, _ a: Tensor, _ exponent: UnsafeBufferPointer<Double>, _ y: Tensor, _ broadcast: Broadcast
     ) {
-        Self.loop(a.elements(as: T.self), exponent, y.mutableElements(as: T.self), broadcast) {
+        broadcast.map(a.elements(as: T.self), exponent, into: y.mutableElements(as: T.self)) {
             CastKernel.saturating(Foundation.pow(Double($0), $1), to: T.self)
         }
     }
-
-    @inline(__always)
-    static func loop<A, B, Y>(
-        _ a: UnsafeBufferPointer<A>, _ b: UnsafeBufferPointer<B>, _ y: UnsafeMutableBufferPointer<Y>,
-        _ broadcast: Broadcast, _ f: (A, B) -> Y
-    ) {
-        guard let pa = a.baseAddress, let pb = b.baseAddress, let py = y.baseAddress else { return }
-        broadcast.forEachRow { out, offsets, count, steps in
-            let x = pa + offsets[0], z = pb + offsets[1], o = py + out
-            if steps[0] == 1 && steps[1] == 1 {
-                for i in 0..<count { o[i] = f(x[i], z[i]) }
-            } else if steps[1] == 0 {
-                let s = z[0]
-                for i in 0..<count { o[i] = f(x[i], s) }
-            } else {
-                let s = x[0]
-                for i in 0..<count { o[i] = f(s, z[i]) }
-            }
-        }
-    }
 }
+
