@@ -110,40 +110,40 @@ struct RollbackCommand: ParsableCommand {
     }
 }
 
-/// `zserve load` / `zserve unload`: starts or stops serving a version that is on disk.
-struct LoadCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load a version that is on disk.")
-
-    @OptionGroup var client: ClientOptions
-
+/// The model version `load` and `unload` act on.
+struct ModelVersionOptions: ParsableArguments {
     @Option(help: "Model name.")
     var model: String
 
     @Option(help: "Version.")
     var version: Int64
+}
+
+/// `zserve load`: starts serving a version that is on disk.
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load a version that is on disk.")
+
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var target: ModelVersionOptions
 
     func run() throws {
         try reportingFailures {
-            try printJSON(try client.makeClient().loadModel(model: model, version: version).jsonObject)
+            try printJSON(try client.makeClient().loadModel(model: target.model, version: target.version).jsonObject)
         }
     }
 }
 
+/// `zserve unload`: stops serving a version; it stays on disk.
 struct UnloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unload", abstract: "Stop serving a version; it stays on disk.")
 
     @OptionGroup var client: ClientOptions
-
-    @Option(help: "Model name.")
-    var model: String
-
-    @Option(help: "Version.")
-    var version: Int64
+    @OptionGroup var target: ModelVersionOptions
 
     func run() throws {
         try reportingFailures {
-            try printJSON(try client.makeClient().unloadModel(model: model, version: version).jsonObject)
+            try printJSON(try client.makeClient().unloadModel(model: target.model, version: target.version).jsonObject)
         }
     }
 }
