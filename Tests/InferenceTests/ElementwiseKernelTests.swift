@@ -1,5 +1,5 @@
 import Foundation
-import Inference
+@testable import Inference
 import Testing
 import ZServeTesting
 
@@ -87,5 +87,22 @@ import ZServeTesting
         let whole = try runNode("Softmax", [x], opset: 11, attributes: ["axis": 0])[0].array(of: Float.self)
         let total = (1...4).reduce(0.0) { $0 + exp(Double($1)) }
         for (got, power) in zip(whole, 1...4) { #expect(abs(Double(got) - exp(Double(power)) / total) < 1e-6) }
+    }
+}
+
+@Suite struct FastMathTests {
+    /// Points spread over each function's range, including tiny arguments where cancellation would show.
+    static let points: [Float] = [-80, -20, -5, -1.5, -0.3, -0.01, -1e-5, 0, 1e-6, 0.002, 0.09, 0.11, 0.26, 1, 3.7, 9, 40, 85]
+
+    @Test func matchesLibmToSinglePrecision() {
+        for x in Self.points {
+            func close(_ fast: Float, _ exact: Double, _ name: String) {
+                let error = abs(Double(fast) - exact)
+                #expect(error <= 1e-6 * abs(exact) + 1e-37, "\(name)(\(x)) = \(fast), libm \(exact)")
+            }
+            close(FastMath.exp(x), Foundation.exp(Double(x)), "exp")
+            close(FastMath.tanh(x), Foundation.tanh(Double(x)), "tanh")
+            close(FastMath.erf(x), Foundation.erf(Double(x)), "erf")
+        }
     }
 }

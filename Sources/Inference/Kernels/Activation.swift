@@ -22,18 +22,9 @@ public enum Activation: String, Sendable, CaseIterable {
         case .relu:
             for i in 0..<count { dst[i] = Swift.max(src[i], 0) }
         case .sigmoid:
-            for i in 0..<count {
-                let x = src[i]
-                // Split by sign so exp never overflows: both forms equal 1 / (1 + e^-x).
-                if x >= 0 {
-                    dst[i] = 1 / (1 + Foundation.exp(-x))
-                } else {
-                    let e = Foundation.exp(x)
-                    dst[i] = e / (1 + e)
-                }
-            }
+            for i in 0..<count { dst[i] = FastMath.sigmoid(src[i]) }
         case .tanh:
-            for i in 0..<count { dst[i] = Foundation.tanh(src[i]) }
+            for i in 0..<count { dst[i] = FastMath.tanh(src[i]) }
         }
     }
 }

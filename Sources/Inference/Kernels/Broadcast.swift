@@ -49,6 +49,8 @@ struct Broadcast {
     let resultShape: [Int]
 
     /// Calls `body(outputOffset, inputOffsets, count, innerStrides)` for each run along the innermost axis.
+    /// Always inlined: element-wise callers pass closures whose per-element calls must inline into the loop.
+    @inline(__always)
     func forEachRow(_ body: (Int, [Int], Int, [Int]) -> Void) {
         let rank = shape.count
         guard rank > 0, !shape.contains(0) else {

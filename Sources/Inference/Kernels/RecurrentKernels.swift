@@ -167,7 +167,7 @@ private struct RecurrentLayout {
 
 @inline(__always)
 private func sigmoid(_ x: Float) -> Float {
-    1 / (1 + Foundation.exp(-x))
+    FastMath.sigmoid(x)
 }
 
 /// Computes the input projection of every time step at once: rows of X times Wᵀ (+ bias row) into `projection`
@@ -253,7 +253,7 @@ struct GRUKernel: Kernel {
                         for j in 0..<hidden {
                             let z = sigmoid(x[j] + g[j])
                             let r = sigmoid(x[hidden + j] + g[hidden + j])
-                            let n = Foundation.tanh(x[2 * hidden + j] + r * (g[2 * hidden + j] + (rbh?[j] ?? 0)))
+                            let n = FastMath.tanh(x[2 * hidden + j] + r * (g[2 * hidden + j] + (rbh?[j] ?? 0)))
                             h[j] = (1 - z) * n + z * h[j]
                         }
                     }
@@ -281,7 +281,7 @@ struct GRUKernel: Kernel {
                         let hh = candidate + b * hidden
                         let h = state + b * hidden
                         for j in 0..<hidden {
-                            let n = Foundation.tanh(x[j] + hh[j])
+                            let n = FastMath.tanh(x[j] + hh[j])
                             h[j] = (1 - z[j]) * n + z[j] * h[j]
                         }
                     }
@@ -389,11 +389,11 @@ struct LSTMKernel: Kernel {
                         let previous = c[j]
                         let i = sigmoid(x[j] + g[j] + (pi?[j] ?? 0) * previous)
                         let f = sigmoid(x[2 * hidden + j] + g[2 * hidden + j] + (pf?[j] ?? 0) * previous)
-                        let candidate = Foundation.tanh(x[3 * hidden + j] + g[3 * hidden + j])
+                        let candidate = FastMath.tanh(x[3 * hidden + j] + g[3 * hidden + j])
                         let cell = f * previous + i * candidate
                         let o = sigmoid(x[hidden + j] + g[hidden + j] + (po?[j] ?? 0) * cell)
                         c[j] = cell
-                        h[j] = o * Foundation.tanh(cell)
+                        h[j] = o * FastMath.tanh(cell)
                     }
                     target.update(from: h, count: hidden)
                 }

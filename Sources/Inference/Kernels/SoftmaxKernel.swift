@@ -33,7 +33,7 @@ struct SoftmaxKernel: Kernel {
                 for j in 0..<length { maximum = max(maximum, src[base + j * inner]) }
                 var sum: Float = 0
                 for j in 0..<length {
-                    let e = Foundation.exp(src[base + j * inner] - maximum)
+                    let e = FastMath.exp(src[base + j * inner] - maximum)
                     dst[base + j * inner] = e
                     sum += e
                 }
