@@ -7,9 +7,11 @@ enum FastMath {
     @inline(__always)
     static func exp(_ value: Float) -> Float {
         let x = Swift.min(Swift.max(value, -87), 88)
-        // n = round(x / ln 2) with the 1.5 · 2^23 trick (adding and subtracting it rounds to an integer).
+        // n = round(x / ln 2) with the 1.5 · 2^23 trick: adding it rounds to an integer, which then sits in the low
+        // mantissa bits of `biased`.
         let shifter: Float = 12_582_912
-        let n = (x * 1.442_695_04 + shifter) - shifter
+        let biased = x * 1.442_695_04 + shifter
+        let n = biased - shifter
         // r = x - n ln 2, with ln 2 split in two for precision.
         let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6
         var p: Float = 1.0 / 720
@@ -19,8 +21,9 @@ enum FastMath {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        // 2^n assembled from its exponent bits; n is in [-126, 127] after the clamp.
-        let scale = Float(bitPattern: UInt32(truncatingIfNeeded: Int32(n) + 127) << 23)
+        // 2^n assembled from its exponent bits (n is in [-126, 127] after the clamp), with wrapping integer
+        // arithmetic only: a checked float-to-int conversion would trap-check every element and stop vectorization.
+        let scale = Float(bitPattern: (biased.bitPattern &- shifter.bitPattern &+ 127) &<< 23)
         return p * scale
     }
 

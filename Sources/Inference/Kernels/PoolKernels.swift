@@ -43,6 +43,10 @@ struct MaxPoolKernel: Kernel {
         let where_ = indices?.mutableElements(as: Int64.self).baseAddress
         let inputPlane = rows.input * cols.input
         let plane = rows.output * cols.output
+        if where_ == nil, rows.isInterior, cols.isInterior {
+            Self.poolInterior(src, dst, planes, rows, cols)
+            return
+        }
         for p in 0..<planes {
             let image = src + p * inputPlane
             for oh in 0..<rows.output {
@@ -85,6 +89,43 @@ struct MaxPoolKernel: Kernel {
                     }
                     dst[out] = best
                 }
+            }
+        }
+    }
+}
+
+extension MaxPoolKernel {
+    /// Windows that never touch padding (the usual unpadded pooling): no per-position bounds, and a branch-free
+    /// max over each window; 2×2 windows are unrolled.
+    static func poolInterior<T: Comparable>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ planes: Int, _ rows: AxisWindow, _ cols: AxisWindow
+    ) {
+        let (width, outWidth) = (cols.input, cols.output)
+        let (rowStep, colStep) = (rows.stride * width, cols.stride)
+        let (rowTap, colTap) = (rows.dilation * width, cols.dilation)
+        var out = dst
+        for p in 0..<planes {
+            let image = src + p * rows.input * width
+            for oh in 0..<rows.output {
+                let top = image + oh * rowStep
+                if rows.kernel == 2 && cols.kernel == 2 {
+                    let below = top + rowTap
+                    for ow in 0..<outWidth {
+                        let w = ow * colStep
+                        out[ow] = Swift.max(Swift.max(top[w], top[w + colTap]), Swift.max(below[w], below[w + colTap]))
+                    }
+                } else {
+                    for ow in 0..<outWidth {
+                        let corner = top + ow * colStep
+                        var best = corner[0]
+                        for kh in 0..<rows.kernel {
+                            let line = corner + kh * rowTap
+                            for kw in 0..<cols.kernel { best = Swift.max(best, line[kw * colTap]) }
+                        }
+                        out[ow] = best
+                    }
+                }
+                out += outWidth
             }
         }
     }

@@ -213,12 +213,14 @@ struct GRUKernel: Kernel {
         let stateCount = batch * hidden
         try [seq * batch + 2 * batch, gateRows].validateShape()
         let projectionCount = seq * batch * gateRows
-        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 3 * stateCount)
+        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 3 * stateCount + gateRows)
         let projection = scratch
         let gates = projection + projectionCount
         let state = gates + batch * gateRows
         let resetState = state + stateCount
         let candidate = resetState + stateCount
+        // One row's gate activations [z | r | n], so each gate is computed by a simple loop the compiler vectorizes.
+        let activations = candidate + stateCount
         let out = y.mutableElements(as: Float.self).baseAddress!
 
         for d in 0..<dirs {
@@ -245,17 +247,23 @@ struct GRUKernel: Kernel {
                     BLAS.sgemm(
                         transposeA: false, transposeB: true, m: batch, n: gateRows, k: hidden, alpha: 1,
                         a: state, lda: hidden, b: recurrence, ldb: hidden, beta: 0, c: gates, ldc: gateRows)
+                    if let bias {
+                        // Rb of the h gate is added inside r ⊙ (...): fold it into the recurrent product first, so the
+                        // gate loop below stays one branch-free, vectorizable pass.
+                        let rbh = bias + gateRows + 2 * hidden
+                        for b in 0..<batch {
+                            let g = gates + b * gateRows + 2 * hidden
+                            for j in 0..<hidden { g[j] += rbh[j] }
+                        }
+                    }
                     for b in 0..<batch where inputs.isActive(b, at: t) {
                         let x = projection + layout.inputRow(t, b) * gateRows
                         let g = gates + b * gateRows
                         let h = state + b * hidden
-                        let rbh = bias.map { $0 + gateRows + 2 * hidden }
-                        for j in 0..<hidden {
-                            let z = sigmoid(x[j] + g[j])
-                            let r = sigmoid(x[hidden + j] + g[hidden + j])
-                            let n = FastMath.tanh(x[2 * hidden + j] + r * (g[2 * hidden + j] + (rbh?[j] ?? 0)))
-                            h[j] = (1 - z) * n + z * h[j]
-                        }
+                        let (z, r, n) = (activations, activations + hidden, activations + 2 * hidden)
+                        for j in 0..<(2 * hidden) { z[j] = sigmoid(x[j] + g[j]) }
+                        for j in 0..<hidden { n[j] = FastMath.tanh(x[2 * hidden + j] + r[j] * g[2 * hidden + j]) }
+                        for j in 0..<hidden { h[j] = (1 - z[j]) * n[j] + z[j] * h[j] }
                     }
                 } else {
                     BLAS.sgemm(

@@ -164,6 +164,11 @@ struct AxisWindow: Sendable, Equatable {
                   output: output)
     }
 
+    /// True when every window lies wholly inside the input: no padding is ever read.
+    var isInterior: Bool {
+        padBegin == 0 && (output - 1) * stride + (kernel - 1) * dilation < input
+    }
+
     /// True when every window position reads the input one to one (kernel 1, stride 1, no padding).
     var isIdentity: Bool { kernel == 1 && stride == 1 && padBegin == 0 && output == input }
 
