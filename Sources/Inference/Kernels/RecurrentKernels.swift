@@ -350,11 +350,13 @@ struct LSTMKernel: Kernel {
         let stateCount = batch * hidden
         try [seq * batch + batch + 2, gateRows].validateShape()
         let projectionCount = seq * batch * gateRows
-        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 2 * stateCount)
+        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 2 * stateCount + gateRows)
         let projection = scratch
         let gates = projection + projectionCount
         let hState = gates + batch * gateRows
         let cState = hState + stateCount
+        // One row's gates [i | o | f | c̃], each computed by a simple loop the compiler vectorizes.
+        let activations = cState + stateCount
         let out = y.mutableElements(as: Float.self).baseAddress!
         let initialCells = initialC?.elements(as: Float.self).baseAddress
         let peepholeWeights = peepholes?.elements(as: Float.self).baseAddress
@@ -393,16 +395,21 @@ struct LSTMKernel: Kernel {
                     let g = gates + b * gateRows
                     let h = hState + b * hidden, c = cState + b * hidden
                     // Gate order in W, R and B: input, output, forget, cell.
-                    for j in 0..<hidden {
-                        let previous = c[j]
-                        let i = sigmoid(x[j] + g[j] + (pi?[j] ?? 0) * previous)
-                        let f = sigmoid(x[2 * hidden + j] + g[2 * hidden + j] + (pf?[j] ?? 0) * previous)
-                        let candidate = FastMath.tanh(x[3 * hidden + j] + g[3 * hidden + j])
-                        let cell = f * previous + i * candidate
-                        let o = sigmoid(x[hidden + j] + g[hidden + j] + (po?[j] ?? 0) * cell)
-                        c[j] = cell
-                        h[j] = o * FastMath.tanh(cell)
+                    let a = activations
+                    let (i, o, f, candidate) = (a, a + hidden, a + 2 * hidden, a + 3 * hidden)
+                    for k in 0..<gateRows { a[k] = x[k] + g[k] }
+                    if let pi, let pf {
+                        for j in 0..<hidden {
+                            i[j] += pi[j] * c[j]
+                            f[j] += pf[j] * c[j]
+                        }
                     }
+                    for j in 0..<hidden { i[j] = sigmoid(i[j]) }
+                    for j in 0..<hidden { f[j] = sigmoid(f[j]) }
+                    for j in 0..<hidden { candidate[j] = FastMath.tanh(candidate[j]) }
+                    for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * candidate[j] }
+                    if let po { for j in 0..<hidden { o[j] += po[j] * c[j] } }
+                    for j in 0..<hidden { h[j] = sigmoid(o[j]) * FastMath.tanh(c[j]) }
                     target.update(from: h, count: hidden)
                 }
             }
