@@ -11,6 +11,7 @@ public enum Method: String, CaseIterable, Sendable {
     case unloadModel = "zserve.v1.ModelControl/UnloadModel"
     case setLabel = "zserve.v1.ModelControl/SetLabel"
     case rollback = "zserve.v1.ModelControl/Rollback"
+    case scaleWorkers = "zserve.v1.ModelControl/ScaleWorkers"
 
     /// The services the methods belong to.
     public static let services: Set<String> = Set(allCases.map(\.service))
@@ -32,7 +33,7 @@ public enum Method: String, CaseIterable, Sendable {
     /// Whether the method changes what the server serves: only answered on the admin endpoint.
     public var changesServingState: Bool {
         switch self {
-        case .pushModel, .loadModel, .unloadModel, .setLabel, .rollback: true
+        case .pushModel, .loadModel, .unloadModel, .setLabel, .rollback, .scaleWorkers: true
         case .predict, .modelMetadata, .serverReady, .modelReady, .listModels, .modelStatus: false
         }
     }

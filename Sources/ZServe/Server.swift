@@ -61,11 +61,7 @@ public final class Server: Sendable {
                 threads.withLock { $0.append(managerThread) }
                 let workersReady = DispatchSemaphore(value: 0)
                 let endpoints = try startBroker(workersReady: workersReady)
-                for index in 0..<configuration.workers {
-                    let worker = Worker(context: context, brokerEndpoint: backendEndpoint, registry: registry, logger: logger)
-                    let thread = ServiceThread(name: "zserve-worker-\(index)") { worker.run() }
-                    threads.withLock { $0.append(thread) }
-                }
+                startWorkers(configuration.workers)
                 // Ready means every worker can take requests.
                 if configuration.workers > 0, workersReady.wait(timeout: .now() + 30) == .timedOut {
                     logger.warning("not every worker announced itself within 30 s; serving anyway")
@@ -80,6 +76,16 @@ public final class Server: Sendable {
                 phase = .stopped
                 terminateThreads()
                 throw error
+            }
+        }
+    }
+
+    /// Starts `count` local worker threads; they announce themselves to the broker. Thread-safe.
+    private func startWorkers(_ count: Int) {
+        threads.withLock { threads in
+            for _ in 0..<count {
+                let worker = Worker(context: context, brokerEndpoint: backendEndpoint, registry: registry, logger: logger)
+                threads.append(ServiceThread(name: "zserve-worker") { worker.run() })
             }
         }
     }
@@ -109,7 +115,7 @@ public final class Server: Sendable {
             let broker = try Broker(
                 context: context, configuration: configuration, backendEndpoint: backendEndpoint,
                 managerEndpoint: managerEndpoint, controlEndpoint: controlEndpoint, registry: registry,
-                workersReady: workersReady, logger: logger)
+                workersReady: workersReady, startWorkers: { [weak self] count in self?.startWorkers(count) }, logger: logger)
             return (broker, broker.endpoints)
         }, body: { [logger, onBrokerFailure] broker in
             do {

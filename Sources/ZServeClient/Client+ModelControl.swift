@@ -80,3 +80,10 @@ extension Client {
         return response.model
     }
 }
+
+extension Client {
+    /// Sets the number of local inference workers; returns the count before and after.
+    public func scaleWorkers(to workers: Int32) throws -> Zserve_V1_ScaleWorkersResponse {
+        try call(.scaleWorkers, Zserve_V1_ScaleWorkersRequest.with { $0.workers = workers })
+    }
+}

@@ -147,3 +147,22 @@ struct UnloadCommand: ParsableCommand {
         }
     }
 }
+
+/// `zserve scale`: sets the number of local inference workers.
+struct ScaleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scale",
+        abstract: "Set the local worker count; removed workers finish what they hold. Prints {previous, workers}.")
+
+    @OptionGroup var client: ClientOptions
+
+    @Option(help: "Worker threads wanted.")
+    var workers: Int32
+
+    func run() throws {
+        try reportingFailures {
+            let response = try client.makeClient().scaleWorkers(to: workers)
+            try printJSON(["previous": response.previous, "workers": response.workers])
+        }
+    }
+}

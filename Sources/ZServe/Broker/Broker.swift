@@ -40,13 +40,25 @@ final class Broker {
     /// Signalled once, when as many workers as configured have announced themselves.
     private let workersReady: DispatchSemaphore
     private var announcedWorkersReady = false
+    /// Local workers asked for (ScaleWorkers), started but not yet announced, and to be retired once idle.
+    private var targetWorkers: Int
+    private var startingWorkers = 0
+    private var retiringWorkers = 0
+    /// Starts that many local worker threads (thread-safe; provided by the server).
+    private let startWorkers: @Sendable (Int) -> Void
+    /// Most local workers ScaleWorkers accepts.
+    static let maximumWorkers = 256
 
     /// Opens and binds every socket. Throws when an endpoint cannot be bound.
     init(
         context: Context, configuration: ServerConfiguration, backendEndpoint: String, managerEndpoint: String,
-        controlEndpoint: String, registry: ModelRegistry, workersReady: DispatchSemaphore, logger: Logger
+        controlEndpoint: String, registry: ModelRegistry, workersReady: DispatchSemaphore,
+        startWorkers: @escaping @Sendable (Int) -> Void, logger: Logger
     ) throws {
         self.workersReady = workersReady
+        self.startWorkers = startWorkers
+        self.targetWorkers = configuration.workers
+        self.startingWorkers = configuration.workers
         self.configuration = configuration
         self.logger = logger
         self.controlHandler = ControlHandler(registry: registry)
@@ -173,6 +185,9 @@ final class Broker {
             guard origin == .admin else {
                 return try fail(.permissionDenied, "\(method.rawValue) is only served on the admin endpoint")
             }
+            if method == .scaleWorkers {
+                return try reply(to: envelope, on: origin, scale(payload))
+            }
             let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload,
                                 receivedAt: MonotonicClock.nanoseconds)
             guard try manager.send(WorkerMessage.work(item).frames, wait: false) else {
@@ -237,6 +252,7 @@ final class Broker {
             switch message {
             case .ready:
                 workers.insert(worker)
+                startingWorkers = max(0, startingWorkers - 1)
                 if !announcedWorkersReady && workers.count >= configuration.workers {
                     announcedWorkersReady = true
                     workersReady.signal()
@@ -255,7 +271,10 @@ final class Broker {
     }
 
     private func workerIsIdle(_ worker: [UInt8]) throws {
-        if let item = dequeue() {
+        if retiringWorkers > 0 {
+            retiringWorkers -= 1
+            retire(worker)
+        } else if let item = dequeue() {
             try dispatch(item, to: worker)
         } else {
             idleWorkers.append(worker)
@@ -284,6 +303,53 @@ final class Broker {
         if let item = inFlight.removeValue(forKey: worker) {
             try reply(to: item.envelope, on: item.origin, .error(ServingError(.unavailable, "the worker serving the request stopped")))
         }
+    }
+
+    // MARK: Scaling
+
+    /// ScaleWorkers: starts workers at once; retires idle ones at once and busy ones when they finish their request.
+    private func scale(_ payload: [UInt8]) -> Reply {
+        let request: Zserve_V1_ScaleWorkersRequest
+        do {
+            request = try decodeRequest(Zserve_V1_ScaleWorkersRequest.self, from: payload)
+        } catch {
+            return .error(error)
+        }
+        let wanted = Int(request.workers)
+        guard (0...Self.maximumWorkers).contains(wanted) else {
+            return .error(ServingError(.invalidArgument, "workers must be 0...\(Self.maximumWorkers), got \(wanted)"))
+        }
+        let previous = targetWorkers
+        targetWorkers = wanted
+        let expected = workers.count + startingWorkers - retiringWorkers
+        if wanted > expected {
+            // Cancel pending retirements first, then start what is still missing.
+            let kept = min(retiringWorkers, wanted - expected)
+            retiringWorkers -= kept
+            let missing = wanted - expected - kept
+            if missing > 0 {
+                startingWorkers += missing
+                startWorkers(missing)
+            }
+        } else if wanted < expected {
+            var excess = expected - wanted
+            while excess > 0, let idle = idleWorkers.popLast() {
+                retire(idle)
+                excess -= 1
+            }
+            retiringWorkers += excess
+        }
+        logger.info("scaling workers", metadata: ["from": "\(previous)", "to": "\(wanted)"])
+        return .ok(Zserve_V1_ScaleWorkersResponse.with {
+            $0.previous = Int32(previous)
+            $0.workers = Int32(wanted)
+        })
+    }
+
+    /// Tells an idle worker to exit and forgets it.
+    private func retire(_ worker: [UInt8]) {
+        workers.remove(worker)
+        _ = try? backend.send(WorkerMessage.disconnect.frames.withRoutingID(worker), wait: false)
     }
 
     private func enqueue(_ item: WorkItem) {

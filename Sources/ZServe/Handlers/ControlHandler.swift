@@ -34,7 +34,7 @@ struct ControlHandler {
                     throw ServingError(.notFound, "model '\(request.model)' not found")
                 }
                 return .ok(Zserve_V1_ModelStatusResponse.with { $0.model = Self.wire(snapshot) })
-            case .predict, .pushModel, .loadModel, .unloadModel, .setLabel, .rollback:
+            case .predict, .pushModel, .loadModel, .unloadModel, .setLabel, .rollback, .scaleWorkers:
                 return .error(ServingError(.internal, "\(method.rawValue) is not a control method"))
             }
         } catch {

@@ -1,0 +1,75 @@
+import Foundation
+import ServingProtocol
+import Synchronization
+import Testing
+import ZServe
+import ZServeClient
+import ZServeTesting
+import ZeroMQ
+
+/// Changing the worker count while requests flow.
+@Suite struct ScalingTests {
+    /// Continuous pipelined load on the slow model until `stop`; counts replies by status code.
+    final class Load: Sendable {
+        let codes = Mutex<[Zserve_V1_Code: Int]>([:])
+        let stop = Mutex(false)
+        let finished = DispatchSemaphore(value: 0)
+
+        func start(endpoint: String) {
+            Thread { [self] in
+                defer { finished.signal() }
+                guard let context = try? Context(), let dealer = try? Socket(context: context, type: .dealer) else { return }
+                defer { dealer.close() }
+                try? dealer.setReceiveTimeout(30_000)
+                try? dealer.connect(endpoint)
+                var sent = 0, received = 0
+                // Eight in flight: send until eight are outstanding, then one per reply.
+                while !(stop.withLock { $0 }) || received < sent {
+                    if !(stop.withLock { $0 }) && sent - received < 8 {
+                        _ = try? dealer.send(try! Frames.request(.predict, slowRequest(id: "\(sent)")))
+                        sent += 1
+                        continue
+                    }
+                    guard let reply = try? dealer.receive(), reply.count == 3,
+                          let status = try? Zserve_V1_Status(serializedBytes: reply[1])
+                    else { break }
+                    received += 1
+                    codes.withLock { $0[status.code, default: 0] += 1 }
+                }
+            }.start()
+        }
+    }
+
+    @Test func scalingOneToFourToOneUnderLoadFailsNoRequest() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("slow", bytes: try slowModel())
+        let running = try RunningServer(repository: repository, workers: 1) {
+            $0.admin = "tcp://127.0.0.1:0"
+            $0.pollInterval = nil
+        }
+        let admin = try Client(endpoint: running.adminEndpoint!, timeoutMilliseconds: 30_000)
+        let load = Load()
+        load.start(endpoint: running.endpoint)
+
+        func waitForWorkers(_ count: Int32) throws {
+            for _ in 0..<600 where try admin.listModels().workers != count {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(try admin.listModels().workers == count)
+        }
+        let up = try admin.scaleWorkers(to: 4)
+        #expect((up.previous, up.workers) == (1, 4))
+        try waitForWorkers(4)
+        let down = try admin.scaleWorkers(to: 1)
+        #expect((down.previous, down.workers) == (4, 1))
+        try waitForWorkers(1)
+        load.stop.withLock { $0 = true }
+        load.finished.wait()
+
+        let codes = load.codes.withLock { $0 }
+        #expect(codes.keys.allSatisfy { $0 == .ok }, "every request succeeds: \(codes)")
+        #expect(codes[.ok, default: 0] > 0)
+        #expect(throws: Client.Failure.self) { try admin.scaleWorkers(to: -1) }
+        #expect(try running.client().predict(slowRequest(id: "after")).outputs.count == 1)
+    }
+}
