@@ -73,3 +73,27 @@ import ZeroMQ
         #expect(try running.client().predict(slowRequest(id: "after")).outputs.count == 1)
     }
 }
+
+/// The load generator against a real server.
+@Suite struct LoadGeneratorTests {
+    @Test func closedAndOpenLoopsCountEveryReply() throws {
+        let running = try RunningServer(repository: try standardRepository())
+        let context = try Context()
+        let generator = try LoadGenerator(endpoint: running.endpoint, template: propensityRequest(), context: context)
+        let closed = try generator.run(.closed(concurrency: 8), duration: 0.3)
+        #expect(closed.requests > 0)
+        #expect(closed.statusCounts == ["OK": closed.requests])
+        #expect((closed.percentiles[99] ?? 0) >= (closed.percentiles[50] ?? 0))
+
+        let open = try LoadGenerator(endpoint: running.endpoint, template: propensityRequest(), context: context)
+            .run(.open(ratePerSecond: 200), duration: 0.5)
+        #expect((99...101).contains(open.requests), "the open loop sends on its schedule: \(open.requests)")
+        #expect(open.statusCounts == ["OK": open.requests])
+
+        var unknown = propensityRequest()
+        unknown.model.name = "nope"
+        let failing = try LoadGenerator(endpoint: running.endpoint, template: unknown, context: context)
+            .run(.closed(concurrency: 2), duration: 0.2)
+        #expect(failing.statusCounts.keys.sorted() == ["NOT_FOUND"])
+    }
+}
