@@ -14,6 +14,8 @@ public final class Server: Sendable {
     public struct Endpoints: Sendable {
         public let frontend: String
         public let admin: String?
+        /// Where workers in other processes connect (`zserve worker --connect`), if enabled.
+        public let workers: String?
     }
 
     private enum Phase {
@@ -84,8 +86,15 @@ public final class Server: Sendable {
     private func startWorkers(_ count: Int) {
         threads.withLock { threads in
             for _ in 0..<count {
-                let worker = Worker(context: context, brokerEndpoint: backendEndpoint, registry: registry, logger: logger)
-                threads.append(ServiceThread(name: "zserve-worker") { worker.run() })
+                let worker = Worker(
+                    context: context, brokerEndpoint: backendEndpoint, registry: registry, heartbeats: false, logger: logger)
+                threads.append(ServiceThread(name: "zserve-worker") { [logger] in
+                    do {
+                        try worker.run()
+                    } catch {
+                        logger.critical("worker failed", metadata: ["error": "\(error)"])
+                    }
+                })
             }
         }
     }

@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
     public var listen: String
     /// Admin endpoint, or nil for none.
     public var admin: String?
+    /// Endpoint for workers in other processes (`zserve worker --connect`), or nil for local workers only.
+    public var workerEndpoint: String?
     /// Local inference worker threads.
     public var workers: Int
     /// OpenBLAS threads (process-wide; each worker's BLAS calls use up to this many).
@@ -37,6 +39,7 @@ public struct ServerConfiguration: Sendable {
         self.repository = repository
         self.listen = listen
         self.admin = admin
+        self.workerEndpoint = nil
         self.workers = workers
         self.blasThreads = blasThreads
         self.maxMessageSize = maxMessageSize

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import ServingProtocol
 import ZeroMQ
@@ -5,38 +6,68 @@ import ZeroMQ
 /// An inference worker: a DEALER socket on the broker's worker endpoint, serving one request at a time.
 ///
 /// Runs entirely on its own thread (`run`). It announces itself ready, then for each work item replies with a result,
-/// which also tells the broker it is free again. Exits on a disconnect from the broker or when the context shuts down.
-struct Worker {
+/// which also tells the broker it is free again. A worker in another process (`heartbeats`) also exchanges heartbeats
+/// with the broker and gives up when the broker stays silent for `Heartbeat.liveness` intervals. Exits on a
+/// disconnect from the broker or when the context shuts down.
+public struct Worker: Sendable {
+    /// Why a worker stopped other than being asked to.
+    public enum Failure: Error, CustomStringConvertible {
+        case brokerSilent
+
+        public var description: String { "the broker sent nothing for \(Heartbeat.liveness) heartbeat intervals" }
+    }
+
     let context: Context
     let brokerEndpoint: String
     let registry: ModelRegistry
+    let heartbeats: Bool
     let logger: Logger
 
-    func run() {
-        let socket: Socket
-        do {
-            socket = try Socket(context: context, type: .dealer)
-            try socket.connect(brokerEndpoint)
-        } catch {
-            logger.critical("worker could not connect to the broker", metadata: ["error": "\(error)"])
-            return
-        }
+    public init(context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger) {
+        self.context = context
+        self.brokerEndpoint = brokerEndpoint
+        self.registry = registry
+        self.heartbeats = heartbeats
+        self.logger = logger
+    }
+
+    /// Serves until the broker says disconnect (returns normally) or the context shuts down.
+    ///
+    /// - Throws: `Failure.brokerSilent` when heartbeats stop, or the socket error that ended the loop.
+    public func run() throws {
+        let socket = try Socket(context: context, type: .dealer)
         defer { socket.close() }
+        try socket.connect(brokerEndpoint)
         do {
             try serve(on: socket)
         } catch let error as ZMQError where error.isContextTerminated {
             return
         } catch {
-            logger.critical("worker failed", metadata: ["error": "\(error)"])
-            // Tell the broker, so it answers the request this worker held and stops counting on it.
+            // Tell the broker, so it hands the request this worker held to another one.
             _ = try? socket.send(WorkerMessage.disconnect.frames, wait: false)
+            throw error
         }
     }
 
     private func serve(on socket: Socket) throws {
-        try socket.send(WorkerMessage.ready.frames)
+        try socket.send(WorkerMessage.ready(heartbeats: heartbeats).frames)
         let predict = PredictHandler(registry: registry)
-        while let frames = try socket.receive() {
+        let poller = Poller([socket])
+        var lastHeard = MonotonicClock.nanoseconds
+        var lastSent = lastHeard
+        while true {
+            if heartbeats {
+                let now = MonotonicClock.nanoseconds
+                if now - lastHeard > Heartbeat.deadAfterNanoseconds { throw Failure.brokerSilent }
+                if now - lastSent >= Heartbeat.intervalNanoseconds {
+                    try socket.send(WorkerMessage.heartbeat.frames)
+                    lastSent = now
+                }
+                let wait = Int((Heartbeat.intervalNanoseconds - min(Heartbeat.intervalNanoseconds, now - lastSent)) / 1_000_000)
+                guard try poller.poll(timeoutMilliseconds: max(1, wait))[0] else { continue }
+            }
+            guard let frames = try socket.receive(wait: !heartbeats) else { continue }
+            lastHeard = MonotonicClock.nanoseconds
             switch WorkerMessage(frames: frames) {
             case .work(let item):
                 let reply = item.method == .predict
@@ -45,6 +76,9 @@ struct Worker {
                 try socket.send(WorkerMessage.result(
                     origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
                 ).frames)
+                lastSent = MonotonicClock.nanoseconds
+            case .heartbeat:
+                continue
             case .disconnect:
                 return
             default:

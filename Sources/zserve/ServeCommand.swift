@@ -25,7 +25,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Admin endpoint for the ModelControl service.")
     var admin: String?
 
-    @Option(help: "Inference worker threads (default: the number of cores).")
+    @Option(name: .customLong("worker-endpoint"), help: "Endpoint where `zserve worker` processes on other hosts connect.")
+    var workerEndpoint: String?
+
+    @Option(help: "Local inference worker threads (default: the number of cores; 0 with --worker-endpoint).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads (workers × this should not exceed the cores).")
@@ -50,7 +53,9 @@ struct ServeCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard workers >= 1 || (workers == 0 && workerEndpoint != nil) else {
+            throw ValidationError("--workers must be at least 1 (0 only with --worker-endpoint)")
+        }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
@@ -65,11 +70,12 @@ struct ServeCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             repository: URL(fileURLWithPath: modelRepository), listen: listen, admin: admin, workers: workers,
             blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity,
             pollInterval: pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil, canarySeed: canarySeed,
             maxPushSize: maxPushSize)
+        configuration.workerEndpoint = workerEndpoint
         // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
         let exitStatus = Mutex<Int32?>(nil)
         let finished = DispatchSemaphore(value: 0)
@@ -93,6 +99,7 @@ struct ServeCommand: ParsableCommand {
         let endpoints = try server.start()
         let ready: [String: Any] = [
             "event": "ready", "listen": endpoints.frontend, "admin": endpoints.admin ?? NSNull(), "workers": workers,
+            "worker_endpoint": endpoints.workers ?? NSNull(),
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(line + Data("\n".utf8))

@@ -9,6 +9,7 @@ struct ZServeCommand: ParsableCommand {
         subcommands: [
             ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self, PushCommand.self,
             LabelCommand.self, RollbackCommand.self, LoadCommand.self, UnloadCommand.self, ScaleCommand.self, PerfCommand.self, BenchCommand.self,
+            WorkerCommand.self,
         ]
     )
 }

@@ -47,6 +47,18 @@ import Testing
         #expect(decoded.receivedAt == 123_456_789)
     }
 
+    @Test func readyAndHeartbeatRoundTrip() {
+        guard case .ready(let heartbeats)? = WorkerMessage(frames: WorkerMessage.ready(heartbeats: true).frames) else {
+            Issue.record("not decoded as ready")
+            return
+        }
+        #expect(heartbeats)
+        guard case .heartbeat? = WorkerMessage(frames: WorkerMessage.heartbeat.frames) else {
+            Issue.record("not decoded as heartbeat")
+            return
+        }
+    }
+
     @Test func resultsRoundTrip() throws {
         let frames = WorkerMessage.result(origin: .frontend, envelope: [[7]], status: [1], response: [2, 3]).frames
         guard case .result(let origin, let envelope, let status, let response)? = WorkerMessage(frames: frames) else {
@@ -57,7 +69,7 @@ import Testing
     }
 
     @Test(arguments: [
-        [[UInt8]](), [[99]], [[1], [2]],
+        [[UInt8]](), [[99]], [[1]], [[1], [1, 1]], [[5], [0]],
         [[2], [0], [1], [1], Array("nope/x".utf8), [], [0, 0, 0, 0, 0, 0, 0, 0]],
         [[2], [0], [0], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0]],
         [[3], [5], [1], [1], [], []],

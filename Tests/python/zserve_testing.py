@@ -39,6 +39,8 @@ class Server:
     process: subprocess.Popen
     log: BinaryIO
     killed: bool = False
+    # Where `zserve worker` processes connect, when the server was started with --worker-endpoint.
+    worker_endpoint: str | None = None
 
     def kill(self) -> None:
         """Ends the server with SIGKILL and reaps it; run_server then skips its clean-shutdown checks."""
@@ -68,7 +70,8 @@ def run_server(repository, *extra_args):
         except BaseException:
             process.kill()
             raise
-        server = Server(listen=ready["listen"], admin=ready.get("admin"), process=process, log=log)
+        server = Server(listen=ready["listen"], admin=ready.get("admin"), process=process, log=log,
+                        worker_endpoint=ready.get("worker_endpoint"))
         try:
             yield server
         finally:

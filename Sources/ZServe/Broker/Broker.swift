@@ -48,6 +48,9 @@ final class Broker {
     private let startWorkers: @Sendable (Int) -> Void
     /// Most local workers ScaleWorkers accepts.
     static let maximumWorkers = 256
+    /// Workers in other processes, with when each was last heard from (they heartbeat; local ones do not).
+    private var remoteLastSeen: [[UInt8]: UInt64] = [:]
+    private var lastHeartbeatSent: UInt64 = 0
 
     /// Opens and binds every socket. Throws when an endpoint cannot be bound.
     init(
@@ -69,6 +72,10 @@ final class Broker {
         backend = try Socket(context: context, type: .router)
         try backend.setRouterMandatory(true)
         try backend.bind(backendEndpoint)
+        // Workers in other processes join the same socket over tcp.
+        if let workerEndpoint = configuration.workerEndpoint {
+            try backend.bind(ServerConfiguration.bindable(workerEndpoint))
+        }
 
         manager = try Socket(context: context, type: .pair)
         try manager.bind(managerEndpoint)
@@ -89,7 +96,9 @@ final class Broker {
 
     /// The endpoints actually bound (with real port numbers).
     var endpoints: Server.Endpoints {
-        Server.Endpoints(frontend: frontend.lastEndpoint, admin: admin?.lastEndpoint)
+        Server.Endpoints(
+            frontend: frontend.lastEndpoint, admin: admin?.lastEndpoint,
+            workers: configuration.workerEndpoint == nil ? nil : backend.lastEndpoint)
     }
 
     /// Serves until a stop arrives on the control socket, then drains: accepted requests finish within the drain
@@ -108,8 +117,10 @@ final class Broker {
 
     private func serve() throws {
         let poller = Poller([backend, manager, control, frontend] + (admin.map { [$0] } ?? []))
+        let tick = Int(Heartbeat.interval / .milliseconds(1))
         while true {
-            let readable = try poller.poll(timeoutMilliseconds: -1)
+            let readable = try poller.poll(timeoutMilliseconds: tick)
+            try checkRemoteWorkers()
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { try receiveFromManager() }
             if readable[2] { _ = try control.receive(wait: false); return }
@@ -137,7 +148,8 @@ final class Broker {
                 break
             }
             let milliseconds = max(1, Int(remaining / .milliseconds(1)))
-            let readable = try poller.poll(timeoutMilliseconds: milliseconds)
+            let readable = try poller.poll(timeoutMilliseconds: min(milliseconds, Int(Heartbeat.interval / .milliseconds(1))))
+            try checkRemoteWorkers()
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { try receiveFromManager() }
             if readable[2] { try receiveRequests(on: frontend, origin: .frontend, accepting: false) }
@@ -249,19 +261,28 @@ final class Broker {
                 continue
             }
             let worker = frames[0]
+            if remoteLastSeen[worker] != nil { remoteLastSeen[worker] = MonotonicClock.nanoseconds }
             switch message {
-            case .ready:
+            case .ready(let heartbeats):
                 workers.insert(worker)
-                startingWorkers = max(0, startingWorkers - 1)
+                if heartbeats {
+                    remoteLastSeen[worker] = MonotonicClock.nanoseconds
+                    logger.info("remote worker joined", metadata: ["workers": "\(workers.count)"])
+                } else {
+                    startingWorkers = max(0, startingWorkers - 1)
+                }
                 if !announcedWorkersReady && workers.count >= configuration.workers {
                     announcedWorkersReady = true
                     workersReady.signal()
                 }
                 try workerIsIdle(worker)
             case .result(let origin, let envelope, let status, let response):
-                inFlight[worker] = nil
+                // A result from a worker already given up on was re-queued and answered elsewhere: drop it.
+                guard inFlight.removeValue(forKey: worker) != nil else { continue }
                 try send(to: envelope, on: origin, status: status, response: response)
                 try workerIsIdle(worker)
+            case .heartbeat:
+                continue
             case .disconnect:
                 try forget(worker)
             case .work:
@@ -271,7 +292,7 @@ final class Broker {
     }
 
     private func workerIsIdle(_ worker: [UInt8]) throws {
-        if retiringWorkers > 0 {
+        if retiringWorkers > 0 && remoteLastSeen[worker] == nil {
             retiringWorkers -= 1
             retire(worker)
         } else if let item = dequeue() {
@@ -296,12 +317,35 @@ final class Broker {
         inFlight[worker] = item
     }
 
-    /// Drops a worker that left; the request it held (if any) is answered, since its outcome is unknown.
+    /// Drops a worker that left or died; the request it held goes back to the front of the queue (predictions are
+    /// idempotent), so no request is lost with a worker.
     private func forget(_ worker: [UInt8]) throws {
         workers.remove(worker)
+        remoteLastSeen[worker] = nil
         idleWorkers.removeAll { $0 == worker }
         if let item = inFlight.removeValue(forKey: worker) {
-            try reply(to: item.envelope, on: item.origin, .error(ServingError(.unavailable, "the worker serving the request stopped")))
+            if let next = idleWorkers.popLast() {
+                try dispatch(item, to: next)
+            } else {
+                queue.prepend(item)
+                queuedBytes += item.payload.count
+            }
+        }
+    }
+
+    /// Sends heartbeats to workers in other processes and forgets those silent for `Heartbeat.liveness` intervals.
+    private func checkRemoteWorkers() throws {
+        guard !remoteLastSeen.isEmpty else { return }
+        let now = MonotonicClock.nanoseconds
+        for (worker, seen) in remoteLastSeen where now - seen > Heartbeat.deadAfterNanoseconds {
+            logger.warning("remote worker silent; re-queueing its request", metadata: ["held": "\(inFlight[worker] != nil)"])
+            try forget(worker)
+        }
+        if now - lastHeartbeatSent >= Heartbeat.intervalNanoseconds {
+            lastHeartbeatSent = now
+            for worker in remoteLastSeen.keys {
+                _ = try backend.send(WorkerMessage.heartbeat.frames.withRoutingID(worker), wait: false)
+            }
         }
     }
 
@@ -321,7 +365,8 @@ final class Broker {
         }
         let previous = targetWorkers
         targetWorkers = wanted
-        let expected = workers.count + startingWorkers - retiringWorkers
+        let localWorkers = workers.count - remoteLastSeen.count
+        let expected = localWorkers + startingWorkers - retiringWorkers
         if wanted > expected {
             // Cancel pending retirements first, then start what is still missing.
             let kept = min(retiringWorkers, wanted - expected)
@@ -333,8 +378,8 @@ final class Broker {
             }
         } else if wanted < expected {
             var excess = expected - wanted
-            while excess > 0, let idle = idleWorkers.popLast() {
-                retire(idle)
+            while excess > 0, let position = idleWorkers.lastIndex(where: { remoteLastSeen[$0] == nil }) {
+                retire(idleWorkers.remove(at: position))
                 excess -= 1
             }
             retiringWorkers += excess

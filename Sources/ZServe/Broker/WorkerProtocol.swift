@@ -24,8 +24,11 @@ struct WorkItem {
 /// frame count (one byte) followed by its frames. The same framing runs over inproc for worker threads and over tcp
 /// for workers on other hosts.
 enum WorkerMessage {
-    /// Worker → broker: ready for one more request.
-    case ready
+    /// Worker → broker: ready for requests. A worker that `heartbeats` (one in another process) sends heartbeats and
+    /// expects them; it is considered dead after `Heartbeat.liveness` silent intervals.
+    case ready(heartbeats: Bool)
+    /// Both ways: still alive (sent when nothing else was sent for a heartbeat interval).
+    case heartbeat
     /// Broker → worker: a request to serve.
     case work(WorkItem)
     /// Worker → broker: the reply for a client, then ready again.
@@ -37,13 +40,15 @@ enum WorkerMessage {
     static let maximumEnvelopeFrames = 8
 
     private enum Command: UInt8 {
-        case ready = 1, work = 2, result = 3, disconnect = 4
+        case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5
     }
 
     var frames: [[UInt8]] {
         switch self {
-        case .ready:
-            [[Command.ready.rawValue]]
+        case .ready(let heartbeats):
+            [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
+        case .heartbeat:
+            [[Command.heartbeat.rawValue]]
         case .work(let item):
             [[Command.work.rawValue], [item.origin.rawValue], [UInt8(item.envelope.count)]] + item.envelope
                 + [item.method.frame, item.payload, withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init)]
@@ -58,8 +63,10 @@ enum WorkerMessage {
     init?(frames: [[UInt8]]) {
         guard let first = frames.first, first.count == 1, let command = Command(rawValue: first[0]) else { return nil }
         switch command {
-        case .ready where frames.count == 1:
-            self = .ready
+        case .ready where frames.count == 2 && frames[1].count == 1:
+            self = .ready(heartbeats: frames[1][0] != 0)
+        case .heartbeat where frames.count == 1:
+            self = .heartbeat
         case .disconnect where frames.count == 1:
             self = .disconnect
         case .work:
@@ -84,4 +91,14 @@ enum WorkerMessage {
         else { return nil }
         return (origin, Array(frames[3..<(3 + count)]), Array(frames[(3 + count)...]))
     }
+}
+
+/// Paranoid-Pirate-style liveness between the broker and workers in other processes.
+enum Heartbeat {
+    /// How often each side sends a heartbeat when it has sent nothing else.
+    static let interval: Duration = .seconds(1)
+    /// Silent intervals after which the peer is considered dead.
+    static let liveness = 3
+    static var intervalNanoseconds: UInt64 { UInt64(interval / .nanoseconds(1)) }
+    static var deadAfterNanoseconds: UInt64 { intervalNanoseconds * UInt64(liveness) }
 }

@@ -8,7 +8,7 @@ import ServingProtocol
 /// Not thread-safe: the model manager thread owns it (requests from the admin endpoint and the repository poll run
 /// there one at a time). Loading happens on that thread, never on a serving thread, and the old version keeps
 /// serving until the new one is published.
-final class ModelManager {
+public final class ModelManager {
     struct Limits {
         /// Largest model a push may announce, in bytes.
         var maxPushSize: UInt64 = 4 << 30
@@ -18,7 +18,7 @@ final class ModelManager {
         var uploadIdleTimeout: Duration = .seconds(60)
     }
 
-    let registry: ModelRegistry
+    public let registry: ModelRegistry
     private let store: ModelStore
     private let limits: Limits
     private let logger: Logger
@@ -29,7 +29,11 @@ final class ModelManager {
     private var loadedByOperator: [String: Set<Int64>] = [:]
     private var unloadedByOperator: [String: Set<Int64>] = [:]
 
-    init(registry: ModelRegistry, repository: ModelRepository, limits: Limits = Limits(), logger: Logger) {
+    public convenience init(registry: ModelRegistry, repository: ModelRepository, logger: Logger) {
+        self.init(registry: registry, repository: repository, limits: Limits(), logger: logger)
+    }
+
+    init(registry: ModelRegistry, repository: ModelRepository, limits: Limits, logger: Logger) {
         self.registry = registry
         self.store = ModelStore(repository: repository)
         self.limits = limits
@@ -38,10 +42,11 @@ final class ModelManager {
 
     // MARK: Repository
 
-    /// At start: removes uploads a crash left behind, restores labels and pinned defaults, and loads what the version
-    /// policies want — falling back to older versions for a model none of whose wanted versions loads.
-    func start() throws {
-        try store.removeStaleUploads()
+    /// At start: removes uploads a crash left behind (unless `ownsRepository` is false: a worker reading a repository
+    /// a server writes), restores labels and pinned defaults, and loads what the version policies want — falling back
+    /// to older versions for a model none of whose wanted versions loads.
+    public func start(ownsRepository: Bool = true) throws {
+        if ownsRepository { try store.removeStaleUploads() }
         for name in try store.repository.scan().keys.sorted() {
             do {
                 let state = try store.servingState(of: name)
@@ -59,7 +64,7 @@ final class ModelManager {
     ///
     /// - Parameter requireWarmup: whether a failed warm-up on generated inputs rejects a version (true for versions
     ///   arriving while serving; at start the disk's versions are served as they are).
-    func synchronize(requireWarmup: Bool = true) {
+    public func synchronize(requireWarmup: Bool = true) {
         let onDisk: [String: [Int64]]
         do {
             onDisk = try store.repository.scan()
