@@ -8,6 +8,11 @@ public struct ServerConfiguration: Sendable {
     public var listen: String
     /// Admin endpoint, or nil for none.
     public var admin: String?
+    /// Most requests handed to a worker at once; it stacks those for the same model version whose inputs agree
+    /// except in the first dimension into one run (dynamic batching). 1 turns batching off.
+    public var maxBatchSize: Int = 1
+    /// How long a request may wait in the queue for others to batch with while a worker is free; zero: never wait.
+    public var maxQueueDelay: Duration = .zero
     /// Endpoint for workers in other processes (`zserve worker --connect`), or nil for local workers only.
     public var workerEndpoint: String?
     /// Local inference worker threads.

@@ -77,6 +77,16 @@ public struct Worker: Sendable {
                     origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
                 ).frames)
                 lastSent = MonotonicClock.nanoseconds
+            case .batch(let items):
+                let predictions = items.filter { $0.method == .predict }
+                var replies = predict.handle(batch: predictions.map { ($0.payload, $0.receivedAt) })[...]
+                let results = items.map { item in
+                    let reply = item.method == .predict
+                        ? replies.popFirst()! : .error(ServingError(.unimplemented, "workers serve Predict only"))
+                    return WorkResult(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
+                }
+                try socket.send(WorkerMessage.results(results).frames)
+                lastSent = MonotonicClock.nanoseconds
             case .heartbeat:
                 continue
             case .disconnect:

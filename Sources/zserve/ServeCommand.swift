@@ -40,6 +40,12 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Requests queued for a free worker before RESOURCE_EXHAUSTED.")
     var queueCapacity: Int = 4096
 
+    @Option(name: .customLong("max-batch-size"), help: "Requests a worker takes at once and stacks into one run (1: off).")
+    var maxBatchSize: Int = 1
+
+    @Option(name: .customLong("max-queue-delay-us"), help: "Microseconds a request may wait for others to batch with.")
+    var maxQueueDelayMicroseconds: Int = 0
+
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off).")
     var pollInterval: Double = 2
 
@@ -60,6 +66,9 @@ struct ServeCommand: ParsableCommand {
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         guard pollInterval >= 0 else { throw ValidationError("--poll-interval must not be negative") }
+        guard maxBatchSize >= 1, maxQueueDelayMicroseconds >= 0 else {
+            throw ValidationError("--max-batch-size must be at least 1, --max-queue-delay-us not negative")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -76,6 +85,8 @@ struct ServeCommand: ParsableCommand {
             pollInterval: pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil, canarySeed: canarySeed,
             maxPushSize: maxPushSize)
         configuration.workerEndpoint = workerEndpoint
+        configuration.maxBatchSize = maxBatchSize
+        configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
         // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
         let exitStatus = Mutex<Int32?>(nil)
         let finished = DispatchSemaphore(value: 0)

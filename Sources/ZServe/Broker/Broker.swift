@@ -24,8 +24,8 @@ final class Broker {
     private var idleWorkers: [[UInt8]] = []
     /// Workers that announced themselves and have not left.
     private var workers: Set<[UInt8]> = []
-    /// The request each busy worker holds.
-    private var inFlight: [[UInt8]: WorkItem] = [:]
+    /// The requests each busy worker holds.
+    private var inFlight: [[UInt8]: [WorkItem]] = [:]
     /// Requests waiting for a worker, oldest first, and their payload bytes.
     private var queue = Deque<WorkItem>()
     private var queuedBytes = 0
@@ -119,8 +119,9 @@ final class Broker {
         let poller = Poller([backend, manager, control, frontend] + (admin.map { [$0] } ?? []))
         let tick = Int(Heartbeat.interval / .milliseconds(1))
         while true {
-            let readable = try poller.poll(timeoutMilliseconds: tick)
+            let readable = try poller.poll(timeoutMilliseconds: min(tick, millisecondsUntilBatchDue()))
             try checkRemoteWorkers()
+            try dispatchQueued()
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { try receiveFromManager() }
             if readable[2] { _ = try control.receive(wait: false); return }
@@ -138,7 +139,7 @@ final class Broker {
                 logger.warning("drain timeout: answering unfinished requests UNAVAILABLE", metadata: [
                     "queued": "\(queue.count)", "in_flight": "\(inFlight.count)",
                 ])
-                let unfinished = Array(queue) + Array(inFlight.values) + Array(managerPending)
+                let unfinished = Array(queue) + inFlight.values.flatMap { $0 } + Array(managerPending)
                 queue.removeAll()
                 inFlight.removeAll()
                 managerPending.removeAll()
@@ -220,10 +221,11 @@ final class Broker {
         }
         let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload,
                             receivedAt: MonotonicClock.nanoseconds)
-        if let worker = idleWorkers.popLast() {
-            try dispatch(item, to: worker)
+        if !batchesWait, let worker = idleWorkers.popLast() {
+            try dispatch([item], to: worker)
         } else if queue.count < configuration.queueCapacity && queuedBytes + payload.count <= configuration.queueByteLimit {
             enqueue(item)
+            try dispatchQueued()
         } else {
             try fail(.resourceExhausted, "all \(workers.count) workers are busy and the queue is full (\(queue.count) requests, \(queuedBytes) bytes)")
         }
@@ -281,11 +283,17 @@ final class Broker {
                 guard inFlight.removeValue(forKey: worker) != nil else { continue }
                 try send(to: envelope, on: origin, status: status, response: response)
                 try workerIsIdle(worker)
+            case .results(let results):
+                guard inFlight.removeValue(forKey: worker) != nil else { continue }
+                for result in results {
+                    try send(to: result.envelope, on: result.origin, status: result.status, response: result.response)
+                }
+                try workerIsIdle(worker)
             case .heartbeat:
                 continue
             case .disconnect:
                 try forget(worker)
-            case .work:
+            case .work, .batch:
                 logger.warning("ignoring a work message from a worker")
             }
         }
@@ -295,26 +303,60 @@ final class Broker {
         if retiringWorkers > 0 && remoteLastSeen[worker] == nil {
             retiringWorkers -= 1
             retire(worker)
-        } else if let item = dequeue() {
-            try dispatch(item, to: worker)
+        } else if !queue.isEmpty && !batchesWait {
+            try dispatch(dequeue(upTo: configuration.maxBatchSize), to: worker)
         } else {
             idleWorkers.append(worker)
+            try dispatchQueued()
         }
     }
 
-    private func dispatch(_ item: WorkItem, to worker: [UInt8]) throws {
-        guard try backend.send(WorkerMessage.work(item).frames.withRoutingID(worker), wait: false) else {
-            // The worker is gone: forget it and give the request to the next one.
+    // MARK: Batching
+
+    /// Whether queued requests may wait for others (batching with a queue delay); otherwise they go out at once.
+    private var batchesWait: Bool { configuration.maxBatchSize > 1 && configuration.maxQueueDelay > .zero }
+
+    /// Hands queued requests to idle workers: a full batch at once; a partial one once its oldest request has
+    /// waited `maxQueueDelay`.
+    private func dispatchQueued() throws {
+        while !idleWorkers.isEmpty, let oldest = queue.first {
+            let waited = MonotonicClock.nanoseconds - oldest.receivedAt
+            guard !batchesWait || queue.count >= configuration.maxBatchSize
+                || waited >= UInt64(configuration.maxQueueDelay / .nanoseconds(1))
+            else { return }
+            try dispatch(dequeue(upTo: configuration.maxBatchSize), to: idleWorkers.removeLast())
+        }
+    }
+
+    /// Milliseconds until the oldest queued request's batch delay runs out (when a worker could take it).
+    private func millisecondsUntilBatchDue() -> Int {
+        guard batchesWait, !idleWorkers.isEmpty, let oldest = queue.first else { return Int.max }
+        let due = oldest.receivedAt + UInt64(configuration.maxQueueDelay / .nanoseconds(1))
+        let now = MonotonicClock.nanoseconds
+        return due <= now ? 0 : Int((due - now + 999_999) / 1_000_000)
+    }
+
+    private func dispatch(_ items: [WorkItem], to worker: [UInt8]) throws {
+        let message: WorkerMessage = items.count == 1 ? .work(items[0]) : .batch(items)
+        guard try backend.send(message.frames.withRoutingID(worker), wait: false) else {
+            // The worker is gone: forget it and give the requests to the next one.
             try forget(worker)
             if let next = idleWorkers.popLast() {
-                try dispatch(item, to: next)
+                try dispatch(items, to: next)
             } else {
-                queue.prepend(item)
-                queuedBytes += item.payload.count
+                requeue(items)
             }
             return
         }
-        inFlight[worker] = item
+        inFlight[worker] = items
+    }
+
+    /// Puts requests back at the front of the queue, in their order.
+    private func requeue(_ items: [WorkItem]) {
+        for item in items.reversed() {
+            queue.prepend(item)
+            queuedBytes += item.payload.count
+        }
     }
 
     /// Drops a worker that left or died; the request it held goes back to the front of the queue (predictions are
@@ -323,12 +365,11 @@ final class Broker {
         workers.remove(worker)
         remoteLastSeen[worker] = nil
         idleWorkers.removeAll { $0 == worker }
-        if let item = inFlight.removeValue(forKey: worker) {
+        if let items = inFlight.removeValue(forKey: worker) {
             if let next = idleWorkers.popLast() {
-                try dispatch(item, to: next)
+                try dispatch(items, to: next)
             } else {
-                queue.prepend(item)
-                queuedBytes += item.payload.count
+                requeue(items)
             }
         }
     }
@@ -338,7 +379,7 @@ final class Broker {
         guard !remoteLastSeen.isEmpty else { return }
         let now = MonotonicClock.nanoseconds
         for (worker, seen) in remoteLastSeen where now - seen > Heartbeat.deadAfterNanoseconds {
-            logger.warning("remote worker silent; re-queueing its request", metadata: ["held": "\(inFlight[worker] != nil)"])
+            logger.warning("remote worker silent; re-queueing its requests", metadata: ["held": "\(inFlight[worker]?.count ?? 0)"])
             try forget(worker)
         }
         if now - lastHeartbeatSent >= Heartbeat.intervalNanoseconds {
@@ -402,10 +443,14 @@ final class Broker {
         queuedBytes += item.payload.count
     }
 
-    private func dequeue() -> WorkItem? {
-        guard let item = queue.popFirst() else { return nil }
-        queuedBytes -= item.payload.count
-        return item
+    /// Takes up to `limit` requests from the front of the queue (at least one; the queue must not be empty).
+    private func dequeue(upTo limit: Int) -> [WorkItem] {
+        var items: [WorkItem] = []
+        while items.count < max(1, limit), let item = queue.popFirst() {
+            queuedBytes -= item.payload.count
+            items.append(item)
+        }
+        return items
     }
 
     private func closeSockets() {

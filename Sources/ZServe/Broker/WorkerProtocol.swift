@@ -18,6 +18,14 @@ struct WorkItem {
     let receivedAt: UInt64
 }
 
+/// A worker's reply for one request.
+struct WorkResult {
+    let origin: Origin
+    let envelope: [[UInt8]]
+    let status: [UInt8]
+    let response: [UInt8]
+}
+
 /// The messages between the broker and its workers, in the spirit of the Majordomo worker protocol.
 ///
 /// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]; an envelope travels as its
@@ -29,6 +37,10 @@ enum WorkerMessage {
     case ready(heartbeats: Bool)
     /// Both ways: still alive (sent when nothing else was sent for a heartbeat interval).
     case heartbeat
+    /// Broker → worker: several requests to serve together (dynamic batching).
+    case batch([WorkItem])
+    /// Worker → broker: the replies to a batch, in its order, then ready again.
+    case results([WorkResult])
     /// Broker → worker: a request to serve.
     case work(WorkItem)
     /// Worker → broker: the reply for a client, then ready again.
@@ -40,7 +52,7 @@ enum WorkerMessage {
     static let maximumEnvelopeFrames = 8
 
     private enum Command: UInt8 {
-        case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5
+        case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5, batch = 6, results = 7
     }
 
     var frames: [[UInt8]] {
@@ -49,6 +61,12 @@ enum WorkerMessage {
             [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
         case .heartbeat:
             [[Command.heartbeat.rawValue]]
+        case .batch(let items):
+            [[Command.batch.rawValue]] + items.flatMap { Self.work($0).frames.dropFirst() }
+        case .results(let results):
+            [[Command.results.rawValue]] + results.flatMap {
+                Self.result(origin: $0.origin, envelope: $0.envelope, status: $0.status, response: $0.response).frames.dropFirst()
+            }
         case .work(let item):
             [[Command.work.rawValue], [item.origin.rawValue], [UInt8(item.envelope.count)]] + item.envelope
                 + [item.method.frame, item.payload, withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init)]
@@ -67,6 +85,31 @@ enum WorkerMessage {
             self = .ready(heartbeats: frames[1][0] != 0)
         case .heartbeat where frames.count == 1:
             self = .heartbeat
+        case .batch:
+            var items: [WorkItem] = []
+            var rest = Array(frames.dropFirst())
+            while !rest.isEmpty {
+                guard let (origin, envelope, tail) = Self.routing([[Command.work.rawValue]] + rest), tail.count >= 3,
+                      let method = Method(frame: tail[0]), tail[2].count == 8
+                else { return nil }
+                let receivedAt = tail[2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                items.append(WorkItem(origin: origin, envelope: envelope, method: method, payload: tail[1], receivedAt: receivedAt))
+                rest = Array(tail.dropFirst(3))
+            }
+            guard !items.isEmpty else { return nil }
+            self = .batch(items)
+        case .results:
+            var results: [WorkResult] = []
+            var rest = Array(frames.dropFirst())
+            while !rest.isEmpty {
+                guard let (origin, envelope, tail) = Self.routing([[Command.result.rawValue]] + rest), tail.count >= 2 else {
+                    return nil
+                }
+                results.append(WorkResult(origin: origin, envelope: envelope, status: tail[0], response: tail[1]))
+                rest = Array(tail.dropFirst(2))
+            }
+            guard !results.isEmpty else { return nil }
+            self = .results(results)
         case .disconnect where frames.count == 1:
             self = .disconnect
         case .work:

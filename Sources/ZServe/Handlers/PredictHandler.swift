@@ -2,11 +2,31 @@ import Foundation
 import Inference
 import ServingProtocol
 
-/// Serves Predict on one worker thread: decode, select the version, validate inputs against the model, run, encode.
+/// Serves Predict on one worker thread: decode, select the version, validate inputs against the model, run, encode —
+/// one request at a time, or several stacked into one run (dynamic batching).
 ///
 /// Not thread-safe: each worker owns one, with its own sessions (activation buffers) per model version; the models
 /// themselves are shared through the registry.
 final class PredictHandler {
+    /// A decoded request whose inputs passed every check, ready to run.
+    struct Prepared {
+        let request: Zserve_V1_PredictRequest
+        let servable: Servable
+        /// Per model input position: element type, shape and the request tensor holding the bytes.
+        let inputs: [(elementType: ElementType, shape: [Int], tensor: Zserve_V1_Tensor)]
+        let outputs: [Int]
+
+        /// Rows when every input's first dimension is the same and of any size in the model (stackable), else nil.
+        var rows: Int? {
+            guard let first = inputs.first?.shape.first else { return nil }
+            let model = servable.model
+            let stackable = zip(model.inputs, inputs).allSatisfy { spec, input in
+                input.shape.first == first && spec.shape?.first.map { $0 == nil } ?? false
+            }
+            return stackable ? first : nil
+        }
+    }
+
     private let registry: ModelRegistry
     /// One session per servable this worker has run, keyed by servable identity.
     private var sessions: [ObjectIdentifier: Session] = [:]
@@ -19,24 +39,45 @@ final class PredictHandler {
 
     /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
     func handle(payload: [UInt8], receivedAt: UInt64) -> Reply {
-        var requestID = ""
-        do throws(ServingError) {
-            let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
-            requestID = request.id
-            if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
-                throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
-            }
-            let servable = try registry.resolve(request.model, requestID: request.id)
-            let outputs = try run(request, on: servable)
-            return .ok(Zserve_V1_PredictResponse.with {
-                $0.id = request.id
-                $0.model = servable.name
-                $0.version = servable.version
-                $0.outputs = outputs
-            }, requestID: requestID)
-        } catch {
-            return .error(error, requestID: requestID)
+        switch prepare(payload: payload, receivedAt: receivedAt) {
+        case .failure(let failure): .error(failure.error, requestID: failure.requestID)
+        case .success(let prepared): run([prepared])[0]
         }
+    }
+
+    /// Serves several requests; those for the same version whose inputs agree except in the first dimension run as
+    /// one stacked batch and have their outputs split back. Replies are in `items` order.
+    func handle(batch items: [(payload: [UInt8], receivedAt: UInt64)]) -> [Reply] {
+        var replies = [Reply?](repeating: nil, count: items.count)
+        var groups: [[Int]] = []
+        var groupKeys: [String: Int] = [:]
+        var prepared: [Int: Prepared] = [:]
+        for (index, item) in items.enumerated() {
+            switch prepare(payload: item.payload, receivedAt: item.receivedAt) {
+            case .failure(let failure):
+                replies[index] = .error(failure.error, requestID: failure.requestID)
+            case .success(let request):
+                prepared[index] = request
+                let key = Self.stackingKey(request) ?? "single \(index)"
+                if let group = groupKeys[key] {
+                    groups[group].append(index)
+                } else {
+                    groupKeys[key] = groups.count
+                    groups.append([index])
+                }
+            }
+        }
+        for group in groups {
+            for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply }
+        }
+        return replies.map { $0! }
+    }
+
+    /// Requests with equal keys can be stacked: same servable, same outputs, same types and trailing dimensions.
+    private static func stackingKey(_ prepared: Prepared) -> String? {
+        guard prepared.rows != nil else { return nil }
+        let inputs = prepared.inputs.map { "\($0.elementType.rawValue):\($0.shape.dropFirst())" }.joined(separator: ";")
+        return "\(ObjectIdentifier(prepared.servable).hashValue)|\(prepared.outputs)|\(inputs)"
     }
 
     /// Whether a request received at `receivedAt` with a relative timeout is past its deadline; a timeout too large
@@ -47,40 +88,132 @@ final class PredictHandler {
         return !overflow && !late && MonotonicClock.nanoseconds >= deadline
     }
 
-    private func run(_ request: Zserve_V1_PredictRequest, on servable: Servable) throws(ServingError) -> [Zserve_V1_Tensor] {
-        let model = servable.model
-        let wanted = try outputPositions(request.outputNames, model: model)
-        let session = session(for: servable)
+    struct Failure: Error {
+        let error: ServingError
+        let requestID: String
+    }
 
-        var given = [Bool](repeating: false, count: model.inputs.count)
-        for tensor in request.inputs {
-            guard let position = model.inputs.firstIndex(where: { $0.name == tensor.name }) else {
-                let names = model.inputs.map(\.name).joined(separator: ", ")
-                throw ServingError(.invalidArgument, "model '\(servable.name)' has no input '\(tensor.name)' (inputs: \(names))")
+    /// Decodes and checks one request: deadline, version, every input against the model.
+    private func prepare(payload: [UInt8], receivedAt: UInt64) -> Result<Prepared, Failure> {
+        var requestID = ""
+        do throws(ServingError) {
+            let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
+            requestID = request.id
+            if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
+                throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
-            guard !given[position] else {
-                throw ServingError(.invalidArgument, "input '\(tensor.name)' is given more than once")
-            }
-            given[position] = true
-            let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
-            let copied = tensor.rawData.withUnsafeBytes { bytes in
-                Result { () throws(InferenceError) in
-                    try session.setInput(position, elementType: elementType, shape: shape, copying: bytes)
+            let servable = try registry.resolve(request.model, requestID: request.id)
+            let model = servable.model
+            var inputs = [(elementType: ElementType, shape: [Int], tensor: Zserve_V1_Tensor)?](repeating: nil, count: model.inputs.count)
+            for tensor in request.inputs {
+                guard let position = model.inputs.firstIndex(where: { $0.name == tensor.name }) else {
+                    let names = model.inputs.map(\.name).joined(separator: ", ")
+                    throw ServingError(.invalidArgument, "model '\(servable.name)' has no input '\(tensor.name)' (inputs: \(names))")
                 }
+                guard inputs[position] == nil else {
+                    throw ServingError(.invalidArgument, "input '\(tensor.name)' is given more than once")
+                }
+                let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
+                do {
+                    try model.inputs[position].validate(elementType: elementType, shape: shape)
+                } catch {
+                    throw Self.servingError(error)
+                }
+                inputs[position] = (elementType, shape, tensor)
             }
-            if case .failure(let error) = copied { throw Self.servingError(error) }
+            if let missing = inputs.firstIndex(where: { $0 == nil }) {
+                throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
+            }
+            return .success(Prepared(
+                request: request, servable: servable, inputs: inputs.map { $0! },
+                outputs: try outputPositions(request.outputNames, model: model)))
+        } catch {
+            return .failure(Failure(error: error, requestID: requestID))
         }
-        if let missing = given.firstIndex(of: false) {
-            throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
-        }
+    }
 
-        let results: [Tensor]
+    /// Runs requests of one stacking group (or a single request) and builds their replies.
+    private func run(_ group: [Prepared]) -> [Reply] {
+        if group.count > 1 {
+            if let replies = try? runStacked(group) { return replies }
+            // The model's outputs do not follow the stacked rows (or the stacked run failed): one at a time.
+            return group.map { run([$0])[0] }
+        }
+        let prepared = group[0]
+        do throws(ServingError) {
+            let session = session(for: prepared.servable)
+            for (position, input) in prepared.inputs.enumerated() {
+                try setInput(session, position, input.elementType, input.shape, [input.tensor.rawData])
+            }
+            let results = try runSession(session)
+            return [reply(prepared, outputs: prepared.outputs.map { TensorCodec.wire(results[$0], name: prepared.servable.model.outputs[$0].name) })]
+        } catch {
+            return [.error(error, requestID: prepared.request.id)]
+        }
+    }
+
+    /// One run on the inputs of every request stacked along the first dimension; each output is split back by rows.
+    ///
+    /// - Throws: when a wanted output's first dimension is not the total of the rows (it cannot be split), or the
+    ///   run failed; the caller then serves the requests one by one.
+    private func runStacked(_ group: [Prepared]) throws -> [Reply] {
+        let first = group[0]
+        let model = first.servable.model
+        let rows = group.map { $0.rows! }
+        let total = rows.reduce(0, +)
+        let session = session(for: first.servable)
+        for (position, input) in first.inputs.enumerated() {
+            let shape = [total] + input.shape.dropFirst()
+            try setInput(session, position, input.elementType, shape, group.map { $0.inputs[position].tensor.rawData })
+        }
+        let results = try runSession(session)
+        var perRequest = [[Zserve_V1_Tensor]](repeating: [], count: group.count)
+        for position in first.outputs {
+            let output = results[position]
+            guard output.shape.first == total else { throw ServingError(.internal, "output rows do not follow input rows") }
+            let rowBytes = total == 0 ? 0 : output.byteCount / total
+            var offset = 0
+            for (index, count) in rows.enumerated() {
+                var tensor = Zserve_V1_Tensor()
+                tensor.name = model.outputs[position].name
+                tensor.dtype = TensorCodec.dataType(output.elementType)
+                tensor.shape = ([count] + output.shape.dropFirst()).map { Int64($0) }
+                tensor.rawData = Data(output.bytes[(offset * rowBytes)..<((offset + count) * rowBytes)])
+                perRequest[index].append(tensor)
+                offset += count
+            }
+        }
+        return zip(group, perRequest).map { reply($0, outputs: $1) }
+    }
+
+    private func reply(_ prepared: Prepared, outputs: [Zserve_V1_Tensor]) -> Reply {
+        .ok(Zserve_V1_PredictResponse.with {
+            $0.id = prepared.request.id
+            $0.model = prepared.servable.name
+            $0.version = prepared.servable.version
+            $0.outputs = outputs
+        }, requestID: prepared.request.id)
+    }
+
+    /// Copies `parts` (concatenated) into the session's input `position`.
+    private func setInput(
+        _ session: Session, _ position: Int, _ elementType: ElementType, _ shape: [Int], _ parts: [Data]
+    ) throws(ServingError) {
+        let bytes = parts.count == 1 ? parts[0] : parts.reduce(into: Data()) { $0.append($1) }
+        let copied = bytes.withUnsafeBytes { raw in
+            Result { () throws(InferenceError) in
+                try session.setInput(position, elementType: elementType, shape: shape, copying: raw)
+            }
+        }
+        if case .failure(let error) = copied { throw Self.servingError(error) }
+    }
+
+    private func runSession(_ session: Session) throws(ServingError) -> [Tensor] {
         do {
-            results = try session.run()
+            return try session.run()
         } catch {
             throw Self.servingError(error)
         }
-        return wanted.map { TensorCodec.wire(results[$0], name: model.outputs[$0].name) }
     }
 
     /// The status a runtime error is answered with: the caller's inputs, memory, or a defect.
