@@ -62,34 +62,58 @@ import ZeroMQ
         }
     }
 
-    @Test func requestsOnlyStackWhenTheyCanAndBatchingReallyStacks() throws {
-        // y = x - mean over the batch axis: zero for a lone row, not for stacked rows. It shows whether requests were
-        // stacked, and why batching is only for models whose rows are independent.
+    /// y = x - mean over the batch axis: zero for a lone row, not for stacked rows. It shows whether requests were
+    /// stacked, and why batching is only for models whose rows are independent.
+    func centeredModel() throws -> Data {
         var graph = ONNXGraphBuilder(opset: 17)
         graph.input("x", .float32, [nil, nil])
         graph.node("ReduceMean", ["x"], ["mean"], ["axes": [0], "keepdims": 1])
         graph.node("Sub", ["x", "mean"], ["y"])
         graph.output("y", .float32, [nil, nil])
-        let repository = try TemporaryRepository()
-        try repository.add("centered", bytes: try graph.serialized())
-        let running = try batchingServer(repository)
+        return try graph.serialized()
+    }
 
-        // Eight one-row requests of width 2 and eight of width 3: two stacks, never one of mixed widths.
-        let requests = (0..<16).map { i in
+    /// One-row requests for `model`, alternating widths 2 and 3.
+    func centeredRequests(_ model: String, count: Int = 16) -> [Zserve_V1_PredictRequest] {
+        (0..<count).map { i in
             let width = i % 2 == 0 ? 2 : 3
             return Zserve_V1_PredictRequest.with {
-                $0.id = "c\(i)"
-                $0.model.name = "centered"
+                $0.id = "\(model)-\(i)"
+                $0.model.name = model
                 $0.inputs = [wireTensor("x", (0..<width).map { Float(i * 10 + $0) }, [1, Int64(width)])]
             }
         }
-        let responses = try exchange(requests, with: running)
-        var stacked = 0
-        for request in requests {
+    }
+
+    /// How many replies show their request ran stacked with others (a non-zero centered row).
+    func stackedCount(_ requests: [Zserve_V1_PredictRequest], _ responses: [String: Zserve_V1_PredictResponse]) throws -> Int {
+        try requests.filter { request in
             let output = try #require(responses[request.id]?.outputs.first)
             #expect(output.shape == request.inputs[0].shape, "each request gets its own rows and width back")
-            if try tensor(output).array(of: Float.self).contains(where: { $0 != 0 }) { stacked += 1 }
-        }
-        #expect(stacked == 16, "every request ran stacked with the others of its width")
+            return try tensor(output).array(of: Float.self).contains { $0 != 0 }
+        }.count
+    }
+
+    @Test func batchingSetInAModelsConfigAppliesToThatModelOnly() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("centered", bytes: try centeredModel())
+        try repository.add("plain", bytes: try centeredModel())
+        try Data(#"{"batching": {"max_batch_size": 8, "max_queue_delay_us": 200000, "preferred_batch_sizes": [4]}}"#.utf8)
+            .write(to: repository.root.appendingPathComponent("centered/config.json"))
+        let running = try RunningServer(repository: repository, workers: 1) { $0.pollInterval = nil }
+        let batched = centeredRequests("centered")
+        #expect(try stackedCount(batched, try exchange(batched, with: running)) == 16)
+        let plain = centeredRequests("plain")
+        #expect(try stackedCount(plain, try exchange(plain, with: running)) == 0, "the server-wide default is off")
+    }
+
+    @Test func requestsOnlyStackWhenTheyCanAndBatchingReallyStacks() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("centered", bytes: try centeredModel())
+        let running = try batchingServer(repository)
+        // Eight one-row requests of width 2 and eight of width 3: two stacks, never one of mixed widths.
+        let requests = centeredRequests("centered")
+        #expect(try stackedCount(requests, try exchange(requests, with: running)) == 16,
+                "every request ran stacked with the others of its width")
     }
 }

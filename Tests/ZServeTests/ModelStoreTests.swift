@@ -47,4 +47,23 @@ import ZServeTesting
         #expect(throws: ModelStoreError.self) { try store.policy(of: "m") }
         #expect(VersionPolicy.latest(2).select([1, 5, 3]) == [3, 5])
     }
+
+    @Test func batchingConfigurationAndBatchSizes() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("m", bytes: Data([1]))
+        let store = ModelStore(repository: ModelRepository(root: repository.root))
+        #expect(try store.batching(of: "m") == nil)
+        let config = repository.root.appendingPathComponent("m/config.json")
+        try Data(#"{"version_policy": {"latest": 2}, "batching": {"max_batch_size": 16, "max_queue_delay_us": 300, "preferred_batch_sizes": [4, 8]}}"#.utf8).write(to: config)
+        let policy = try #require(try store.batching(of: "m"))
+        #expect(policy == BatchingPolicy(maxBatchSize: 16, maxQueueDelay: .microseconds(300), preferredBatchSizes: [4, 8]))
+        #expect(try store.policy(of: "m") == .latest(2))
+        #expect([1, 3, 4, 7, 8, 20].map { policy.batchSize(available: $0) } == [1, 3, 4, 4, 8, 8])
+        #expect(BatchingPolicy(maxBatchSize: 5).batchSize(available: 9) == 5)
+        for bad in [#"{"batching": {"max_batch_size": 0}}"#, #"{"batching": {"max_batch_size": 4, "preferred_batch_sizes": [8]}}"#,
+                    #"{"batching": {"max_batch_size": 4, "typo": 1}}"#] {
+            try Data(bad.utf8).write(to: config)
+            #expect(throws: ModelStoreError.self) { try store.batching(of: "m") }
+        }
+    }
 }

@@ -1,23 +1,23 @@
 import Foundation
 
 /// Just enough of the protobuf wire format to walk a message's fields without decoding them.
-struct WireField {
-    let number: Int
-    let wireType: Int
+public struct WireField {
+    public let number: Int
+    public let wireType: Int
     /// The whole field: tag, length prefix (if any) and value.
-    let bytes: Range<Int>
+    public let bytes: Range<Int>
     /// The value: for length-delimited fields the payload without its length prefix.
-    let value: Range<Int>
+    public let value: Range<Int>
 }
 
 /// Iterates the fields of one message in `buffer[range]`.
-struct WireReader {
+public struct WireReader {
     private let buffer: UnsafeRawBufferPointer
     private var offset: Int
     private let end: Int
 
     /// `buffer` must outlive the reader; `range` must lie inside it.
-    init(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) {
+    public init(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) {
         self.buffer = buffer
         self.offset = range.lowerBound
         self.end = range.upperBound
@@ -26,7 +26,7 @@ struct WireReader {
     /// The next field, nil at the end of the message.
     ///
     /// - Throws: `InferenceError.invalidModel` for truncated or malformed fields (and for groups, which ONNX never uses).
-    mutating func next() throws(InferenceError) -> WireField? {
+    public mutating func next() throws(InferenceError) -> WireField? {
         guard offset < end else { return nil }
         let start = offset
         let tag = try varint()

@@ -1,4 +1,5 @@
 import DequeModule
+import Inference
 import Dispatch
 import Logging
 import ServingProtocol
@@ -13,6 +14,7 @@ import ZeroMQ
 final class Broker {
     private let configuration: ServerConfiguration
     private let controlHandler: ControlHandler
+    private let registry: ModelRegistry
     private let logger: Logger
     private let frontend: Socket
     private let admin: Socket?
@@ -29,6 +31,8 @@ final class Broker {
     /// Requests waiting for a worker, oldest first, and their payload bytes.
     private var queue = Deque<WorkItem>()
     private var queuedBytes = 0
+    /// Queued requests per model, for batching decisions.
+    private var queuedPerModel: [String: Int] = [:]
     /// State-changing requests handed to the model manager, which answers them in order.
     private var managerPending = Deque<WorkItem>()
 
@@ -65,6 +69,7 @@ final class Broker {
         self.configuration = configuration
         self.logger = logger
         self.controlHandler = ControlHandler(registry: registry)
+        self.registry = registry
 
         frontend = try Self.clientSocket(context, configuration, configuration.listen)
         admin = try configuration.admin.map { try Self.clientSocket(context, configuration, $0) }
@@ -141,6 +146,8 @@ final class Broker {
                 ])
                 let unfinished = Array(queue) + inFlight.values.flatMap { $0 } + Array(managerPending)
                 queue.removeAll()
+                queuedPerModel.removeAll()
+                queuedBytes = 0
                 inFlight.removeAll()
                 managerPending.removeAll()
                 for item in unfinished {
@@ -220,8 +227,8 @@ final class Broker {
             return try fail(.unimplemented, "Predict is served on the frontend endpoint, not the admin endpoint")
         }
         let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload,
-                            receivedAt: MonotonicClock.nanoseconds)
-        if !batchesWait, let worker = idleWorkers.popLast() {
+                            receivedAt: MonotonicClock.nanoseconds, model: Self.modelName(in: payload))
+        if !policy(for: item.model).waits, let worker = idleWorkers.popLast() {
             try dispatch([item], to: worker)
         } else if queue.count < configuration.queueCapacity && queuedBytes + payload.count <= configuration.queueByteLimit {
             enqueue(item)
@@ -303,8 +310,6 @@ final class Broker {
         if retiringWorkers > 0 && remoteLastSeen[worker] == nil {
             retiringWorkers -= 1
             retire(worker)
-        } else if !queue.isEmpty && !batchesWait {
-            try dispatch(dequeue(upTo: configuration.maxBatchSize), to: worker)
         } else {
             idleWorkers.append(worker)
             try dispatchQueued()
@@ -313,27 +318,53 @@ final class Broker {
 
     // MARK: Batching
 
-    /// Whether queued requests may wait for others (batching with a queue delay); otherwise they go out at once.
-    private var batchesWait: Bool { configuration.maxBatchSize > 1 && configuration.maxQueueDelay > .zero }
+    /// How requests for `model` are batched: its config.json, else the server's flags.
+    private func policy(for model: String) -> BatchingPolicy {
+        registry.batching(of: model)
+            ?? BatchingPolicy(maxBatchSize: configuration.maxBatchSize, maxQueueDelay: configuration.maxQueueDelay)
+    }
 
-    /// Hands queued requests to idle workers: a full batch at once; a partial one once its oldest request has
-    /// waited `maxQueueDelay`.
+    /// Hands queued requests to idle workers, oldest first: a batch of the oldest request's model, as large as its
+    /// policy allows — at once when that many are queued or the policy does not wait, else once the oldest has
+    /// waited the policy's queue delay.
     private func dispatchQueued() throws {
         while !idleWorkers.isEmpty, let oldest = queue.first {
+            let policy = policy(for: oldest.model)
+            let queued = queuedPerModel[oldest.model, default: 0]
             let waited = MonotonicClock.nanoseconds - oldest.receivedAt
-            guard !batchesWait || queue.count >= configuration.maxBatchSize
-                || waited >= UInt64(configuration.maxQueueDelay / .nanoseconds(1))
+            guard !policy.waits || queued >= policy.maxBatchSize
+                || waited >= UInt64(policy.maxQueueDelay / .nanoseconds(1))
             else { return }
-            try dispatch(dequeue(upTo: configuration.maxBatchSize), to: idleWorkers.removeLast())
+            try dispatch(dequeue(model: oldest.model, count: policy.batchSize(available: queued)), to: idleWorkers.removeLast())
         }
     }
 
     /// Milliseconds until the oldest queued request's batch delay runs out (when a worker could take it).
     private func millisecondsUntilBatchDue() -> Int {
-        guard batchesWait, !idleWorkers.isEmpty, let oldest = queue.first else { return Int.max }
-        let due = oldest.receivedAt + UInt64(configuration.maxQueueDelay / .nanoseconds(1))
+        guard !idleWorkers.isEmpty, let oldest = queue.first else { return Int.max }
+        let policy = policy(for: oldest.model)
+        guard policy.waits else { return 0 }
+        let due = oldest.receivedAt + UInt64(policy.maxQueueDelay / .nanoseconds(1))
         let now = MonotonicClock.nanoseconds
         return due <= now ? 0 : Int((due - now + 999_999) / 1_000_000)
+    }
+
+    /// The model name of a PredictRequest payload (field 2, ModelSpec; its field 1, name) without decoding the
+    /// rest; "" when the payload does not parse that far (the worker then answers it precisely).
+    static func modelName(in payload: [UInt8]) -> String {
+        payload.withUnsafeBytes { buffer in
+            var request = WireReader(buffer, 0..<buffer.count)
+            while let field = try? request.next() {
+                guard field.number == 2, field.wireType == 2 else { continue }
+                var spec = WireReader(buffer, field.value)
+                while let inner = try? spec.next() {
+                    if inner.number == 1, inner.wireType == 2 {
+                        return String(decoding: buffer[inner.value], as: UTF8.self)
+                    }
+                }
+            }
+            return ""
+        }
     }
 
     private func dispatch(_ items: [WorkItem], to worker: [UInt8]) throws {
@@ -356,6 +387,7 @@ final class Broker {
         for item in items.reversed() {
             queue.prepend(item)
             queuedBytes += item.payload.count
+            queuedPerModel[item.model, default: 0] += 1
         }
     }
 
@@ -441,14 +473,23 @@ final class Broker {
     private func enqueue(_ item: WorkItem) {
         queue.append(item)
         queuedBytes += item.payload.count
+        queuedPerModel[item.model, default: 0] += 1
     }
 
-    /// Takes up to `limit` requests from the front of the queue (at least one; the queue must not be empty).
-    private func dequeue(upTo limit: Int) -> [WorkItem] {
+    /// Takes up to `count` requests for `model` from the queue, oldest first (at least the first queued request).
+    private func dequeue(model: String, count: Int) -> [WorkItem] {
         var items: [WorkItem] = []
-        while items.count < max(1, limit), let item = queue.popFirst() {
-            queuedBytes -= item.payload.count
-            items.append(item)
+        var index = queue.startIndex
+        while items.count < max(1, count), index < queue.endIndex {
+            if queue[index].model == model {
+                let item = queue.remove(at: index)
+                queuedBytes -= item.payload.count
+                queuedPerModel[model, default: 1] -= 1
+                if queuedPerModel[model] == 0 { queuedPerModel[model] = nil }
+                items.append(item)
+            } else {
+                index += 1
+            }
         }
         return items
     }

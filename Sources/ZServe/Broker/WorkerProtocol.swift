@@ -16,6 +16,8 @@ struct WorkItem {
     let payload: [UInt8]
     /// When the broker received the request (`MonotonicClock`), for deadlines.
     let receivedAt: UInt64
+    /// The model a Predict request names, for batching; "" when unknown (the broker does not decode payloads).
+    var model: String = ""
 }
 
 /// A worker's reply for one request.

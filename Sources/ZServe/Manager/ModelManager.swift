@@ -73,6 +73,12 @@ public final class ModelManager {
             return
         }
         for (name, versions) in onDisk.sorted(by: { $0.key < $1.key }) {
+            do {
+                registry.setBatching(name: name, policy: try store.batching(of: name))
+            } catch {
+                logger.error("invalid batching in config.json; not batching", metadata: ["model": "\(name)", "error": "\(error)"])
+                registry.setBatching(name: name, policy: .off)
+            }
             let available = Set(registry.availableVersions(of: name))
             let wanted = wantedVersions(name, among: versions).subtracting(unloadedByOperator[name] ?? [])
             for version in wanted.subtracting(available).sorted(by: >) {

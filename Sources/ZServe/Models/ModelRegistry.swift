@@ -45,6 +45,8 @@ public final class ModelRegistry: Sendable {
     private struct State {
         var entries: [String: Entry] = [:]
         var random: SplitMix64
+        /// Batching set by models' config.json; models without one use the server's default.
+        var batching: [String: BatchingPolicy] = [:]
     }
 
     private let state: Mutex<State>
@@ -149,6 +151,16 @@ public final class ModelRegistry: Sendable {
         state.withLock { state in
             state.entries[name, default: Entry()].labels[label] = target
         }
+    }
+
+    /// Sets how requests for `name` are batched (nil: the server's default).
+    public func setBatching(name: String, policy: BatchingPolicy?) {
+        state.withLock { $0.batching[name] = policy }
+    }
+
+    /// How requests for `name` are batched, if its configuration says.
+    public func batching(of name: String) -> BatchingPolicy? {
+        state.withLock { $0.batching[name] }
     }
 
     /// Pins the default version (nil: the newest available).

@@ -115,6 +115,16 @@ struct ModelStore {
         return try VersionPolicy(configuration: data)
     }
 
+    /// The model's batching from `<repo>/<model>/config.json`, or nil when the file sets none.
+    func batching(of model: String) throws -> BatchingPolicy? {
+        let file = modelDirectory(model).appendingPathComponent("config.json")
+        guard let data = files.contents(atPath: file.path) else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelStoreError.invalidConfiguration("config.json is not a JSON object")
+        }
+        return try object["batching"].map { try BatchingPolicy(configuration: $0) }
+    }
+
     /// The model's saved labels and pinned default; empty when none were saved.
     func servingState(of model: String) throws -> ServingState {
         let file = modelDirectory(model).appendingPathComponent("serving.json")
