@@ -46,6 +46,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-queue-delay-us"), help: "Microseconds a request may wait for others to batch with.")
     var maxQueueDelayMicroseconds: Int = 0
 
+    @Option(name: .customLong("batch-p99-target-us"), help: "Adapt each model's batch limit (AIMD) to keep p99 under this.")
+    var batchP99TargetMicroseconds: Int?
+
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off).")
     var pollInterval: Double = 2
 
@@ -87,6 +90,7 @@ struct ServeCommand: ParsableCommand {
         configuration.workerEndpoint = workerEndpoint
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
+        configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
         // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
         let exitStatus = Mutex<Int32?>(nil)
         let finished = DispatchSemaphore(value: 0)

@@ -67,3 +67,20 @@ import ZServeTesting
         }
     }
 }
+
+@Suite struct AdaptiveBatchLimitTests {
+    @Test func growsAdditivelyUnderTheTargetAndShrinksMultiplicativelyOverIt() {
+        var control = AdaptiveBatchLimit(targetNanoseconds: 1_000_000, maximum: 16)
+        #expect(control.limit == 1)
+        for _ in 0..<20 { control.record([200_000, 300_000]) }
+        #expect(control.limit == 16, "one step per batch, capped at the maximum")
+        control.record(Array(repeating: 5_000_000, count: 10))
+        #expect(control.limit == 12, "a p99 over the target cuts the limit by a quarter")
+        for _ in 0..<10 { control.record([5_000_000]) }
+        #expect(control.limit == 1)
+        // Fast batches push the slow ones out of the window, and the limit grows again.
+        for _ in 0..<200 { control.record([100_000]) }
+        #expect(control.percentile99 == 100_000)
+        #expect(control.limit == 16)
+    }
+}

@@ -33,6 +33,8 @@ final class Broker {
     private var queuedBytes = 0
     /// Queued requests per model, for batching decisions.
     private var queuedPerModel: [String: Int] = [:]
+    /// Per-model AIMD batch limits, for models with a p99 target.
+    private var adaptiveLimits: [String: AdaptiveBatchLimit] = [:]
     /// State-changing requests handed to the model manager, which answers them in order.
     private var managerPending = Deque<WorkItem>()
 
@@ -287,11 +289,13 @@ final class Broker {
                 try workerIsIdle(worker)
             case .result(let origin, let envelope, let status, let response):
                 // A result from a worker already given up on was re-queued and answered elsewhere: drop it.
-                guard inFlight.removeValue(forKey: worker) != nil else { continue }
+                guard let items = inFlight.removeValue(forKey: worker) else { continue }
+                recordLatencies(items)
                 try send(to: envelope, on: origin, status: status, response: response)
                 try workerIsIdle(worker)
             case .results(let results):
-                guard inFlight.removeValue(forKey: worker) != nil else { continue }
+                guard let items = inFlight.removeValue(forKey: worker) else { continue }
+                recordLatencies(items)
                 for result in results {
                     try send(to: result.envelope, on: result.origin, status: result.status, response: result.response)
                 }
@@ -321,7 +325,9 @@ final class Broker {
     /// How requests for `model` are batched: its config.json, else the server's flags.
     private func policy(for model: String) -> BatchingPolicy {
         registry.batching(of: model)
-            ?? BatchingPolicy(maxBatchSize: configuration.maxBatchSize, maxQueueDelay: configuration.maxQueueDelay)
+            ?? BatchingPolicy(
+                maxBatchSize: configuration.maxBatchSize, maxQueueDelay: configuration.maxQueueDelay,
+                p99Target: configuration.batchP99Target)
     }
 
     /// Hands queued requests to idle workers, oldest first: a batch of the oldest request's model, as large as its
@@ -335,8 +341,28 @@ final class Broker {
             guard !policy.waits || queued >= policy.maxBatchSize
                 || waited >= UInt64(policy.maxQueueDelay / .nanoseconds(1))
             else { return }
-            try dispatch(dequeue(model: oldest.model, count: policy.batchSize(available: queued)), to: idleWorkers.removeLast())
+            let size = policy.batchSize(available: queued, adaptiveLimit: adaptiveLimit(oldest.model, policy)?.limit)
+            try dispatch(dequeue(model: oldest.model, count: size), to: idleWorkers.removeLast())
         }
+    }
+
+    /// The AIMD controller of `model`'s batch limit when its policy has a p99 target (made on first use).
+    private func adaptiveLimit(_ model: String, _ policy: BatchingPolicy) -> AdaptiveBatchLimit? {
+        guard let target = policy.p99Target, policy.maxBatchSize > 1 else { return nil }
+        let nanoseconds = UInt64(target / .nanoseconds(1))
+        if let existing = adaptiveLimits[model], existing.target == nanoseconds, existing.maximum == policy.maxBatchSize {
+            return existing
+        }
+        let fresh = AdaptiveBatchLimit(targetNanoseconds: nanoseconds, maximum: policy.maxBatchSize)
+        adaptiveLimits[model] = fresh
+        return fresh
+    }
+
+    /// Feeds a finished batch's latencies to its model's AIMD controller, if it has one.
+    private func recordLatencies(_ items: [WorkItem]) {
+        guard let model = items.first?.model, adaptiveLimits[model] != nil else { return }
+        let now = MonotonicClock.nanoseconds
+        adaptiveLimits[model]!.record(items.map { now - $0.receivedAt })
     }
 
     /// Milliseconds until the oldest queued request's batch delay runs out (when a worker could take it).

@@ -8,10 +8,15 @@ public struct BatchingPolicy: Sendable, Equatable {
     public var maxQueueDelay: Duration
     /// Sizes to cut batches at when the queue holds more than `maxBatchSize` allows but not an exact fit; ascending.
     public var preferredBatchSizes: [Int]
+    /// With a target, the batch limit adapts (AIMD) between 1 and `maxBatchSize` to keep the p99 latency under it.
+    public var p99Target: Duration?
 
-    public init(maxBatchSize: Int, maxQueueDelay: Duration = .zero, preferredBatchSizes: [Int] = []) {
+    public init(
+        maxBatchSize: Int, maxQueueDelay: Duration = .zero, preferredBatchSizes: [Int] = [], p99Target: Duration? = nil
+    ) {
         self.maxBatchSize = maxBatchSize
         self.maxQueueDelay = maxQueueDelay
+        self.p99Target = p99Target
         self.preferredBatchSizes = preferredBatchSizes.filter { $0 >= 1 && $0 <= maxBatchSize }.sorted()
     }
 
@@ -21,10 +26,10 @@ public struct BatchingPolicy: Sendable, Equatable {
     /// Whether queued requests may wait for others instead of going out at once.
     var waits: Bool { maxBatchSize > 1 && maxQueueDelay > .zero }
 
-    /// How many of `available` queued requests to hand over: all up to the maximum, cut to the largest preferred size
-    /// that fits when there are preferred sizes.
-    func batchSize(available: Int) -> Int {
-        let limit = min(available, maxBatchSize)
+    /// How many of `available` queued requests to hand over: all up to the maximum (or `adaptiveLimit`), cut to the
+    /// largest preferred size that fits when there are preferred sizes.
+    func batchSize(available: Int, adaptiveLimit: Int? = nil) -> Int {
+        let limit = min(available, adaptiveLimit ?? maxBatchSize, maxBatchSize)
         return preferredBatchSizes.last { $0 <= limit } ?? limit
     }
 
@@ -38,12 +43,15 @@ public struct BatchingPolicy: Sendable, Equatable {
         }
         let delay = fields["max_queue_delay_us"] as? Int ?? 0
         let preferred = fields["preferred_batch_sizes"] as? [Int] ?? []
-        guard delay >= 0, preferred.allSatisfy({ $0 >= 1 && $0 <= size }),
-              Set(fields.keys).isSubset(of: ["max_batch_size", "max_queue_delay_us", "preferred_batch_sizes"])
+        let target = fields["p99_target_us"] as? Int
+        let known: Set<String> = ["max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "p99_target_us"]
+        guard delay >= 0, preferred.allSatisfy({ $0 >= 1 && $0 <= size }), target.map({ $0 > 0 }) ?? true,
+              Set(fields.keys).isSubset(of: known)
         else {
             throw ModelStoreError.invalidConfiguration(
-                "batching takes max_batch_size, max_queue_delay_us ≥ 0 and preferred_batch_sizes within 1...max_batch_size")
+                "batching takes max_batch_size, max_queue_delay_us ≥ 0, preferred_batch_sizes within 1...max_batch_size and p99_target_us > 0")
         }
-        self.init(maxBatchSize: size, maxQueueDelay: .microseconds(delay), preferredBatchSizes: preferred)
+        self.init(maxBatchSize: size, maxQueueDelay: .microseconds(delay), preferredBatchSizes: preferred,
+                  p99Target: target.map { .microseconds($0) })
     }
 }
