@@ -1,12 +1,13 @@
-/// Clipper-style AIMD control of one model's batch limit: while the p99 of recent request latencies stays under the
+/// Clipper-style AIMD control of one model's batch limit: while the p99 of recent batch service times stays under the
 /// target the limit grows by one per batch; when it goes over, the limit shrinks by a quarter.
 ///
-/// Latencies are end to end inside the server (received → reply), so queueing counts. Owned by the broker thread.
+/// The broker feeds it service times (batch handed to a worker → its result), not queueing. Owned by the broker
+/// thread.
 struct AdaptiveBatchLimit {
     let target: UInt64
     let maximum: Int
     private(set) var limit: Int
-    /// The most recent latencies, in nanoseconds (a ring of `windowSize`).
+    /// The most recent service times, in nanoseconds (a ring of `windowSize`).
     private var window: [UInt64] = []
     private var next = 0
     static let windowSize = 128
@@ -18,7 +19,7 @@ struct AdaptiveBatchLimit {
         self.limit = 1
     }
 
-    /// Records the latencies of one finished batch and adjusts the limit.
+    /// Records the service times of finished batches and adjusts the limit.
     mutating func record(_ latencies: [UInt64]) {
         for latency in latencies {
             if window.count < Self.windowSize {

@@ -35,6 +35,8 @@ final class Broker {
     private var queuedPerModel: [String: Int] = [:]
     /// Per-model AIMD batch limits, for models with a p99 target.
     private var adaptiveLimits: [String: AdaptiveBatchLimit] = [:]
+    /// When each busy worker was handed its requests.
+    private var dispatchedAt: [[UInt8]: UInt64] = [:]
     /// State-changing requests handed to the model manager, which answers them in order.
     private var managerPending = Deque<WorkItem>()
 
@@ -290,12 +292,12 @@ final class Broker {
             case .result(let origin, let envelope, let status, let response):
                 // A result from a worker already given up on was re-queued and answered elsewhere: drop it.
                 guard let items = inFlight.removeValue(forKey: worker) else { continue }
-                recordLatencies(items)
+                recordLatencies(items, worker: worker)
                 try send(to: envelope, on: origin, status: status, response: response)
                 try workerIsIdle(worker)
             case .results(let results):
                 guard let items = inFlight.removeValue(forKey: worker) else { continue }
-                recordLatencies(items)
+                recordLatencies(items, worker: worker)
                 for result in results {
                     try send(to: result.envelope, on: result.origin, status: result.status, response: result.response)
                 }
@@ -358,11 +360,14 @@ final class Broker {
         return fresh
     }
 
-    /// Feeds a finished batch's latencies to its model's AIMD controller, if it has one.
-    private func recordLatencies(_ items: [WorkItem]) {
-        guard let model = items.first?.model, adaptiveLimits[model] != nil else { return }
-        let now = MonotonicClock.nanoseconds
-        adaptiveLimits[model]!.record(items.map { now - $0.receivedAt })
+    /// Feeds a finished batch's service time (dispatch → result) to its model's AIMD controller, if it has one.
+    /// Service time rather than end-to-end latency: under overload, queueing would otherwise shrink batches, which
+    /// lowers throughput and lengthens the queue further (the controller would spiral down).
+    private func recordLatencies(_ items: [WorkItem], worker: [UInt8]) {
+        let dispatched = dispatchedAt.removeValue(forKey: worker)
+        guard let model = items.first?.model, adaptiveLimits[model] != nil, let dispatched else { return }
+        let serviceTime = MonotonicClock.nanoseconds - dispatched
+        adaptiveLimits[model]!.record([serviceTime])
     }
 
     /// Milliseconds until the oldest queued request's batch delay runs out (when a worker could take it).
@@ -406,6 +411,7 @@ final class Broker {
             return
         }
         inFlight[worker] = items
+        dispatchedAt[worker] = MonotonicClock.nanoseconds
     }
 
     /// Puts requests back at the front of the queue, in their order.
@@ -422,6 +428,7 @@ final class Broker {
     private func forget(_ worker: [UInt8]) throws {
         workers.remove(worker)
         remoteLastSeen[worker] = nil
+        dispatchedAt[worker] = nil
         idleWorkers.removeAll { $0 == worker }
         if let items = inFlight.removeValue(forKey: worker) {
             if let next = idleWorkers.popLast() {

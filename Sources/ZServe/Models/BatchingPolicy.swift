@@ -8,7 +8,8 @@ public struct BatchingPolicy: Sendable, Equatable {
     public var maxQueueDelay: Duration
     /// Sizes to cut batches at when the queue holds more than `maxBatchSize` allows but not an exact fit; ascending.
     public var preferredBatchSizes: [Int]
-    /// With a target, the batch limit adapts (AIMD) between 1 and `maxBatchSize` to keep the p99 latency under it.
+    /// With a target, the batch limit adapts (AIMD) between 1 and `maxBatchSize` to keep the p99 of batch service
+    /// times (a batch handed to a worker → its result) under it.
     public var p99Target: Duration?
 
     public init(
