@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBatchSize: Int = 1
     /// How long a request may wait in the queue for others to batch with while a worker is free; zero: never wait.
     public var maxQueueDelay: Duration = .zero
+    /// Bounds for autoscaling the local workers from queue depth; nil: the count only changes by ScaleWorkers.
+    public var autoscale: ClosedRange<Int>?
     /// With a target, each model's batch limit adapts (AIMD) to keep its p99 latency under it.
     public var batchP99Target: Duration?
     /// Endpoint for workers in other processes (`zserve worker --connect`), or nil for local workers only.

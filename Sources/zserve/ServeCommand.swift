@@ -49,6 +49,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("batch-p99-target-us"), help: "Adapt each model's batch limit (AIMD) to keep p99 under this.")
     var batchP99TargetMicroseconds: Int?
 
+    @Option(name: .customLong("autoscale"), help: "Scale local workers between MIN:MAX from queue depth.")
+    var autoscale: String?
+
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off).")
     var pollInterval: Double = 2
 
@@ -75,6 +78,15 @@ struct ServeCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
+    /// Parses MIN:MAX worker bounds.
+    static func bounds(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1] else {
+            throw ValidationError("--autoscale takes MIN:MAX with 1 ≤ MIN ≤ MAX")
+        }
+        return parts[0]...parts[1]
+    }
+
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -91,6 +103,7 @@ struct ServeCommand: ParsableCommand {
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
         configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
+        configuration.autoscale = try autoscale.map(Self.bounds)
         // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
         let exitStatus = Mutex<Int32?>(nil)
         let finished = DispatchSemaphore(value: 0)

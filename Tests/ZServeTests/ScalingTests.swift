@@ -74,6 +74,32 @@ import ZeroMQ
     }
 }
 
+/// Autoscaling from queue depth.
+@Suite struct AutoscaleTests {
+    @Test func workersGrowUnderQueueingAndShrinkWhenQuiet() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("slow", bytes: try slowModel())
+        let running = try RunningServer(repository: repository, workers: 1) {
+            $0.autoscale = 1...3
+            $0.pollInterval = nil
+        }
+        let client = try running.client()
+        func waitForWorkers(_ count: Int32) throws {
+            for _ in 0..<600 where try client.listModels().workers != count {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(try client.listModels().workers == count)
+        }
+        let load = ScalingTests.Load()
+        load.start(endpoint: running.endpoint)
+        try waitForWorkers(3)
+        load.stop.withLock { $0 = true }
+        load.finished.wait()
+        try waitForWorkers(1)
+        #expect(load.codes.withLock { $0 }.keys.allSatisfy { $0 == .ok })
+    }
+}
+
 /// The load generator against a real server.
 @Suite struct LoadGeneratorTests {
     @Test func closedAndOpenLoopsCountEveryReply() throws {

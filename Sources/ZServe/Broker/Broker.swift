@@ -37,6 +37,10 @@ final class Broker {
     private var adaptiveLimits: [String: AdaptiveBatchLimit] = [:]
     /// When each busy worker was handed its requests.
     private var dispatchedAt: [[UInt8]: UInt64] = [:]
+    /// Autoscaling state: consecutive busy and quiet ticks, and when the last tick was.
+    private var busyTicks = 0
+    private var quietTicks = 0
+    private var lastAutoscaleTick: UInt64 = 0
     /// State-changing requests handed to the model manager, which answers them in order.
     private var managerPending = Deque<WorkItem>()
 
@@ -130,6 +134,7 @@ final class Broker {
         while true {
             let readable = try poller.poll(timeoutMilliseconds: min(tick, millisecondsUntilBatchDue()))
             try checkRemoteWorkers()
+            autoscale()
             try dispatchQueued()
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { try receiveFromManager() }
@@ -470,6 +475,17 @@ final class Broker {
             return .error(ServingError(.invalidArgument, "workers must be 0...\(Self.maximumWorkers), got \(wanted)"))
         }
         let previous = targetWorkers
+        setTargetWorkers(wanted)
+        logger.info("scaling workers", metadata: ["from": "\(previous)", "to": "\(wanted)"])
+        return .ok(Zserve_V1_ScaleWorkersResponse.with {
+            $0.previous = Int32(previous)
+            $0.workers = Int32(wanted)
+        })
+    }
+
+    /// Starts or retires local workers to reach `wanted`: added ones serve at once, idle ones leave at once, busy ones
+    /// after the request they hold.
+    private func setTargetWorkers(_ wanted: Int) {
         targetWorkers = wanted
         let localWorkers = workers.count - remoteLastSeen.count
         let expected = localWorkers + startingWorkers - retiringWorkers
@@ -490,11 +506,35 @@ final class Broker {
             }
             retiringWorkers += excess
         }
-        logger.info("scaling workers", metadata: ["from": "\(previous)", "to": "\(wanted)"])
-        return .ok(Zserve_V1_ScaleWorkersResponse.with {
-            $0.previous = Int32(previous)
-            $0.workers = Int32(wanted)
-        })
+    }
+
+    /// Autoscaling between the configured bounds, once per heartbeat tick: one worker more after two ticks with
+    /// more requests queued than workers, one fewer after five ticks with nothing queued and two workers idle
+    /// (the asymmetry is the hysteresis: grow fast, shrink slowly).
+    private func autoscale() {
+        guard let bounds = configuration.autoscale else { return }
+        let now = MonotonicClock.nanoseconds
+        guard now - lastAutoscaleTick >= Heartbeat.intervalNanoseconds else { return }
+        lastAutoscaleTick = now
+        let local = workers.count - remoteLastSeen.count
+        if queue.count > max(1, local) {
+            busyTicks += 1
+            quietTicks = 0
+        } else if queue.isEmpty && idleWorkers.count >= 2 {
+            quietTicks += 1
+            busyTicks = 0
+        } else {
+            (busyTicks, quietTicks) = (0, 0)
+        }
+        if busyTicks >= 2 && targetWorkers < bounds.upperBound {
+            logger.info("autoscaling up", metadata: ["queued": "\(queue.count)", "to": "\(targetWorkers + 1)"])
+            setTargetWorkers(targetWorkers + 1)
+            busyTicks = 0
+        } else if quietTicks >= 5 && targetWorkers > bounds.lowerBound {
+            logger.info("autoscaling down", metadata: ["to": "\(targetWorkers - 1)"])
+            setTargetWorkers(targetWorkers - 1)
+            quietTicks = 0
+        }
     }
 
     /// Tells an idle worker to exit and forgets it.
