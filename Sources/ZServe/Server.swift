@@ -58,7 +58,7 @@ public final class Server: Sendable {
         try lifecycle.withLock { phase in
             guard phase == .idle else { throw ServerError.alreadyStarted }
             do {
-                BLAS.setThreadCount(configuration.blasThreads)
+                BLAS.setThreadCount(Self.blasThreads(configuration, logger: logger))
                 let managerThread = try startManager()
                 threads.withLock { $0.append(managerThread) }
                 let workersReady = DispatchSemaphore(value: 0)
@@ -80,6 +80,19 @@ public final class Server: Sendable {
                 throw error
             }
         }
+    }
+
+    /// OpenBLAS threads for the configuration: as asked, unless workers × threads would exceed the cores, when the
+    /// threads are cut to fit (at least one).
+    static func blasThreads(_ configuration: ServerConfiguration, logger: Logger) -> Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workers = max(1, configuration.autoscale?.upperBound ?? configuration.workers)
+        let fitting = max(1, cores / workers)
+        guard configuration.blasThreads > fitting else { return configuration.blasThreads }
+        logger.warning("fewer OpenBLAS threads than asked, so workers × threads stays within the cores", metadata: [
+            "asked": "\(configuration.blasThreads)", "using": "\(fitting)", "workers": "\(workers)", "cores": "\(cores)",
+        ])
+        return fitting
     }
 
     /// Starts `count` local worker threads; they announce themselves to the broker. Thread-safe.

@@ -110,3 +110,17 @@ import ZServeTesting
         #expect(statuses[1].versions.map(\.state) == [.available, .failed])
     }
 }
+
+@Suite struct BLASThreadTests {
+    @Test func blasThreadsNeverMakeWorkersTimesThreadsExceedTheCores() {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var configuration = ServerConfiguration(repository: URL(fileURLWithPath: "/"), listen: "tcp://127.0.0.1:0", workers: 1)
+        configuration.blasThreads = 4 * cores
+        #expect(Server.blasThreads(configuration, logger: Logger(label: "test")) == cores)
+        configuration.workers = 2 * cores
+        #expect(Server.blasThreads(configuration, logger: Logger(label: "test")) == 1)
+        configuration.workers = 1
+        configuration.blasThreads = 1
+        #expect(Server.blasThreads(configuration, logger: Logger(label: "test")) == 1)
+    }
+}
