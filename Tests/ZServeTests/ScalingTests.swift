@@ -51,18 +51,12 @@ import ZeroMQ
         let load = Load()
         load.start(endpoint: running.endpoint)
 
-        func waitForWorkers(_ count: Int32) throws {
-            for _ in 0..<600 where try admin.listModels().workers != count {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            #expect(try admin.listModels().workers == count)
-        }
         let up = try admin.scaleWorkers(to: 4)
         #expect((up.previous, up.workers) == (1, 4))
-        try waitForWorkers(4)
+        try waitForWorkers(admin, 4)
         let down = try admin.scaleWorkers(to: 1)
         #expect((down.previous, down.workers) == (4, 1))
-        try waitForWorkers(1)
+        try waitForWorkers(admin, 1)
         load.stop.withLock { $0 = true }
         load.finished.wait()
 
@@ -72,6 +66,14 @@ import ZeroMQ
         #expect(throws: Client.Failure.self) { try admin.scaleWorkers(to: -1) }
         #expect(try running.client().predict(slowRequest(id: "after")).outputs.count == 1)
     }
+}
+
+/// Waits (up to 30 s) until the server reports `count` workers.
+func waitForWorkers(_ client: Client, _ count: Int32) throws {
+    for _ in 0..<600 where try client.listModels().workers != count {
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    #expect(try client.listModels().workers == count)
 }
 
 /// Autoscaling from queue depth.
@@ -84,18 +86,12 @@ import ZeroMQ
             $0.pollInterval = nil
         }
         let client = try running.client()
-        func waitForWorkers(_ count: Int32) throws {
-            for _ in 0..<600 where try client.listModels().workers != count {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            #expect(try client.listModels().workers == count)
-        }
         let load = ScalingTests.Load()
         load.start(endpoint: running.endpoint)
-        try waitForWorkers(3)
+        try waitForWorkers(client, 3)
         load.stop.withLock { $0 = true }
         load.finished.wait()
-        try waitForWorkers(1)
+        try waitForWorkers(client, 1)
         #expect(load.codes.withLock { $0 }.keys.allSatisfy { $0 == .ok })
     }
 }
