@@ -33,11 +33,6 @@ extension Socket {
         try setOption(ZMQ_SNDTIMEO, milliseconds)
     }
 
-    /// Sets the routing id this socket presents to ROUTER peers (set before connecting).
-    public func setRoutingID(_ id: [UInt8]) throws {
-        try setOption(ZMQ_ROUTING_ID, id)
-    }
-
     /// ROUTER only: fail sends to unknown peers (`send(wait: false)` returns false) instead of dropping them silently.
     public func setRouterMandatory(_ on: Bool) throws {
         try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0))

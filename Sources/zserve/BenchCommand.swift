@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inference
 import ServingProtocol
 import ZServeClient
 import ZeroMQ
@@ -90,17 +91,8 @@ struct BenchCommand: ParsableCommand {
             if spec.dtype == .float32 {
                 $0.rawData = (0..<count).map { _ in Float.random(in: -1..<1) }.withUnsafeBytes { Data($0) }
             } else {
-                $0.rawData = Data(count: count * Self.byteSize(spec.dtype))
+                $0.rawData = Data(count: count * (ElementType(rawValue: Int32(spec.dtype.rawValue))?.byteSize ?? 1))
             }
-        }
-    }
-
-    static func byteSize(_ dtype: Zserve_V1_DataType) -> Int {
-        switch dtype {
-        case .float64, .int64: 8
-        case .float32, .int32: 4
-        case .float16: 2
-        default: 1
         }
     }
 }

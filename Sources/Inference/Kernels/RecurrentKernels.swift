@@ -165,11 +165,6 @@ private struct RecurrentLayout {
     var stateShape: [Int] { batchMajor ? [batch, directions, hidden] : [directions, batch, hidden] }
 }
 
-@inline(__always)
-private func sigmoid(_ x: Float) -> Float {
-    FastMath.sigmoid(x)
-}
-
 /// Computes the input projection of every time step at once: rows of X times Wᵀ (+ bias row) into `projection`
 /// [seq·batch, gateRows].
 private func project(
@@ -261,7 +256,7 @@ struct GRUKernel: Kernel {
                         let g = gates + b * gateRows
                         let h = state + b * hidden
                         let (z, r, n) = (activations, activations + hidden, activations + 2 * hidden)
-                        for j in 0..<(2 * hidden) { z[j] = sigmoid(x[j] + g[j]) }
+                        for j in 0..<(2 * hidden) { z[j] = FastMath.sigmoid(x[j] + g[j]) }
                         for j in 0..<hidden { n[j] = FastMath.tanh(x[2 * hidden + j] + r[j] * g[2 * hidden + j]) }
                         for j in 0..<hidden { h[j] = (1 - z[j]) * n[j] + z[j] * h[j] }
                     }
@@ -275,8 +270,8 @@ struct GRUKernel: Kernel {
                         let h = state + b * hidden
                         let rh = resetState + b * hidden
                         for j in 0..<hidden {
-                            g[j] = sigmoid(x[j] + g[j])
-                            rh[j] = sigmoid(x[hidden + j] + g[hidden + j]) * h[j]
+                            g[j] = FastMath.sigmoid(x[j] + g[j])
+                            rh[j] = FastMath.sigmoid(x[hidden + j] + g[hidden + j]) * h[j]
                         }
                     }
                     BLAS.sgemm(
@@ -404,12 +399,12 @@ struct LSTMKernel: Kernel {
                             f[j] += pf[j] * c[j]
                         }
                     }
-                    for j in 0..<hidden { i[j] = sigmoid(i[j]) }
-                    for j in 0..<hidden { f[j] = sigmoid(f[j]) }
+                    for j in 0..<hidden { i[j] = FastMath.sigmoid(i[j]) }
+                    for j in 0..<hidden { f[j] = FastMath.sigmoid(f[j]) }
                     for j in 0..<hidden { candidate[j] = FastMath.tanh(candidate[j]) }
                     for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * candidate[j] }
                     if let po { for j in 0..<hidden { o[j] += po[j] * c[j] } }
-                    for j in 0..<hidden { h[j] = sigmoid(o[j]) * FastMath.tanh(c[j]) }
+                    for j in 0..<hidden { h[j] = FastMath.sigmoid(o[j]) * FastMath.tanh(c[j]) }
                     target.update(from: h, count: hidden)
                 }
             }

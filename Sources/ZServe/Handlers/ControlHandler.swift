@@ -86,7 +86,6 @@ struct ControlHandler {
         switch state {
         case .loading: .loading
         case .available: .available
-        case .unloading: .unloading
         case .failed: .failed
         case .end: .end
         }

@@ -2,7 +2,6 @@
 public enum VersionState: String, Sendable {
     case loading = "LOADING"
     case available = "AVAILABLE"
-    case unloading = "UNLOADING"
     case failed = "FAILED"
     case end = "END"
 }
