@@ -1,5 +1,27 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
+
+/// Code generation for the inference kernels: the build host's vector extensions, like `-march=native` in C builds.
+///
+/// On an x86-64 host with AVX2 and FMA the kernels are compiled for that level (`-target-cpu haswell`, 8-wide vectors
+/// and fused multiply-add) and `ZSERVE_FMA` is defined; the binary then needs such a CPU to run. Set
+/// `ZSERVE_TARGET_CPU` to an LLVM CPU name to choose (e.g. `x86-64` for a binary that runs on any x86-64 machine, or
+/// `haswell` when building for other AVX2 hosts on one without it).
+let kernelSettings: [SwiftSetting] = {
+    let fmaCapable = ["haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "icelake-server",
+                      "sapphirerapids", "znver1", "znver2", "znver3", "znver4", "znver5"]
+    var cpu = ProcessInfo.processInfo.environment["ZSERVE_TARGET_CPU"]
+    #if arch(x86_64)
+    if cpu == nil, let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+       let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
+        let present = Set(flags.split(separator: " ").map(String.init))
+        if present.isSuperset(of: ["avx", "avx2", "fma", "f16c", "bmi2"]) { cpu = "haswell" }
+    }
+    #endif
+    guard let cpu, !cpu.isEmpty else { return [] }
+    return [.unsafeFlags(["-target-cpu", cpu])] + (fmaCapable.contains(cpu) ? [.define("ZSERVE_FMA")] : [])
+}()
 
 let package = Package(
     name: "ZServe",
@@ -30,7 +52,7 @@ let package = Package(
             name: "ONNXSchema",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .target(name: "Inference", dependencies: ["COpenBLAS", "ONNXSchema"]),
+        .target(name: "Inference", dependencies: ["COpenBLAS", "ONNXSchema"], swiftSettings: kernelSettings),
         .target(
             name: "ZServe",
             dependencies: [

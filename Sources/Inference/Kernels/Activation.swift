@@ -22,9 +22,9 @@ public enum Activation: String, Sendable, CaseIterable {
         case .relu:
             for i in 0..<count { dst[i] = Swift.max(src[i], 0) }
         case .sigmoid:
-            for i in 0..<count { dst[i] = FastMath.sigmoid(src[i]) }
+            VectorLoop.map(src, dst, count) { FastMath.sigmoid($0) }
         case .tanh:
-            for i in 0..<count { dst[i] = FastMath.tanh(src[i]) }
+            VectorLoop.map(src, dst, count) { FastMath.tanh($0) }
         }
     }
 }

@@ -53,16 +53,13 @@ struct LayerNormalizationKernel: Kernel {
         let count = Float(n)
         for r in 0..<rows {
             let xr = src + r * n, yr = dst + r * n
-            var sum: Float = 0
-            for i in 0..<n { sum += xr[i] }
-            let mean = sum / count
-            var squares: Float = 0
-            for i in 0..<n { let d = xr[i] - mean; squares += d * d }
-            let inv = 1 / (squares / count + epsilon).squareRoot()
+            let mean = VectorLoop.sum(xr, n) / count
+            let inv = 1 / (VectorLoop.sumOfSquares(xr, n, around: mean) / count + epsilon).squareRoot()
+            let (m, s) = (FloatVector(repeating: mean), FloatVector(repeating: inv))
             if let beta {
-                for i in 0..<n { yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i] }
+                VectorLoop.map(xr, gamma, beta, yr, n) { x, g, b in FastMath.fma((x - m) * s, g, b) }
             } else {
-                for i in 0..<n { yr[i] = (xr[i] - mean) * inv * gamma[i] }
+                VectorLoop.map(xr, gamma, yr, n) { x, g in (x - m) * s * g }
             }
             meanPointer?[r] = mean
             invPointer?[r] = inv

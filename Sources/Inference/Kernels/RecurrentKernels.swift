@@ -208,14 +208,12 @@ struct GRUKernel: Kernel {
         let stateCount = batch * hidden
         try [seq * batch + 2 * batch, gateRows].validateShape()
         let projectionCount = seq * batch * gateRows
-        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 3 * stateCount + gateRows)
+        let scratch = try io.scratch(floats: projectionCount + batch * gateRows + 3 * stateCount)
         let projection = scratch
         let gates = projection + projectionCount
         let state = gates + batch * gateRows
         let resetState = state + stateCount
         let candidate = resetState + stateCount
-        // One row's gate activations [z | r | n], so each gate is computed by a simple loop the compiler vectorizes.
-        let activations = candidate + stateCount
         let out = y.mutableElements(as: Float.self).baseAddress!
 
         for d in 0..<dirs {
@@ -255,10 +253,16 @@ struct GRUKernel: Kernel {
                         let x = projection + layout.inputRow(t, b) * gateRows
                         let g = gates + b * gateRows
                         let h = state + b * hidden
-                        let (z, r, n) = (activations, activations + hidden, activations + 2 * hidden)
-                        for j in 0..<(2 * hidden) { z[j] = FastMath.sigmoid(x[j] + g[j]) }
-                        for j in 0..<hidden { n[j] = FastMath.tanh(x[2 * hidden + j] + r[j] * g[2 * hidden + j]) }
-                        for j in 0..<hidden { h[j] = (1 - z[j]) * n[j] + z[j] * h[j] }
+                        // Eight hidden units at a time: z, r, n and the new h in one pass.
+                        for j in stride(from: 0, to: hidden, by: 8) {
+                            let lanes = hidden - j
+                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
+                            let z = FastMath.sigmoid(load(x) + load(g))
+                            let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
+                            let n = FastMath.tanh(FastMath.fma(r, load(g + 2 * hidden), load(x + 2 * hidden)))
+                            // (1 - z) n + z h
+                            FastMath.fma(z, load(h) - n, n).store(to: h + j, upTo: lanes)
+                        }
                     }
                 } else {
                     BLAS.sgemm(
@@ -269,9 +273,12 @@ struct GRUKernel: Kernel {
                         let g = gates + b * gateRows
                         let h = state + b * hidden
                         let rh = resetState + b * hidden
-                        for j in 0..<hidden {
-                            g[j] = FastMath.sigmoid(x[j] + g[j])
-                            rh[j] = FastMath.sigmoid(x[hidden + j] + g[hidden + j]) * h[j]
+                        for j in stride(from: 0, to: hidden, by: 8) {
+                            let lanes = hidden - j
+                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
+                            FastMath.sigmoid(load(x) + load(g)).store(to: g + j, upTo: lanes)
+                            let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
+                            (r * load(h)).store(to: rh + j, upTo: lanes)
                         }
                     }
                     BLAS.sgemm(
@@ -283,9 +290,11 @@ struct GRUKernel: Kernel {
                         let z = gates + b * gateRows
                         let hh = candidate + b * hidden
                         let h = state + b * hidden
-                        for j in 0..<hidden {
-                            let n = FastMath.tanh(x[j] + hh[j])
-                            h[j] = (1 - z[j]) * n + z[j] * h[j]
+                        for j in stride(from: 0, to: hidden, by: 8) {
+                            let lanes = hidden - j
+                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
+                            let n = FastMath.tanh(load(x) + load(hh))
+                            FastMath.fma(load(z), load(h) - n, n).store(to: h + j, upTo: lanes)
                         }
                     }
                 }
@@ -399,12 +408,12 @@ struct LSTMKernel: Kernel {
                             f[j] += pf[j] * c[j]
                         }
                     }
-                    for j in 0..<hidden { i[j] = FastMath.sigmoid(i[j]) }
-                    for j in 0..<hidden { f[j] = FastMath.sigmoid(f[j]) }
-                    for j in 0..<hidden { candidate[j] = FastMath.tanh(candidate[j]) }
+                    VectorLoop.map(i, i, hidden) { FastMath.sigmoid($0) }
+                    VectorLoop.map(f, f, hidden) { FastMath.sigmoid($0) }
+                    VectorLoop.map(candidate, candidate, hidden) { FastMath.tanh($0) }
                     for j in 0..<hidden { c[j] = f[j] * c[j] + i[j] * candidate[j] }
                     if let po { for j in 0..<hidden { o[j] += po[j] * c[j] } }
-                    for j in 0..<hidden { h[j] = FastMath.sigmoid(o[j]) * FastMath.tanh(c[j]) }
+                    VectorLoop.map(o, c, h, hidden) { FastMath.sigmoid($0) * FastMath.tanh($1) }
                     target.update(from: h, count: hidden)
                 }
             }

@@ -26,6 +26,17 @@ struct SoftmaxKernel: Kernel {
         guard x.count > 0 else { return }
         let src = x.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
+        if inner == 1 {
+            // Contiguous rows: max, exp, sum and scale each one vector pass.
+            for o in 0..<outer {
+                let row = src + o * length, out = dst + o * length
+                let maximum = FloatVector(repeating: VectorLoop.max(row, length))
+                VectorLoop.map(row, out, length) { FastMath.exp($0 - maximum) }
+                let scale = FloatVector(repeating: 1 / VectorLoop.sum(out, length))
+                VectorLoop.map(out, out, length) { $0 * scale }
+            }
+            return
+        }
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * length * inner + i

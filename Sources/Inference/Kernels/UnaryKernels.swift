@@ -74,9 +74,9 @@ struct UnaryKernel: Kernel {
 
     private func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
         switch op {
-        case .erf: for i in 0..<count { dst[i] = FastMath.erf(src[i]) }
+        case .erf: VectorLoop.map(src, dst, count) { FastMath.erf($0) }
         case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
-        case .exp: for i in 0..<count { dst[i] = FastMath.exp(src[i]) }
+        case .exp: VectorLoop.map(src, dst, count) { FastMath.exp($0) }
         case .log: for i in 0..<count { dst[i] = Foundation.log(src[i]) }
         case .neg: for i in 0..<count { dst[i] = -src[i] }
         case .abs: for i in 0..<count { dst[i] = Swift.abs(src[i]) }
@@ -96,13 +96,9 @@ struct UnaryKernel: Kernel {
         case .gelu:
             if tanhApproximation {
                 let c: Float = (2 / Float.pi).squareRoot()
-                for i in 0..<count {
-                    let x = src[i]
-                    dst[i] = 0.5 * x * (1 + FastMath.tanh(c * (x + 0.044715 * x * x * x)))
-                }
+                VectorLoop.map(src, dst, count) { x in 0.5 * x * (1 + FastMath.tanh(c * (x + 0.044715 * x * x * x))) }
             } else {
-                let c: Float = 1 / Float(2).squareRoot()
-                for i in 0..<count { let x = src[i]; dst[i] = 0.5 * x * (1 + FastMath.erf(x * c)) }
+                VectorLoop.map(src, dst, count) { FastMath.gelu($0) }
             }
         }
     }

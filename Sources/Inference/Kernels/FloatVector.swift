@@ -1,0 +1,161 @@
+/// Eight float32 lanes: one AVX register when the kernels are built for AVX2 (see Package.swift), two SSE ones
+/// otherwise.
+///
+/// Kernels whose loops the compiler will not vectorize on its own (reductions, which it may not reorder, and loops
+/// over several pointers into one buffer, which it cannot prove apart) use these explicitly.
+typealias FloatVector = SIMD8<Float>
+
+extension FloatVector {
+    /// Loads eight floats from `pointer`, which needs no alignment.
+    @inline(__always)
+    init(loading pointer: UnsafePointer<Float>) {
+        self = UnsafeRawPointer(pointer).loadUnaligned(as: FloatVector.self)
+    }
+
+    /// Loads the first `count` (< 8) lanes from `pointer`; the others are `padding`.
+    @inline(__always)
+    init(loading pointer: UnsafePointer<Float>, count: Int, padding: Float = 0) {
+        self.init(repeating: padding)
+        for lane in 0..<count { self[lane] = pointer[lane] }
+    }
+
+    /// Loads min(`count`, 8) lanes from `pointer`; the others are 0.
+    @inline(__always)
+    init(loading pointer: UnsafePointer<Float>, upTo count: Int) {
+        if count >= 8 { self.init(loading: pointer) } else { self.init(loading: pointer, count: count) }
+    }
+
+    /// Stores min(`count`, 8) lanes at `pointer`.
+    @inline(__always)
+    func store(to pointer: UnsafeMutablePointer<Float>, upTo count: Int) {
+        if count >= 8 { store(to: pointer) } else { store(to: pointer, count: count) }
+    }
+
+    /// Stores the eight lanes at `pointer`, which needs no alignment.
+    @inline(__always)
+    func store(to pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: FloatVector.self)
+    }
+
+    /// Stores the first `count` (< 8) lanes at `pointer`.
+    @inline(__always)
+    func store(to pointer: UnsafeMutablePointer<Float>, count: Int) {
+        for lane in 0..<count { pointer[lane] = self[lane] }
+    }
+}
+
+/// Loops over float32 buffers eight lanes at a time, the tail through a padded vector.
+enum VectorLoop {
+    /// Writes `body(src[i])` to `dst[i]` for `count` elements; `src` and `dst` may be the same memory.
+    ///
+    /// `body` sees whole vectors only; in the tail's vector the lanes past the end are 0 and their results dropped.
+    @inline(__always)
+    static func map(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector) -> FloatVector
+    ) {
+        var i = 0
+        while i + 8 <= count {
+            body(FloatVector(loading: src + i)).store(to: dst + i)
+            i += 8
+        }
+        if i < count {
+            body(FloatVector(loading: src + i, count: count - i)).store(to: dst + i, count: count - i)
+        }
+    }
+
+    /// Writes `body(a[i], b[i])` to `dst[i]`; `dst` may be the same memory as `a` or `b`.
+    @inline(__always)
+    static func map(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector, FloatVector) -> FloatVector
+    ) {
+        var i = 0
+        while i + 8 <= count {
+            body(FloatVector(loading: a + i), FloatVector(loading: b + i)).store(to: dst + i)
+            i += 8
+        }
+        if i < count {
+            let rest = count - i
+            body(FloatVector(loading: a + i, count: rest), FloatVector(loading: b + i, count: rest))
+                .store(to: dst + i, count: rest)
+        }
+    }
+
+    /// Writes `body(a[i], b[i], c[i])` to `dst[i]`; `dst` may be the same memory as any input.
+    @inline(__always)
+    static func map(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+        _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector, FloatVector, FloatVector) -> FloatVector
+    ) {
+        for i in stride(from: 0, to: count, by: 8) {
+            let lanes = count - i
+            body(FloatVector(loading: a + i, upTo: lanes), FloatVector(loading: b + i, upTo: lanes),
+                 FloatVector(loading: c + i, upTo: lanes)).store(to: dst + i, upTo: lanes)
+        }
+    }
+
+    /// The sum of `count` floats (summed in sixteen interleaved partial sums, so not in index order).
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+        var a = FloatVector(), b = FloatVector()
+        var i = 0
+        while i + 16 <= count {
+            a += FloatVector(loading: p + i)
+            b += FloatVector(loading: p + i + 8)
+            i += 16
+        }
+        if i + 8 <= count {
+            a += FloatVector(loading: p + i)
+            i += 8
+        }
+        if i < count { b += FloatVector(loading: p + i, count: count - i) }
+        return (a + b).sum()
+    }
+
+    /// The sum of (p[i] - center)² over `count` floats.
+    @inline(__always)
+    static func sumOfSquares(_ p: UnsafePointer<Float>, _ count: Int, around center: Float) -> Float {
+        let c = FloatVector(repeating: center)
+        var a = FloatVector(), b = FloatVector()
+        var i = 0
+        while i + 16 <= count {
+            let d0 = FloatVector(loading: p + i) - c, d1 = FloatVector(loading: p + i + 8) - c
+            a = FastMath.fma(d0, d0, a)
+            b = FastMath.fma(d1, d1, b)
+            i += 16
+        }
+        if i + 8 <= count {
+            let d = FloatVector(loading: p + i) - c
+            a = FastMath.fma(d, d, a)
+            i += 8
+        }
+        if i < count {
+            // Padding with the center makes the extra lanes contribute 0.
+            let d = FloatVector(loading: p + i, count: count - i, padding: center) - c
+            b = FastMath.fma(d, d, b)
+        }
+        return (a + b).sum()
+    }
+
+    /// The largest of `count` (≥ 1) floats; NaN if any is NaN.
+    @inline(__always)
+    static func max(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+        var best = FloatVector(repeating: -.infinity)
+        var nan = SIMDMask<SIMD8<Int32>>()
+        var i = 0
+        while i + 8 <= count {
+            let v = FloatVector(loading: p + i)
+            nan .|= v .!= v
+            best.replace(with: v, where: v .> best)
+            i += 8
+        }
+        if i < count {
+            let v = FloatVector(loading: p + i, count: count - i, padding: -.infinity)
+            nan .|= v .!= v
+            best.replace(with: v, where: v .> best)
+        }
+        return any(nan) ? .nan : best.max()
+    }
+}
