@@ -58,7 +58,7 @@ public final class Server: Sendable {
         try lifecycle.withLock { phase in
             guard phase == .idle else { throw ServerError.alreadyStarted }
             do {
-                BLAS.setThreadCount(Self.blasThreads(configuration, logger: logger))
+                Parallelism.setThreadCount(Self.blasThreads(configuration, logger: logger))
                 let managerThread = try startManager()
                 threads.withLock { $0.append(managerThread) }
                 let workersReady = DispatchSemaphore(value: 0)
@@ -82,14 +82,14 @@ public final class Server: Sendable {
         }
     }
 
-    /// OpenBLAS threads for the configuration: as asked, unless workers × threads would exceed the cores, when the
+    /// Threads per model run for the configuration: as asked, unless workers × threads would exceed the cores, when the
     /// threads are cut to fit (at least one).
     static func blasThreads(_ configuration: ServerConfiguration, logger: Logger) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = max(1, configuration.autoscale?.upperBound ?? configuration.workers)
         let fitting = max(1, cores / workers)
         guard configuration.blasThreads > fitting else { return configuration.blasThreads }
-        logger.warning("fewer OpenBLAS threads than asked, so workers × threads stays within the cores", metadata: [
+        logger.warning("fewer threads per model run than asked, so workers × threads stays within the cores", metadata: [
             "asked": "\(configuration.blasThreads)", "using": "\(fitting)", "workers": "\(workers)", "cores": "\(cores)",
         ])
         return fitting

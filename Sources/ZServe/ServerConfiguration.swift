@@ -21,7 +21,7 @@ public struct ServerConfiguration: Sendable {
     public var workerEndpoint: String?
     /// Local inference worker threads.
     public var workers: Int
-    /// OpenBLAS threads (process-wide; each worker's BLAS calls use up to this many).
+    /// Threads each model run may use (`Parallelism`; process-wide): matrix products and large loops are split.
     public var blasThreads: Int
     /// Largest message accepted on the frontend, in bytes; larger ones make libzmq drop the sender's connection.
     public var maxMessageSize: Int64

@@ -27,7 +27,7 @@ struct PerfCommand: ParsableCommand {
     @Option(help: "Untimed runs first.")
     var warmup: Int = 100
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads per model run (matrix products and large loops split across them).")
     var threads: Int = 1
 
     @Flag(help: "Print one JSON object.")
@@ -40,7 +40,7 @@ struct PerfCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreadCount(threads)
+        Parallelism.setThreadCount(threads)
         let loaded = try Model(contentsOf: URL(fileURLWithPath: model))
         let session = loaded.makeSession()
         var generator = SystemRandomNumberGenerator()

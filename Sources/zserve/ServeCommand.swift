@@ -31,7 +31,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Local inference worker threads (default: the number of cores; 0 with --worker-endpoint).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads (workers × this should not exceed the cores).")
+    @Option(name: .customLong("blas-threads"), help: "Threads per model run in each worker (workers × this should not exceed the cores).")
     var blasThreads: Int = 1
 
     @Option(name: .customLong("max-message-size"), help: "Largest request accepted, in bytes.")

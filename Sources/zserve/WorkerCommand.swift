@@ -26,7 +26,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("model-repository"), help: "Model repository directory.")
     var modelRepository: String
 
-    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.")
+    @Option(name: .customLong("blas-threads"), help: "Threads per model run (matrix products and large loops split across them).")
     var blasThreads: Int = 1
 
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for new versions.")
@@ -41,7 +41,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "zserve-worker")
-        BLAS.setThreadCount(blasThreads)
+        Parallelism.setThreadCount(blasThreads)
         let registry = ModelRegistry()
         let repository = ModelRepository(root: URL(fileURLWithPath: modelRepository))
 

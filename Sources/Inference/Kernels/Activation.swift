@@ -20,11 +20,11 @@ public enum Activation: String, Sendable, CaseIterable {
         guard count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
         switch self {
         case .relu:
-            for i in 0..<count { dst[i] = Swift.max(src[i], 0) }
+            VectorLoop.parallelMap(src, dst, count) { $0.replacing(with: 0, where: $0 .< 0) }
         case .sigmoid:
-            VectorLoop.map(src, dst, count) { FastMath.sigmoid($0) }
+            VectorLoop.parallelMap(src, dst, count) { FastMath.sigmoid($0) }
         case .tanh:
-            VectorLoop.map(src, dst, count) { FastMath.tanh($0) }
+            VectorLoop.parallelMap(src, dst, count) { FastMath.tanh($0) }
         }
     }
 }

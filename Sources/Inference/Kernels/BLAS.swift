@@ -2,19 +2,51 @@ import COpenBLAS
 
 /// The OpenBLAS calls kernels use.
 public enum BLAS {
-    /// Sets the OpenBLAS thread count for the process (OpenBLAS keeps one global pool). With several worker threads
-    /// calling BLAS at once, workers × threads should not exceed the cores.
-    public static func setThreadCount(_ count: Int) {
+    /// Sets the OpenBLAS thread count for the process (OpenBLAS keeps one global pool); `Parallelism.setThreadCount`
+    /// sets it to 1 and splits products itself.
+    static func setThreadCount(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
     /// The OpenBLAS thread count in effect.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
+    /// Products smaller than this many multiply-adds run on one thread: splitting them costs more than it saves.
+    static let parallelWork = 1 << 18
+
     /// C = alpha · op(A) · op(B) + beta · C for row-major matrices; op(A) is M×K, op(B) is K×N, C is M×N.
     ///
-    /// Pointers must cover the matrices for the given leading dimensions; `a`/`b` are only read.
+    /// Pointers must cover the matrices for the given leading dimensions; `a`/`b` are only read. Large products
+    /// are split across `Parallelism.threadCount` threads by rows of C (or by columns when there are few rows);
+    /// callers that already run in parallel parts use `sgemmSerial`.
     static func sgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard Parallelism.threadCount > 1, m * n * k >= parallelWork else {
+            return sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                               a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+        if m >= 32 {
+            // Rows of C: rows of op(A), which are A's rows, or its columns when transposed.
+            Parallelism.forEachChunk(m, grain: 16) { _, rows in
+                sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
+                            a: a + (transposeA ? rows.lowerBound : rows.lowerBound * lda), lda: lda, b: b, ldb: ldb,
+                            beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+            }
+        } else {
+            // Columns of C: columns of op(B), which are B's columns, or its rows when transposed.
+            Parallelism.forEachChunk(n, grain: 64) { _, columns in
+                sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: columns.count, k: k, alpha: alpha,
+                            a: a, lda: lda, b: b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound), ldb: ldb,
+                            beta: beta, c: c + columns.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// `sgemm` on the calling thread only.
+    static func sgemmSerial(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int

@@ -64,48 +64,62 @@ struct ConvKernel: Kernel {
         let weights = w.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
 
+        // With several images and threads, each thread takes whole images (its own im2col scratch, products on
+        // one thread); a single image splits its products instead.
+        let parts = Parallelism.parts(batch, grain: 1)
+        let perImage = parts > 1 ? BLAS.sgemmSerial : BLAS.sgemm
         if depth == 0 {
             // No input channels: the output is the bias alone.
             dst.update(repeating: 0, count: y.count)
         } else if groupChannels == 1 && group > 1 {
-            for image in 0..<batch {
-                for map in 0..<maps {
-                    Self.depthwise(
-                        input: src + (image * channels + map / mapsPerGroup) * inputPlane,
-                        weights: weights + map * taps, output: dst + (image * maps + map) * plane, rows: rows, cols: cols)
+            Parallelism.forEachChunk(batch, grain: 1) { _, images in
+                for image in images {
+                    for map in 0..<maps {
+                        Self.depthwise(
+                            input: src + (image * channels + map / mapsPerGroup) * inputPlane,
+                            weights: weights + map * taps, output: dst + (image * maps + map) * plane,
+                            rows: rows, cols: cols)
+                    }
                 }
             }
         } else if rows.isIdentity && cols.isIdentity {
-            for image in 0..<batch {
-                for g in 0..<group {
-                    BLAS.sgemm(
-                        transposeA: false, transposeB: false, m: mapsPerGroup, n: plane, k: depth, alpha: 1,
-                        a: weights + g * mapsPerGroup * depth, lda: depth,
-                        b: src + (image * channels + g * groupChannels) * inputPlane, ldb: plane,
-                        beta: 0, c: dst + (image * maps + g * mapsPerGroup) * plane, ldc: plane)
+            Parallelism.forEachChunk(batch, grain: 1) { _, images in
+                for image in images {
+                    for g in 0..<group {
+                        perImage(
+                            false, false, mapsPerGroup, plane, depth, 1, weights + g * mapsPerGroup * depth, depth,
+                            src + (image * channels + g * groupChannels) * inputPlane, plane,
+                            0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
+                    }
                 }
             }
         } else {
-            try [depth, plane].validateShape()
-            let columns = try io.scratch(floats: depth * plane)
-            for image in 0..<batch {
-                for g in 0..<group {
-                    Self.im2col(
-                        input: src + (image * channels + g * groupChannels) * inputPlane, channels: groupChannels,
-                        rows: rows, cols: cols, columns: columns)
-                    BLAS.sgemm(
-                        transposeA: false, transposeB: false, m: mapsPerGroup, n: plane, k: depth, alpha: 1,
-                        a: weights + g * mapsPerGroup * depth, lda: depth, b: columns, ldb: plane,
-                        beta: 0, c: dst + (image * maps + g * mapsPerGroup) * plane, ldc: plane)
+            try [depth, plane, parts].validateShape()
+            let scratch = try io.scratch(floats: parts * depth * plane)
+            Parallelism.forEachChunk(batch, grain: 1) { part, images in
+                let columns = scratch + part * depth * plane
+                for image in images {
+                    for g in 0..<group {
+                        Self.im2col(
+                            input: src + (image * channels + g * groupChannels) * inputPlane, channels: groupChannels,
+                            rows: rows, cols: cols, columns: columns)
+                        perImage(
+                            false, false, mapsPerGroup, plane, depth, 1, weights + g * mapsPerGroup * depth, depth,
+                            columns, plane, 0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
+                    }
                 }
             }
         }
-        finish(dst, batch: batch, maps: maps, plane: plane, bias: bias?.elements(as: Float.self).baseAddress)
+        Parallelism.forEachChunk(batch, grain: 1) { _, images in
+            finish(dst, images: images, maps: maps, plane: plane, bias: bias?.elements(as: Float.self).baseAddress)
+        }
     }
 
     /// Adds the bias per output map and applies the fused activation, in one pass.
-    private func finish(_ dst: UnsafeMutablePointer<Float>, batch: Int, maps: Int, plane: Int, bias: UnsafePointer<Float>?) {
-        for image in 0..<batch {
+    private func finish(
+        _ dst: UnsafeMutablePointer<Float>, images: Range<Int>, maps: Int, plane: Int, bias: UnsafePointer<Float>?
+    ) {
+        for image in images {
             for map in 0..<maps {
                 let out = dst + (image * maps + map) * plane
                 let b = bias?[map] ?? 0

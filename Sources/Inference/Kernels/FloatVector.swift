@@ -64,6 +64,19 @@ enum VectorLoop {
         }
     }
 
+    /// `map` with the elements split across `Parallelism.threadCount` threads when there are enough of them.
+    @inline(__always)
+    static func parallelMap(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector) -> FloatVector
+    ) {
+        // Whole vectors per part, at least 2,048 of them (16,384 floats): below that the hand-off costs more.
+        Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
+            let start = vectors.lowerBound * 8
+            map(src + start, dst + start, Swift.min(vectors.upperBound * 8, count) - start, body)
+        }
+    }
+
     /// Writes `body(a[i], b[i])` to `dst[i]`; `dst` may be the same memory as `a` or `b`.
     @inline(__always)
     static func map(

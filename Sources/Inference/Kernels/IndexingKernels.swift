@@ -175,6 +175,7 @@ struct TopKKernel: Kernel {
         let outValues = values.mutableElements(as: T.self).baseAddress!
         let outIndices = indices.mutableElements(as: Int64.self).baseAddress!
         let largest = self.largest
+        let contiguousFloats = T.self == Float.self && inner == 1
         // A bounded heap of the k best seen so far, worst at the root: O(n log k) per slice.
         var heap = [Int](repeating: 0, count: k)
         heap.withUnsafeMutableBufferPointer { heapBuffer in
@@ -201,7 +202,7 @@ struct TopKKernel: Kernel {
                         }
                     }
                     var size = 0
-                    for j in 0..<dim {
+                    @inline(__always) func consider(_ j: Int) {
                         if size < k {
                             // Sift up.
                             var child = size
@@ -217,6 +218,26 @@ struct TopKKernel: Kernel {
                             heap[0] = j
                             siftDown(0, size)
                         }
+                    }
+                    var j = 0
+                    while j < dim {
+                        // Once the heap is full, few candidates beat its worst: a float row is screened eight at a
+                        // time against that value, and only blocks holding a strictly better value are visited.
+                        // (An equal value never enters: every element in the heap has a lower index.)
+                        if contiguousFloats && size == k && k > 0 && j + 8 <= dim {
+                            let row = UnsafeRawPointer(base).assumingMemoryBound(to: Float.self)
+                            let worst = FloatVector(repeating: row[heap[0]])
+                            let block = FloatVector(loading: row + j)
+                            if !any(largest ? block .> worst : block .< worst) {
+                                j += 8
+                                continue
+                            }
+                            for candidate in j..<(j + 8) { consider(candidate) }
+                            j += 8
+                            continue
+                        }
+                        consider(j)
+                        j += 1
                     }
                     // Pop the worst to the end repeatedly: the buffer ends up best-first.
                     var remaining = size

@@ -51,18 +51,20 @@ struct LayerNormalizationKernel: Kernel {
         let meanPointer = meanOut?.mutableElements(as: Float.self).baseAddress
         let invPointer = invOut?.mutableElements(as: Float.self).baseAddress
         let count = Float(n)
-        for r in 0..<rows {
-            let xr = src + r * n, yr = dst + r * n
-            let mean = VectorLoop.sum(xr, n) / count
-            let inv = 1 / (VectorLoop.sumOfSquares(xr, n, around: mean) / count + epsilon).squareRoot()
-            let (m, s) = (FloatVector(repeating: mean), FloatVector(repeating: inv))
-            if let beta {
-                VectorLoop.map(xr, gamma, beta, yr, n) { x, g, b in FastMath.fma((x - m) * s, g, b) }
-            } else {
-                VectorLoop.map(xr, gamma, yr, n) { x, g in (x - m) * s * g }
+        Parallelism.forEachChunk(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { _, range in
+            for r in range {
+                let xr = src + r * n, yr = dst + r * n
+                let mean = VectorLoop.sum(xr, n) / count
+                let inv = 1 / (VectorLoop.sumOfSquares(xr, n, around: mean) / count + epsilon).squareRoot()
+                let (m, s) = (FloatVector(repeating: mean), FloatVector(repeating: inv))
+                if let beta {
+                    VectorLoop.map(xr, gamma, beta, yr, n) { x, g, b in FastMath.fma((x - m) * s, g, b) }
+                } else {
+                    VectorLoop.map(xr, gamma, yr, n) { x, g in (x - m) * s * g }
+                }
+                meanPointer?[r] = mean
+                invPointer?[r] = inv
             }
-            meanPointer?[r] = mean
-            invPointer?[r] = inv
         }
         withExtendedLifetime(expanded) {}
     }

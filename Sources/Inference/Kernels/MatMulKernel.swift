@@ -66,14 +66,18 @@ struct MatMulKernel: Kernel {
             T.gemm(m: rows, n: n, k: k, a: pa, lda: k, b: pb, ldb: n, c: py, ldc: n)
         } else {
             let (aMatrix, bMatrix, yMatrix) = (m * k, k * n, m * n)
-            var batchIndex = 0
+            // The matrices of A and B each product reads, in output order.
+            var pairs: [(a: Int, b: Int)] = []
+            pairs.reserveCapacity(batch.resultShape.elementCount)
             batch.forEachRow { _, offsets, count, steps in
-                for i in 0..<count {
-                    T.gemm(m: m, n: n, k: k,
-                           a: pa + (offsets[0] + i * steps[0]) * aMatrix, lda: k,
-                           b: pb + (offsets[1] + i * steps[1]) * bMatrix, ldb: n,
-                           c: py + batchIndex * yMatrix, ldc: n)
-                    batchIndex += 1
+                for i in 0..<count { pairs.append((offsets[0] + i * steps[0], offsets[1] + i * steps[1])) }
+            }
+            // Products too small to split themselves are spread over the threads whole.
+            let perThread = m * n * k >= BLAS.parallelWork ? pairs.count : Swift.max(1, BLAS.parallelWork / Swift.max(m * n * k, 1))
+            Parallelism.forEachChunk(pairs.count, grain: perThread) { _, range in
+                for index in range {
+                    T.gemm(m: m, n: n, k: k, a: pa + pairs[index].a * aMatrix, lda: k,
+                           b: pb + pairs[index].b * bMatrix, ldb: n, c: py + index * yMatrix, ldc: n)
                 }
             }
         }

@@ -43,11 +43,27 @@ struct MaxPoolKernel: Kernel {
         let where_ = indices?.mutableElements(as: Int64.self).baseAddress
         let inputPlane = rows.input * cols.input
         let plane = rows.output * cols.output
+        // Planes split across threads, at least ~16K inputs per part.
+        let grain = Swift.max(1, 16384 / Swift.max(inputPlane, 1))
         if where_ == nil, rows.isInterior, cols.isInterior {
-            Self.poolInterior(src, dst, planes, rows, cols)
+            Parallelism.forEachChunk(planes, grain: grain) { _, range in
+                Self.poolInterior(src + range.lowerBound * inputPlane, dst + range.lowerBound * plane, range.count,
+                                  rows, cols)
+            }
             return
         }
-        for p in 0..<planes {
+        Parallelism.forEachChunk(planes, grain: grain) { _, range in
+            poolPlanes(src, dst, where_, range, rows, cols)
+        }
+    }
+
+    private func poolPlanes<T: Comparable & AdditiveArithmetic>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ where_: UnsafeMutablePointer<Int64>?,
+        _ planes: Range<Int>, _ rows: AxisWindow, _ cols: AxisWindow
+    ) {
+        let inputPlane = rows.input * cols.input
+        let plane = rows.output * cols.output
+        for p in planes {
             let image = src + p * inputPlane
             for oh in 0..<rows.output {
                 let tapRows = rows.validTaps(output: oh)

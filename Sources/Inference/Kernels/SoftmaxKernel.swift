@@ -28,12 +28,14 @@ struct SoftmaxKernel: Kernel {
         let dst = y.mutableElements(as: Float.self).baseAddress!
         if inner == 1 {
             // Contiguous rows: max, exp, sum and scale each one vector pass.
-            for o in 0..<outer {
-                let row = src + o * length, out = dst + o * length
-                let maximum = FloatVector(repeating: VectorLoop.max(row, length))
-                VectorLoop.map(row, out, length) { FastMath.exp($0 - maximum) }
-                let scale = FloatVector(repeating: 1 / VectorLoop.sum(out, length))
-                VectorLoop.map(out, out, length) { $0 * scale }
+            Parallelism.forEachChunk(outer, grain: Swift.max(1, 8192 / Swift.max(length, 1))) { _, rows in
+                for o in rows {
+                    let row = src + o * length, out = dst + o * length
+                    let maximum = FloatVector(repeating: VectorLoop.max(row, length))
+                    VectorLoop.map(row, out, length) { FastMath.exp($0 - maximum) }
+                    let scale = FloatVector(repeating: 1 / VectorLoop.sum(out, length))
+                    VectorLoop.map(out, out, length) { $0 * scale }
+                }
             }
             return
         }
