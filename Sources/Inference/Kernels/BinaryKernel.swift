@@ -23,6 +23,7 @@ struct BinaryKernel: Kernel {
         guard a.elementType == b.elementType else {
             throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
         }
+        if a.elementType == .float32, try runContiguousFloats(a, b, io) { return }
         let broadcast = try Broadcast([a.shape, b.shape])
         let y = try io.output(0, a.elementType, broadcast.resultShape)
         switch a.elementType {
@@ -35,6 +36,56 @@ struct BinaryKernel: Kernel {
         default:
             throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")
         }
+    }
+
+    /// The common float32 cases without a general broadcast: equal shapes, or one side a scalar or a row that
+    /// repeats along the other's leading axes (a bias). Returns false for anything else.
+    private func runContiguousFloats(_ a: Tensor, _ b: Tensor, _ io: NodeIO) throws -> Bool {
+        // `row` repeats along `full`: its shape, leading 1s dropped, ends `full`'s shape.
+        func repeats(_ row: Tensor, along full: Tensor) -> Bool {
+            let shape = row.shape.drop { $0 == 1 }
+            return row.rank <= full.rank && full.shape.suffix(shape.count).elementsEqual(shape)
+        }
+        let rowIsB: Bool
+        if a.shape == b.shape || repeats(b, along: a) {
+            rowIsB = true
+        } else if repeats(a, along: b) {
+            rowIsB = false
+        } else {
+            return false
+        }
+        let (full, row) = rowIsB ? (a, b) : (b, a)
+        let y = try io.output(0, .float32, full.shape)
+        let (count, length) = (full.count, row.count)
+        guard count > 0 else { return true }
+        let pf = full.elements(as: Float.self).baseAddress!, pr = row.elements(as: Float.self).baseAddress!
+        let py = y.mutableElements(as: Float.self).baseAddress!
+        let op = self.op
+        @inline(__always) func combine(_ f: FloatVector, _ r: FloatVector) -> FloatVector {
+            switch op {
+            case .add: f + r
+            case .sub: rowIsB ? f - r : r - f
+            case .mul: f * r
+            case .div: rowIsB ? f / r : r / f
+            }
+        }
+        if length == count {
+            Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
+                let start = vectors.lowerBound * 8, end = Swift.min(vectors.upperBound * 8, count)
+                VectorLoop.map(pf + start, pr + start, py + start, end - start, combine)
+            }
+        } else if length == 1 {
+            let r = FloatVector(repeating: pr[0])
+            VectorLoop.parallelMap(pf, py, count) { combine($0, r) }
+        } else {
+            let rows = count / length
+            Parallelism.forEachChunk(rows, grain: Swift.max(1, 16384 / length)) { _, range in
+                for i in range {
+                    VectorLoop.map(pf + i * length, pr, py + i * length, length, combine)
+                }
+            }
+        }
+        return true
     }
 
     private func apply<T: BinaryFloatingPoint>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {

@@ -63,6 +63,7 @@ struct ConvKernel: Kernel {
         let src = x.elements(as: Float.self).baseAddress!
         let weights = w.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
+        let biasPointer = bias?.elements(as: Float.self).baseAddress
 
         // With several images and threads, each thread takes whole images (its own im2col scratch, products on
         // one thread); a single image splits its products instead.
@@ -80,6 +81,7 @@ struct ConvKernel: Kernel {
                             weights: weights + map * taps, output: dst + (image * maps + map) * plane,
                             rows: rows, cols: cols)
                     }
+                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         } else if rows.isIdentity && cols.isIdentity {
@@ -91,6 +93,7 @@ struct ConvKernel: Kernel {
                             src + (image * channels + g * groupChannels) * inputPlane, plane,
                             0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
                     }
+                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         } else {
@@ -107,11 +110,13 @@ struct ConvKernel: Kernel {
                             false, false, mapsPerGroup, plane, depth, 1, weights + g * mapsPerGroup * depth, depth,
                             columns, plane, 0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
                     }
+                    // Bias and activation while the image's output is still in cache.
+                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         }
-        Parallelism.forEachChunk(batch, grain: 1) { _, images in
-            finish(dst, images: images, maps: maps, plane: plane, bias: bias?.elements(as: Float.self).baseAddress)
+        if depth == 0 {
+            finish(dst, images: 0..<batch, maps: maps, plane: plane, bias: biasPointer)
         }
     }
 

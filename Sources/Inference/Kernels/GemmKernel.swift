@@ -64,12 +64,25 @@ struct GemmKernel: Kernel {
         guard c.elementType == .float32 else {
             throw InferenceError.invalidInput("Gemm C must be float32, got \(c.elementType)")
         }
+        let source = c.elements(as: Float.self).baseAddress!
+        let target = out.baseAddress!
+        // The usual biases, a row of N (or a full M×N) or one scalar, without building a general broadcast.
+        if c.count == n && (c.rank == 1 || (c.rank == 2 && c.shape[0] == 1)) {
+            for row in 0..<m { (target + row * n).update(from: source, count: n) }
+            return
+        }
+        if c.count == 1 && c.rank <= 2 {
+            target.update(repeating: source[0], count: m * n)
+            return
+        }
+        if c.rank == 2 && c.shape[0] == m && c.shape[1] == n {
+            target.update(from: source, count: m * n)
+            return
+        }
         let broadcast = try Broadcast([[m, n], c.shape])
         guard broadcast.resultShape == [m, n] else {
             throw InferenceError.invalidInput("Gemm C of shape \(c.shape) does not broadcast to [\(m), \(n)]")
         }
-        let source = c.elements(as: Float.self).baseAddress!
-        let target = out.baseAddress!
         broadcast.forEachRow { offset, offsets, count, steps in
             let from = source + offsets[1], to = target + offset
             if steps[1] == 0 {

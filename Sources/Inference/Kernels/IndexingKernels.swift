@@ -177,11 +177,13 @@ struct TopKKernel: Kernel {
         let largest = self.largest
         let contiguousFloats = T.self == Float.self && inner == 1
         // A bounded heap of the k best seen so far, worst at the root: O(n log k) per slice.
-        var heap = [Int](repeating: 0, count: k)
-        heap.withUnsafeMutableBufferPointer { heapBuffer in
-            let heap = heapBuffer.baseAddress!
-            for o in 0..<outer {
-                for i in 0..<inner {
+        // Slices split across threads, each part with its own heap.
+        Parallelism.forEachChunk(outer * inner, grain: Swift.max(1, 16384 / Swift.max(dim, 1))) { _, slices in
+            var heap = [Int](repeating: 0, count: k)
+            heap.withUnsafeMutableBufferPointer { heapBuffer in
+                let heap = heapBuffer.baseAddress!
+                for slice in slices {
+                    let (o, i) = slice.quotientAndRemainder(dividingBy: inner)
                     let base = src + o * dim * inner + i
                     // better(a, b): a ranks before b (value first, then the lower index).
                     @inline(__always) func better(_ a: Int, _ b: Int) -> Bool {

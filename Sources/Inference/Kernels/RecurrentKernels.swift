@@ -249,19 +249,21 @@ struct GRUKernel: Kernel {
                             for j in 0..<hidden { g[j] += rbh[j] }
                         }
                     }
-                    for b in 0..<batch where inputs.isActive(b, at: t) {
-                        let x = projection + layout.inputRow(t, b) * gateRows
-                        let g = gates + b * gateRows
-                        let h = state + b * hidden
-                        // Eight hidden units at a time: z, r, n and the new h in one pass.
-                        for j in stride(from: 0, to: hidden, by: 8) {
-                            let lanes = hidden - j
-                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
-                            let z = FastMath.sigmoid(load(x) + load(g))
-                            let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
-                            let n = FastMath.tanh(FastMath.fma(r, load(g + 2 * hidden), load(x + 2 * hidden)))
-                            // (1 - z) n + z h
-                            FastMath.fma(z, load(h) - n, n).store(to: h + j, upTo: lanes)
+                    // Batch rows split across threads; eight hidden units at a time: z, r, n and the new h in one pass.
+                    Parallelism.forEachChunk(batch, grain: Swift.max(1, 1024 / hidden)) { _, rows in
+                        for b in rows where inputs.isActive(b, at: t) {
+                            let x = projection + layout.inputRow(t, b) * gateRows
+                            let g = gates + b * gateRows
+                            let h = state + b * hidden
+                            for j in stride(from: 0, to: hidden, by: 8) {
+                                let lanes = hidden - j
+                                @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
+                                let z = FastMath.sigmoid(load(x) + load(g))
+                                let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
+                                let n = FastMath.tanh(FastMath.fma(r, load(g + 2 * hidden), load(x + 2 * hidden)))
+                                // (1 - z) n + z h
+                                FastMath.fma(z, load(h) - n, n).store(to: h + j, upTo: lanes)
+                            }
                         }
                     }
                 } else {
