@@ -8,9 +8,6 @@ public enum BLAS {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
-    /// The OpenBLAS thread count in effect.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
-
     /// Products smaller than this many multiply-adds run on one thread: splitting them costs more than it saves.
     static let parallelWork = 1 << 18
 

@@ -70,10 +70,7 @@ struct BinaryKernel: Kernel {
             }
         }
         if length == count {
-            Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
-                let start = vectors.lowerBound * 8, end = Swift.min(vectors.upperBound * 8, count)
-                VectorLoop.map(pf + start, pr + start, py + start, end - start, combine)
-            }
+            VectorLoop.parallelMap(pf, pr, py, count, combine)
         } else if length == 1 {
             let r = FloatVector(repeating: pr[0])
             VectorLoop.parallelMap(pf, py, count) { combine($0, r) }

@@ -72,6 +72,7 @@ struct ConvKernel: Kernel {
         if depth == 0 {
             // No input channels: the output is the bias alone.
             dst.update(repeating: 0, count: y.count)
+            for image in 0..<batch { finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer) }
         } else if groupChannels == 1 && group > 1 {
             Parallelism.forEachChunk(batch, grain: 1) { _, images in
                 for image in images {
@@ -81,7 +82,7 @@ struct ConvKernel: Kernel {
                             weights: weights + map * taps, output: dst + (image * maps + map) * plane,
                             rows: rows, cols: cols)
                     }
-                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
+                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         } else if rows.isIdentity && cols.isIdentity {
@@ -93,7 +94,7 @@ struct ConvKernel: Kernel {
                             src + (image * channels + g * groupChannels) * inputPlane, plane,
                             0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
                     }
-                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
+                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         } else {
@@ -111,32 +112,27 @@ struct ConvKernel: Kernel {
                             columns, plane, 0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
                     }
                     // Bias and activation while the image's output is still in cache.
-                    finish(dst, images: image..<(image + 1), maps: maps, plane: plane, bias: biasPointer)
+                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
                 }
             }
         }
-        if depth == 0 {
-            finish(dst, images: 0..<batch, maps: maps, plane: plane, bias: biasPointer)
-        }
     }
 
-    /// Adds the bias per output map and applies the fused activation, in one pass.
+    /// Adds the bias per output map of one image and applies the fused activation, in one pass.
     private func finish(
-        _ dst: UnsafeMutablePointer<Float>, images: Range<Int>, maps: Int, plane: Int, bias: UnsafePointer<Float>?
+        _ dst: UnsafeMutablePointer<Float>, image: Int, maps: Int, plane: Int, bias: UnsafePointer<Float>?
     ) {
-        for image in images {
-            for map in 0..<maps {
-                let out = dst + (image * maps + map) * plane
-                let b = bias?[map] ?? 0
-                switch activation {
-                case .relu?:
-                    for i in 0..<plane { out[i] = Swift.max(out[i] + b, 0) }
-                case let other?:
-                    if b != 0 { for i in 0..<plane { out[i] += b } }
-                    other.apply(UnsafeMutableBufferPointer(start: out, count: plane))
-                case nil:
-                    if b != 0 { for i in 0..<plane { out[i] += b } }
-                }
+        for map in 0..<maps {
+            let out = dst + (image * maps + map) * plane
+            let b = bias?[map] ?? 0
+            switch activation {
+            case .relu?:
+                for i in 0..<plane { out[i] = Swift.max(out[i] + b, 0) }
+            case let other?:
+                if b != 0 { for i in 0..<plane { out[i] += b } }
+                other.apply(UnsafeMutableBufferPointer(start: out, count: plane))
+            case nil:
+                if b != 0 { for i in 0..<plane { out[i] += b } }
             }
         }
     }

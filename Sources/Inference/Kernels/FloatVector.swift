@@ -44,8 +44,33 @@ extension FloatVector {
     }
 }
 
+/// One block of up to eight elements at `offset` in a row: loads and stores there, a short tail padded with 0.
+struct VectorBlock {
+    let offset: Int
+    /// Elements of the row in this block: 8, or fewer in the tail.
+    let lanes: Int
+
+    @inline(__always)
+    func load(_ row: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: row + offset, upTo: lanes) }
+
+    @inline(__always)
+    func store(_ value: FloatVector, to row: UnsafeMutablePointer<Float>) { value.store(to: row + offset, upTo: lanes) }
+}
+
 /// Loops over float32 buffers eight lanes at a time, the tail through a padded vector.
 enum VectorLoop {
+    /// Calls `body` for each block of up to eight elements of a row of `count`, in order; the last may be short.
+    @inline(__always)
+    static func forEachBlock(_ count: Int, _ body: (VectorBlock) -> Void) {
+        // Whole blocks with a constant lane count, so the padded load and store fold away in the main loop.
+        var offset = 0
+        while offset + 8 <= count {
+            body(VectorBlock(offset: offset, lanes: 8))
+            offset += 8
+        }
+        if offset < count { body(VectorBlock(offset: offset, lanes: count - offset)) }
+    }
+
     /// Writes `body(src[i])` to `dst[i]` for `count` elements; `src` and `dst` may be the same memory.
     ///
     /// `body` sees whole vectors only; in the tail's vector the lanes past the end are 0 and their results dropped.
@@ -54,27 +79,7 @@ enum VectorLoop {
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
         _ body: (FloatVector) -> FloatVector
     ) {
-        var i = 0
-        while i + 8 <= count {
-            body(FloatVector(loading: src + i)).store(to: dst + i)
-            i += 8
-        }
-        if i < count {
-            body(FloatVector(loading: src + i, count: count - i)).store(to: dst + i, count: count - i)
-        }
-    }
-
-    /// `map` with the elements split across `Parallelism.threadCount` threads when there are enough of them.
-    @inline(__always)
-    static func parallelMap(
-        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
-        _ body: (FloatVector) -> FloatVector
-    ) {
-        // Whole vectors per part, at least 2,048 of them (16,384 floats): below that the hand-off costs more.
-        Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
-            let start = vectors.lowerBound * 8
-            map(src + start, dst + start, Swift.min(vectors.upperBound * 8, count) - start, body)
-        }
+        forEachBlock(count) { block in block.store(body(block.load(src)), to: dst) }
     }
 
     /// Writes `body(a[i], b[i])` to `dst[i]`; `dst` may be the same memory as `a` or `b`.
@@ -83,16 +88,7 @@ enum VectorLoop {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
         _ body: (FloatVector, FloatVector) -> FloatVector
     ) {
-        var i = 0
-        while i + 8 <= count {
-            body(FloatVector(loading: a + i), FloatVector(loading: b + i)).store(to: dst + i)
-            i += 8
-        }
-        if i < count {
-            let rest = count - i
-            body(FloatVector(loading: a + i, count: rest), FloatVector(loading: b + i, count: rest))
-                .store(to: dst + i, count: rest)
-        }
+        forEachBlock(count) { block in block.store(body(block.load(a), block.load(b)), to: dst) }
     }
 
     /// Writes `body(a[i], b[i], c[i])` to `dst[i]`; `dst` may be the same memory as any input.
@@ -102,11 +98,36 @@ enum VectorLoop {
         _ dst: UnsafeMutablePointer<Float>, _ count: Int,
         _ body: (FloatVector, FloatVector, FloatVector) -> FloatVector
     ) {
-        for i in stride(from: 0, to: count, by: 8) {
-            let lanes = count - i
-            body(FloatVector(loading: a + i, upTo: lanes), FloatVector(loading: b + i, upTo: lanes),
-                 FloatVector(loading: c + i, upTo: lanes)).store(to: dst + i, upTo: lanes)
+        forEachBlock(count) { block in block.store(body(block.load(a), block.load(b), block.load(c)), to: dst) }
+    }
+
+    /// Calls `body(start, count)` on consecutive spans of `count` elements split across `Parallelism.threadCount`
+    /// threads, each a whole number of vectors and at least 2,048 of them (16,384 floats): below that the hand-off
+    /// costs more than it saves.
+    @inline(__always)
+    static func forEachParallelSpan(_ count: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
+        Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
+            let start = vectors.lowerBound * 8
+            body(start, Swift.min(vectors.upperBound * 8, count) - start)
         }
+    }
+
+    /// `map` with the elements split across threads when there are enough of them.
+    @inline(__always)
+    static func parallelMap(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector) -> FloatVector
+    ) {
+        forEachParallelSpan(count) { start, span in map(src + start, dst + start, span, body) }
+    }
+
+    /// The two-input `map` with the elements split across threads when there are enough of them.
+    @inline(__always)
+    static func parallelMap(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+        _ body: (FloatVector, FloatVector) -> FloatVector
+    ) {
+        forEachParallelSpan(count) { start, span in map(a + start, b + start, dst + start, span, body) }
     }
 
     /// The sum of `count` floats (summed in sixteen interleaved partial sums, so not in index order).

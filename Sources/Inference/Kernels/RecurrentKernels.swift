@@ -255,14 +255,12 @@ struct GRUKernel: Kernel {
                             let x = projection + layout.inputRow(t, b) * gateRows
                             let g = gates + b * gateRows
                             let h = state + b * hidden
-                            for j in stride(from: 0, to: hidden, by: 8) {
-                                let lanes = hidden - j
-                                @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
-                                let z = FastMath.sigmoid(load(x) + load(g))
-                                let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
-                                let n = FastMath.tanh(FastMath.fma(r, load(g + 2 * hidden), load(x + 2 * hidden)))
+                            VectorLoop.forEachBlock(hidden) { block in
+                                let z = FastMath.sigmoid(block.load(x) + block.load(g))
+                                let r = FastMath.sigmoid(block.load(x + hidden) + block.load(g + hidden))
+                                let n = FastMath.tanh(FastMath.fma(r, block.load(g + 2 * hidden), block.load(x + 2 * hidden)))
                                 // (1 - z) n + z h
-                                FastMath.fma(z, load(h) - n, n).store(to: h + j, upTo: lanes)
+                                block.store(FastMath.fma(z, block.load(h) - n, n), to: h)
                             }
                         }
                     }
@@ -275,12 +273,10 @@ struct GRUKernel: Kernel {
                         let g = gates + b * gateRows
                         let h = state + b * hidden
                         let rh = resetState + b * hidden
-                        for j in stride(from: 0, to: hidden, by: 8) {
-                            let lanes = hidden - j
-                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
-                            FastMath.sigmoid(load(x) + load(g)).store(to: g + j, upTo: lanes)
-                            let r = FastMath.sigmoid(load(x + hidden) + load(g + hidden))
-                            (r * load(h)).store(to: rh + j, upTo: lanes)
+                        VectorLoop.forEachBlock(hidden) { block in
+                            block.store(FastMath.sigmoid(block.load(x) + block.load(g)), to: g)
+                            let r = FastMath.sigmoid(block.load(x + hidden) + block.load(g + hidden))
+                            block.store(r * block.load(h), to: rh)
                         }
                     }
                     BLAS.sgemm(
@@ -292,11 +288,9 @@ struct GRUKernel: Kernel {
                         let z = gates + b * gateRows
                         let hh = candidate + b * hidden
                         let h = state + b * hidden
-                        for j in stride(from: 0, to: hidden, by: 8) {
-                            let lanes = hidden - j
-                            @inline(__always) func load(_ p: UnsafePointer<Float>) -> FloatVector { FloatVector(loading: p + j, upTo: lanes) }
-                            let n = FastMath.tanh(load(x) + load(hh))
-                            FastMath.fma(load(z), load(h) - n, n).store(to: h + j, upTo: lanes)
+                        VectorLoop.forEachBlock(hidden) { block in
+                            let n = FastMath.tanh(block.load(x) + block.load(hh))
+                            block.store(FastMath.fma(block.load(z), block.load(h) - n, n), to: h)
                         }
                     }
                 }
