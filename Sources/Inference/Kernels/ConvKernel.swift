@@ -1,12 +1,17 @@
-/// Conv (1-D and 2-D) on float32: strides, pads, auto_pad, dilations, group, optional bias, fused activation.
+/// Conv (1-D and 2-D) on float32: strides, pads, auto_pad, dilations, group, optional bias, fused activation and
+/// an optional fused MaxPool.
 ///
 /// Per image and group: im2col into session scratch, then one `cblas_sgemm` of the group's weights [M/g, C/g·kH·kW]
 /// by the columns [C/g·kH·kW, outH·outW]. A 1×1 kernel with stride 1 and no padding multiplies the input directly;
-/// depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM.
+/// depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM. With a fused
+/// MaxPool each image's maps are computed into scratch and pooled while in cache, so the full-size convolution output
+/// is never written.
 struct ConvKernel: Kernel {
     let window: WindowAttributes
     let group: Int
     var activation: Activation?
+    /// The MaxPool reading this node's output (after the activation), when the graph lets them fuse.
+    var pool: MaxPoolKernel?
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2, 3)
@@ -18,9 +23,17 @@ struct ConvKernel: Kernel {
     }
 
     func fusing(_ activation: Activation) -> Kernel? {
-        guard self.activation == nil else { return nil }
+        guard self.activation == nil, pool == nil else { return nil }
         var fused = self
         fused.activation = activation
+        return fused
+    }
+
+    /// This convolution followed by `pool` (which must not produce indices), or nil when one is already fused.
+    func fusing(_ pool: MaxPoolKernel) -> Kernel? {
+        guard self.pool == nil else { return nil }
+        var fused = self
+        fused.pool = pool
         return fused
     }
 
@@ -51,79 +64,114 @@ struct ConvKernel: Kernel {
             throw InferenceError.invalidInput("Conv bias has shape \(bias.shape), needs [\(maps)]")
         }
         let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: kernel)
-        let outShape = x.rank == 4 ? [batch, maps, rows.output, cols.output] : [batch, maps, cols.output]
+        let pooled = try pool.map { pool throws(InferenceError) in
+            try pool.windows(spatialShape: x.rank == 4 ? [rows.output, cols.output] : [cols.output])
+        }
+        let (outRows, outCols) = pooled ?? (rows, cols)
+        let outShape = x.rank == 4 ? [batch, maps, outRows.output, outCols.output] : [batch, maps, outCols.output]
         let y = try io.output(0, .float32, outShape)
         guard y.count > 0 else { return }
 
-        let plane = rows.output * cols.output
-        let inputPlane = rows.input * cols.input
-        let mapsPerGroup = maps / group
-        let taps = rows.kernel * cols.kernel
-        let depth = groupChannels * taps
+        let geometry = Geometry(
+            channels: channels, maps: maps, groupChannels: groupChannels, rows: rows, cols: cols)
+        let method = geometry.method(group: group)
+        let columnsSize = method == .im2col ? geometry.depth * geometry.plane : 0
+        let stagingSize = pool == nil ? 0 : maps * geometry.plane
+        let outPlane = outRows.output * outCols.output
+        let parts = Parallelism.parts(batch, grain: 1)
+        try [columnsSize + stagingSize, parts].validateShape()
+        let scratch = columnsSize + stagingSize > 0 ? try io.scratch(floats: parts * (columnsSize + stagingSize)) : nil
         let src = x.elements(as: Float.self).baseAddress!
         let weights = w.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
         let biasPointer = bias?.elements(as: Float.self).baseAddress
 
-        // With several images and threads, each thread takes whole images (its own im2col scratch, products on
-        // one thread); a single image splits its products instead.
-        let parts = Parallelism.parts(batch, grain: 1)
-        let perImage = parts > 1 ? BLAS.sgemmSerial : BLAS.sgemm
-        if depth == 0 {
-            // No input channels: the output is the bias alone.
-            dst.update(repeating: 0, count: y.count)
-            for image in 0..<batch { finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer) }
-        } else if groupChannels == 1 && group > 1 {
-            Parallelism.forEachChunk(batch, grain: 1) { _, images in
-                for image in images {
-                    for map in 0..<maps {
-                        Self.depthwise(
-                            input: src + (image * channels + map / mapsPerGroup) * inputPlane,
-                            weights: weights + map * taps, output: dst + (image * maps + map) * plane,
-                            rows: rows, cols: cols)
-                    }
-                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
-                }
-            }
-        } else if rows.isIdentity && cols.isIdentity {
-            Parallelism.forEachChunk(batch, grain: 1) { _, images in
-                for image in images {
-                    for g in 0..<group {
-                        perImage(
-                            false, false, mapsPerGroup, plane, depth, 1, weights + g * mapsPerGroup * depth, depth,
-                            src + (image * channels + g * groupChannels) * inputPlane, plane,
-                            0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
-                    }
-                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
-                }
-            }
-        } else {
-            try [depth, plane, parts].validateShape()
-            let scratch = try io.scratch(floats: parts * depth * plane)
-            Parallelism.forEachChunk(batch, grain: 1) { part, images in
-                let columns = scratch + part * depth * plane
-                for image in images {
-                    for g in 0..<group {
-                        Self.im2col(
-                            input: src + (image * channels + g * groupChannels) * inputPlane, channels: groupChannels,
-                            rows: rows, cols: cols, columns: columns)
-                        perImage(
-                            false, false, mapsPerGroup, plane, depth, 1, weights + g * mapsPerGroup * depth, depth,
-                            columns, plane, 0, dst + (image * maps + g * mapsPerGroup) * plane, plane)
-                    }
-                    // Bias and activation while the image's output is still in cache.
-                    finish(dst, image: image, maps: maps, plane: plane, bias: biasPointer)
+        // With several images and threads, each thread takes whole images (its own scratch, products on one
+        // thread); a single image splits its products instead.
+        Parallelism.forEachChunk(batch, grain: 1) { part, images in
+            let columns = scratch.map { $0 + part * (columnsSize + stagingSize) }
+            let staging = columns.map { $0 + columnsSize }
+            for image in images {
+                let out = staging ?? dst + image * maps * geometry.plane
+                convolve(
+                    image: src + image * channels * geometry.inputPlane, weights: weights, into: out,
+                    columns: columns, method: method, geometry: geometry, serial: parts > 1)
+                // Bias and activation while the image's output is still in cache, then the pooling.
+                finish(out, maps: maps, plane: geometry.plane, bias: biasPointer)
+                if let pool, let staging {
+                    pool.poolValues(
+                        UnsafePointer(staging), dst + image * maps * outPlane, 0..<maps,
+                        inputEnd: staging + maps * geometry.plane, outRows, outCols)
                 }
             }
         }
     }
 
-    /// Adds the bias per output map of one image and applies the fused activation, in one pass.
-    private func finish(
-        _ dst: UnsafeMutablePointer<Float>, image: Int, maps: Int, plane: Int, bias: UnsafePointer<Float>?
+    /// The sizes one image's convolution works with.
+    struct Geometry {
+        let channels: Int, maps: Int, groupChannels: Int
+        let rows: AxisWindow, cols: AxisWindow
+        var plane: Int { rows.output * cols.output }
+        var inputPlane: Int { rows.input * cols.input }
+        var taps: Int { rows.kernel * cols.kernel }
+        /// Rows of one group's columns matrix.
+        var depth: Int { groupChannels * taps }
+
+        func method(group: Int) -> Method {
+            if depth == 0 { return .biasOnly }
+            if groupChannels == 1 && group > 1 { return .depthwise }
+            return rows.isIdentity && cols.isIdentity ? .direct : .im2col
+        }
+    }
+
+    enum Method {
+        /// No input channels: the output is the bias alone.
+        case biasOnly
+        /// One input channel per group: a direct loop per map.
+        case depthwise
+        /// A 1×1 kernel at stride 1 without padding: the input is the columns matrix.
+        case direct
+        /// Columns gathered into scratch, then one product per group.
+        case im2col
+    }
+
+    /// Writes one image's maps (before bias and activation) to `out`: [maps, plane].
+    private func convolve(
+        image: UnsafePointer<Float>, weights: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+        columns: UnsafeMutablePointer<Float>?, method: Method, geometry g: Geometry, serial: Bool
     ) {
+        let mapsPerGroup = g.maps / group
+        let product = serial ? BLAS.sgemmSerial : BLAS.sgemm
+        switch method {
+        case .biasOnly:
+            out.update(repeating: 0, count: g.maps * g.plane)
+        case .depthwise:
+            for map in 0..<g.maps {
+                Self.depthwise(
+                    input: image + (map / mapsPerGroup) * g.inputPlane, weights: weights + map * g.taps,
+                    output: out + map * g.plane, rows: g.rows, cols: g.cols)
+            }
+        case .direct, .im2col:
+            for gr in 0..<group {
+                let input = image + gr * g.groupChannels * g.inputPlane
+                let matrix: UnsafePointer<Float>
+                if method == .im2col, let columns {
+                    Self.im2col(input: input, channels: g.groupChannels, rows: g.rows, cols: g.cols, columns: columns)
+                    matrix = UnsafePointer(columns)
+                } else {
+                    matrix = input
+                }
+                product(
+                    false, false, mapsPerGroup, g.plane, g.depth, 1, weights + gr * mapsPerGroup * g.depth, g.depth,
+                    matrix, g.plane, 0, out + gr * mapsPerGroup * g.plane, g.plane)
+            }
+        }
+    }
+
+    /// Adds the bias per output map of one image and applies the fused activation, in one pass.
+    private func finish(_ dst: UnsafeMutablePointer<Float>, maps: Int, plane: Int, bias: UnsafePointer<Float>?) {
         for map in 0..<maps {
-            let out = dst + (image * maps + map) * plane
+            let out = dst + map * plane
             let b = bias?[map] ?? 0
             switch activation {
             case .relu?:
@@ -167,8 +215,9 @@ struct ConvKernel: Kernel {
                         let line = image + (oh * rows.stride + rowOffset) * cols.input
                         if validCols.lowerBound > 0 { out.update(repeating: 0, count: validCols.lowerBound) }
                         if cols.stride == 1 {
-                            (out + validCols.lowerBound).update(
-                                from: line + validCols.lowerBound + colOffset, count: validCols.count)
+                            VectorLoop.copy(
+                                from: line + validCols.lowerBound + colOffset, to: out + validCols.lowerBound,
+                                count: validCols.count)
                         } else {
                             for ow in validCols { out[ow] = line[ow * cols.stride + colOffset] }
                         }

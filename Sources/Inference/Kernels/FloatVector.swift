@@ -101,6 +101,22 @@ enum VectorLoop {
         forEachBlock(count) { block in block.store(body(block.load(a), block.load(b), block.load(c)), to: dst) }
     }
 
+    /// Copies `count` floats between buffers that do not overlap. Meant for short rows (tens of floats), where
+    /// vector moves beat a call to memmove: the last vector overlaps the one before instead of a lane-by-lane tail.
+    @inline(__always)
+    static func copy(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+        guard count >= 8 else {
+            for i in 0..<count { dst[i] = src[i] }
+            return
+        }
+        var offset = 0
+        while offset + 8 < count {
+            FloatVector(loading: src + offset).store(to: dst + offset)
+            offset += 8
+        }
+        FloatVector(loading: src + count - 8).store(to: dst + count - 8)
+    }
+
     /// Calls `body(start, count)` on consecutive spans of `count` elements split across `Parallelism.threadCount`
     /// threads, each a whole number of vectors and at least 2,048 of them (16,384 floats): below that the hand-off
     /// costs more than it saves.

@@ -20,7 +20,7 @@ struct MaxPoolKernel: Kernel {
         guard x.rank == 3 || x.rank == 4 else {
             throw InferenceError.invalidInput("MaxPool supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
         }
-        let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
+        let (rows, cols) = try windows(spatialShape: Array(x.shape[2...]))
         let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
         let y = try io.output(0, x.elementType, shape)
         let indices = io.outputIndexes.count > 1 ? try io.output(1, .int64, shape) : nil
@@ -34,6 +34,11 @@ struct MaxPoolKernel: Kernel {
         }
     }
 
+    /// The window along each axis over planes of `spatialShape` ([W] or [H, W]).
+    func windows(spatialShape: [Int]) throws(InferenceError) -> (height: AxisWindow, width: AxisWindow) {
+        try window.resolve(spatialShape: spatialShape, kernel: window.kernelShape!)
+    }
+
     private func pool<T: Comparable & AdditiveArithmetic>(
         _: T.Type, _ x: Tensor, _ y: Tensor, _ indices: Tensor?, _ planes: Int, _ rows: AxisWindow, _ cols: AxisWindow
     ) {
@@ -42,18 +47,34 @@ struct MaxPoolKernel: Kernel {
         let dst = y.mutableElements(as: T.self).baseAddress!
         let where_ = indices?.mutableElements(as: Int64.self).baseAddress
         let inputPlane = rows.input * cols.input
-        let plane = rows.output * cols.output
         // Planes split across threads, at least ~16K inputs per part.
         let grain = Swift.max(1, 16384 / Swift.max(inputPlane, 1))
-        if where_ == nil, rows.isInterior, cols.isInterior {
-            Parallelism.forEachChunk(planes, grain: grain) { _, range in
-                Self.poolInterior(src + range.lowerBound * inputPlane, dst + range.lowerBound * plane, range.count,
-                                  rows, cols)
-            }
-            return
-        }
         Parallelism.forEachChunk(planes, grain: grain) { _, range in
-            poolPlanes(src, dst, where_, range, rows, cols)
+            if where_ == nil {
+                poolValues(src, dst, range, inputEnd: src + planes * inputPlane, rows, cols)
+            } else {
+                poolPlanes(src, dst, where_, range, rows, cols)
+            }
+        }
+    }
+
+    /// Pools the planes in `range` of `src` into the same planes of `dst` on the calling thread, without indices,
+    /// taking the fastest loop the window allows. `inputEnd` is the end of the memory `src` may be read up to.
+    func poolValues<T: Comparable & AdditiveArithmetic>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ range: Range<Int>, inputEnd: UnsafePointer<T>,
+        _ rows: AxisWindow, _ cols: AxisWindow
+    ) {
+        guard rows.isInterior, cols.isInterior else { return poolPlanes(src, dst, nil, range, rows, cols) }
+        let from = src + range.lowerBound * rows.input * cols.input
+        let to = dst + range.lowerBound * rows.output * cols.output
+        if T.self == Float.self && rows.kernel == 2 && cols.kernel == 2 && cols.stride == 2 && cols.dilation == 1 {
+            // T is Float: the casts only restate that.
+            Self.poolColumnPairs(
+                UnsafeRawPointer(from).assumingMemoryBound(to: Float.self),
+                UnsafeMutableRawPointer(to).assumingMemoryBound(to: Float.self), range.count, rows, cols,
+                inputEnd: UnsafeRawPointer(inputEnd).assumingMemoryBound(to: Float.self))
+        } else {
+            Self.poolInterior(from, to, range.count, rows, cols)
         }
     }
 
@@ -144,6 +165,64 @@ extension MaxPoolKernel {
                 out += outWidth
             }
         }
+    }
+}
+
+extension MaxPoolKernel {
+    /// Interior float32 windows two columns wide at column stride 2 (the common 2×2 pooling), eight outputs per step:
+    /// the larger of the window's two rows over sixteen columns, then of each even/odd column pair.
+    ///
+    /// A step may load past the end of a row into the next (never at or past `inputEnd`, the end of the whole input)
+    /// and store past the end of an output row into outputs this call writes later (never past its own `planes`);
+    /// steps that would go further take the element loop.
+    static func poolColumnPairs(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ planes: Int, _ rows: AxisWindow,
+        _ cols: AxisWindow, inputEnd: UnsafePointer<Float>
+    ) {
+        let (width, outWidth) = (cols.input, cols.output)
+        let outputEnd = dst + planes * rows.output * outWidth
+        let (rowStep, tapStep, planeStep) = (rows.stride &* width, rows.dilation &* width, rows.input &* width)
+        var out = dst
+        var image = src
+        for _ in 0..<planes {
+            var top = image
+            for _ in 0..<rows.output {
+                let below = top + tapStep
+                var ow = 0
+                while ow < outWidth {
+                    let (upper, lower) = (top + (ow &<< 1), below + (ow &<< 1))
+                    if lower + 16 <= inputEnd {
+                        let left = larger(FloatVector(loading: upper), FloatVector(loading: lower))
+                        let right = larger(FloatVector(loading: upper + 8), FloatVector(loading: lower + 8))
+                        let both = SIMD16(lowHalf: left, highHalf: right)
+                        let pooled = larger(both.evenHalf, both.oddHalf)
+                        if out + ow + 8 <= outputEnd {
+                            pooled.store(to: out + ow)
+                        } else {
+                            pooled.store(to: out + ow, upTo: outWidth &- ow)
+                        }
+                    } else {
+                        for o in 0..<Swift.min(8, outWidth &- ow) {
+                            let w = o &<< 1
+                            out[ow &+ o] = Swift.max(Swift.max(upper[w], upper[w + 1]), Swift.max(lower[w], lower[w + 1]))
+                        }
+                    }
+                    ow &+= 8
+                }
+                top += rowStep
+                out += outWidth
+            }
+            image += planeStep
+        }
+    }
+
+    /// The lane-wise larger of `a` and `b` (`a` where `b` is NaN): one max instruction. The standard
+    /// `pointwiseMax` handles NaN lane by lane and does not vectorize.
+    @inline(__always)
+    private static func larger(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+        var result = a
+        result.replace(with: b, where: b .> a)
+        return result
     }
 }
 
