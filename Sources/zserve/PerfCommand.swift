@@ -12,6 +12,7 @@ struct PerfCommand: ParsableCommand {
             Inputs are generated from the model's declared shapes: the first dimension of any size becomes --batch,
             other dimensions of any size become 1; floats are uniform in [-1, 1), integers 0, bools false.
             --json prints {"batch", "p50_us", "p99_us", "mean_us", "iterations", "threads"}.
+            --profile adds each node's mean time (standard error beside --json); timing every node costs a little.
             """
     )
 
@@ -33,6 +34,9 @@ struct PerfCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: "Also time every node (after fusion) and print each one's mean time and share, slowest first.")
+    var profile = false
+
     func validate() throws {
         guard batch >= 1, iterations >= 1, warmup >= 0, threads >= 1 else {
             throw ValidationError("--batch, --iterations and --threads must be at least 1, --warmup at least 0")
@@ -51,6 +55,7 @@ struct PerfCommand: ParsableCommand {
             _ = try session.run()
         }
         for _ in 0..<warmup { try runOnce() }
+        if profile { session.profile = NodeProfile(model: loaded) }
         var samples = [UInt64](repeating: 0, count: iterations)
         for index in 0..<iterations {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -62,6 +67,11 @@ struct PerfCommand: ParsableCommand {
             Double(samples[min(samples.count - 1, Int(quantile * Double(samples.count)))]) / 1000
         }
         let mean = Double(samples.reduce(0, +)) / Double(samples.count) / 1000
+        if let nodes = session.profile {
+            // Beside --json the table goes to standard error, so standard output stays one JSON object.
+            let table = Self.report(nodes, runs: iterations).joined(separator: "\n") + "\n"
+            if json { FileHandle.standardError.write(Data(table.utf8)) } else { print(table, terminator: "") }
+        }
         if json {
             try printJSON([
                 "batch": batch, "p50_us": microseconds(0.5), "p99_us": microseconds(0.99), "mean_us": mean,
@@ -71,6 +81,20 @@ struct PerfCommand: ParsableCommand {
             print(String(format: "batch %d, %d runs, %d thread(s): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
                          batch, iterations, threads, microseconds(0.5), microseconds(0.99), mean))
         }
+    }
+
+    /// Lines giving each node's mean time per run and share of the nodes' total, slowest first.
+    static func report(_ profile: NodeProfile, runs: Int) -> [String] {
+        func microseconds(_ duration: Duration) -> Double {
+            let (seconds, attoseconds) = duration.components
+            return (Double(seconds) * 1e6 + Double(attoseconds) / 1e12) / Double(runs)
+        }
+        let total = profile.entries.reduce(0) { $0 + microseconds($1.total) }
+        let lines = profile.entries.sorted(by: { $0.total > $1.total }).map { entry in
+            let time = microseconds(entry.total)
+            return String(format: "%10.1f µs %5.1f%%  ", time, total > 0 ? 100 * time / total : 0) + entry.label
+        }
+        return lines + [String(format: "%10.1f µs in nodes per run", total)]
     }
 
     /// A random input for `spec`: the first dimension of any size is the batch, others 1.

@@ -73,6 +73,42 @@ private func isInvalidInput(_ error: any Error) -> Bool {
         #expect(y[1].array(of: Int64.self) == expected.prefix(10).map { Int64($0.offset) })
     }
 
+    /// Long float rows take the sampled-threshold scan, which must give exactly a full sort's answer whatever the
+    /// order: shuffled, ascending (the estimate rises row by row), all equal (the estimate lets nothing in and the
+    /// row is scanned again), many ties, NaNs (ranked last), and the smallest instead of the largest.
+    @Test(arguments: ["shuffled", "ascending", "descending", "constant", "ties", "nan", "smallest"])
+    func topKOnLongRowsMatchesAFullSort(_ order: String) throws {
+        let count = 3000
+        var values: [Float] = (0..<count).map { Float(($0 * 7919) % count) / 7 }
+        switch order {
+        case "ascending": values.sort()
+        case "descending": values.sort(by: >)
+        case "constant": values = [Float](repeating: 2.5, count: count)
+        case "ties": values = values.map { ($0 / 50).rounded(.down) }
+        case "nan": for i in stride(from: 0, to: count, by: 3) { values[i] = .nan }
+        default: break
+        }
+        let largest = order != "smallest"
+        let rows = 3, k = 70
+        // Three rows, each shifted, so per-row offsets are exercised too.
+        let matrix = (0..<rows).flatMap { r in values.map { $0 + Float(r) } }
+        let y = try runNode(
+            "TopK", [floats(matrix, [rows, count]), int64s([Int64(k)], [1])],
+            attributes: ["largest": largest ? 1 : 0], outputs: 2)
+        for r in 0..<rows {
+            let row = Array(matrix[(r * count)..<((r + 1) * count)])
+            let expected = row.enumerated().sorted { a, b in
+                if a.element.isNaN != b.element.isNaN { return b.element.isNaN }
+                if a.element != b.element && !a.element.isNaN { return largest ? a.element > b.element : a.element < b.element }
+                return a.offset < b.offset
+            }.prefix(k)
+            let gotIndices = Array(y[1].array(of: Int64.self)[(r * k)..<((r + 1) * k)])
+            #expect(gotIndices == expected.map { Int64($0.offset) })
+            let gotValues = Array(y[0].array(of: Float.self)[(r * k)..<((r + 1) * k)])
+            #expect(zip(gotValues, expected).allSatisfy { $0.bitPattern == $1.element.bitPattern })
+        }
+    }
+
     @Test func topKRefusesKOutOfRange() throws {
         let x = floats([1, 2], [2])
         #expect(performing: { try runNode("TopK", [x, int64s([3], [1])], outputs: 2) }, throws: isInvalidInput)

@@ -104,6 +104,72 @@ import ZServeTesting
         #expect(Tolerance.mismatch(y, expected) == nil)
     }
 
+    struct PoolCase: Sendable, CustomTestStringConvertible {
+        let input: [Int]
+        let pool: [String: [Int]]
+        var testDescription: String { "x \(input), MaxPool \(pool)" }
+    }
+
+    /// Conv + Relu + MaxPool load as one node (each image pooled from scratch) and give what the three nodes give
+    /// one at a time: the 2×2 column-pair loop (even and odd widths, several images), other interior windows,
+    /// padded windows and 1-D.
+    @Test(arguments: [
+        PoolCase(input: [3, 1, 14, 14], pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
+        PoolCase(input: [2, 2, 13, 21], pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
+        PoolCase(input: [2, 2, 11, 40], pool: ["kernel_shape": [2, 2], "strides": [1, 2]]),
+        PoolCase(input: [1, 2, 9, 9], pool: ["kernel_shape": [3, 3], "strides": [2, 2]]),
+        PoolCase(input: [2, 1, 8, 8], pool: ["kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]]),
+        PoolCase(input: [2, 3, 30], pool: ["kernel_shape": [2], "strides": [2]]),
+    ])
+    func convReluMaxPoolFuseAndMatchSeparateNodes(_ testCase: PoolCase) throws {
+        var random = SeededRandom(seed: 11)
+        let spatial = testCase.input.count - 2
+        let x = random.tensor(testCase.input)
+        let w = random.tensor([4, testCase.input[1]] + [Int](repeating: 3, count: spatial)), b = random.tensor([4])
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, testCase.input.map { _ in nil })
+        graph.initializer("w", w)
+        graph.initializer("b", b)
+        graph.node("Conv", ["x", "w", "b"], ["h"], ["pads": [Int](repeating: 1, count: 2 * spatial)])
+        graph.node("Relu", ["h"], ["r"])
+        graph.node("MaxPool", ["r"], ["y"], testCase.pool)
+        graph.output("y", .float32, nil)
+        let model = try Model(onnx: graph.serialized())
+        #expect(model.operatorCounts == ["Conv+Relu+MaxPool": 1])
+        let session = model.makeSession()
+        try session.setInput(0, x)
+        let y = try session.run()[0]
+
+        let conv = try runNode("Conv", [x, w, b], attributes: ["pads": [Int](repeating: 1, count: 2 * spatial)])[0]
+        let relu = try runNode("Relu", [conv])[0]
+        let expected = try runNode("MaxPool", [relu], attributes: testCase.pool)[0]
+        #expect(y.shape == expected.shape)
+        #expect(y.array(of: Float.self) == expected.array(of: Float.self))
+    }
+
+    /// A Conv whose output has another reader, or a MaxPool that also returns indices, stays separate.
+    @Test func convAndMaxPoolStaySeparateWhenTheyCannotFuse() throws {
+        var random = SeededRandom(seed: 5)
+        var shared = ONNXGraphBuilder(opset: 17)
+        shared.input("x", .float32, [nil, 1, 6, 6])
+        shared.initializer("w", random.tensor([2, 1, 3, 3]))
+        shared.node("Conv", ["x", "w"], ["h"])
+        shared.node("MaxPool", ["h"], ["y"], ["kernel_shape": [2, 2]])
+        shared.node("Neg", ["h"], ["z"])
+        shared.output("y", .float32, nil)
+        shared.output("z", .float32, nil)
+        #expect(try Model(onnx: shared.serialized()).operatorCounts == ["Conv": 1, "MaxPool": 1, "Neg": 1])
+
+        var indexed = ONNXGraphBuilder(opset: 17)
+        indexed.input("x", .float32, [nil, 1, 6, 6])
+        indexed.initializer("w", random.tensor([2, 1, 3, 3]))
+        indexed.node("Conv", ["x", "w"], ["h"])
+        indexed.node("MaxPool", ["h"], ["y", "i"], ["kernel_shape": [2, 2]])
+        indexed.output("y", .float32, nil)
+        indexed.output("i", .int64, nil)
+        #expect(try Model(onnx: indexed.serialized()).operatorCounts == ["Conv": 1, "MaxPool": 1])
+    }
+
     @Test func convRefusesThreeDimensionalKernelsAtLoad() throws {
         var graph = ONNXGraphBuilder(opset: 17)
         graph.input("x", .float32, nil)

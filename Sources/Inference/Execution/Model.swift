@@ -23,6 +23,11 @@ public final class Model: Sendable {
     let constants: [(Int, Tensor)]
     let inputIndexes: [Int]
     let outputIndexes: [Int]
+    /// Per node position, the values no later node reads (nor the caller: graph outputs are excluded), which the
+    /// session drops after that node runs so their storage can hold later values.
+    let releases: [[Int]]
+    /// Every value that is not a constant: what a session clears after each run.
+    let transientValues: [Int]
 
     init(
         inputs: [TensorSpec], outputs: [TensorSpec], opsetVersion: Int, metadata: [String: String],
@@ -38,6 +43,10 @@ public final class Model: Sendable {
         self.inputIndexes = inputIndexes
         self.outputIndexes = outputIndexes
         self.operatorCounts = nodes.reduce(into: [:]) { $0[$1.opType, default: 0] += 1 }
+        let constantIndexes = Set(constants.map(\.0))
+        self.releases = Self.releases(
+            nodes: nodes, kept: constantIndexes.union(outputIndexes))
+        self.transientValues = (0..<valueCount).filter { !constantIndexes.contains($0) }
         self.weightBytes = constants.reduce(0) { $0 + $1.1.byteCount }
     }
 
@@ -61,6 +70,19 @@ public final class Model: Sendable {
             inputs: plan.inputs, outputs: plan.outputs, opsetVersion: plan.opsetVersion, metadata: plan.metadata,
             nodes: plan.nodes, valueCount: plan.valueCount, constants: plan.constants,
             inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes)
+    }
+
+    /// For each node, the values it is the last reader of (or, for values nobody reads, their producer), minus
+    /// `kept`.
+    private static func releases(nodes: [PlannedNode], kept: Set<Int>) -> [[Int]] {
+        var lastUse: [Int: Int] = [:]
+        for (position, node) in nodes.enumerated() {
+            for value in node.outputs where value >= 0 { lastUse[value] = position }
+            for value in node.inputs where value >= 0 { lastUse[value] = position }
+        }
+        var releases = [[Int]](repeating: [], count: nodes.count)
+        for (value, position) in lastUse where !kept.contains(value) { releases[position].append(value) }
+        return releases
     }
 
     /// A new session for running this model on the calling thread, whose buffers may take up to `memoryLimit` bytes.

@@ -41,10 +41,15 @@ public struct NodeIO {
     ///
     /// - Throws: `.invalidInput` when `count` is too large to address, `.resourceExhausted` past the session's limit.
     public func scratch(floats count: Int) throws(InferenceError) -> UnsafeMutablePointer<Float> {
+        try scratch(Float.self, count: count)
+    }
+
+    /// Scratch space for `count` values of a trivial type `T`, with the same rules as `scratch(floats:)`.
+    func scratch<T>(_: T.Type, count: Int) throws(InferenceError) -> UnsafeMutablePointer<T> {
         guard count >= 0, count <= [Int].maximumShapeVolume else {
             throw InferenceError.invalidInput("a scratch buffer of \(count) elements is too large")
         }
-        return try session.scratch(byteCount: count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: count)
+        return try session.scratch(byteCount: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: count)
     }
 
     private func outputIndex(_ position: Int) throws(InferenceError) -> Int {

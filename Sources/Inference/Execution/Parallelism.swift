@@ -34,7 +34,15 @@ public enum Parallelism {
     /// another part.
     @inline(__always)
     static func forEachChunk(_ count: Int, grain: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
-        let parts = parts(count, grain: grain)
+        forEachChunk(count, parts: parts(count, grain: grain), body)
+    }
+
+    /// `forEachChunk` into exactly `parts` ranges (part numbers below `parts`), for kernels that sized per-part
+    /// scratch with `parts(_:grain:)`: the thread count may change between the two calls (another server in the
+    /// process), and the split must not outgrow the scratch.
+    @inline(__always)
+    static func forEachChunk(_ count: Int, parts: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        let parts = Swift.min(parts, count)
         guard parts > 1 else {
             if count > 0 { body(0, 0..<count) }
             return

@@ -1,8 +1,10 @@
 /// The per-thread state for running one model: input, activation and output buffers.
 ///
 /// Not thread-safe: each worker thread makes its own session per model version; the `Model` (weights, kernels) is
-/// shared. Buffers grow to the largest shapes seen and are reused by later runs, so a steady stream of requests does
-/// not allocate tensor memory. A run that would take the session's buffers past `memoryLimit` bytes fails with
+/// shared. Tensor memory comes from a pool of blocks the session keeps between runs: a value's block returns to the
+/// pool after the last node reading it, so later values (and later runs) reuse it, and a steady stream of requests
+/// does not allocate. A block still referenced outside the session (an output tensor the caller kept) is never
+/// handed out again while it is. A run that would take the session's memory past `memoryLimit` bytes fails with
 /// `InferenceError.resourceExhausted` instead of allocating.
 public final class Session {
     public let model: Model
@@ -10,17 +12,20 @@ public final class Session {
     public let memoryLimit: Int
     /// Current tensor of every value in the graph, indexed by the model's value numbering.
     var values: [Tensor?]
-    /// Storage kept per value between runs.
-    private var buffers: [TensorStorage?]
+    /// Every block of tensor memory the session owns; a block is free when this array holds its only reference.
+    private var pool: [TensorStorage] = []
     private var bufferBytes = 0
+    /// Bytes of tensor and scratch memory the session holds now (what `memoryLimit` bounds).
+    public var memoryInUse: Int { bufferBytes }
     /// Scratch memory kernels borrow while they run (im2col columns, recurrent gates); one block shared by every node.
     private var scratchStorage: TensorStorage?
+    /// When set, every run adds each node's time to it (for `zserve perf --profile`); nil costs nothing.
+    public var profile: NodeProfile?
 
     init(model: Model, memoryLimit: Int) {
         self.model = model
         self.memoryLimit = memoryLimit
         self.values = [Tensor?](repeating: nil, count: model.valueCount)
-        self.buffers = [TensorStorage?](repeating: nil, count: model.valueCount)
         for (index, tensor) in model.constants {
             values[index] = tensor
         }
@@ -54,14 +59,21 @@ public final class Session {
     /// - Throws: `InferenceError.invalidInput` when an input is missing or a node rejects the inputs' shapes or
     ///   values, `.resourceExhausted` past the memory limit, `.execution` for anything else; messages name the node.
     public func run() throws(InferenceError) -> [Tensor] {
-        defer { clearInputs() }
+        defer { clearValues() }
         for (position, index) in model.inputIndexes.enumerated() where values[index] == nil {
             throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is missing")
         }
-        for node in model.nodes {
+        for (position, node) in model.nodes.enumerated() {
+            defer { for value in model.releases[position] { values[value] = nil } }
             let io = NodeIO(session: self, inputIndexes: node.inputs, outputIndexes: node.outputs)
             do {
-                try node.kernel.run(io)
+                if profile == nil {
+                    try node.kernel.run(io)
+                } else {
+                    let start = ContinuousClock.now
+                    try node.kernel.run(io)
+                    profile?.add(ContinuousClock.now - start, node: position)
+                }
             } catch let error as InferenceError {
                 switch error {
                 case .invalidInput(let message): throw .invalidInput("\(node.label): \(message)")
@@ -84,8 +96,9 @@ public final class Session {
         return outputs
     }
 
-    private func clearInputs() {
-        for index in model.inputIndexes { values[index] = nil }
+    /// Drops every value but the constants: the caller holds the outputs it was given.
+    private func clearValues() {
+        for index in model.transientValues { values[index] = nil }
     }
 
     /// At least `byteCount` bytes of scratch memory, valid until the calling kernel returns; contents arbitrary.
@@ -102,22 +115,53 @@ public final class Session {
         return storage.pointer
     }
 
-    /// A tensor of `shape` for value `valueIndex`, reusing that value's storage when it is large enough.
+    /// Drops from the pool (and the memory count) the blocks that are neither free nor any value's: outputs of
+    /// earlier runs the caller still holds, which are the caller's from now on.
+    private func forgetBlocksHeldOutside() {
+        var live = Set<ObjectIdentifier>()
+        for case let tensor? in values { live.insert(ObjectIdentifier(tensor.storage)) }
+        var index = 0
+        while index < pool.count {
+            if !isKnownUniquelyReferenced(&pool[index]) && !live.contains(ObjectIdentifier(pool[index])) {
+                bufferBytes -= pool[index].byteCapacity
+                pool.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    /// A tensor of `shape` for value `valueIndex` in a free block of the pool, or a new block.
+    ///
+    /// The smallest free block that fits is taken; when none fits, the largest free block (too small) is replaced,
+    /// so the pool holds at most as many blocks as values are live at once.
     func allocate(valueIndex: Int, elementType: ElementType, shape: [Int]) throws(InferenceError) -> Tensor {
         try shape.validateShape()
         let bytes = shape.elementCount * elementType.byteSize
+        values[valueIndex] = nil
+        var best: Int?
+        var largestFree: Int?
+        for index in pool.indices where isKnownUniquelyReferenced(&pool[index]) {
+            let capacity = pool[index].byteCapacity
+            if capacity >= bytes, best.map({ capacity < pool[$0].byteCapacity }) ?? true { best = index }
+            if largestFree.map({ capacity > pool[$0].byteCapacity }) ?? true { largestFree = index }
+        }
         let storage: TensorStorage
-        if let existing = buffers[valueIndex], existing.byteCapacity >= bytes {
-            storage = existing
+        if let best {
+            storage = pool[best]
         } else {
-            let released = buffers[valueIndex]?.byteCapacity ?? 0
-            guard bufferBytes - released + bytes <= memoryLimit else {
+            if let largestFree {
+                bufferBytes -= pool[largestFree].byteCapacity
+                pool.remove(at: largestFree)
+            }
+            forgetBlocksHeldOutside()
+            guard bufferBytes + bytes <= memoryLimit else {
                 throw .resourceExhausted(
                     "a \(shape) \(elementType) tensor would take the session past its \(memoryLimit)-byte memory limit")
             }
             storage = TensorStorage(byteCapacity: bytes)
-            buffers[valueIndex] = storage
-            bufferBytes += bytes - released
+            pool.append(storage)
+            bufferBytes += bytes
         }
         let tensor = Tensor(elementType: elementType, shape: shape, storage: storage)
         values[valueIndex] = tensor

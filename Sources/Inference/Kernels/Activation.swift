@@ -20,11 +20,13 @@ public enum Activation: String, Sendable, CaseIterable {
         guard count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
         switch self {
         case .relu:
-            VectorLoop.parallelMap(src, dst, count) { $0.replacing(with: 0, where: $0 .< 0) }
+            VectorLoop.forEachParallelSpan(count) { s, n in
+                VectorLoop.map(src + s, dst + s, n) { $0.replacing(with: 0, where: $0 .< 0) }
+            }
         case .sigmoid:
-            VectorLoop.parallelMap(src, dst, count) { FastMath.sigmoid($0) }
+            VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.sigmoid($0) } }
         case .tanh:
-            VectorLoop.parallelMap(src, dst, count) { FastMath.tanh($0) }
+            VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.tanh($0) } }
         }
     }
 }

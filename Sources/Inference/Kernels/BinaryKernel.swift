@@ -70,10 +70,10 @@ struct BinaryKernel: Kernel {
             }
         }
         if length == count {
-            VectorLoop.parallelMap(pf, pr, py, count, combine)
+            VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(pf + s, pr + s, py + s, n, combine) }
         } else if length == 1 {
             let r = FloatVector(repeating: pr[0])
-            VectorLoop.parallelMap(pf, py, count) { combine($0, r) }
+            VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(pf + s, py + s, n) { combine($0, r) } }
         } else {
             let rows = count / length
             Parallelism.forEachChunk(rows, grain: Swift.max(1, 16384 / length)) { _, range in

@@ -88,9 +88,9 @@ struct ConvKernel: Kernel {
 
         // With several images and threads, each thread takes whole images (its own scratch, products on one
         // thread); a single image splits its products instead.
-        Parallelism.forEachChunk(batch, grain: 1) { part, images in
+        Parallelism.forEachChunk(batch, parts: parts) { part, images in
             let columns = scratch.map { $0 + part * (columnsSize + stagingSize) }
-            let staging = columns.map { $0 + columnsSize }
+            let staging = stagingSize > 0 ? columns.map { $0 + columnsSize } : nil
             for image in images {
                 let out = staging ?? dst + image * maps * geometry.plane
                 convolve(

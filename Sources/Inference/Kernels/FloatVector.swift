@@ -120,30 +120,15 @@ enum VectorLoop {
     /// Calls `body(start, count)` on consecutive spans of `count` elements split across `Parallelism.threadCount`
     /// threads, each a whole number of vectors and at least 2,048 of them (16,384 floats): below that the hand-off
     /// costs more than it saves.
+    ///
+    /// Write the per-vector function as a literal inside `body` (`{ s, n in VectorLoop.map(a + s, b + s, n) { ... } }`):
+    /// a function value captured from outside would be called, not inlined, once per vector.
     @inline(__always)
     static func forEachParallelSpan(_ count: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
         Parallelism.forEachChunk((count + 7) / 8, grain: 2048) { _, vectors in
             let start = vectors.lowerBound * 8
             body(start, Swift.min(vectors.upperBound * 8, count) - start)
         }
-    }
-
-    /// `map` with the elements split across threads when there are enough of them.
-    @inline(__always)
-    static func parallelMap(
-        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
-        _ body: (FloatVector) -> FloatVector
-    ) {
-        forEachParallelSpan(count) { start, span in map(src + start, dst + start, span, body) }
-    }
-
-    /// The two-input `map` with the elements split across threads when there are enough of them.
-    @inline(__always)
-    static func parallelMap(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
-        _ body: (FloatVector, FloatVector) -> FloatVector
-    ) {
-        forEachParallelSpan(count) { start, span in map(a + start, b + start, dst + start, span, body) }
     }
 
     /// The sum of `count` floats (summed in sixteen interleaved partial sums, so not in index order).

@@ -159,12 +159,35 @@ struct TopKKernel: Kernel {
         let indices = try io.output(1, .int64, shape)
         guard values.count > 0 else { return }
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
+        if x.elementType == .float32 && inner == 1 && k > 0 && dim <= Int(Int32.max) {
+            return try selectRows(x, values, indices, rows: outer, dim, k, io)
+        }
         switch x.elementType {
         case .float32: select(Float.self, x, values, indices, outer, dim, inner, k)
         case .float64: select(Double.self, x, values, indices, outer, dim, inner, k)
         case .int32: select(Int32.self, x, values, indices, outer, dim, inner, k)
         case .int64: select(Int64.self, x, values, indices, outer, dim, inner, k)
         default: throw InferenceError.invalidInput("TopK does not take \(x.elementType)")
+        }
+    }
+
+    /// Contiguous float32 rows: `FloatTopK` per row, rows split across threads, each part with its own buffer.
+    private func selectRows(
+        _ x: Tensor, _ values: Tensor, _ indices: Tensor, rows: Int, _ dim: Int, _ k: Int, _ io: NodeIO
+    ) throws {
+        let selection = FloatTopK(k: k, largest: largest)
+        let grain = Swift.max(1, 16384 / dim)
+        let parts = Parallelism.parts(rows, grain: grain)
+        let buffers = try io.scratch(FloatTopK.Candidate.self, count: parts * selection.capacity)
+        let src = x.elements(as: Float.self).baseAddress!
+        let outValues = values.mutableElements(as: Float.self).baseAddress!
+        let outIndices = indices.mutableElements(as: Int64.self).baseAddress!
+        Parallelism.forEachChunk(rows, parts: parts) { part, range in
+            for row in range {
+                selection.select(
+                    src + row * dim, count: dim, values: outValues + row * k, indices: outIndices + row * k,
+                    buffer: buffers + part * selection.capacity)
+            }
         }
     }
 
@@ -175,7 +198,6 @@ struct TopKKernel: Kernel {
         let outValues = values.mutableElements(as: T.self).baseAddress!
         let outIndices = indices.mutableElements(as: Int64.self).baseAddress!
         let largest = self.largest
-        let contiguousFloats = T.self == Float.self && inner == 1
         // A bounded heap of the k best seen so far, worst at the root: O(n log k) per slice.
         // Slices split across threads, each part with its own heap.
         Parallelism.forEachChunk(outer * inner, grain: Swift.max(1, 16384 / Swift.max(dim, 1))) { _, slices in
@@ -221,26 +243,7 @@ struct TopKKernel: Kernel {
                             siftDown(0, size)
                         }
                     }
-                    var j = 0
-                    while j < dim {
-                        // Once the heap is full, few candidates beat its worst: a float row is screened eight at a
-                        // time against that value, and only blocks holding a strictly better value are visited.
-                        // (An equal value never enters: every element in the heap has a lower index.)
-                        if contiguousFloats && size == k && k > 0 && j + 8 <= dim {
-                            let row = UnsafeRawPointer(base).assumingMemoryBound(to: Float.self)
-                            let worst = FloatVector(repeating: row[heap[0]])
-                            let block = FloatVector(loading: row + j)
-                            if !any(largest ? block .> worst : block .< worst) {
-                                j += 8
-                                continue
-                            }
-                            for candidate in j..<(j + 8) { consider(candidate) }
-                            j += 8
-                            continue
-                        }
-                        consider(j)
-                        j += 1
-                    }
+                    for j in 0..<dim { consider(j) }
                     // Pop the worst to the end repeatedly: the buffer ends up best-first.
                     var remaining = size
                     while remaining > 1 {

@@ -74,9 +74,9 @@ struct UnaryKernel: Kernel {
 
     private func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
         switch op {
-        case .erf: VectorLoop.parallelMap(src, dst, count) { FastMath.erf($0) }
+        case .erf: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.erf($0) } }
         case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
-        case .exp: VectorLoop.parallelMap(src, dst, count) { FastMath.exp($0) }
+        case .exp: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.exp($0) } }
         case .log: for i in 0..<count { dst[i] = Foundation.log(src[i]) }
         case .neg: for i in 0..<count { dst[i] = -src[i] }
         case .abs: for i in 0..<count { dst[i] = Swift.abs(src[i]) }
@@ -96,9 +96,11 @@ struct UnaryKernel: Kernel {
         case .gelu:
             if tanhApproximation {
                 let c: Float = (2 / Float.pi).squareRoot()
-                VectorLoop.parallelMap(src, dst, count) { x in 0.5 * x * (1 + FastMath.tanh(c * (x + 0.044715 * x * x * x))) }
+                VectorLoop.forEachParallelSpan(count) { s, n in
+                    VectorLoop.map(src + s, dst + s, n) { x in 0.5 * x * (1 + FastMath.tanh(c * (x + 0.044715 * x * x * x))) }
+                }
             } else {
-                VectorLoop.parallelMap(src, dst, count) { FastMath.gelu($0) }
+                VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.gelu($0) } }
             }
         }
     }
