@@ -105,3 +105,86 @@ import ZServeTesting
         #expect(y.array(of: Float.self) == expected)
     }
 }
+
+/// MatMul with its neighbours folded in at load: the fused model must give what the nodes give one at a time.
+@Suite struct MatMulFusionTests {
+    /// Runs `graph` (input "x" of `x`'s shape, output "y") and returns the output and the fused operator counts.
+    func run(_ graph: ONNXGraphBuilder, _ x: Tensor) throws -> (Tensor, [String: Int]) {
+        let model = try Model(onnx: graph.serialized())
+        let session = model.makeSession()
+        try session.setInput(0, x)
+        return (try session.run()[0], model.operatorCounts)
+    }
+
+    @Test func attentionScoresFoldTransposeAndScale() throws {
+        var random = SeededRandom(seed: 21)
+        let q = random.tensor([2, 5, 8]), k = random.tensor([2, 5, 8])
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, [nil, 5, 8])
+        graph.initializer("k", k)
+        graph.initializer("scale", floats([2.828_427], []))
+        graph.node("Transpose", ["k"], ["kt"], ["perm": [0, 2, 1]])
+        graph.node("MatMul", ["x", "kt"], ["s"])
+        graph.node("Div", ["s", "scale"], ["y"])
+        graph.output("y", .float32, nil)
+        let (y, counts) = try run(graph, q)
+        #expect(counts == ["Transpose+MatMul+Div": 1])
+        let kt = try runNode("Transpose", [k], attributes: ["perm": [0, 2, 1]])[0]
+        let s = try runNode("MatMul", [q, kt])[0]
+        let expected = try runNode("Div", [s, floats([2.828_427], [])])[0]
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-6, atol: 1e-6) == nil)
+    }
+
+    @Test(arguments: ["Gelu", "Relu", "Sigmoid", "Tanh", ""])
+    func biasAndActivationFoldIntoTheProduct(_ activation: String) throws {
+        var random = SeededRandom(seed: 8)
+        let x = random.tensor([3, 4, 6]), w = random.tensor([6, 10]), bias = random.tensor([10])
+        var graph = ONNXGraphBuilder(opset: 20)
+        graph.input("x", .float32, [nil, 4, 6])
+        graph.initializer("w", w)
+        graph.initializer("b", bias)
+        graph.node("MatMul", ["x", "w"], ["h"])
+        graph.node("Add", ["b", "h"], [activation.isEmpty ? "y" : "biased"])
+        if !activation.isEmpty { graph.node(activation, ["biased"], ["y"]) }
+        graph.output("y", .float32, nil)
+        let (y, counts) = try run(graph, x)
+        #expect(counts == [activation.isEmpty ? "MatMul+Add" : "MatMul+Add+\(activation)": 1])
+        var expected = try runNode("Add", [try runNode("MatMul", [x, w])[0], bias])[0]
+        if !activation.isEmpty { expected = try runNode(activation, [expected], opset: 20)[0] }
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-6, atol: 1e-6) == nil)
+    }
+
+    /// Neighbours whose meaning a fold would change stay separate nodes.
+    @Test func foldsThatWouldChangeTheResultAreNotMade() throws {
+        var random = SeededRandom(seed: 2)
+        func counts(_ build: (inout ONNXGraphBuilder) -> Void) throws -> [String: Int] {
+            var graph = ONNXGraphBuilder(opset: 20)
+            graph.input("x", .float32, [nil, 4])
+            graph.initializer("w", random.tensor([4, 3]))
+            build(&graph)
+            graph.output("y", .float32, nil)
+            return try Model(onnx: graph.serialized()).operatorCounts
+        }
+        // A [1, 3] bias could broadcast further; a scalar divided by the product is not a scale.
+        #expect(try counts { g in
+            g.initializer("b", random.tensor([1, 3]))
+            g.node("MatMul", ["x", "w"], ["h"])
+            g.node("Add", ["h", "b"], ["y"])
+        } == ["MatMul": 1, "Add": 1])
+        #expect(try counts { g in
+            g.initializer("c", floats([2], []))
+            g.node("MatMul", ["x", "w"], ["h"])
+            g.node("Div", ["c", "h"], ["y"])
+        } == ["MatMul": 1, "Div": 1])
+        // Gelu's tanh approximation is not the fused one; a Transpose of other axes is not a transposed B.
+        #expect(try counts { g in
+            g.node("MatMul", ["x", "w"], ["h"])
+            g.node("Gelu", ["h"], ["y"], ["approximate": "tanh"])
+        } == ["MatMul": 1, "Gelu": 1])
+        #expect(try counts { g in
+            g.initializer("v", random.tensor([3, 4, 2]))
+            g.node("Transpose", ["v"], ["vt"], ["perm": [1, 0, 2]])
+            g.node("MatMul", ["x", "vt"], ["y"])
+        } == ["Transpose": 1, "MatMul": 1])
+    }
+}

@@ -27,7 +27,7 @@ public struct OperatorRegistry: Sendable {
         for op in BinaryOperator.allCases {
             registry.register(op.opType) { try BinaryKernel(op, $0) }
         }
-        for activation in Activation.allCases {
+        for activation in Activation.standalone {
             registry.register(activation.opType) { try ActivationKernel(activation, $0) }
         }
         registry.register("Softmax", SoftmaxKernel.init)

@@ -54,29 +54,29 @@ public enum BLAS {
     }
 }
 
-/// Element types with a BLAS matrix product: C = A · B, row-major, no transposes.
+/// Element types with a BLAS matrix product: C = alpha · A · op(B), row-major, B optionally transposed.
 protocol GEMMScalar: BinaryFloatingPoint {
     static func gemm(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
-        c: UnsafeMutablePointer<Self>, ldc: Int)
+        m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        transposeB: Bool, c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 
 extension Float: GEMMScalar {
     static func gemm(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb,
-                   beta: 0, c: c, ldc: ldc)
+        BLAS.sgemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                   ldb: ldb, beta: 0, c: c, ldc: ldc)
     }
 }
 
 extension Double: GEMMScalar {
     static func gemm(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-        c: UnsafeMutablePointer<Double>, ldc: Int
+        m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        transposeB: Bool, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(lda),
-                    b, blasint(ldb), 0, c, blasint(ldc))
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n),
+                    blasint(k), alpha, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
     }
 }

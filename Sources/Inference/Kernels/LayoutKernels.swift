@@ -228,6 +228,13 @@ struct TransposeKernel: Kernel {
         }
     }
 
+    /// The rank when `perm` only swaps the last two axes (what MatMul can read transposed), else nil.
+    var swapsLastTwoAxes: Int? {
+        guard let perm, perm.count >= 2 else { return nil }
+        let rank = perm.count
+        return perm == Array(0..<(rank - 2)) + [rank - 1, rank - 2] ? rank : nil
+    }
+
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         let perm = self.perm ?? Array((0..<x.rank).reversed())

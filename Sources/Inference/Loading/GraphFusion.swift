@@ -1,9 +1,11 @@
 /// Load-time graph rewrites that save a pass over memory.
 enum GraphFusion {
-    /// Folds a node into the node producing its input when the producer can do its work in its own output loop
-    /// (Gemm + Relu, Conv + Relu + MaxPool), the intermediate value has no other reader, and it is not a graph
-    /// output. A fused node can absorb the next one in turn.
-    static func fuse(_ nodes: [PlannedNode], graphOutputs: Set<Int>) -> [PlannedNode] {
+    /// Folds a node into the node before it when that producer can do the consumer's work in its own output loop,
+    /// the value between them has no other reader and is not a graph output; a fused node can absorb the next one in
+    /// turn. The folds: an activation into Gemm, MatMul or Conv (Gelu into MatMul); MaxPool into Conv; into MatMul a
+    /// Div or Mul by a constant scalar, an Add of a constant row of N (a bias), and a Transpose of its B input that
+    /// swaps the last two axes. `constants` holds the values known at load (initializers and Constant nodes).
+    static func fuse(_ nodes: [PlannedNode], graphOutputs: Set<Int>, constants: [Int: Tensor]) -> [PlannedNode] {
         var readers: [Int: Int] = [:]
         for node in nodes {
             for input in node.inputs where input >= 0 { readers[input, default: 0] += 1 }
@@ -11,11 +13,9 @@ enum GraphFusion {
         var result: [PlannedNode] = []
         for node in nodes {
             if let producer = result.last, producer.outputs.count == 1, let value = producer.outputs.first,
-               readers[value] == 1, !graphOutputs.contains(value), node.inputs == [value],
-               let kernel = fused(producer.kernel, then: node) {
-                result[result.count - 1] = PlannedNode(
-                    opType: "\(producer.opType)+\(node.opType)", label: "\(producer.label)+\(node.label)",
-                    kernel: kernel, inputs: producer.inputs, outputs: node.outputs)
+               readers[value] == 1, !graphOutputs.contains(value),
+               let fused = fused(producer, then: node, through: value, constants: constants) {
+                result[result.count - 1] = fused
             } else {
                 result.append(node)
             }
@@ -23,15 +23,59 @@ enum GraphFusion {
         return result
     }
 
-    /// `producer` also doing `consumer`'s work, or nil when it cannot.
-    private static func fused(_ producer: Kernel, then consumer: PlannedNode) -> Kernel? {
-        if let activation = Activation(rawValue: consumer.opType) {
-            return producer.fusing(activation)
+    /// `producer` and `consumer` as one node, or nil when they do not fold.
+    private static func fused(
+        _ producer: PlannedNode, then consumer: PlannedNode, through value: Int, constants: [Int: Tensor]
+    ) -> PlannedNode? {
+        func merged(_ kernel: Kernel?, inputs: [Int]) -> PlannedNode? {
+            kernel.map {
+                PlannedNode(
+                    opType: "\(producer.opType)+\(consumer.opType)", label: "\(producer.label)+\(consumer.label)",
+                    kernel: $0, inputs: inputs, outputs: consumer.outputs)
+            }
         }
-        if let conv = producer as? ConvKernel, let pool = consumer.kernel as? MaxPoolKernel,
+        // Transpose → MatMul reading it as B.
+        if let transpose = producer.kernel as? TransposeKernel, let matmul = consumer.kernel as? MatMulKernel,
+           consumer.inputs.count == 2, consumer.inputs[1] == value, consumer.inputs[0] != value,
+           let rank = transpose.swapsLastTwoAxes {
+            return merged(matmul.transposingB(rank: rank), inputs: [consumer.inputs[0]] + producer.inputs)
+        }
+        // Every other fold keeps the producer's inputs and takes only `value` from it, other inputs constant.
+        let others = consumer.inputs.filter { $0 != value }
+        guard consumer.inputs.count - others.count == 1 else { return nil }
+        let constant = others.count == 1 ? constants[others[0]] : nil
+        guard others.isEmpty || constant != nil else { return nil }
+
+        if others.isEmpty, let activation = activation(of: consumer) {
+            return merged(producer.kernel.fusing(activation), inputs: producer.inputs)
+        }
+        if others.isEmpty, let conv = producer.kernel as? ConvKernel, let pool = consumer.kernel as? MaxPoolKernel,
            consumer.outputs.count == 1 {
-            return conv.fusing(pool)
+            return merged(conv.fusing(pool), inputs: producer.inputs)
         }
+        guard let matmul = producer.kernel as? MatMulKernel, let constant,
+              let binary = consumer.kernel as? BinaryKernel, constant.elementType == .float32
+        else { return nil }
+        switch binary.op {
+        case .div where constant.rank == 0 && consumer.inputs[0] == value:
+            return merged(matmul.scaled(by: 1 / constant.elements(as: Float.self)[0]), inputs: producer.inputs)
+        case .mul where constant.rank == 0:
+            return merged(matmul.scaled(by: constant.elements(as: Float.self)[0]), inputs: producer.inputs)
+        case .add where constant.rank == 1:
+            // The bias must be a row of N: B has to be known here to be sure the Add does not broadcast further.
+            guard producer.inputs.count == 2, let b = constants[producer.inputs[1]], b.rank >= 2,
+                  constant.count == b.shape[b.rank - (matmul.transposedRank == nil ? 1 : 2)]
+            else { return nil }
+            return merged(matmul.adding(bias: constant), inputs: producer.inputs)
+        default:
+            return nil
+        }
+    }
+
+    /// The activation a node applies, when it is one a producer can fuse.
+    private static func activation(of node: PlannedNode) -> Activation? {
+        if let kernel = node.kernel as? ActivationKernel { return kernel.activation }
+        if let unary = node.kernel as? UnaryKernel, unary.op == .gelu, !unary.tanhApproximation { return .gelu }
         return nil
     }
 }

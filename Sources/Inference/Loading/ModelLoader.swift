@@ -149,7 +149,7 @@ struct ModelLoader {
         }
         guard !plan.outputs.isEmpty else { throw InferenceError.invalidModel("the graph has no outputs") }
 
-        plan.nodes = GraphFusion.fuse(nodes, graphOutputs: Set(plan.outputIndexes))
+        plan.nodes = GraphFusion.fuse(nodes, graphOutputs: Set(plan.outputIndexes), constants: constantValues)
         plan.valueCount = valueIndex.count
         plan.constants = constantValues.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return plan
