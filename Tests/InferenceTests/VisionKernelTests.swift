@@ -106,13 +106,17 @@ import ZServeTesting
 
     struct PoolCase: Sendable, CustomTestStringConvertible {
         let input: [Int]
+        /// Output maps: multiples of eight take the small-depth path (up to 32 taps), others im2col + GEMM.
+        var maps = 4
+        var activation = "Relu"
         let pool: [String: [Int]]
-        var testDescription: String { "x \(input), MaxPool \(pool)" }
+        var testDescription: String { "x \(input), \(maps) maps, \(activation), MaxPool \(pool)" }
     }
 
-    /// Conv + Relu + MaxPool load as one node (each image pooled from scratch) and give what the three nodes give
-    /// one at a time: the 2×2 column-pair loop (even and odd widths, several images), other interior windows,
-    /// padded windows and 1-D.
+    /// Conv + activation + MaxPool load as one node (each image pooled from scratch, or pooled in registers on the
+    /// small-depth path) and give what the three nodes give one at a time: the 2×2 column-pair loop (even and odd
+    /// widths, several images), other interior windows, padded windows, 1-D; 8, 32 and 40 maps; Gelu, which is
+    /// not monotonic and so cannot wait until after the pooling.
     @Test(arguments: [
         PoolCase(input: [3, 1, 14, 14], pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
         PoolCase(input: [2, 2, 13, 21], pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
@@ -120,31 +124,56 @@ import ZServeTesting
         PoolCase(input: [1, 2, 9, 9], pool: ["kernel_shape": [3, 3], "strides": [2, 2]]),
         PoolCase(input: [2, 1, 8, 8], pool: ["kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]]),
         PoolCase(input: [2, 3, 30], pool: ["kernel_shape": [2], "strides": [2]]),
+        PoolCase(input: [3, 1, 14, 14], maps: 32, pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
+        PoolCase(input: [2, 3, 9, 11], maps: 40, pool: ["kernel_shape": [3, 2], "strides": [2, 1]]),
+        PoolCase(input: [2, 1, 10, 10], maps: 8, activation: "Gelu", pool: ["kernel_shape": [2, 2], "strides": [2, 2]]),
+        PoolCase(input: [2, 2, 12, 12], maps: 16, activation: "Sigmoid", pool: ["kernel_shape": [2, 2]]),
+        PoolCase(input: [2, 2, 8, 8], maps: 8, pool: ["kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]]),
+        PoolCase(input: [2, 3, 30], maps: 24, pool: ["kernel_shape": [2], "strides": [2]]),
     ])
-    func convReluMaxPoolFuseAndMatchSeparateNodes(_ testCase: PoolCase) throws {
+    func convActivationMaxPoolFuseAndMatchSeparateNodes(_ testCase: PoolCase) throws {
         var random = SeededRandom(seed: 11)
         let spatial = testCase.input.count - 2
         let x = random.tensor(testCase.input)
-        let w = random.tensor([4, testCase.input[1]] + [Int](repeating: 3, count: spatial)), b = random.tensor([4])
-        var graph = ONNXGraphBuilder(opset: 17)
+        let w = random.tensor([testCase.maps, testCase.input[1]] + [Int](repeating: 3, count: spatial))
+        let b = random.tensor([testCase.maps])
+        var graph = ONNXGraphBuilder(opset: 20)
         graph.input("x", .float32, testCase.input.map { _ in nil })
         graph.initializer("w", w)
         graph.initializer("b", b)
         graph.node("Conv", ["x", "w", "b"], ["h"], ["pads": [Int](repeating: 1, count: 2 * spatial)])
-        graph.node("Relu", ["h"], ["r"])
+        graph.node(testCase.activation, ["h"], ["r"])
         graph.node("MaxPool", ["r"], ["y"], testCase.pool)
         graph.output("y", .float32, nil)
         let model = try Model(onnx: graph.serialized())
-        #expect(model.operatorCounts == ["Conv+Relu+MaxPool": 1])
+        #expect(model.operatorCounts == ["Conv+\(testCase.activation)+MaxPool": 1])
         let session = model.makeSession()
         try session.setInput(0, x)
         let y = try session.run()[0]
 
-        let conv = try runNode("Conv", [x, w, b], attributes: ["pads": [Int](repeating: 1, count: 2 * spatial)])[0]
-        let relu = try runNode("Relu", [conv])[0]
-        let expected = try runNode("MaxPool", [relu], attributes: testCase.pool)[0]
+        // The reference is 2-D: a 1-D case is a height-1 image without vertical padding.
+        let planar = spatial == 2
+        let conv4D = Reference.conv(
+            planar ? x : x.reshaped4D(), planar ? w : w.reshaped4D(), b, group: 1, stride: [1, 1], dilation: [1, 1],
+            pads: planar ? [1, 1, 1, 1] : [0, 1, 0, 1], autoPad: "NOTSET")
+        let conv = planar ? conv4D : conv4D.reshaped(Array(conv4D.shape[0..<2]) + [conv4D.shape[3]])
+        let activated = try runNode(testCase.activation, [conv], opset: 20)[0]
+        let expected = try runNode("MaxPool", [activated], attributes: testCase.pool)[0]
         #expect(y.shape == expected.shape)
-        #expect(y.array(of: Float.self) == expected.array(of: Float.self))
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-5, atol: 1e-5) == nil)
+    }
+
+    /// The small-depth path alone (no pooling) against the direct definition: strides, dilations, padding,
+    /// no bias, maps in one and two groups of 32.
+    @Test(arguments: [8, 32, 48])
+    func smallDepthConvolutionMatchesDirectConvolution(_ maps: Int) throws {
+        var random = SeededRandom(seed: UInt64(maps))
+        let x = random.tensor([2, 3, 9, 10]), w = random.tensor([maps, 3, 3, 2])
+        let attributes: [String: Any] = ["strides": [2, 1], "dilations": [1, 2], "pads": [1, 0, 2, 1]]
+        let y = try runNode("Conv", [x, w], attributes: attributes, constantInputs: [1])[0]
+        let expected = Reference.conv(
+            x, w, nil, group: 1, stride: [2, 1], dilation: [1, 2], pads: [1, 0, 2, 1], autoPad: "NOTSET")
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-5, atol: 1e-5) == nil)
     }
 
     /// A Conv whose output has another reader, or a MaxPool that also returns indices, stays separate.

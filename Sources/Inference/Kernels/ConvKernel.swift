@@ -74,6 +74,10 @@ struct ConvKernel: Kernel {
 
         let geometry = Geometry(
             channels: channels, maps: maps, groupChannels: groupChannels, rows: rows, cols: cols)
+        if SmallDepthConv.applies(geometry, group: group, pool: pooled) {
+            let direct = SmallDepthConv(geometry: geometry, activation: activation, pool: pooled)
+            return try run(direct, x, w, bias, y, io)
+        }
         let method = geometry.method(group: group)
         let columnsSize = method == .im2col ? geometry.depth * geometry.plane : 0
         let stagingSize = pool == nil ? 0 : maps * geometry.plane
@@ -102,6 +106,34 @@ struct ConvKernel: Kernel {
                     pool.poolValues(
                         UnsafePointer(staging), dst + image * maps * outPlane, 0..<maps,
                         inputEnd: staging + maps * geometry.plane, outRows, outCols)
+                }
+            }
+        }
+    }
+
+    /// The small-depth path: weights packed once per run, then whole images per thread.
+    private func run(
+        _ direct: SmallDepthConv, _ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ y: Tensor, _ io: NodeIO
+    ) throws {
+        let g = direct.geometry
+        let batch = x.shape[0]
+        let parts = Parallelism.parts(batch, grain: 1)
+        let packedSize = g.depth * g.maps
+        try [direct.imageScratch, parts].validateShape()
+        let scratch = try io.scratch(floats: packedSize + parts * direct.imageScratch)
+        direct.pack(w.elements(as: Float.self).baseAddress!, into: scratch)
+        let src = x.elements(as: Float.self).baseAddress!
+        let dst = y.mutableElements(as: Float.self).baseAddress!
+        let biasPointer = bias?.elements(as: Float.self).baseAddress
+        let outImage = y.count / batch
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: g.depth) { offsets in
+            direct.tapOffsets(into: offsets.baseAddress!)
+            Parallelism.forEachChunk(batch, parts: parts) { part, images in
+                let padded = direct.imageScratch > 0 ? scratch + packedSize + part * direct.imageScratch : nil
+                for image in images {
+                    direct.run(
+                        image: src + image * g.channels * g.inputPlane, packed: scratch,
+                        offsets: offsets.baseAddress!, bias: biasPointer, padded: padded, output: dst + image * outImage)
                 }
             }
         }
