@@ -24,6 +24,25 @@ import ZServeTesting
         #expect(y.array(of: Float.self) == expected)
     }
 
+    /// Constant weights given transposed are stored untransposed at load: same result as B given at run time, and
+    /// the model counts the stored copy instead of the constant.
+    @Test func gemmWithConstantTransposedWeightsMatchesRunTimeWeights() throws {
+        let at = floats([1, 4, 2, 5, 3, 6], [3, 2])
+        let bt = floats([1, 0, 1, 0, 3, 2, 2, 1, 0, 1, 1, 1], [4, 3])
+        let c = floats([1, 2, 3, 4], [4])
+        let attributes: [String: Any] = ["transA": 1, "transB": 1, "alpha": Float(0.5), "beta": Float(2)]
+        let atRunTime = try runNode("Gemm", [at, bt, c], attributes: attributes)[0]
+        let constant = try runNode("Gemm", [at, bt, c], attributes: attributes, constantInputs: [1, 2])[0]
+        #expect(constant.array(of: Float.self) == atRunTime.array(of: Float.self))
+
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("x", .float32, [nil, 3])
+        graph.initializer("w", bt)
+        graph.node("Gemm", ["x", "w"], ["y"], ["transB": 1])
+        graph.output("y", .float32, nil)
+        #expect(try Model(onnx: graph.serialized()).weightBytes == bt.byteCount)
+    }
+
     @Test func gemmBroadcastsColumnAndScalarBias() throws {
         let column = try runNode("Gemm", [a, b, floats([10, 20], [2, 1])])[0]
         #expect(column.array(of: Float.self) == [14, 22, 14, 16, 30, 47, 33, 35])

@@ -16,6 +16,12 @@ extension Kernel {
     public func fusing(_ activation: Activation) -> Kernel? { nil }
 }
 
+/// A kernel that keeps constant tensors of its own (weights prepared at load, a fused bias), counted in the model's
+/// weight bytes.
+protocol HoldsWeights {
+    var heldWeightBytes: Int { get }
+}
+
 /// What a kernel factory sees of its node when the model loads.
 public struct NodeDefinition {
     /// The operator, e.g. "Gemm".

@@ -48,6 +48,7 @@ public final class Model: Sendable {
             nodes: nodes, kept: constantIndexes.union(outputIndexes))
         self.transientValues = (0..<valueCount).filter { !constantIndexes.contains($0) }
         self.weightBytes = constants.reduce(0) { $0 + $1.1.byteCount }
+            + nodes.reduce(0) { $0 + (($1.kernel as? HoldsWeights)?.heldWeightBytes ?? 0) }
     }
 
     /// Parses, checks and plans the ONNX model in `bytes`.

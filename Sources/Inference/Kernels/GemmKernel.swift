@@ -1,11 +1,16 @@
 /// Gemm: Y = alpha · op(A) · op(B) + beta · C, with C broadcast to M×N, on `cblas_sgemm`; optionally followed by a
 /// fused activation.
-struct GemmKernel: Kernel {
+struct GemmKernel: Kernel, HoldsWeights {
     let alpha: Float
     let beta: Float
     let transposeA: Bool
-    let transposeB: Bool
+    private(set) var transposeB: Bool
     var activation: Activation?
+    /// B transposed once at load, used instead of input 1 when B is a constant given transposed (transB = 1, the
+    /// usual [out, in] layout of a dense layer's weights): BLAS multiplies an untransposed B faster.
+    private(set) var weights: Tensor?
+
+    var heldWeightBytes: Int { weights?.byteCount ?? 0 }
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2, 3)
@@ -22,9 +27,25 @@ struct GemmKernel: Kernel {
         return fused
     }
 
+    /// This Gemm with its constant B (`transB = 1`) stored transposed; nil when B is not given transposed or not
+    /// a 2-D float32 tensor.
+    func transposingWeights(_ b: Tensor) -> GemmKernel? {
+        guard transposeB, weights == nil, b.elementType == .float32, b.rank == 2 else { return nil }
+        let (rows, cols) = (b.shape[0], b.shape[1])
+        var values = [Float](repeating: 0, count: b.count)
+        let source = b.elements(as: Float.self)
+        for r in 0..<rows {
+            for c in 0..<cols { values[c * rows + r] = source[r * cols + c] }
+        }
+        var prepared = self
+        prepared.weights = Tensor(float32: values, shape: [cols, rows])
+        prepared.transposeB = false
+        return prepared
+    }
+
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        let b = try weights ?? io.requiredInput(1)
         guard a.elementType == .float32, b.elementType == .float32 else {
             throw InferenceError.invalidInput("Gemm takes float32, got \(a.elementType) and \(b.elementType)")
         }

@@ -4,12 +4,14 @@
 /// Neighbouring nodes fold in at load (`GraphFusion`): a Transpose of B's last two axes (B read transposed), a Div or
 /// Mul by a constant scalar (the product's alpha), an Add of a constant row of N (a bias) and an activation, applied
 /// in that order in one pass over the output.
-struct MatMulKernel: Kernel {
+struct MatMulKernel: Kernel, HoldsWeights {
     var activation: Activation?
     /// The product is scaled by this (a fused Div or Mul by a constant).
     var alpha: Float = 1
     /// Added to each row of the product: a fused Add of a constant [N] (float32).
     var bias: Tensor?
+    var heldWeightBytes: Int { bias?.byteCount ?? 0 }
+
     /// The rank B had before a fused Transpose swapped its last two axes; nil when B is read as given.
     var transposedRank: Int?
 

@@ -23,6 +23,19 @@ enum GraphFusion {
         return result
     }
 
+    /// Gives kernels their constant weights in the layout they multiply fastest (Gemm's B given transposed); the
+    /// kernel then holds them and the node no longer reads the constant.
+    static func prepareWeights(_ nodes: [PlannedNode], constants: [Int: Tensor]) -> [PlannedNode] {
+        nodes.map { node in
+            guard let gemm = node.kernel as? GemmKernel, node.inputs.count >= 2, let b = constants[node.inputs[1]],
+                  let prepared = gemm.transposingWeights(b)
+            else { return node }
+            var inputs = node.inputs
+            inputs[1] = -1
+            return PlannedNode(opType: node.opType, label: node.label, kernel: prepared, inputs: inputs, outputs: node.outputs)
+        }
+    }
+
     /// `producer` and `consumer` as one node, or nil when they do not fold.
     private static func fused(
         _ producer: PlannedNode, then consumer: PlannedNode, through value: Int, constants: [Int: Tensor]

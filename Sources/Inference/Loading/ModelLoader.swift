@@ -149,9 +149,13 @@ struct ModelLoader {
         }
         guard !plan.outputs.isEmpty else { throw InferenceError.invalidModel("the graph has no outputs") }
 
-        plan.nodes = GraphFusion.fuse(nodes, graphOutputs: Set(plan.outputIndexes), constants: constantValues)
+        plan.nodes = GraphFusion.prepareWeights(
+            GraphFusion.fuse(nodes, graphOutputs: Set(plan.outputIndexes), constants: constantValues),
+            constants: constantValues)
         plan.valueCount = valueIndex.count
-        plan.constants = constantValues.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        // Constants folded into kernels (a fused bias, weights stored transposed) need no value of their own.
+        let read = Set(plan.nodes.flatMap(\.inputs)).union(plan.outputIndexes)
+        plan.constants = constantValues.filter { read.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return plan
     }
 
