@@ -75,8 +75,9 @@ struct MatMulKernel: Kernel, HoldsWeights {
         if let bias, bias.count != n {
             throw InferenceError.invalidInput("Add of a [\(bias.count)] bias does not fit the MatMul's \(n) columns")
         }
-        let batch = try Broadcast([Array(aShape.dropLast(2)), Array(bShape.dropLast(2))])
-        var outShape = batch.resultShape
+        // One B matrix (the usual weights) needs no broadcast: A's batch dimensions are the output's.
+        let batch = bShape.count == 2 ? nil : try Broadcast([Array(aShape.dropLast(2)), Array(bShape.dropLast(2))])
+        var outShape = batch?.resultShape ?? Array(aShape.dropLast(2))
         if a.rank > 1 { outShape.append(m) }
         if b.rank > 1 || transposeB { outShape.append(n) }
         let y = try io.output(0, a.elementType, outShape)
@@ -108,7 +109,7 @@ struct MatMulKernel: Kernel, HoldsWeights {
     }
 
     private static func multiply<T: GEMMScalar>(
-        _ a: Tensor, _ b: Tensor, _ y: Tensor, _ dims: Dimensions, _ batch: Broadcast, alpha: T
+        _ a: Tensor, _ b: Tensor, _ y: Tensor, _ dims: Dimensions, _ batch: Broadcast?, alpha: T
     ) {
         let (m, n, k) = (dims.m, dims.n, dims.k)
         let out = y.mutableElements(as: T.self)
@@ -118,12 +119,7 @@ struct MatMulKernel: Kernel, HoldsWeights {
         let ldb = dims.transposeB ? k : n
         if k == 0 {
             out.update(repeating: 0)
-        } else if dims.bShape.count == 2 {
-            // B is one matrix: every batch of A stacks into one tall M·batch × K matrix, a single GEMM.
-            let rows = dims.aShape.dropLast().reduce(1, *)
-            T.gemm(m: rows, n: n, k: k, alpha: alpha, a: pa, lda: k, b: pb, ldb: ldb, transposeB: dims.transposeB,
-                   c: py, ldc: n)
-        } else {
+        } else if let batch {
             let (aMatrix, bMatrix, yMatrix) = (m * k, k * n, m * n)
             // The matrices of A and B each product reads, in output order.
             var pairs: [(a: Int, b: Int)] = []
@@ -140,6 +136,11 @@ struct MatMulKernel: Kernel, HoldsWeights {
                            c: py + index * yMatrix, ldc: n)
                 }
             }
+        } else {
+            // B is one matrix: every batch of A stacks into one tall M·batch × K matrix, a single GEMM.
+            let rows = dims.aShape.dropLast().reduce(1, *)
+            T.gemm(m: rows, n: n, k: k, alpha: alpha, a: pa, lda: k, b: pb, ldb: ldb, transposeB: dims.transposeB,
+                   c: py, ldc: n)
         }
     }
 }
