@@ -350,7 +350,7 @@ def main() -> None:
     parser.add_argument("--models", type=Path, help="make_test_models.py output or model repository with zoo_* models")
     parser.add_argument("--iterations", type=int, default=1000, help="timed runs per measurement (default 1000)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed runs first (default 100)")
-    parser.add_argument("--repeats", type=int, default=3, help="measurements per row (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="measurements per row (default 5)")
     parser.add_argument("--batches", default="1,64", help="comma-separated batch sizes (default 1,64)")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--only", default="", help="only models whose names contain this")
