@@ -3,9 +3,10 @@
 ///
 /// Per image and group: im2col into session scratch, then one `cblas_sgemm` of the group's weights [M/g, C/g·kH·kW]
 /// by the columns [C/g·kH·kW, outH·outW]. A 1×1 kernel with stride 1 and no padding multiplies the input directly;
-/// depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM. With a fused
-/// MaxPool each image's maps are computed into scratch and pooled while in cache, so the full-size convolution output
-/// is never written.
+/// depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM; convolutions
+/// with few taps per output (the first layer of an image model) run `SmallDepthConv`. With a fused MaxPool each
+/// image's maps are computed into scratch (or registers) and pooled there, so the full-size convolution output is
+/// never written.
 struct ConvKernel: Kernel {
     let window: WindowAttributes
     let group: Int

@@ -126,7 +126,8 @@ struct GatherElementsKernel: Kernel {
 }
 
 /// TopK (opset ≥ 10, K as an int64 input): the K largest (or smallest) elements along `axis` and their int64
-/// indices, sorted; equal values keep the lower index first. float32, float64, int32, int64.
+/// indices, sorted; equal values keep the lower index first. float32, float64, int32, int64. Contiguous float32 rows
+/// (the last axis) go through `FloatTopK`, where NaN ranks after every number.
 struct TopKKernel: Kernel {
     let axis: Int
     let largest: Bool

@@ -16,11 +16,12 @@ struct SmallDepthConv {
     let pool: (height: AxisWindow, width: AxisWindow)?
 
     /// Whether this path takes a convolution of `geometry` in `group`s followed by `pool` windows: one group,
-    /// maps a multiple of eight, few taps, and pooling windows that never reach into padding.
+    /// maps a multiple of eight, few taps, a kernel wider than 1×1 (those multiply the input directly, without
+    /// im2col), and pooling windows that never reach into padding.
     static func applies(
         _ geometry: ConvKernel.Geometry, group: Int, pool: (height: AxisWindow, width: AxisWindow)?
     ) -> Bool {
-        guard group == 1, geometry.maps % 8 == 0, geometry.depth >= 1, geometry.depth <= maximumDepth else {
+        guard group == 1, geometry.maps % 8 == 0, geometry.taps > 1, geometry.depth <= maximumDepth else {
             return false
         }
         return pool.map { $0.height.isInterior && $0.width.isInterior } ?? true
