@@ -57,8 +57,13 @@ enum FastMath {
 
     @inline(__always)
     static func exp(_ value: FloatVector) -> FloatVector {
-        var x = value.replacing(with: -87, where: value .< -87)
-        x.replace(with: 88, where: x .> 88)
+        let x = value.replacing(with: -87, where: value .< -87)
+        return expInRange(x.replacing(with: 88, where: x .> 88))
+    }
+
+    /// `exp` of values already within [-87, 88].
+    @inline(__always)
+    private static func expInRange(_ x: FloatVector) -> FloatVector {
         let shift = FloatVector(repeating: shifter)
         let biased = fma(x, FloatVector(repeating: log2e), shift)
         let n = biased - shift
@@ -95,7 +100,9 @@ enum FastMath {
         p = fma(p, t, FloatVector(repeating: 1.421_413_741))
         p = fma(p, t, FloatVector(repeating: -0.284_496_736))
         p = fma(p, t, FloatVector(repeating: 0.254_829_592))
-        return p * t * exp(-x * x)
+        // -x² is never above 88: only the lower clamp of `exp` can apply.
+        let exponent = -x * x
+        return p * t * expInRange(exponent.replacing(with: -87, where: exponent .< -87))
     }
 
     /// Relative error below 1e-6: near 0, where the approximation's absolute error would dominate, the Taylor
@@ -125,8 +132,11 @@ enum FastMath {
     @inline(__always)
     static func gelu(_ value: FloatVector) -> FloatVector {
         let v = value * (1 / Float(2).squareRoot())
-        let q = erfcMagnitude(v.replacing(with: -v, where: v .< 0))
-        let onePlusErf = (2 - q).replacing(with: q, where: v .< 0)
+        let negative = v .< 0
+        // |v| by clearing the sign bits (same-size reinterpretation, as in `exp`).
+        let magnitude = unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: FloatVector.self)
+        let q = erfcMagnitude(magnitude)
+        let onePlusErf = (2 - q).replacing(with: q, where: negative)
         return 0.5 * value * onePlusErf
     }
 
