@@ -28,6 +28,21 @@ import ZServeTesting
         #expect(Set(chunks.map(\.part)) == Set(0..<chunks.count))
     }
 
+    /// A kernel sizes per-part scratch with `parts`, then splits; the thread count may rise in between (another
+    /// server in the process), and the split must still stay within the parts it sized for.
+    @Test func aSplitStaysWithinThePartsItWasSizedFor() {
+        Parallelism.setThreadCount(1)
+        let sized = Parallelism.parts(1_000, grain: 1)
+        Parallelism.setThreadCount(2)
+        defer { Parallelism.setThreadCount(1) }
+        let parts = Mutex<Set<Int>>([])
+        Parallelism.forEachChunk(1_000, parts: sized) { part, _ in parts.withLock { _ = $0.insert(part) } }
+        #expect(sized == 1)
+        #expect(parts.withLock { $0 } == [0])
+        Parallelism.forEachChunk(1_000, parts: 2) { part, _ in parts.withLock { _ = $0.insert(part) } }
+        #expect(parts.withLock { $0 } == [0, 1])
+    }
+
     @Test func oneThreadRunsOnTheCaller() {
         Parallelism.setThreadCount(1)
         let caller = Thread.current
