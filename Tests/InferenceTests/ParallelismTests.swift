@@ -90,6 +90,7 @@ import ZServeTesting
         Case(opType: "Add", shapes: [[256, 256], [256]], attributes: [:], extra: nil),
         Case(opType: "Div", shapes: [[256], [256, 256]], attributes: [:], extra: nil),
         Case(opType: "Conv", shapes: [[8, 3, 16, 16], [16, 3, 3, 3]], attributes: [:], extra: nil),
+        Case(opType: "Conv", shapes: [[4, 8, 16, 16], [12, 8, 3, 3]], attributes: [:], extra: nil),
         Case(opType: "MaxPool", shapes: [[8, 16, 32, 32]], attributes: [:], extra: nil),
         Case(opType: "TopK", shapes: [[64, 5000]], attributes: [:], extra: [50]),
     ]
