@@ -16,6 +16,20 @@ extension Kernel {
     public func fusing(_ activation: Activation) -> Kernel? { nil }
 }
 
+/// A kernel that can apply an activation in its own output loop: fusing one sets `activation`, once.
+protocol ActivationFusing: Kernel {
+    var activation: Activation? { get set }
+}
+
+extension ActivationFusing {
+    func fusing(_ activation: Activation) -> Kernel? {
+        guard self.activation == nil else { return nil }
+        var fused = self
+        fused.activation = activation
+        return fused
+    }
+}
+
 /// A kernel that keeps constant tensors of its own (weights prepared at load, a fused bias), counted in the model's
 /// weight bytes.
 protocol HoldsWeights {

@@ -7,7 +7,7 @@
 /// with few taps per output (the first layer of an image model) run `SmallDepthConv`. With a fused MaxPool each
 /// image's maps are computed into scratch (or registers) and pooled there, so the full-size convolution output is
 /// never written.
-struct ConvKernel: Kernel {
+struct ConvKernel: ActivationFusing {
     let window: WindowAttributes
     let group: Int
     var activation: Activation?
@@ -23,6 +23,7 @@ struct ConvKernel: Kernel {
         }
     }
 
+    /// As `ActivationFusing`'s, but not after a MaxPool: the activation comes before the pooling.
     func fusing(_ activation: Activation) -> Kernel? {
         guard self.activation == nil, pool == nil else { return nil }
         var fused = self

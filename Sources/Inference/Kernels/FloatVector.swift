@@ -44,6 +44,15 @@ extension FloatVector {
     }
 }
 
+extension FloatVector {
+    /// The lane-wise larger of `self` and `other`: `self` where they are equal or `other` is NaN (MaxPool's order).
+    /// One max instruction; the standard `pointwiseMax` handles NaN lane by lane and does not vectorize.
+    @inline(__always)
+    func larger(_ other: FloatVector) -> FloatVector {
+        replacing(with: other, where: other .> self)
+    }
+}
+
 /// One block of up to eight elements at `offset` in a row: loads and stores there, a short tail padded with 0.
 struct VectorBlock {
     let offset: Int
@@ -183,13 +192,13 @@ enum VectorLoop {
         while i + 8 <= count {
             let v = FloatVector(loading: p + i)
             nan .|= v .!= v
-            best.replace(with: v, where: v .> best)
+            best = best.larger(v)
             i += 8
         }
         if i < count {
             let v = FloatVector(loading: p + i, count: count - i, padding: -.infinity)
             nan .|= v .!= v
-            best.replace(with: v, where: v .> best)
+            best = best.larger(v)
         }
         return any(nan) ? .nan : best.max()
     }

@@ -1,6 +1,6 @@
 /// Gemm: Y = alpha · op(A) · op(B) + beta · C, with C broadcast to M×N, on `cblas_sgemm`; optionally followed by a
 /// fused activation.
-struct GemmKernel: Kernel, HoldsWeights {
+struct GemmKernel: ActivationFusing, HoldsWeights {
     let alpha: Float
     let beta: Float
     let transposeA: Bool
@@ -18,13 +18,6 @@ struct GemmKernel: Kernel, HoldsWeights {
         beta = try node.attributes.float("beta", default: 1)
         transposeA = try node.attributes.int("transA", default: 0) != 0
         transposeB = try node.attributes.int("transB", default: 0) != 0
-    }
-
-    func fusing(_ activation: Activation) -> Kernel? {
-        guard self.activation == nil else { return nil }
-        var fused = self
-        fused.activation = activation
-        return fused
     }
 
     /// This Gemm with its constant B (`transB = 1`) stored transposed; nil when B is not given transposed or not

@@ -4,7 +4,7 @@
 /// Neighbouring nodes fold in at load (`GraphFusion`): a Transpose of B's last two axes (B read transposed), a Div or
 /// Mul by a constant scalar (the product's alpha), an Add of a constant row of N (a bias) and an activation, applied
 /// in that order in one pass over the output.
-struct MatMulKernel: Kernel, HoldsWeights {
+struct MatMulKernel: ActivationFusing, HoldsWeights {
     var activation: Activation?
     /// The product is scaled by this (a fused Div or Mul by a constant).
     var alpha: Float = 1
@@ -17,13 +17,6 @@ struct MatMulKernel: Kernel, HoldsWeights {
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2)
-    }
-
-    func fusing(_ activation: Activation) -> Kernel? {
-        guard self.activation == nil else { return nil }
-        var fused = self
-        fused.activation = activation
-        return fused
     }
 
     /// This product scaled by `factor`; nil once a bias or activation is fused (they come after the scale).

@@ -3,7 +3,7 @@ import Foundation
 /// BatchNormalization in inference mode on float32: y = (x − mean) / √(var + ε) · scale + B per channel of
 /// [N, C, D1, ...]; optionally followed by a fused activation. training_mode 1 (opset ≥ 14) and spatial 0
 /// (opset < 9) are refused.
-struct BatchNormalizationKernel: Kernel {
+struct BatchNormalizationKernel: ActivationFusing {
     let epsilon: Float
     var activation: Activation?
 
@@ -22,13 +22,6 @@ struct BatchNormalizationKernel: Kernel {
         if try attributes.int("is_test") != nil {
             throw InferenceError.unsupported(["BatchNormalization attribute 'is_test' (opset < 7)"])
         }
-    }
-
-    func fusing(_ activation: Activation) -> Kernel? {
-        guard self.activation == nil else { return nil }
-        var fused = self
-        fused.activation = activation
-        return fused
     }
 
     func run(_ io: NodeIO) throws {

@@ -192,10 +192,10 @@ extension MaxPoolKernel {
                 while ow < outWidth {
                     let (upper, lower) = (top + (ow &<< 1), below + (ow &<< 1))
                     if lower + 16 <= inputEnd {
-                        let left = larger(FloatVector(loading: upper), FloatVector(loading: lower))
-                        let right = larger(FloatVector(loading: upper + 8), FloatVector(loading: lower + 8))
+                        let left = FloatVector(loading: upper).larger(FloatVector(loading: lower))
+                        let right = FloatVector(loading: upper + 8).larger(FloatVector(loading: lower + 8))
                         let both = SIMD16(lowHalf: left, highHalf: right)
-                        let pooled = larger(both.evenHalf, both.oddHalf)
+                        let pooled = both.evenHalf.larger(both.oddHalf)
                         if out + ow + 8 <= outputEnd {
                             pooled.store(to: out + ow)
                         } else {
@@ -214,15 +214,6 @@ extension MaxPoolKernel {
             }
             image += planeStep
         }
-    }
-
-    /// The lane-wise larger of `a` and `b` (`a` where `b` is NaN): one max instruction. The standard
-    /// `pointwiseMax` handles NaN lane by lane and does not vectorize.
-    @inline(__always)
-    private static func larger(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
-        var result = a
-        result.replace(with: b, where: b .> a)
-        return result
     }
 }
 

@@ -119,10 +119,10 @@ struct SmallDepthConv {
         /// The lane-wise larger of `self` and `other` (`self` where equal or `other` is NaN), like MaxPool.
         @inline(__always)
         mutating func keepLarger(_ other: MapBlocks) {
-            a.replace(with: other.a, where: other.a .> a)
-            b.replace(with: other.b, where: other.b .> b)
-            c.replace(with: other.c, where: other.c .> c)
-            d.replace(with: other.d, where: other.d .> d)
+            a = a.larger(other.a)
+            b = b.larger(other.b)
+            c = c.larger(other.c)
+            d = d.larger(other.d)
         }
     }
 
