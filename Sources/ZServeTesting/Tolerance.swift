@@ -31,4 +31,42 @@ public enum Tolerance {
         case .float16: return compare(UInt16.self, ==)
         }
     }
+
+    /// Unit roundoff of float32 (2⁻²⁴).
+    public static let float32Roundoff = 0x1p-24
+
+    /// Compares two float32 evaluations of sums of `terms` products computed in different orders — another BLAS
+    /// kernel (OpenBLAS picks them by CPU), another split across threads, a fused node against separate ones.
+    ///
+    /// Each evaluation is within γₙ·Σ|xᵢyᵢ| of the exact sum, γₙ = n·u / (1 − n·u) with u = 2⁻²⁴ (Higham, *Accuracy
+    /// and Stability of Numerical Algorithms*, §3.1), so the two differ by at most 2γₙ·Σ|xᵢyᵢ| per element; a few
+    /// roundings after the sum (bias, activation) add 4u·|e|. `magnitudes` holds Σ|xᵢyᵢ| (plus |bias|) per element:
+    /// the same operation run on the inputs' absolute values. The bound grows with the reduction length, so it
+    /// holds on every machine while an index or accumulation bug (errors of the order of the values) still fails.
+    public static func reductionMismatch(
+        _ actual: Tensor, _ expected: Tensor, terms: Int, magnitudes: Tensor
+    ) -> String? {
+        guard actual.elementType == .float32, expected.elementType == .float32, magnitudes.elementType == .float32 else {
+            return mismatch(actual, expected)
+        }
+        guard actual.shape == expected.shape, magnitudes.shape == expected.shape else {
+            return "shapes \(actual.shape), \(expected.shape), magnitudes \(magnitudes.shape) differ"
+        }
+        let u = float32Roundoff
+        let n = Double(max(1, terms))
+        let gamma = n * u / (1 - n * u)
+        let (a, e, m) = (actual.elements(as: Float.self), expected.elements(as: Float.self), magnitudes.elements(as: Float.self))
+        for i in 0..<a.count {
+            let bound = 2 * gamma * Double(m[i]) + 4 * u * abs(Double(e[i])) + Double(Float.leastNormalMagnitude)
+            if !(abs(Double(a[i]) - Double(e[i])) <= bound) {
+                return "element \(i): \(a[i]) ≠ \(e[i]) (|difference| \(abs(a[i] - e[i])) > bound \(bound) for \(terms) terms)"
+            }
+        }
+        return nil
+    }
+
+    /// The absolute values of a float32 tensor's elements (to compute `reductionMismatch`'s magnitudes).
+    public static func absolute(_ tensor: Tensor) -> Tensor {
+        Tensor(float32: tensor.elements(as: Float.self).map { abs($0) }, shape: tensor.shape)
+    }
 }

@@ -151,7 +151,11 @@ import ZServeTesting
         let kt = try runNode("Transpose", [k], attributes: ["perm": [0, 2, 1]])[0]
         let s = try runNode("MatMul", [q, kt])[0]
         let expected = try runNode("Div", [s, floats([2.828_427], [])])[0]
-        #expect(Tolerance.mismatch(y, expected, rtol: 1e-6, atol: 1e-6) == nil)
+        // Transposed and plain B go through different BLAS kernels: a reduction of 8 terms in another order.
+        let magnitudes = try runNode("Div", [
+            try runNode("MatMul", [Tolerance.absolute(q), Tolerance.absolute(kt)])[0], floats([2.828_427], []),
+        ])[0]
+        #expect(Tolerance.reductionMismatch(y, expected, terms: 8, magnitudes: magnitudes) == nil)
     }
 
     @Test(arguments: ["Gelu", "Relu", "Sigmoid", "Tanh", ""])
@@ -170,7 +174,13 @@ import ZServeTesting
         #expect(counts == [activation.isEmpty ? "MatMul+Add" : "MatMul+Add+\(activation)": 1])
         var expected = try runNode("Add", [try runNode("MatMul", [x, w])[0], bias])[0]
         if !activation.isEmpty { expected = try runNode(activation, [expected], opset: 20)[0] }
-        #expect(Tolerance.mismatch(y, expected, rtol: 1e-6, atol: 1e-6) == nil)
+        // The fused node sums the 6 products and the bias in another order than MatMul then Add; the activations
+        // (Lipschitz ≤ 1.13 for Gelu) carry that difference through.
+        let magnitudes = try runNode("Add", [
+            try runNode("MatMul", [Tolerance.absolute(x), Tolerance.absolute(w)])[0], Tolerance.absolute(bias),
+        ])[0]
+        let scaled = Tensor(float32: magnitudes.elements(as: Float.self).map { $0 * 1.13 }, shape: magnitudes.shape)
+        #expect(Tolerance.reductionMismatch(y, expected, terms: 7, magnitudes: scaled) == nil)
     }
 
     /// Neighbours whose meaning a fold would change stay separate nodes.
