@@ -46,13 +46,14 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(
             name: "ServingProtocol",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["ProtobufWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(
             name: "ONNXSchema",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .target(name: "Inference", dependencies: ["COpenBLAS", "ONNXSchema"], swiftSettings: kernelSettings),
+        .target(name: "ProtobufWire"),
+        .target(name: "Inference", dependencies: ["COpenBLAS", "ONNXSchema", "ProtobufWire"], swiftSettings: kernelSettings),
         .target(
             name: "ZServe",
             dependencies: [

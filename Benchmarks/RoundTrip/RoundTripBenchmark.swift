@@ -49,7 +49,8 @@ struct RoundTripBenchmark: ParsableCommand {
                 $0.rawData = [Float](arrayLiteral: 30, 5, 900, 180, 40, 300, 0.1, 1).withUnsafeBytes { Data($0) }
             }]
         }.serializedBytes()
-        let frames = [Method.predict.frame, request]
+        // A REQ socket adds the empty delimiter itself.
+        let frames = Array(Envelope.request(.predict, payload: request).dropFirst())
 
         let context = try Context()
         let zserveClient = try Socket(context: context, type: .request)
@@ -93,8 +94,8 @@ struct RoundTripBenchmark: ParsableCommand {
         for _ in 0..<count {
             let start = DispatchTime.now().uptimeNanoseconds
             try socket.send(frames)
-            guard let reply = try socket.receive(), reply.count == 2,
-                  let status = try? Zserve_V1_Status(serializedBytes: reply[0]), status.code == .ok
+            guard let reply = try socket.receive(), let envelope = try? ReplyEnvelope(frames: reply),
+                  envelope.status.code == .ok
             else { throw ValidationError("the server did not answer OK; is --model-repository right?") }
             samples.append(DispatchTime.now().uptimeNanoseconds - start)
         }

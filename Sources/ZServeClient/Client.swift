@@ -65,7 +65,7 @@ public final class Client {
         _ method: Method, _ request: some SwiftProtobuf.Message, as _: Response.Type = Response.self
     ) throws -> Response {
         // REQ adds the empty delimiter itself: send [method][payload], receive [status][response].
-        let frames = try Frames.request(method, request).dropFirst()
+        let frames = try Envelope.request(method, request).dropFirst()
         guard try socket.send(Array(frames)) else { throw Failure.timeout(milliseconds: timeoutMilliseconds) }
         guard let reply = try socket.receive() else {
             socket.close()
@@ -79,18 +79,12 @@ public final class Client {
     public static func decodeReply<Response: SwiftProtobuf.Message>(
         _ frames: [[UInt8]], as _: Response.Type
     ) throws -> Response {
-        guard frames.count == 2 else { throw Failure.malformedReply("\(frames.count) frames") }
-        let status: Zserve_V1_Status
         do {
-            status = try Zserve_V1_Status(serializedBytes: frames[0])
+            return try ReplyEnvelope(frames: frames).decode(as: Response.self)
+        } catch let error as ServingError {
+            throw Failure.status(error)
         } catch {
-            throw Failure.malformedReply("status frame: \(error)")
-        }
-        guard status.code == .ok else { throw Failure.status(ServingError(status.code, status.message)) }
-        do {
-            return try Response(serializedBytes: frames[1])
-        } catch {
-            throw Failure.malformedReply("response frame: \(error)")
+            throw Failure.malformedReply("\(error)")
         }
     }
 }

@@ -98,13 +98,13 @@ public final class LoadGenerator {
         request.id = String(nextID)
         started[nextID] = time
         nextID += 1
-        try socket.send(try Frames.request(.predict, request))
+        try socket.send(try Envelope.request(.predict, request))
     }
 
     private func receiveAll() throws {
         while let frames = try socket.receive(wait: false) {
             let now = DispatchTime.now().uptimeNanoseconds
-            guard frames.count == 3, let status = try? Zserve_V1_Status(serializedBytes: frames[1]),
+            guard let status = try? ReplyEnvelope(frames: frames).status,
                   let id = UInt64(status.requestID), let sentAt = started.removeValue(forKey: id)
             else {
                 report.statusCounts["MALFORMED_REPLY", default: 0] += 1

@@ -19,7 +19,7 @@ import ZeroMQ
     static func predict(_ id: String, _ edit: (inout Zserve_V1_PredictRequest) -> Void) -> [[UInt8]] {
         var request = propensityRequest(id: id)
         edit(&request)
-        return try! Frames.request(.predict, request)
+        return try! Envelope.request(.predict, request)
     }
 
     static let predictMethod = Method.predict.frame

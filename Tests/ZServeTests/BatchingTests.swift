@@ -25,7 +25,7 @@ import ZeroMQ
         defer { dealer.close() }
         try dealer.setReceiveTimeout(20_000)
         try dealer.connect(running.endpoint)
-        for request in requests { try dealer.send(try Frames.request(.predict, request)) }
+        for request in requests { try dealer.send(try Envelope.request(.predict, request)) }
         var responses: [String: Zserve_V1_PredictResponse] = [:]
         for _ in requests {
             let (status, payload) = try parseReply(try dealer.receive())

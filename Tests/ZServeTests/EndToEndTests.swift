@@ -53,7 +53,7 @@ import ZeroMQ
         for i in 0..<100 {
             let rows = i % 5 + 1
             rowsByID["req-\(i)"] = rows
-            try dealer.send(try Frames.request(.predict, propensityRequest(id: "req-\(i)", rows: rows)))
+            try dealer.send(try Envelope.request(.predict, propensityRequest(id: "req-\(i)", rows: rows)))
         }
         var seen = Set<String>()
         for _ in 0..<100 {
@@ -128,7 +128,7 @@ import ZeroMQ
         try dealer.setReceiveTimeout(30_000)
         try dealer.connect(running.endpoint)
         for i in 0..<20 {
-            try dealer.send(try Frames.request(.predict, slowRequest(id: "\(i)")))
+            try dealer.send(try Envelope.request(.predict, slowRequest(id: "\(i)")))
         }
         var codes: [Zserve_V1_Code: Int] = [:]
         for _ in 0..<20 {
@@ -145,7 +145,7 @@ import ZeroMQ
         let running = try RunningServer(repository: try standardRepository())
         var request = propensityRequest(id: "late")
         request.timeoutUs = 1
-        let (status, payload) = try parseReply(try running.exchange(try Frames.request(.predict, request)))
+        let (status, payload) = try parseReply(try running.exchange(try Envelope.request(.predict, request)))
         #expect(status.code == .deadlineExceeded)
         #expect(status.requestID == "late")
         #expect(payload.isEmpty)

@@ -19,7 +19,7 @@ import ZeroMQ
         try socket.setReceiveTimeout(10_000)
         try socket.connect(running.endpoint)
         for id in ["first", "second"] {
-            try socket.send(Array(try Frames.request(.predict, propensityRequest(id: id)).dropFirst()))
+            try socket.send(Array(try Envelope.request(.predict, propensityRequest(id: id)).dropFirst()))
             let reply = try #require(try socket.receive(), "the reply carries the correlation frame back")
             let status = try Zserve_V1_Status(serializedBytes: reply[0])
             #expect(status.code == .ok)
@@ -58,7 +58,7 @@ import ZeroMQ
         try dealer.setReceiveTimeout(30_000)
         try dealer.connect(running.endpoint)
         for i in 0..<10 {
-            try dealer.send(try Frames.request(.predict, slowRequest(id: "\(i)")))
+            try dealer.send(try Envelope.request(.predict, slowRequest(id: "\(i)")))
         }
         // Wait until the server has taken the first request, then stop it while the rest are queued.
         let first = try parseReply(try dealer.receive())

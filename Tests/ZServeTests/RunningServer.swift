@@ -90,6 +90,7 @@ func tensor(_ wire: Zserve_V1_Tensor) throws -> Tensor {
 func parseReply(_ frames: [[UInt8]]?) throws -> (Zserve_V1_Status, [UInt8]) {
     let frames = try #require(frames, "no reply")
     try #require(frames.count == 3 && frames[0].isEmpty, "reply frames: \(frames.count)")
-    return (try Zserve_V1_Status(serializedBytes: frames[1]), frames[2])
+    let reply = try ReplyEnvelope(frames: frames)
+    return (reply.status, reply.response)
 }
 

@@ -26,7 +26,7 @@ import ZeroMQ
                 // Eight in flight: send until eight are outstanding, then one per reply.
                 while !(stop.withLock { $0 }) || received < sent {
                     if !(stop.withLock { $0 }) && sent - received < 8 {
-                        _ = try? dealer.send(try! Frames.request(.predict, slowRequest(id: "\(sent)")))
+                        _ = try? dealer.send(try! Envelope.request(.predict, slowRequest(id: "\(sent)")))
                         sent += 1
                         continue
                     }

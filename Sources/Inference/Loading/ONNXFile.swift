@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import ProtobufWire
 
 /// An ONNX model file read so that the weights are copied once: the initializers' raw_data are cut out of the
 /// protobuf before it is decoded, and each is later read from the file straight into its tensor's storage.
@@ -57,7 +58,7 @@ final class ONNXFile {
     private static func strip(model buffer: UnsafeRawBufferPointer, _ range: Range<Int>, ranges: inout [Range<Int>?]) throws(InferenceError) -> Data {
         var out = Data()
         var reader = WireReader(buffer, range)
-        while let field = try reader.next() {
+        while let field = try reader.nextField() {
             if field.number == 7 && field.wireType == 2 {
                 out.appendField(7, payload: try strip(graph: buffer, field.value, ranges: &ranges))
             } else {
@@ -71,12 +72,12 @@ final class ONNXFile {
     private static func strip(graph buffer: UnsafeRawBufferPointer, _ range: Range<Int>, ranges: inout [Range<Int>?]) throws(InferenceError) -> Data {
         var out = Data()
         var reader = WireReader(buffer, range)
-        while let field = try reader.next() {
+        while let field = try reader.nextField() {
             if field.number == 5 && field.wireType == 2 {
                 var raw: Range<Int>?
                 var tensor = Data()
                 var fields = WireReader(buffer, field.value)
-                while let inner = try fields.next() {
+                while let inner = try fields.nextField() {
                     // raw_data (field 9): remembered, not copied; protobuf's last occurrence wins.
                     if inner.number == 9 && inner.wireType == 2 {
                         raw = inner.value

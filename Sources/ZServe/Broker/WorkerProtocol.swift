@@ -1,13 +1,13 @@
 import ServingProtocol
 
 /// Which broker socket a request came in on, so its reply goes back there and its permissions are known.
-enum Origin: UInt8, Sendable {
+enum Origin: UInt8, Sendable, Equatable {
     case frontend = 0
     case admin = 1
 }
 
 /// A request handed to a worker.
-struct WorkItem {
+struct WorkItem: Equatable {
     let origin: Origin
     /// The routing frames before the empty delimiter: the client's routing id, then any frames added on the way
     /// (a REQ_CORRELATE request id, proxies). Replies carry them back unchanged.
@@ -16,12 +16,33 @@ struct WorkItem {
     let payload: [UInt8]
     /// When the broker received the request (`MonotonicClock`), for deadlines.
     let receivedAt: UInt64
-    /// The model a Predict request names, for batching; "" when unknown (the broker does not decode payloads).
-    var model: String = ""
+    /// What the broker peeked from a Predict payload (id, model spec, timeout); empty for other methods and on the
+    /// worker side, which decodes the payload itself.
+    var header = PredictHeader()
+
+    /// Which queued requests may go to a worker together: those naming the same model, version and label.
+    var batchKey: BatchKey { BatchKey(model: header.model, version: header.version, label: header.label) }
+
+    /// When the request's timeout runs out (`receivedAt` + timeout), nil without one or when it cannot be represented.
+    var deadline: UInt64? {
+        guard header.timeoutMicroseconds > 0 else { return nil }
+        let (timeout, overflow) = header.timeoutMicroseconds.multipliedReportingOverflow(by: 1000)
+        let (deadline, late) = receivedAt.addingReportingOverflow(timeout)
+        return overflow || late ? nil : deadline
+    }
+}
+
+/// The batching identity of a Predict request as the broker sees it: requests with equal keys may be handed to one
+/// worker together. The worker then stacks into one run those that resolve to the same version and agree in every
+/// dimension but the first (`PredictHandler`); the rest of a batch runs one by one.
+struct BatchKey: Hashable, Sendable {
+    let model: String
+    let version: Int64
+    let label: String
 }
 
 /// A worker's reply for one request.
-struct WorkResult {
+struct WorkResult: Equatable {
     let origin: Origin
     let envelope: [[UInt8]]
     let status: [UInt8]
@@ -33,7 +54,7 @@ struct WorkResult {
 /// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]; an envelope travels as its
 /// frame count (one byte) followed by its frames. The same framing runs over inproc for worker threads and over tcp
 /// for workers on other hosts.
-enum WorkerMessage {
+enum WorkerMessage: Equatable {
     /// Worker → broker: ready for requests. A worker that `heartbeats` (one in another process) sends heartbeats and
     /// expects them; it is considered dead after `Heartbeat.liveness` silent intervals.
     case ready(heartbeats: Bool)
@@ -51,7 +72,7 @@ enum WorkerMessage {
     case disconnect
 
     /// Most routing frames an envelope may carry.
-    static let maximumEnvelopeFrames = 8
+    static let maximumEnvelopeFrames = Envelope.maximumRoutingFrames
 
     private enum Command: UInt8 {
         case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5, batch = 6, results = 7

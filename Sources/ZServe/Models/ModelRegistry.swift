@@ -70,26 +70,13 @@ public final class ModelRegistry: Sendable {
         guard !name.isEmpty else { throw ServingError(.invalidArgument, "model name is empty") }
         let draw = requestID.isEmpty ? nil : SplitMix64.hash(requestID, seed: canarySeed)
         let result: Result<Servable, ServingError> = state.withLock { state in
-            guard let entry = state.entries[name] else {
-                return .failure(ServingError(.notFound, "model '\(name)' not found"))
+            let pinned: Servable?
+            switch Self.pinnedSelection(state.entries[name], name: name, version: version, label: label) {
+            case .failure(let error): return .failure(error)
+            case .success(let selected): pinned = selected
             }
-            if let version {
-                if let servable = entry.servables[version] { return .success(servable) }
-                if let status = entry.statuses[version] {
-                    return .failure(ServingError(
-                        .unavailable, "version \(version) of model '\(name)' is \(status.state.rawValue.lowercased())"))
-                }
-                return .failure(ServingError(.notFound, "model '\(name)' has no version \(version)"))
-            }
-            if !label.isEmpty {
-                guard let target = entry.labels[label] else {
-                    return .failure(ServingError(.notFound, "model '\(name)' has no label '\(label)'"))
-                }
-                guard let servable = entry.servables[target.version] else {
-                    return .failure(ServingError(.unavailable, "label '\(label)' points at version \(target.version), which is not available"))
-                }
-                return .success(servable)
-            }
+            if let pinned { return .success(pinned) }
+            let entry = state.entries[name]!
             let percentile = (draw ?? state.random.next()) % 100
             var cumulative: UInt64 = 0
             for (_, target) in entry.labels.sorted(by: { $0.key < $1.key }) where target.weight > 0 {
@@ -102,6 +89,45 @@ public final class ModelRegistry: Sendable {
             return .success(servable)
         }
         return try result.get()
+    }
+
+    /// Why a request naming `name` (and `version` or `label`) cannot be served now, or nil when some version would
+    /// serve it. Answers like `resolve` without drawing a canary branch, so the broker can refuse such requests at
+    /// once without disturbing the split.
+    public func unavailability(name: String, version: Int64? = nil, label: String = "") -> ServingError? {
+        state.withLock { state -> ServingError? in
+            switch Self.pinnedSelection(state.entries[name], name: name, version: version, label: label) {
+            case .failure(let error): error
+            case .success(.some): nil
+            case .success(.none):
+                state.entries[name]!.servables.isEmpty
+                    ? ServingError(.unavailable, "model '\(name)' has no available version") : nil
+            }
+        }
+    }
+
+    /// The servable a pinned version or a label selects; nil when the request pins neither (the default or a
+    /// canary branch serves it); a failure for an unknown model, version or label or one that is not available.
+    private static func pinnedSelection(
+        _ entry: Entry?, name: String, version: Int64?, label: String
+    ) -> Result<Servable?, ServingError> {
+        guard let entry else { return .failure(ServingError(.notFound, "model '\(name)' not found")) }
+        if let version {
+            if let servable = entry.servables[version] { return .success(servable) }
+            if let status = entry.statuses[version] {
+                return .failure(ServingError(
+                    .unavailable, "version \(version) of model '\(name)' is \(status.state.rawValue.lowercased())"))
+            }
+            return .failure(ServingError(.notFound, "model '\(name)' has no version \(version)"))
+        }
+        guard !label.isEmpty else { return .success(nil) }
+        guard let target = entry.labels[label] else {
+            return .failure(ServingError(.notFound, "model '\(name)' has no label '\(label)'"))
+        }
+        guard let servable = entry.servables[target.version] else {
+            return .failure(ServingError(.unavailable, "label '\(label)' points at version \(target.version), which is not available"))
+        }
+        return .success(servable)
     }
 
     /// The servable a wire `ModelSpec` selects (version 0 means not pinned).

@@ -1,7 +1,14 @@
-import Foundation
+/// A malformed protobuf encoding: truncated, an over-long varint, a wire type this reader does not walk.
+public struct WireFormatError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
 
 /// Just enough of the protobuf wire format to walk a message's fields without decoding them.
-public struct WireField {
+public struct WireField: Sendable {
     public let number: Int
     public let wireType: Int
     /// The whole field: tag, length prefix (if any) and value.
@@ -25,8 +32,9 @@ public struct WireReader {
 
     /// The next field, nil at the end of the message.
     ///
-    /// - Throws: `InferenceError.invalidModel` for truncated or malformed fields (and for groups, which ONNX never uses).
-    public mutating func next() throws(InferenceError) -> WireField? {
+    /// - Throws: `WireFormatError` for truncated or malformed fields (and for groups, which neither ONNX nor zserve.v1
+    ///   uses).
+    public mutating func next() throws(WireFormatError) -> WireField? {
         guard offset < end else { return nil }
         let start = offset
         let tag = try varint()
@@ -43,45 +51,26 @@ public struct WireReader {
             valueEnd = offset + (wireType == 1 ? 8 : 4)
         case 2:
             let length = try varint()
-            guard length <= UInt64(end - offset) else { throw InferenceError.invalidModel("truncated protobuf field") }
+            guard length <= UInt64(end - offset) else { throw WireFormatError("truncated protobuf field") }
             valueStart = offset
             valueEnd = offset + Int(length)
         default:
-            throw InferenceError.invalidModel("unsupported protobuf wire type \(wireType)")
+            throw WireFormatError("unsupported protobuf wire type \(wireType)")
         }
-        guard valueEnd <= end, number > 0 else { throw InferenceError.invalidModel("truncated protobuf field") }
+        guard valueEnd <= end, number > 0 else { throw WireFormatError("truncated protobuf field") }
         offset = valueEnd
         return WireField(number: number, wireType: wireType, bytes: start..<valueEnd, value: valueStart..<valueEnd)
     }
 
-    private mutating func varint() throws(InferenceError) -> UInt64 {
+    private mutating func varint() throws(WireFormatError) -> UInt64 {
         var value: UInt64 = 0
         for shift in stride(from: 0, to: 64, by: 7) {
-            guard offset < end else { throw InferenceError.invalidModel("truncated protobuf varint") }
+            guard offset < end else { throw WireFormatError("truncated protobuf varint") }
             let byte = buffer[offset]
             offset += 1
             value |= UInt64(byte & 0x7f) << UInt64(shift)
             if byte & 0x80 == 0 { return value }
         }
-        throw InferenceError.invalidModel("protobuf varint longer than 10 bytes")
-    }
-}
-
-extension Data {
-    /// Appends a protobuf varint.
-    mutating func appendVarint(_ value: UInt64) {
-        var rest = value
-        while rest >= 0x80 {
-            append(UInt8(rest & 0x7f) | 0x80)
-            rest >>= 7
-        }
-        append(UInt8(rest))
-    }
-
-    /// Appends a length-delimited field.
-    mutating func appendField(_ number: Int, payload: Data) {
-        appendVarint(UInt64(number) << 3 | 2)
-        appendVarint(UInt64(payload.count))
-        append(payload)
+        throw WireFormatError("protobuf varint longer than 10 bytes")
     }
 }

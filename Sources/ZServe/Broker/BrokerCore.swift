@@ -1,0 +1,315 @@
+import Logging
+import ServingProtocol
+
+/// Something that happened at the broker's sockets or clock.
+enum BrokerEvent {
+    /// Frames a client sent to the frontend or admin endpoint; `truncated` when more than
+    /// `RequestEnvelope.frameLimit` arrived.
+    case request(Origin, frames: [[UInt8]], truncated: Bool)
+    /// A message from a worker (thread or remote process).
+    case worker(WorkerPool.ID, WorkerMessage)
+    /// A send to that worker failed: it is gone.
+    case workerUnreachable(WorkerPool.ID)
+    /// The model manager answered the oldest request handed to it.
+    case managerReply(WorkResult)
+    /// The model manager did not take a request (its pipe is full or closed).
+    case managerRefused(WorkItem)
+    /// Time passed: heartbeats, silent workers, autoscaling, expired deadlines, batch delays.
+    case tick
+    /// Stop accepting requests and finish the accepted ones.
+    case drain
+    /// The drain took too long: answer what is unfinished.
+    case drainTimedOut
+}
+
+/// What the broker loop must do on the core's behalf.
+enum BrokerAction: Equatable {
+    /// Send `[routing...][empty][status][response]` on the frontend or admin socket.
+    case reply(Origin, routing: [[UInt8]], status: [UInt8], response: [UInt8])
+    /// Send a worker protocol message to a worker.
+    case toWorker(WorkerPool.ID, WorkerMessage)
+    /// Hand a state-changing request to the model manager (answered in order by `.managerReply`).
+    case toManager(WorkItem)
+    /// Start that many local worker threads.
+    case startWorkers(Int)
+    /// As many workers as configured have announced themselves (once).
+    case workersReady
+}
+
+/// The broker's logic without sockets: takes events, returns actions, reads time from an injected clock.
+///
+/// Every request accepted gets exactly one reply, including during a drain. Predict requests go to idle workers or
+/// wait in a bounded queue; the broker answers by itself — with the request id when the payload carries one —
+/// malformed envelopes, unknown methods, a full queue, an expired deadline, a model without a live version and
+/// requests arriving while it drains. Cheap read-only methods are answered here; state changes go to the model
+/// manager. Not thread-safe: one broker thread drives it (tests drive it directly with a manual clock).
+final class BrokerCore {
+    private let configuration: ServerConfiguration
+    private let registry: ModelRegistry
+    private let controlHandler: ControlHandler
+    private let clock: any NanosecondClock
+    private let logger: Logger
+
+    private(set) var queue: RequestQueue
+    private var scheduler: BatchScheduler
+    private(set) var pool: WorkerPool
+    private var autoscaler: Autoscaler?
+    /// State-changing requests handed to the model manager, which answers them in order.
+    private(set) var managerPending: [WorkItem] = []
+    private(set) var draining = false
+    private var announcedReady = false
+    private var lastHeartbeatSent: UInt64 = 0
+    private var actions: [BrokerAction] = []
+
+    /// Largest payload for the control methods answered on the broker thread, so none can stall dispatch.
+    static let controlPayloadLimit = 1 << 20
+    /// Most local workers ScaleWorkers accepts.
+    static let maximumWorkers = 256
+
+    init(configuration: ServerConfiguration, registry: ModelRegistry, clock: any NanosecondClock, logger: Logger) {
+        self.configuration = configuration
+        self.registry = registry
+        self.controlHandler = ControlHandler(registry: registry)
+        self.clock = clock
+        self.logger = logger
+        queue = RequestQueue(capacity: configuration.queueCapacity, byteLimit: configuration.queueByteLimit)
+        pool = WorkerPool(initial: configuration.workers)
+        autoscaler = configuration.autoscale.map(Autoscaler.init(bounds:))
+        let serverPolicy = BatchingPolicy(
+            maxBatchSize: configuration.maxBatchSize, maxQueueDelay: configuration.maxQueueDelay,
+            p99Target: configuration.batchP99Target)
+        scheduler = BatchScheduler { [registry] model in registry.batching(of: model) ?? serverPolicy }
+    }
+
+    /// Applies one event; returns the actions it causes, in order (valid until the next call).
+    func handle(_ event: BrokerEvent) -> [BrokerAction] {
+        actions.removeAll(keepingCapacity: true)
+        switch event {
+        case .request(let origin, let frames, let truncated): accept(origin, frames, truncated: truncated)
+        case .worker(let id, let message): receive(message, from: id)
+        case .workerUnreachable(let id): lose(id)
+        case .managerReply(let result):
+            if !managerPending.isEmpty { managerPending.removeFirst() }
+            actions.append(.reply(result.origin, routing: result.envelope, status: result.status, response: result.response))
+        case .managerRefused(let item):
+            managerPending.removeAll { $0.envelope == item.envelope && $0.receivedAt == item.receivedAt }
+            answer(item, ServingError(.unavailable, "the model manager is not accepting requests"))
+        case .tick: tick()
+        case .drain: draining = true
+        case .drainTimedOut: abandonUnfinished()
+        }
+        dispatchQueued()
+        return actions
+    }
+
+    /// Whether every accepted request has been answered (a drain can finish).
+    var isIdle: Bool { queue.isEmpty && pool.assignments.isEmpty && managerPending.isEmpty }
+
+    /// The messages that end a drain: every worker is told to leave.
+    func disconnectAll() -> [BrokerAction] {
+        pool.members.map { .toWorker($0, .disconnect) }
+    }
+
+    /// Nanoseconds until the next time-driven event (heartbeat, batch delay, deadline), at most one heartbeat interval.
+    func nanosecondsUntilNextEvent() -> UInt64 {
+        let now = clock.now()
+        var next = now &+ Heartbeat.intervalNanoseconds
+        if pool.hasIdle, let due = scheduler.batchDue(in: queue) { next = min(next, due) }
+        next = min(next, queue.nextExpiry)
+        return next > now ? next - now : 0
+    }
+
+    // MARK: Requests
+
+    private func accept(_ origin: Origin, _ frames: [[UInt8]], truncated: Bool) {
+        let request: RequestEnvelope
+        switch RequestEnvelope.parse(frames, truncated: truncated) {
+        case .failure(let rejection):
+            return reply(origin, rejection.routing, .error(rejection.error))
+        case .success(let parsed):
+            request = parsed
+        }
+        let header = request.method == .predict ? PredictHeader(payload: request.payload) : PredictHeader()
+        let item = WorkItem(
+            origin: origin, envelope: request.routing, method: request.method, payload: request.payload,
+            receivedAt: clock.now(), header: header)
+        guard !draining else { return answer(item, ServingError(.unavailable, "server is shutting down")) }
+        if request.method.changesServingState {
+            guard origin == .admin else {
+                return answer(item, ServingError(.permissionDenied, "\(request.method.rawValue) is only served on the admin endpoint"))
+            }
+            if request.method == .scaleWorkers { return reply(origin, request.routing, scale(request.payload)) }
+            managerPending.append(item)
+            actions.append(.toManager(item))
+            return
+        }
+        guard request.method == .predict else {
+            guard request.payload.count <= Self.controlPayloadLimit else {
+                return answer(item, ServingError(.invalidArgument, "\(request.method.rawValue) request of \(request.payload.count) bytes is too large"))
+            }
+            return reply(origin, request.routing, controlHandler.handle(request.method, payload: request.payload, workerCount: pool.count))
+        }
+        guard origin == .frontend else {
+            return answer(item, ServingError(.unimplemented, "Predict is served on the frontend endpoint, not the admin endpoint"))
+        }
+        // A payload whose model name could not be read goes to a worker, which decodes it and answers precisely.
+        if !header.model.isEmpty, let unavailable = registry.unavailability(
+            name: header.model, version: header.version > 0 ? header.version : nil, label: header.label) {
+            return answer(item, unavailable)
+        }
+        if scheduler.sendsAtOnce(header.model), let worker = pool.takeIdle() {
+            dispatch([item], to: worker)
+        } else if queue.hasRoom(for: request.payload.count) {
+            queue.append(item)
+        } else {
+            answer(item, ServingError(.resourceExhausted, "all \(pool.count) workers are busy and the queue is full (\(queue.count) requests, \(queue.bytes) bytes)"))
+        }
+    }
+
+    private func reply(_ origin: Origin, _ routing: [[UInt8]], _ reply: Reply) {
+        actions.append(.reply(origin, routing: routing, status: reply.statusFrame, response: reply.response))
+    }
+
+    /// Answers `item` with `error`, echoing its request id.
+    private func answer(_ item: WorkItem, _ error: ServingError) {
+        reply(item.origin, item.envelope, .error(error, requestID: item.header.requestID))
+    }
+
+    // MARK: Workers
+
+    private func receive(_ message: WorkerMessage, from id: WorkerPool.ID) {
+        let now = clock.now()
+        pool.heard(id, now: now)
+        switch message {
+        case .ready(let heartbeats):
+            pool.join(id, remote: heartbeats, now: now)
+            if heartbeats { logger.info("remote worker joined", metadata: ["workers": "\(pool.count)"]) }
+            if !announcedReady && pool.count >= configuration.workers {
+                announcedReady = true
+                actions.append(.workersReady)
+            }
+            becameIdle(id)
+        case .result(let origin, let envelope, let status, let response):
+            // A result from a worker already given up on was re-queued and answered elsewhere: drop it.
+            guard finished(id, now: now) else { return }
+            actions.append(.reply(origin, routing: envelope, status: status, response: response))
+            becameIdle(id)
+        case .results(let results):
+            guard finished(id, now: now) else { return }
+            for result in results {
+                actions.append(.reply(result.origin, routing: result.envelope, status: result.status, response: result.response))
+            }
+            becameIdle(id)
+        case .heartbeat:
+            return
+        case .disconnect:
+            lose(id)
+        case .work, .batch:
+            logger.warning("ignoring a work message from a worker")
+        }
+    }
+
+    /// Records a finished assignment (feeding the AIMD controller); false when the worker held nothing.
+    private func finished(_ id: WorkerPool.ID, now: UInt64) -> Bool {
+        guard let assignment = pool.finish(id) else { return false }
+        if let model = assignment.items.first?.header.model {
+            scheduler.record(model: model, serviceNanoseconds: now &- assignment.dispatchedAt)
+        }
+        return true
+    }
+
+    private func becameIdle(_ id: WorkerPool.ID) {
+        if pool.becameIdle(id) { actions.append(.toWorker(id, .disconnect)) }
+    }
+
+    /// Forgets a worker that left, died or could not be reached; what it held goes to another worker or back to
+    /// the front of the queue (predictions are idempotent), so no request is lost with a worker.
+    private func lose(_ id: WorkerPool.ID) {
+        let held = pool.forget(id)
+        guard !held.isEmpty else { return }
+        if let next = pool.takeIdle() {
+            dispatch(held, to: next)
+        } else {
+            queue.prepend(held)
+        }
+    }
+
+    private func dispatch(_ items: [WorkItem], to worker: WorkerPool.ID) {
+        pool.assign(items, to: worker, now: clock.now())
+        actions.append(.toWorker(worker, items.count == 1 ? .work(items[0]) : .batch(items)))
+    }
+
+    /// Hands queued requests to idle workers while the scheduler has a batch ready.
+    private func dispatchQueued() {
+        guard pool.hasIdle, !queue.isEmpty else { return }
+        let now = clock.now()
+        while pool.hasIdle, let (key, size) = scheduler.nextBatch(from: queue, now: now, draining: draining) {
+            dispatch(queue.take(key, limit: size), to: pool.takeIdle()!)
+        }
+    }
+
+    // MARK: Time
+
+    private func tick() {
+        let now = clock.now()
+        for expired in queue.removeExpired(now: now) {
+            answer(expired, ServingError(.deadlineExceeded, "deadline of \(expired.header.timeoutMicroseconds) µs passed while the request was queued"))
+        }
+        for id in pool.silentRemotes(now: now) {
+            logger.warning("remote worker silent; re-queueing its requests", metadata: [
+                "held": "\(pool.assignments[id]?.items.count ?? 0)",
+            ])
+            lose(id)
+        }
+        if !pool.remotes.isEmpty, now &- lastHeartbeatSent >= Heartbeat.intervalNanoseconds {
+            lastHeartbeatSent = now
+            for id in pool.remotes { actions.append(.toWorker(id, .heartbeat)) }
+        }
+        if !draining, let wanted = autoscaler?.decide(
+            now: now, queued: queue.count, localWorkers: pool.localCount, idleWorkers: pool.idle.count,
+            target: pool.target) {
+            logger.info("autoscaling", metadata: ["queued": "\(queue.count)", "from": "\(pool.target)", "to": "\(wanted)"])
+            scale(to: wanted)
+        }
+    }
+
+    /// Answers every unfinished request UNAVAILABLE (the drain timed out).
+    private func abandonUnfinished() {
+        let unfinished = queue.removeAll() + pool.assignments.values.flatMap(\.items) + managerPending
+        logger.warning("drain timeout: answering unfinished requests UNAVAILABLE", metadata: ["requests": "\(unfinished.count)"])
+        for id in Array(pool.assignments.keys) { _ = pool.finish(id) }
+        managerPending.removeAll()
+        for item in unfinished {
+            answer(item, ServingError(.unavailable, "server stopped before the request finished"))
+        }
+    }
+
+    // MARK: Scaling
+
+    /// ScaleWorkers: starts workers at once; retires idle ones at once and busy ones when they finish.
+    private func scale(_ payload: [UInt8]) -> Reply {
+        let request: Zserve_V1_ScaleWorkersRequest
+        do {
+            request = try decodeRequest(Zserve_V1_ScaleWorkersRequest.self, from: payload)
+        } catch {
+            return .error(error)
+        }
+        let wanted = Int(request.workers)
+        guard (0...Self.maximumWorkers).contains(wanted) else {
+            return .error(ServingError(.invalidArgument, "workers must be 0...\(Self.maximumWorkers), got \(wanted)"))
+        }
+        let previous = pool.target
+        logger.info("scaling workers", metadata: ["from": "\(previous)", "to": "\(wanted)"])
+        scale(to: wanted)
+        return .ok(Zserve_V1_ScaleWorkersResponse.with {
+            $0.previous = Int32(previous)
+            $0.workers = Int32(wanted)
+        })
+    }
+
+    private func scale(to wanted: Int) {
+        let (start, retire) = pool.scale(to: wanted)
+        if start > 0 { actions.append(.startWorkers(start)) }
+        for id in retire { actions.append(.toWorker(id, .disconnect)) }
+    }
+}
