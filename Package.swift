@@ -88,7 +88,7 @@ let package = Package(
             ],
             path: "Benchmarks/RoundTrip"
         ),
-        .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema"]),
+        .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema", "ZServe"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
         .testTarget(

@@ -27,6 +27,30 @@ import ZeroMQ
         }
     }
 
+    /// A pipelining client must be able to tell which of its requests the broker refused: every reply, the broker's
+    /// own RESOURCE_EXHAUSTED included, names its request.
+    @Test func pipelinedRequestsPastAFullQueueAreEachAnsweredWithTheirID() throws {
+        let repository = try TemporaryRepository()
+        try repository.add("slow", bytes: try slowModel())
+        let running = try RunningServer(repository: repository, workers: 1) { $0.queueCapacity = 4 }
+        let context = try Context()
+        let dealer = try Socket(context: context, type: .dealer)
+        defer { dealer.close() }
+        try dealer.setReceiveTimeout(30_000)
+        try dealer.connect(running.endpoint)
+        let ids = (0..<200).map { "p\($0)" }
+        for id in ids { try dealer.send(try Envelope.request(.predict, slowRequest(id: id))) }
+        var codes: [String: Zserve_V1_Code] = [:]
+        for _ in ids {
+            let (status, _) = try parseReply(try dealer.receive())
+            #expect(codes[status.requestID] == nil, "one reply per request: \(status.requestID)")
+            codes[status.requestID] = status.code
+        }
+        #expect(Set(codes.keys) == Set(ids))
+        #expect(Set(codes.values).isSubset(of: [.ok, .resourceExhausted]))
+        #expect(codes.values.contains(.resourceExhausted), "one worker and four queue places cannot hold 200 requests")
+    }
+
     @Test func messagesWithTooManyFramesAreAnsweredWithoutBeingBuffered() throws {
         let running = try RunningServer(repository: try standardRepository())
         let frames: [[UInt8]] = [[], Method.predict.frame] + Array(repeating: [1, 2, 3], count: 50)
