@@ -145,12 +145,12 @@ def closed_loop(endpoint: str, in_flight: int, deadline: float) -> tuple[list, i
                 sent_at[client.send_predict(MODEL, {INPUT: x})] = time.perf_counter()
             try:
                 request_id, _ = client.receive()
+            except TimeoutError:
+                return latencies, failures + len(sent_at)
             except ZServeError as error:
                 failures += 1
                 sent_at.pop(error.request_id, None)
                 continue
-            except TimeoutError:
-                return latencies, failures + len(sent_at)
             latencies.append(time.perf_counter() - sent_at.pop(request_id))
     return latencies, failures
 

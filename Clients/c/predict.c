@@ -5,6 +5,7 @@
  * Sends the ROWS x COLS values (row-major) as the input NAME (default "features") to the model's default version and
  * prints {"model": ..., "version": N, "output": ..., "shape": [...], "data": [...]} on stdout.
  * Exit status: 0 on success; 1 when the request fails, with "CODE_NAME: message" on stderr; 2 on a usage error.
+ * ZSERVE_TIMEOUT_MS in the environment sets how long to wait for the reply (default 10000).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -134,7 +135,9 @@ static void print_result(const char *model, const zserve_result_t *result) {
 
 /* Sends the request and prints its outcome; returns the exit status. */
 static int run(const struct arguments *args) {
-    zserve_client_t *client = zserve_connect(args->endpoint, TIMEOUT_MS);
+    const char *timeout = getenv("ZSERVE_TIMEOUT_MS");
+    long timeout_ms = timeout ? strtol(timeout, NULL, 10) : TIMEOUT_MS;
+    zserve_client_t *client = zserve_connect(args->endpoint, timeout_ms > 0 && timeout_ms <= INT_MAX ? (int)timeout_ms : TIMEOUT_MS);
     if (!client) {
         fprintf(stderr, "%s: cannot connect to %s: %s\n", zserve_code_name(ZSERVE_UNAVAILABLE), args->endpoint,
                 strerror(errno));

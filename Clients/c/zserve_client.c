@@ -145,7 +145,12 @@ void zserve_result_free(zserve_result_t *result) {
 
 const char *zserve_code_name(int code) {
     const ProtobufCEnumValue *value = protobuf_c_enum_descriptor_get_value(&zserve__v1__code__descriptor, code);
-    return value ? value->name : "UNKNOWN";
+    if (value) {
+        return value->name;
+    }
+    static _Thread_local char unknown[24];
+    snprintf(unknown, sizeof unknown, "CODE_%d", code);
+    return unknown;
 }
 
 /* ---- connection ---- */
@@ -288,12 +293,13 @@ static uint8_t *pack_request(const char *id, const char *model, int64_t version,
     return packed;
 }
 
-/* Replaces the socket after a failed send or receive (errno tells why) and reports UNAVAILABLE. */
+/* Replaces the socket after a failed send or receive (errno tells why) and reports DEADLINE_EXCEEDED for a
+ * timeout (as the Swift and Python clients do), UNAVAILABLE otherwise. */
 static int transport_failure(zserve_client_t *client, const char *what, zserve_result_t *out) {
     int error = errno;
     reset_socket(client);
     if (error == EAGAIN) {
-        return report(out, ZSERVE_UNAVAILABLE, "%s %s: timed out after %d ms", what, client->endpoint,
+        return report(out, ZSERVE_DEADLINE_EXCEEDED, "%s %s: timed out after %d ms", what, client->endpoint,
                       client->timeout_ms);
     }
     return report(out, ZSERVE_UNAVAILABLE, "%s %s: %s", what, client->endpoint, zmq_strerror(error));

@@ -68,8 +68,8 @@ zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms);
  * `rank` dimensions `shape` and product(shape) elements `data` in row-major order.
  *
  * Returns the status code (ZSERVE_OK is 0) and fills *out (see zserve_result_t). Besides the server's codes:
- * ZSERVE_UNAVAILABLE when sending or the reply timed out or failed (the socket is then replaced, so the client stays
- * usable and a late reply is discarded), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
+ * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out, ZSERVE_UNAVAILABLE when it failed otherwise (the
+ * socket is then replaced, so the client stays usable and a late reply is discarded), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
  * when the first output is not float32, ZSERVE_INVALID_ARGUMENT for a NULL argument or a negative dimension, and
  * ZSERVE_RESOURCE_EXHAUSTED when memory runs out.
  */
@@ -82,8 +82,9 @@ void zserve_result_free(zserve_result_t *result);
 /* Closes the socket, dropping a request still unsent, and releases the client; NULL is ignored. */
 void zserve_close(zserve_client_t *client);
 
-/* The name of a status code, e.g. "NOT_FOUND"; "UNKNOWN" for a number gRPC does not define (as gRPC maps those).
- * The string is static. */
+/* The name of a status code, e.g. "NOT_FOUND"; "CODE_<number>" for a number zserve.v1.Code does not define (as the
+ * Swift and Python clients name it). A known name is static; an unknown one is valid until the next call on this
+ * thread. */
 const char *zserve_code_name(int code);
 
 #ifdef __cplusplus

@@ -20,16 +20,17 @@ public final class Client {
         public var description: String {
             switch self {
             case .status(let error): "\(error)"
-            case .timeout(let milliseconds): "UNAVAILABLE: no reply within \(milliseconds) ms"
+            case .timeout(let milliseconds): "DEADLINE_EXCEEDED: no reply within \(milliseconds) ms"
             case .malformedReply(let detail): "INTERNAL: malformed reply: \(detail)"
             }
         }
 
-        /// The gRPC code name: the server's, or UNAVAILABLE / INTERNAL for local failures.
+        /// The gRPC code name: the server's, or DEADLINE_EXCEEDED (no reply in time) / INTERNAL (a malformed reply) for
+        /// local failures — the names the Python and C clients use.
         public var codeName: String {
             switch self {
             case .status(let error): error.code.name
-            case .timeout: "UNAVAILABLE"
+            case .timeout: "DEADLINE_EXCEEDED"
             case .malformedReply: "INTERNAL"
             }
         }

@@ -88,3 +88,21 @@ import Testing
         #expect(Method.services == ["zserve.v1.Inference", "zserve.v1.ModelControl"])
     }
 }
+
+/// The Swift method list is the services in Protos/: a method added there and not here (or the reverse) fails.
+@Test func methodsAreTheRPCsOfTheProtos() throws {
+    let protos = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Protos/zserve/v1")
+    var paths: Set<String> = []
+    for file in try FileManager.default.contentsOfDirectory(atPath: protos.path) where file.hasSuffix(".proto") {
+        let text = try String(contentsOf: protos.appendingPathComponent(file), encoding: .utf8)
+        var service: String?
+        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let words = line.split(whereSeparator: { " ({".contains($0) })
+            if words.first == "service", words.count > 1 { service = String(words[1]) }
+            if words.first == "}" { service = nil }
+            if let service, words.first == "rpc", words.count > 1 { paths.insert("zserve.v1.\(service)/\(words[1])") }
+        }
+    }
+    #expect(paths.count >= 12)
+    #expect(Set(Method.allCases.map(\.rawValue)) == paths)
+}

@@ -265,6 +265,9 @@ def pipelined_traffic(endpoint: str, observed: Observed, stop: threading.Event) 
                 newest_when_sent[pipelined.send_predict(MODEL, {INPUT: X})] = observed.newest
             try:
                 request_id, (version, outputs) = pipelined.receive()
+            except TimeoutError as error:
+                observed.failures.append(f"timeout with {len(newest_when_sent)} outstanding: {error!r}")
+                return
             except ZServeError as error:
                 newest_when_sent.pop(error.request_id, None)
                 observed.failures.append(repr(error))

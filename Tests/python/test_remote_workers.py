@@ -67,12 +67,12 @@ class Traffic:
                     request_id, (_, outputs) = client.receive()
                     assert outputs["probability"].shape == (4, 1)
                     self.ok += 1
-                except ZServeError as error:
-                    request_id = error.request_id
-                    self.failures.append(f"{error.code_name}: {error}")
                 except TimeoutError as error:
                     self.failures.append(f"timeout with {len(outstanding)} outstanding: {error}")
                     return
+                except ZServeError as error:
+                    request_id = error.request_id
+                    self.failures.append(f"{error.code_name}: {error}")
                 outstanding.discard(request_id)
 
     def finish(self) -> None:

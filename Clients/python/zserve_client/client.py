@@ -15,17 +15,28 @@ from google.protobuf.message import DecodeError
 from .protos import inference_pb2, model_control_pb2, status_pb2
 from .tensors import from_tensor, to_tensor
 
-PREDICT = "zserve.v1.Inference/Predict"
-MODEL_METADATA = "zserve.v1.Inference/ModelMetadata"
-SERVER_READY = "zserve.v1.Inference/ServerReady"
-MODEL_READY = "zserve.v1.Inference/ModelReady"
-LIST_MODELS = "zserve.v1.ModelControl/ListModels"
-MODEL_STATUS = "zserve.v1.ModelControl/ModelStatus"
-PUSH_MODEL = "zserve.v1.ModelControl/PushModel"
-LOAD_MODEL = "zserve.v1.ModelControl/LoadModel"
-UNLOAD_MODEL = "zserve.v1.ModelControl/UnloadModel"
-SET_LABEL = "zserve.v1.ModelControl/SetLabel"
-ROLLBACK = "zserve.v1.ModelControl/Rollback"
+
+
+def _method_paths() -> dict[str, str]:
+    """Every RPC's gRPC path ("zserve.v1.Inference/Predict"), read from the services in Protos/ as compiled."""
+    services = [inference_pb2.DESCRIPTOR.services_by_name["Inference"],
+                model_control_pb2.DESCRIPTOR.services_by_name["ModelControl"]]
+    return {method.name: f"{service.full_name}/{method.name}" for service in services for method in service.methods}
+
+
+METHODS = _method_paths()
+PREDICT = METHODS["Predict"]
+MODEL_METADATA = METHODS["ModelMetadata"]
+SERVER_READY = METHODS["ServerReady"]
+MODEL_READY = METHODS["ModelReady"]
+LIST_MODELS = METHODS["ListModels"]
+MODEL_STATUS = METHODS["ModelStatus"]
+PUSH_MODEL = METHODS["PushModel"]
+LOAD_MODEL = METHODS["LoadModel"]
+UNLOAD_MODEL = METHODS["UnloadModel"]
+SET_LABEL = METHODS["SetLabel"]
+ROLLBACK = METHODS["Rollback"]
+SCALE_WORKERS = METHODS["ScaleWorkers"]
 DEFAULT_CHUNK_SIZE = 4 << 20
 
 
@@ -40,6 +51,16 @@ class ZServeError(Exception):
         self.code_name = code_name
         self.message = message
         self.request_id = request_id
+
+
+class ZServeTimeout(ZServeError, TimeoutError):
+    """No reply within the client's timeout: code DEADLINE_EXCEEDED, as the Swift and C clients report it.
+
+    Also a TimeoutError, so `except TimeoutError` keeps working.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("DEADLINE_EXCEEDED", message)
 
 
 class _RequestReplyClient:
@@ -80,7 +101,7 @@ class _RequestReplyClient:
         if not self._socket.poll(self.timeout_ms):
             self._socket.close()
             self._socket = _connect(self._context, zmq.REQ, self.endpoint)
-            raise TimeoutError(f"no reply to {method} from {self.endpoint} within {self.timeout_ms} ms")
+            raise ZServeTimeout(f"no reply to {method} from {self.endpoint} within {self.timeout_ms} ms")
         return _parse_reply(self._socket.recv_multipart(), response_type)
 
 
@@ -201,12 +222,12 @@ class PipelinedClient:
     def receive(self, timeout_ms: int | None = None) -> tuple[str, tuple[int, dict]]:
         """Returns (request id, (version, outputs)) of the next reply to arrive.
 
-        Raises ZServeError for an error reply (its request_id tells which request failed) and TimeoutError when no
-        reply arrives within timeout_ms (default: the client's timeout).
+        Raises ZServeError for an error reply (its request_id tells which request failed) and ZServeTimeout
+        (DEADLINE_EXCEEDED, also a TimeoutError) when no reply arrives within timeout_ms (default: the client's timeout).
         """
         timeout_ms = self.timeout_ms if timeout_ms is None else timeout_ms
         if not self._socket.poll(timeout_ms):
-            raise TimeoutError(f"no reply from {self.endpoint} within {timeout_ms} ms")
+            raise ZServeTimeout(f"no reply from {self.endpoint} within {timeout_ms} ms")
         frames = self._socket.recv_multipart()
         if frames[0] != b"":
             raise ZServeError("INTERNAL", "malformed reply: the first frame is not the empty delimiter")
@@ -217,13 +238,15 @@ class PipelinedClient:
         """Receives replies until each of request_ids is answered.
 
         Returns {request id: (version, outputs) or ZServeError}, including any other reply received meanwhile
-        (an error for a request the server could not read is keyed ""). Raises TimeoutError like receive().
+        (an error for a request the server could not read is keyed ""). Raises ZServeTimeout like receive().
         """
         results = {}
         pending = set(request_ids)
         while pending:
             try:
                 request_id, result = self.receive()
+            except ZServeTimeout:
+                raise
             except ZServeError as error:
                 request_id, result = error.request_id, error
             results[request_id] = result
