@@ -93,7 +93,10 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
         .testTarget(
             name: "ZServeTests",
-            dependencies: ["ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference", "ZServeTesting"]
+            dependencies: [
+                "ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference", "ZServeTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ]
 )

@@ -116,18 +116,10 @@ public final class Server: Sendable {
     /// from the broker and polls the repository. The manager connects to the broker's endpoint, which may be bound
     /// later (inproc allows that).
     private func startManager() throws -> ServiceThread {
-        let (thread, _) = try ServiceThread.start(name: "zserve-manager", setup: {
-            [context, configuration, registry, logger, managerEndpoint] in
-            let manager = ModelManager(
-                registry: registry, repository: ModelRepository(root: configuration.repository),
-                limits: .init(maxPushSize: configuration.maxPushSize), logger: logger)
-            try manager.start()
-            let service = try ManagerService(
-                context: context, brokerEndpoint: managerEndpoint, manager: manager,
-                pollInterval: configuration.pollInterval, logger: logger)
-            return (service, ())
-        }, body: { service in service.run() })
-        return thread
+        try ManagerService.start(
+            context: context, brokerEndpoint: managerEndpoint, registry: registry,
+            repository: ModelRepository(root: configuration.repository),
+            limits: .init(maxPushSize: configuration.maxPushSize), pollInterval: configuration.pollInterval, logger: logger)
     }
 
     /// Builds the broker on its own thread (sockets belong to the thread that uses them) and waits for its endpoints.

@@ -116,13 +116,7 @@ struct ServeCommand: ParsableCommand {
         }
         let server = try Server(configuration: configuration, onBrokerFailure: { _ in finish(1) })
 
-        let signals = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { finish(0) }
-            source.resume()
-            return source
-        }
+        let signals = TerminationSignals { finish(0) }
 
         let endpoints = try server.start()
         let ready: [String: Any] = [
@@ -133,7 +127,7 @@ struct ServeCommand: ParsableCommand {
         FileHandle.standardOutput.write(line + Data("\n".utf8))
         finished.wait()
         server.stop()
-        signals.forEach { $0.cancel() }
+        signals.cancel()
         let status = exitStatus.withLock { $0 } ?? 0
         if status != 0 { throw ExitCode(status) }
     }

@@ -46,36 +46,21 @@ struct WorkerCommand: ParsableCommand {
         let repository = ModelRepository(root: URL(fileURLWithPath: modelRepository))
 
         let context = try Context()
-        let stopping = Mutex(false)
-        let signals = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                stopping.withLock { $0 = true }
-                context.shutdown()
-            }
-            source.resume()
-            return source
+        let signals = TerminationSignals { context.shutdown() }
+        defer { signals.cancel() }
+        // The model manager's own thread loads the repository, then polls it; the context shutdown stops it.
+        let manager: ServiceThread
+        do {
+            manager = try ManagerService.startPolling(
+                context: context, registry: registry, repository: repository,
+                pollInterval: .milliseconds(Int(pollInterval * 1000)), logger: logger)
+        } catch {
+            throw ValidationError("cannot read the repository: \(error)")
         }
-        // The model manager lives on its own thread: it loads the repository, then polls it for new versions.
-        let interval = pollInterval
-        let loaded = DispatchSemaphore(value: 0)
-        let loadFailure = Mutex<String?>(nil)
-        Thread {
-            let manager = ModelManager(registry: registry, repository: repository, logger: logger)
-            do {
-                try manager.start(ownsRepository: false)
-            } catch {
-                loadFailure.withLock { $0 = "\(error)" }
-            }
-            loaded.signal()
-            while !(stopping.withLock { $0 }) {
-                Thread.sleep(forTimeInterval: interval)
-                manager.synchronize()
-            }
-        }.start()
-        loaded.wait()
-        if let failure = loadFailure.withLock({ $0 }) { throw ValidationError("cannot read the repository: \(failure)") }
+        defer {
+            context.shutdown()
+            manager.join()
+        }
 
         let worker = Worker(context: context, brokerEndpoint: connect, registry: registry, heartbeats: true, logger: logger)
         logger.info("worker connecting", metadata: ["broker": "\(connect)"])
@@ -83,9 +68,7 @@ struct WorkerCommand: ParsableCommand {
             try worker.run()
         } catch {
             logger.error("worker stopped", metadata: ["error": "\(error)"])
-            signals.forEach { $0.cancel() }
             throw ExitCode(1)
         }
-        signals.forEach { $0.cancel() }
     }
 }

@@ -29,7 +29,7 @@ import ZServeTesting
         let repository = try TemporaryRepository()
         try repository.add("m", bytes: Data([1]))
         let store = ModelStore(repository: ModelRepository(root: repository.root))
-        #expect(try store.policy(of: "m") == .latest(1))
+        #expect(store.configData(of: "m") == nil)
         #expect(try store.servingState(of: "m") == ServingState())
         let state = ServingState(defaultVersion: 1, labels: ["canary": LabelTarget(version: 1, weight: 10)])
         try store.saveServingState(state, of: "m")
@@ -40,30 +40,27 @@ import ZServeTesting
             (#"{"version_policy": {"all": true}}"#, .all),
             (#"{"version_policy": {"specific": [2, 5]}}"#, .specific([2, 5])),
         ] {
-            try Data(json.utf8).write(to: repository.root.appendingPathComponent("m/config.json"))
-            #expect(try store.policy(of: "m") == policy)
+            #expect(try ModelConfig(json: Data(json.utf8)).versionPolicy == policy)
         }
-        try Data(#"{"version_policy": {"latest": 0}}"#.utf8).write(to: repository.root.appendingPathComponent("m/config.json"))
-        #expect(throws: ModelStoreError.self) { try store.policy(of: "m") }
+        for bad in [#"{"version_policy": {"latest": 0}}"#, #"{"version_polcy": {"latest": 1}}"#, "[1]"] {
+            #expect(throws: ModelStoreError.self) { try ModelConfig(json: Data(bad.utf8)) }
+        }
         #expect(VersionPolicy.latest(2).select([1, 5, 3]) == [3, 5])
     }
 
     @Test func batchingConfigurationAndBatchSizes() throws {
         let repository = try TemporaryRepository()
         try repository.add("m", bytes: Data([1]))
-        let store = ModelStore(repository: ModelRepository(root: repository.root))
-        #expect(try store.batching(of: "m") == nil)
-        let config = repository.root.appendingPathComponent("m/config.json")
-        try Data(#"{"version_policy": {"latest": 2}, "batching": {"max_batch_size": 16, "max_queue_delay_us": 300, "preferred_batch_sizes": [4, 8]}}"#.utf8).write(to: config)
-        let policy = try #require(try store.batching(of: "m"))
+        #expect(ModelConfig.default.batching == nil)
+        let config = try ModelConfig(json: Data(#"{"version_policy": {"latest": 2}, "batching": {"max_batch_size": 16, "max_queue_delay_us": 300, "preferred_batch_sizes": [4, 8]}}"#.utf8))
+        let policy = try #require(config.batching)
         #expect(policy == BatchingPolicy(maxBatchSize: 16, maxQueueDelay: .microseconds(300), preferredBatchSizes: [4, 8]))
-        #expect(try store.policy(of: "m") == .latest(2))
+        #expect(config.versionPolicy == .latest(2))
         #expect([1, 3, 4, 7, 8, 20].map { policy.batchSize(available: $0) } == [1, 3, 4, 4, 8, 8])
         #expect(BatchingPolicy(maxBatchSize: 5).batchSize(available: 9) == 5)
         for bad in [#"{"batching": {"max_batch_size": 0}}"#, #"{"batching": {"max_batch_size": 4, "preferred_batch_sizes": [8]}}"#,
                     #"{"batching": {"max_batch_size": 4, "typo": 1}}"#] {
-            try Data(bad.utf8).write(to: config)
-            #expect(throws: ModelStoreError.self) { try store.batching(of: "m") }
+            #expect(throws: ModelStoreError.self) { try ModelConfig(json: Data(bad.utf8)) }
         }
     }
 }

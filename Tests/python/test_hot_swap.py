@@ -440,8 +440,27 @@ def test_bad_push_is_refused_and_changes_nothing(shared, bad):
         assert bad.mentions in refused.value.message
         assert tree(repository, skip=UPLOADS) == tree_before
         assert bad.may_stay_open or set(upload_files(repository)) <= uploads_before
-        assert admin.list_models() == listing_before
+        assert_only_failed_push_shown(listing_before, admin.list_models(), refused.value.message)
         assert_serves(client, 1, ctr_mlp(seed=1))
+
+
+def assert_only_failed_push_shown(before, after, reason: str) -> None:
+    """Nothing served changed; a push refused while loading shows its version FAILED with the reason."""
+    def states(listing):
+        return {(model.name, version.version): (version.state, version.error)
+                for model in listing.models for version in model.versions}
+
+    def served(listing):
+        return [(model.name, model.default_version, [(label.name, label.version, label.weight) for label in model.labels])
+                for model in listing.models]
+
+    assert served(after) == served(before)
+    old, new = states(before), states(after)
+    for key, (state, error) in new.items():
+        if old.get(key, (None, None))[0] != state or (state == model_control_pb2.VERSION_STATE_FAILED and key not in old):
+            assert state == model_control_pb2.VERSION_STATE_FAILED, f"{key} became {state}"
+            assert error == reason, f"{key} failed with {error!r}, the push was refused with {reason!r}"
+    assert set(old) <= set(new)
 
 
 @pytest.mark.parametrize("name", ["a" * 128, "Ab-c_9.x"], ids=["name-of-128-chars", "name-of-every-class"])

@@ -87,6 +87,7 @@ struct ControlHandler {
         case .loading: .loading
         case .available: .available
         case .failed: .failed
+        case .unloading: .unloading
         case .end: .end
         }
     }

@@ -41,7 +41,8 @@ final class PredictHandler {
     func handle(payload: [UInt8], receivedAt: UInt64) -> Reply {
         switch prepare(payload: payload, receivedAt: receivedAt) {
         case .failure(let failure): .error(failure.error, requestID: failure.requestID)
-        case .success(let prepared): run([prepared])[0]
+        case .success(let prepared):
+            run([prepared])[0].ending(prepared)
         }
     }
 
@@ -68,7 +69,7 @@ final class PredictHandler {
             }
         }
         for group in groups {
-            for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply }
+            for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply.ending(prepared[index]!) }
         }
         return replies.map { $0! }
     }
@@ -124,9 +125,12 @@ final class PredictHandler {
             if let missing = inputs.firstIndex(where: { $0 == nil }) {
                 throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
             }
-            return .success(Prepared(
+            let prepared = Prepared(
                 request: request, servable: servable, inputs: inputs.map { $0! },
-                outputs: try outputPositions(request.outputNames, model: model)))
+                outputs: try outputPositions(request.outputNames, model: model))
+            // Ended by `Reply.ending(_:)` once the request's reply is built.
+            servable.beginRequest()
+            return .success(prepared)
         } catch {
             return .failure(Failure(error: error, requestID: requestID))
         }
@@ -251,5 +255,13 @@ final class PredictHandler {
         sessions[key] = session
         sessionOwners[key] = servable
         return session
+    }
+}
+
+extension Reply {
+    /// This reply, after marking the request's use of its version finished.
+    fileprivate func ending(_ prepared: PredictHandler.Prepared) -> Reply {
+        prepared.servable.endRequest()
+        return self
     }
 }

@@ -1,30 +1,56 @@
+import Foundation
 import Logging
 import ServingProtocol
 import ZeroMQ
 
-/// The model manager's thread: a PAIR socket to the broker carrying ModelControl requests that change state, and
-/// the repository poll between them.
+/// The model manager's thread, for a server and for a `zserve worker` alike: it loads the repository, then serves
+/// state-changing ModelControl requests from the broker (a server) and polls the repository between them.
 ///
-/// Created and run on one thread (it owns a socket); `run` exits when the context shuts down.
-struct ManagerService {
+/// Everything runs on the thread `start` creates (it owns a socket and the manager); it exits when the context shuts
+/// down.
+public struct ManagerService {
     let manager: ModelManager
     /// How often the repository is scanned for versions added or removed by other tools; nil: never.
     let pollInterval: Duration?
     let logger: Logger
     private let socket: Socket
 
-    /// Connects to the broker's manager endpoint at once (inproc allows connecting before the broker binds), so the
-    /// broker can hand over requests as soon as it serves.
-    init(context: Context, brokerEndpoint: String, manager: ModelManager, pollInterval: Duration?, logger: Logger) throws {
-        self.manager = manager
-        self.pollInterval = pollInterval
-        self.logger = logger
-        socket = try Socket(context: context, type: .pair)
-        try socket.connect(brokerEndpoint)
+    /// Starts the thread, loads the repository on it and returns once that is done.
+    ///
+    /// - Parameters:
+    ///   - brokerEndpoint: the broker's manager endpoint (a PAIR, inproc; connecting before the broker binds is
+    ///     fine), or nil for a worker process, whose manager only polls.
+    ///   - ownsRepository: false for a worker reading a repository a server writes (stale uploads are left alone).
+    /// - Throws: when the repository cannot be read or the socket cannot be made.
+    static func start(
+        context: Context, brokerEndpoint: String?, registry: ModelRegistry, repository: ModelRepository,
+        limits: ModelManager.Limits = .init(), ownsRepository: Bool = true, pollInterval: Duration?, logger: Logger
+    ) throws -> ServiceThread {
+        let (thread, _) = try ServiceThread.start(name: "zserve-manager", setup: {
+            let manager = ModelManager(
+                registry: registry, repository: repository, loader: ONNXLoader(), limits: limits, logger: logger)
+            try manager.start(ownsRepository: ownsRepository)
+            let socket = try Socket(context: context, type: .pair)
+            // A worker's manager has no broker to hear from; its socket only lets a context shutdown end the poll.
+            try socket.connect(brokerEndpoint ?? "inproc://zserve-manager-unused-\(UUID().uuidString)")
+            return (ManagerService(manager: manager, pollInterval: pollInterval, logger: logger, socket: socket), ())
+        }, body: { service in service.run() })
+        return thread
     }
 
-    func run() {
+    /// Starts a worker process's model manager: loads `repository` and polls it. Stops when `context` shuts down.
+    ///
+    /// - Throws: when the repository cannot be read.
+    public static func startPolling(
+        context: Context, registry: ModelRegistry, repository: ModelRepository, pollInterval: Duration, logger: Logger
+    ) throws -> ServiceThread {
+        try start(context: context, brokerEndpoint: nil, registry: registry, repository: repository,
+                  ownsRepository: false, pollInterval: pollInterval, logger: logger)
+    }
+
+    private func run() {
         defer { socket.close() }
+        let handler = ModelControlHandler(manager: manager)
         do {
             let poller = Poller([socket])
             // Housekeeping (idle uploads) runs at least every few seconds, the repository poll when it is due.
@@ -34,7 +60,7 @@ struct ManagerService {
             while true {
                 let wait = max(0, Int((nextTick - ContinuousClock.now) / .milliseconds(1)))
                 if try poller.poll(timeoutMilliseconds: wait)[0], let frames = try socket.receive(wait: false) {
-                    try serve(frames)
+                    try serve(frames, handler)
                 }
                 let now = ContinuousClock.now
                 guard now >= nextTick else { continue }
@@ -52,12 +78,12 @@ struct ManagerService {
         }
     }
 
-    private func serve(_ frames: [[UInt8]]) throws {
+    private func serve(_ frames: [[UInt8]], _ handler: ModelControlHandler) throws {
         guard case .work(let item)? = WorkerMessage(frames: frames) else {
             logger.warning("model manager ignoring a malformed message")
             return
         }
-        let reply = manager.handle(item.method, payload: item.payload)
+        let reply = handler.handle(item.method, payload: item.payload)
         try socket.send(WorkerMessage.result(
             origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
         ).frames)

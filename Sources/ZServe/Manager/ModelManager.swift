@@ -2,12 +2,17 @@ import Foundation
 import Logging
 import ServingProtocol
 
-/// Applies changes to what is served: pushed versions, versions found on disk, loads, unloads, labels, rollbacks,
-/// each validated before it goes live and persisted so a restart serves the same way.
+/// The one owner of the model lifecycle: sources say which versions should serve, one reconcile path makes it so.
 ///
-/// Not thread-safe: the model manager thread owns it (requests from the admin endpoint and the repository poll run
-/// there one at a time). Loading happens on that thread, never on a serving thread, and the old version keeps
-/// serving until the new one is published.
+/// Sources, as TF Serving names them: the repository scan (start-up and polling), a finished push, and an operator's
+/// load, unload, label or rollback. Each only changes what is *aspired* — the disk's versions, what an operator
+/// loaded or unloaded, labels and a pinned default — then `reconcile` brings the registry in line through one
+/// `Loader`: LOADING while it loads and warms up, AVAILABLE once published, FAILED with the reason, UNLOADING until
+/// requests still running on an unloaded version finish, END after. The old version keeps serving until the new one
+/// is published, and nothing a policy or an operator did not ask for is unloaded.
+///
+/// Not thread-safe: the model manager thread owns it (admin requests and the poll run there one at a time), so
+/// loading never runs on a serving thread.
 public final class ModelManager {
     struct Limits {
         /// Largest model a push may announce, in bytes.
@@ -18,11 +23,24 @@ public final class ModelManager {
         var uploadIdleTimeout: Duration = .seconds(60)
     }
 
+    /// How a finished push chunk left the upload.
+    struct PushOutcome {
+        let uploadID: String
+        let received: UInt64
+        /// Set when the chunk committed the upload: the model and the version it became (AVAILABLE).
+        let published: (model: String, version: Int64)?
+    }
+
     public let registry: ModelRegistry
-    private let store: ModelStore
+    let store: ModelStore
+    private let loader: any Loader
     private let limits: Limits
     private let logger: Logger
+    private var configs = ModelConfigs()
+    private var servingStates = ServingStates()
     private var uploads: [String: Upload] = [:]
+    /// Every model's versions on disk as of the last scan or commit (the repository source's aspiration).
+    private var onDisk: [String: [Int64]] = [:]
     /// Model files that failed to load, so the poll retries them only once they change.
     private var failed: [String: [Int64: FileFingerprint]] = [:]
     /// Versions an operator loaded (kept whatever the policy) or unloaded (not reloaded by the poll).
@@ -30,105 +48,114 @@ public final class ModelManager {
     private var unloadedByOperator: [String: Set<Int64>] = [:]
 
     public convenience init(registry: ModelRegistry, repository: ModelRepository, logger: Logger) {
-        self.init(registry: registry, repository: repository, limits: Limits(), logger: logger)
+        self.init(registry: registry, repository: repository, loader: ONNXLoader(), limits: Limits(), logger: logger)
     }
 
-    init(registry: ModelRegistry, repository: ModelRepository, limits: Limits, logger: Logger) {
+    init(registry: ModelRegistry, repository: ModelRepository, loader: any Loader, limits: Limits, logger: Logger) {
         self.registry = registry
         self.store = ModelStore(repository: repository)
+        self.loader = loader
         self.limits = limits
         self.logger = logger
     }
 
-    // MARK: Repository
+    private var stateContext: ServingStates.Context {
+        ServingStates.Context(registry: registry, store: store, logger: logger)
+    }
+
+    /// How many times a config.json was parsed (once per change).
+    var configParses: Int { configs.parses }
+
+    // MARK: Repository source
 
     /// At start: removes uploads a crash left behind (unless `ownsRepository` is false: a worker reading a repository
-    /// a server writes), restores labels and pinned defaults, and loads what the version policies want — falling back
-    /// to older versions for a model none of whose wanted versions loads.
+    /// a server writes), restores labels and pinned defaults, and serves what the disk holds — falling back to older
+    /// versions for a model none of whose wanted versions loads; a failed warm-up on generated inputs is tolerated.
+    ///
+    /// - Throws: when the repository cannot be read.
     public func start(ownsRepository: Bool = true) throws {
         if ownsRepository { try store.removeStaleUploads() }
-        for name in try store.repository.scan().keys.sorted() {
+        onDisk = try store.repository.scan()
+        for name in onDisk.keys.sorted() {
             do {
-                let state = try store.servingState(of: name)
-                for (label, target) in state.labels { registry.setLabel(name: name, label: label, target: target) }
-                registry.pinDefault(name: name, version: state.defaultVersion)
+                try servingStates.restore(name, from: store, into: registry)
             } catch {
                 logger.error("ignoring saved serving state", metadata: ["model": "\(name)", "error": "\(error)"])
             }
         }
-        synchronize(requireWarmup: false)
+        reconcileAll(requireWarmup: false)
     }
 
-    /// Brings the registry in line with the disk: loads versions the policy wants that are not loaded (new models,
-    /// versions copied in by other tools), unloads versions whose files are gone or the policy no longer wants.
+    /// The poll: rescans the repository and reconciles every model (new models, versions copied in or removed by
+    /// other tools, changed config.json).
     ///
-    /// - Parameter requireWarmup: whether a failed warm-up on generated inputs rejects a version (true for versions
-    ///   arriving while serving; at start the disk's versions are served as they are).
+    /// - Parameter requireWarmup: whether a failed warm-up on generated inputs rejects a version.
     public func synchronize(requireWarmup: Bool = true) {
-        let onDisk: [String: [Int64]]
         do {
             onDisk = try store.repository.scan()
         } catch {
             logger.error("cannot scan the repository", metadata: ["error": "\(error)"])
             return
         }
-        for (name, versions) in onDisk.sorted(by: { $0.key < $1.key }) {
-            do {
-                registry.setBatching(name: name, policy: try store.batching(of: name))
-            } catch {
-                logger.error("invalid batching in config.json; not batching", metadata: ["model": "\(name)", "error": "\(error)"])
-                registry.setBatching(name: name, policy: .off)
-            }
-            let available = Set(registry.availableVersions(of: name))
-            let wanted = wantedVersions(name, among: versions).subtracting(unloadedByOperator[name] ?? [])
-            for version in wanted.subtracting(available).sorted(by: >) {
-                _ = loadFromDisk(name, version, requireWarmup: requireWarmup)
-            }
-            if registry.availableVersions(of: name).isEmpty {
-                // Nothing the policy wants loads: serve the newest version that does rather than nothing.
-                for version in versions.sorted(by: >) where !wanted.contains(version) {
-                    if loadFromDisk(name, version, requireWarmup: requireWarmup) { break }
-                }
-            }
-            for version in Set(registry.availableVersions(of: name)).subtracting(versions) {
-                logger.info("version removed from disk; unloading", metadata: ["model": "\(name)", "version": "\(version)"])
-                registry.unload(name: name, version: version)
-            }
-            applyPolicy(name)
-        }
+        reconcileAll(requireWarmup: requireWarmup)
+    }
+
+    private func reconcileAll(requireWarmup: Bool) {
+        for name in onDisk.keys.sorted() { reconcile(name, requireWarmup: requireWarmup) }
         for snapshot in registry.snapshots() where onDisk[snapshot.name] == nil {
             for version in registry.availableVersions(of: snapshot.name) {
+                logger.info("model removed from disk; unloading", metadata: ["model": "\(snapshot.name)", "version": "\(version)"])
                 registry.unload(name: snapshot.name, version: version)
             }
         }
     }
 
-    /// Versions of `name` to keep loaded: the policy's choice among `versions`, plus labelled ones, the pinned
-    /// default and those an operator loaded.
-    private func wantedVersions(_ name: String, among versions: [Int64]) -> Set<Int64> {
-        let policy: VersionPolicy
-        do {
-            policy = try store.policy(of: name)
-        } catch {
-            logger.error("invalid config.json; using latest 1", metadata: ["model": "\(name)", "error": "\(error)"])
-            policy = .latest(1)
-        }
-        var wanted = policy.select(versions)
-        let snapshot = registry.snapshot(of: name)
-        wanted.formUnion(snapshot?.labels.values.map(\.version) ?? [])
-        if let pinned = registry.pinnedDefault(of: name) { wanted.insert(pinned) }
-        wanted.formUnion(loadedByOperator[name] ?? [])
-        return wanted.intersection(versions)
-    }
+    // MARK: Reconcile
 
-    /// Unloads available versions of `name` the policy does not want.
-    private func applyPolicy(_ name: String) {
-        let available = registry.availableVersions(of: name)
-        let keep = wantedVersions(name, among: available)
-        for version in available where !keep.contains(version) {
-            logger.info("unloading version outside the version policy", metadata: ["model": "\(name)", "version": "\(version)"])
+    /// Brings one model's served versions in line with what is aspired: loads aspired versions that are not
+    /// available (newest first), falls back to the newest version that loads when none of them does, unloads versions
+    /// gone from disk, then unloads available versions nothing asks for.
+    private func reconcile(_ name: String, requireWarmup: Bool = true) {
+        let versions = onDisk[name] ?? []
+        let config = configs.config(of: name, in: store) { error in
+            logger.error("invalid config.json; serving with the defaults (latest 1, server batching)", metadata: [
+                "model": "\(name)", "error": "\(error)",
+            ])
+        }
+        registry.setBatching(name: name, policy: config.batching)
+        let available = Set(registry.availableVersions(of: name))
+        let wanted = aspired(name, config, among: versions)
+        for version in wanted.subtracting(available).sorted(by: >) {
+            _ = loadFromDisk(name, version, requireWarmup: requireWarmup)
+        }
+        if registry.availableVersions(of: name).isEmpty {
+            // Nothing the policy wants loads: serve the newest version that does rather than nothing.
+            for version in versions.sorted(by: >) where !wanted.contains(version) {
+                if loadFromDisk(name, version, requireWarmup: requireWarmup) { break }
+            }
+        }
+        let present = Set(versions)
+        for version in registry.availableVersions(of: name) where !present.contains(version) {
+            logger.info("version removed from disk; unloading", metadata: ["model": "\(name)", "version": "\(version)"])
             registry.unload(name: name, version: version)
         }
+        let served = registry.availableVersions(of: name)
+        let keep = aspired(name, config, among: served)
+        for version in served where !keep.contains(version) {
+            logger.info("unloading version nothing asks for", metadata: ["model": "\(name)", "version": "\(version)"])
+            registry.unload(name: name, version: version)
+        }
+    }
+
+    /// Versions of `name` to serve among `versions`: the policy's choice, plus labelled ones, the pinned default and
+    /// those an operator loaded, minus those an operator unloaded.
+    private func aspired(_ name: String, _ config: ModelConfig, among versions: [Int64]) -> Set<Int64> {
+        let state = servingStates.state(of: name)
+        var wanted = config.versionPolicy.select(versions)
+        wanted.formUnion(state.labels.values.map(\.version))
+        if let pinned = state.defaultVersion { wanted.insert(pinned) }
+        wanted.formUnion(loadedByOperator[name] ?? [])
+        return wanted.intersection(versions).subtracting(unloadedByOperator[name] ?? [])
     }
 
     /// Loads and publishes a version from the repository unless it already failed unchanged; true when it serves.
@@ -136,93 +163,56 @@ public final class ModelManager {
     private func loadFromDisk(_ name: String, _ version: Int64, requireWarmup: Bool) -> Bool {
         let fingerprint = store.fingerprint(name, version)
         if let fingerprint, failed[name]?[version] == fingerprint { return false }
-        registry.markLoading(name: name, version: version)
-        do {
-            let (servable, tolerated) = try VersionLoader.load(
-                file: store.repository.modelFile(name, version), name: name, version: version,
-                warmup: .generated(required: requireWarmup))
-            if let tolerated {
-                logger.warning("warm-up on generated inputs failed; serving anyway", metadata: [
-                    "model": "\(name)", "version": "\(version)", "error": "\(tolerated)",
-                ])
-            }
+        switch bringUp(name, version, file: store.repository.modelFile(name, version), warmup: .generated(required: requireWarmup)) {
+        case .success(let servable):
             registry.publish(servable)
             failed[name]?[version] = nil
             logger.info("loaded model", metadata: [
                 "model": "\(name)", "version": "\(version)", "weights_bytes": "\(servable.model.weightBytes)",
             ])
             return true
-        } catch {
-            registry.markFailed(name: name, version: version, error: error.message)
+        case .failure:
             failed[name, default: [:]][version] = fingerprint
-            logger.error("model version failed to load", metadata: [
-                "model": "\(name)", "version": "\(version)", "error": "\(error.message)",
-            ])
             return false
         }
     }
 
-    // MARK: Requests
-
-    /// Serves one ModelControl request that changes state.
-    func handle(_ method: Method, payload: [UInt8]) -> Reply {
-        do throws(ServingError) {
-            switch method {
-            case .pushModel:
-                return .ok(try push(try decodeRequest(Zserve_V1_PushModelRequest.self, from: payload)))
-            case .loadModel:
-                let request = try decodeRequest(Zserve_V1_LoadModelRequest.self, from: payload)
-                try load(request.model, request.version)
-                return .ok(Zserve_V1_LoadModelResponse.with { $0.model = info(request.model) })
-            case .unloadModel:
-                let request = try decodeRequest(Zserve_V1_UnloadModelRequest.self, from: payload)
-                try unload(request.model, request.version)
-                return .ok(Zserve_V1_UnloadModelResponse.with { $0.model = info(request.model) })
-            case .setLabel:
-                let request = try decodeRequest(Zserve_V1_SetLabelRequest.self, from: payload)
-                try setLabel(request)
-                return .ok(Zserve_V1_SetLabelResponse.with { $0.model = info(request.model) })
-            case .rollback:
-                let request = try decodeRequest(Zserve_V1_RollbackRequest.self, from: payload)
-                let (from, to) = try rollback(request.model)
-                return .ok(Zserve_V1_RollbackResponse.with {
-                    $0.model = info(request.model)
-                    $0.fromVersion = from
-                    $0.toVersion = to
-                })
-            default:
-                return .error(ServingError(.internal, "\(method.rawValue) is not served by the model manager"))
+    /// Loads and warms up one version through the loader, showing LOADING meanwhile and FAILED with the reason when
+    /// it does not load. The caller publishes the servable.
+    private func bringUp(_ name: String, _ version: Int64, file: URL, warmup: Warmup) -> Result<Servable, ServingError> {
+        registry.markLoading(name: name, version: version)
+        do {
+            let (servable, tolerated) = try loader.load(file: file, name: name, version: version, warmup: warmup)
+            if let tolerated {
+                logger.warning("warm-up on generated inputs failed; serving anyway", metadata: [
+                    "model": "\(name)", "version": "\(version)", "error": "\(tolerated)",
+                ])
             }
+            return .success(servable)
         } catch {
-            return .error(error)
+            registry.markFailed(name: name, version: version, error: error.message)
+            logger.error("model version failed to load", metadata: [
+                "model": "\(name)", "version": "\(version)", "error": "\(error.message)",
+            ])
+            return .failure(error)
         }
     }
 
-    private func info(_ name: String) -> Zserve_V1_ModelInfo {
-        registry.snapshot(of: name).map(ControlHandler.wire) ?? .with { $0.name = name }
-    }
+    // MARK: Push source
 
-    // MARK: Push
-
-    private func push(_ request: Zserve_V1_PushModelRequest) throws(ServingError) -> Zserve_V1_PushModelResponse {
+    /// Takes one PushModel chunk; the committing chunk verifies the upload, loads and warms it up (LOADING, or FAILED
+    /// with the reason), stores it atomically and publishes it as the new default.
+    ///
+    /// - Throws: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE, DATA_LOSS, RESOURCE_EXHAUSTED or
+    ///   INTERNAL naming what is wrong; the upload is then discarded and nothing changes on disk.
+    func push(_ request: Zserve_V1_PushModelRequest) throws(ServingError) -> PushOutcome {
         let upload = request.uploadID.isEmpty ? try open(request) : try existingUpload(request.uploadID)
         do throws(ServingError) {
             try upload.append(offset: request.offset, request.data)
-            guard request.commit else {
-                return .with {
-                    $0.uploadID = upload.id
-                    $0.received = upload.received
-                }
-            }
+            guard request.commit else { return PushOutcome(uploadID: upload.id, received: upload.received, published: nil) }
             uploads[upload.id] = nil
             let version = try commit(upload)
-            return .with {
-                $0.uploadID = upload.id
-                $0.received = upload.received
-                $0.model = upload.model
-                $0.version = version
-                $0.state = .available
-            }
+            return PushOutcome(uploadID: upload.id, received: upload.received, published: (upload.model, version))
         } catch {
             uploads[upload.id] = nil
             upload.discard()
@@ -269,34 +259,39 @@ public final class ModelManager {
         return upload
     }
 
-    /// Verifies, validates, stores and publishes a complete upload; returns the version it became.
+    /// Verifies, loads and warms up a complete upload, stores it as a version and publishes it; returns the version.
     private func commit(_ upload: Upload) throws(ServingError) -> Int64 {
         try upload.finish()
-        let version = upload.requestedVersion > 0 ? upload.requestedVersion : store.nextVersion(of: upload.model)
-        let (servable, _) = try VersionLoader.load(
-            file: upload.file, name: upload.model, version: version,
-            warmup: upload.warmupInputs.isEmpty ? .generated(required: true) : .given(upload.warmupInputs))
+        let name = upload.model
+        let version = upload.requestedVersion > 0 ? upload.requestedVersion : store.nextVersion(of: name)
+        let warmup: Warmup = upload.warmupInputs.isEmpty ? .generated(required: true) : .given(upload.warmupInputs)
+        let servable = try bringUp(name, version, file: upload.file, warmup: warmup).get()
         do {
             if !upload.metadata.isEmpty {
                 let data = try JSONSerialization.data(withJSONObject: upload.metadata, options: [.sortedKeys])
                 try data.write(to: upload.directory.appendingPathComponent("metadata.json"))
             }
-            try store.commit(upload: upload.directory, model: upload.model, version: version)
-        } catch ModelStoreError.versionExists(let model, let version) {
-            throw ServingError(.alreadyExists, "model '\(model)' already has a version \(version)")
+            try store.commit(upload: upload.directory, model: name, version: version)
         } catch {
-            throw ServingError(.internal, "storing the version failed: \(error)")
+            let failure = if case ModelStoreError.versionExists = error {
+                ServingError(.alreadyExists, "model '\(name)' already has a version \(version)")
+            } else {
+                ServingError(.internal, "storing the version failed: \(error)")
+            }
+            registry.markFailed(name: name, version: version, error: failure.message)
+            throw failure
         }
+        onDisk[name, default: []].append(version)
         registry.publish(servable, asNewDefault: true)
-        for label in upload.labels {
-            let weight = registry.snapshot(of: upload.model)?.labels[label]?.weight ?? 0
-            registry.setLabel(name: upload.model, label: label, target: LabelTarget(version: version, weight: weight))
+        if servingStates.state(of: name).defaultVersion != nil {
+            servingStates.pinDefault(of: name, to: nil, stateContext)
         }
-        persist(upload.model)
-        applyPolicy(upload.model)
-        logger.info("pushed version is live", metadata: [
-            "model": "\(upload.model)", "version": "\(version)", "bytes": "\(upload.received)",
-        ])
+        for label in upload.labels {
+            let weight = servingStates.state(of: name).labels[label]?.weight ?? 0
+            servingStates.setLabel(label, of: name, to: LabelTarget(version: version, weight: weight), stateContext)
+        }
+        reconcile(name)
+        logger.info("pushed version is live", metadata: ["model": "\(name)", "version": "\(version)", "bytes": "\(upload.received)"])
         return version
     }
 
@@ -312,69 +307,78 @@ public final class ModelManager {
         store.removeUploadsFolderIfEmpty()
     }
 
-    // MARK: Load, unload, labels, rollback
+    // MARK: Operator source
 
-    private func load(_ name: String, _ version: Int64) throws(ServingError) {
+    /// Serves `version` of `name` whatever the policy says, until unloaded.
+    ///
+    /// - Throws: NOT_FOUND when the version is not on disk, INVALID_ARGUMENT with the reason when it does not load.
+    func load(_ name: String, _ version: Int64) throws(ServingError) {
         guard ModelRepository.isValidModelName(name), version > 0, store.fingerprint(name, version) != nil else {
             throw ServingError(.notFound, "model '\(name.prefix(200))' has no version \(version) on disk")
         }
+        if onDisk[name]?.contains(version) != true { onDisk[name, default: []].append(version) }
         unloadedByOperator[name]?.remove(version)
         loadedByOperator[name, default: []].insert(version)
-        if !registry.availableVersions(of: name).contains(version) {
-            failed[name]?[version] = nil
-            guard loadFromDisk(name, version, requireWarmup: true) else {
-                loadedByOperator[name]?.remove(version)
-                let reason = registry.snapshot(of: name)?.versions.first { $0.version == version }?.error ?? "load failed"
-                throw ServingError(.invalidArgument, reason)
-            }
+        failed[name]?[version] = nil
+        reconcile(name)
+        guard registry.availableVersions(of: name).contains(version) else {
+            loadedByOperator[name]?.remove(version)
+            let reason = registry.snapshot(of: name)?.versions.first { $0.version == version }?.error ?? "load failed"
+            throw ServingError(.invalidArgument, reason)
         }
     }
 
-    private func unload(_ name: String, _ version: Int64) throws(ServingError) {
+    /// Stops serving `version` of `name`; the poll does not bring it back until an operator loads it.
+    ///
+    /// - Throws: NOT_FOUND when the version is not available.
+    func unload(_ name: String, _ version: Int64) throws(ServingError) {
         guard registry.availableVersions(of: name).contains(version) else {
             throw ServingError(.notFound, "model '\(name.prefix(200))' has no available version \(version)")
         }
         loadedByOperator[name]?.remove(version)
         unloadedByOperator[name, default: []].insert(version)
-        registry.unload(name: name, version: version)
+        reconcile(name)
     }
 
-    private func setLabel(_ request: Zserve_V1_SetLabelRequest) throws(ServingError) {
-        let name = request.model
-        guard let snapshot = registry.snapshot(of: name) else { throw ServingError(.notFound, "model '\(name.prefix(200))' not found") }
-        guard Self.isValidLabel(request.label) else {
-            throw ServingError(.invalidArgument, "label '\(request.label.prefix(200))' must be 1-64 characters of A-Z a-z 0-9 _ -")
+    /// Points `label` at `version` with a canary `weight` (percent), or removes it (version 0).
+    ///
+    /// - Throws: NOT_FOUND (unknown model), INVALID_ARGUMENT (bad label or weights), FAILED_PRECONDITION (the version
+    ///   is not available).
+    func setLabel(_ name: String, label: String, version: Int64, weight: UInt32) throws(ServingError) {
+        guard registry.snapshot(of: name) != nil else { throw ServingError(.notFound, "model '\(name.prefix(200))' not found") }
+        guard Self.isValidLabel(label) else {
+            throw ServingError(.invalidArgument, "label '\(label.prefix(200))' must be 1-64 characters of A-Z a-z 0-9 _ -")
         }
-        guard request.weight <= 100 else { throw ServingError(.invalidArgument, "weight is a percentage, got \(request.weight)") }
-        guard request.version >= 0 else { throw ServingError(.invalidArgument, "version must be positive") }
-        if request.version == 0 {
-            registry.setLabel(name: name, label: request.label, target: nil)
+        guard weight <= 100 else { throw ServingError(.invalidArgument, "weight is a percentage, got \(weight)") }
+        guard version >= 0 else { throw ServingError(.invalidArgument, "version must be positive") }
+        if version == 0 {
+            servingStates.setLabel(label, of: name, to: nil, stateContext)
         } else {
-            guard registry.availableVersions(of: name).contains(request.version) else {
-                throw ServingError(.failedPrecondition, "version \(request.version) of '\(name)' is not available; load it first")
+            guard registry.availableVersions(of: name).contains(version) else {
+                throw ServingError(.failedPrecondition, "version \(version) of '\(name)' is not available; load it first")
             }
-            let others = snapshot.labels.filter { $0.key != request.label }.values.reduce(0) { $0 + $1.weight }
-            guard others + request.weight <= 100 else {
-                throw ServingError(.invalidArgument, "label weights of '\(name)' would add up to \(others + request.weight)%")
+            let others = servingStates.state(of: name).labels.filter { $0.key != label }.values.reduce(0) { $0 + $1.weight }
+            guard others + weight <= 100 else {
+                throw ServingError(.invalidArgument, "label weights of '\(name)' would add up to \(others + weight)%")
             }
-            registry.setLabel(name: name, label: request.label, target: LabelTarget(version: request.version, weight: request.weight))
+            servingStates.setLabel(label, of: name, to: LabelTarget(version: version, weight: weight), stateContext)
         }
-        persist(name)
-        applyPolicy(name)
+        reconcile(name)
     }
 
-    private func rollback(_ name: String) throws(ServingError) -> (from: Int64, to: Int64) {
+    /// Makes the newest earlier version that loads the default again (pinned until a newer version is pushed).
+    ///
+    /// - Throws: FAILED_PRECONDITION when there is no default or no earlier version loads.
+    func rollback(_ name: String) throws(ServingError) -> (from: Int64, to: Int64) {
         guard let current = registry.snapshot(of: name)?.defaultVersion else {
             throw ServingError(.failedPrecondition, "model '\(name.prefix(200))' has no default version to roll back from")
         }
-        let onDisk = (try? store.repository.scan()[name]) ?? nil
-        let candidates = Set((onDisk ?? []) + registry.availableVersions(of: name)).filter { $0 < current }.sorted(by: >)
+        let candidates = Set((onDisk[name] ?? []) + registry.availableVersions(of: name)).filter { $0 < current }.sorted(by: >)
         for version in candidates {
             let available = registry.availableVersions(of: name).contains(version)
             if available || loadFromDisk(name, version, requireWarmup: true) {
-                registry.pinDefault(name: name, version: version)
-                persist(name)
-                applyPolicy(name)
+                servingStates.pinDefault(of: name, to: version, stateContext)
+                reconcile(name)
                 logger.info("rolled back", metadata: ["model": "\(name)", "from": "\(current)", "to": "\(version)"])
                 return (current, version)
             }
@@ -382,18 +386,7 @@ public final class ModelManager {
         throw ServingError(.failedPrecondition, "model '\(name)' has no earlier version that loads")
     }
 
-    /// Saves labels and the pinned default of `name`; a failure is logged (the change is live but would not survive
-    /// a restart).
-    private func persist(_ name: String) {
-        let labels = registry.snapshot(of: name)?.labels ?? [:]
-        do {
-            try store.saveServingState(ServingState(defaultVersion: registry.pinnedDefault(of: name), labels: labels), of: name)
-        } catch {
-            logger.error("could not save serving state", metadata: ["model": "\(name)", "error": "\(error)"])
-        }
-    }
-
-    private static func isValidLabel(_ label: String) -> Bool {
+    static func isValidLabel(_ label: String) -> Bool {
         (1...64).contains(label.count)
             && label.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-".unicodeScalars.contains($0)) }
     }

@@ -163,12 +163,26 @@ public final class ModelRegistry: Sendable {
         }
     }
 
-    /// Stops new requests from reaching a version (state END). Requests already holding it finish on it; its memory is
-    /// freed when the last one is done.
+    /// Stops new requests from reaching a version: UNLOADING while requests already holding it finish on it, END once
+    /// the last one is done (its memory is freed when the workers drop their sessions for it).
     public func unload(name: String, version: Int64) {
+        let removed: Servable? = state.withLock { state in
+            guard let servable = state.entries[name]?.servables.removeValue(forKey: version) else { return nil }
+            state.entries[name]?.statuses[version] = VersionStatus(version: version, state: .unloading, error: nil)
+            return servable
+        }
+        // Outside the lock: the action may run at once and takes the lock itself.
+        removed?.whenIdle { [weak self] in self?.markEnded(removed!) }
+    }
+
+    /// Records that the last request on an unloaded version finished (unless the version was loaded again since).
+    private func markEnded(_ servable: Servable) {
         state.withLock { state in
-            guard state.entries[name]?.servables.removeValue(forKey: version) != nil else { return }
-            state.entries[name]?.statuses[version] = VersionStatus(version: version, state: .end, error: nil)
+            guard state.entries[servable.name]?.statuses[servable.version]?.state == .unloading,
+                  state.entries[servable.name]?.servables[servable.version] == nil
+            else { return }
+            state.entries[servable.name]?.statuses[servable.version] =
+                VersionStatus(version: servable.version, state: .end, error: nil)
         }
     }
 

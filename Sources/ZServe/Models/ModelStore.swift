@@ -108,21 +108,14 @@ struct ModelStore {
         }
     }
 
-    /// The model's version policy from `<repo>/<model>/config.json`; latest 1 when there is none.
-    func policy(of model: String) throws -> VersionPolicy {
-        let file = modelDirectory(model).appendingPathComponent("config.json")
-        guard let data = files.contents(atPath: file.path) else { return .latest(1) }
-        return try VersionPolicy(configuration: data)
+    /// The bytes of `<repo>/<model>/config.json`, nil when there is none.
+    func configData(of model: String) -> Data? {
+        files.contents(atPath: modelDirectory(model).appendingPathComponent("config.json").path)
     }
 
-    /// The model's batching from `<repo>/<model>/config.json`, or nil when the file sets none.
-    func batching(of model: String) throws -> BatchingPolicy? {
-        let file = modelDirectory(model).appendingPathComponent("config.json")
-        guard let data = files.contents(atPath: file.path) else { return nil }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelStoreError.invalidConfiguration("config.json is not a JSON object")
-        }
-        return try object["batching"].map { try BatchingPolicy(configuration: $0) }
+    /// Size and modification time of the model's config.json, nil when there is none.
+    func configFingerprint(of model: String) -> FileFingerprint? {
+        fingerprint(of: modelDirectory(model).appendingPathComponent("config.json"))
     }
 
     /// The model's saved labels and pinned default; empty when none were saved.
@@ -158,7 +151,11 @@ struct ModelStore {
 
     /// Size and modification time of a version's model file, or nil when it is missing.
     func fingerprint(_ model: String, _ version: Int64) -> FileFingerprint? {
-        guard let attributes = try? files.attributesOfItem(atPath: repository.modelFile(model, version).path),
+        fingerprint(of: repository.modelFile(model, version))
+    }
+
+    private func fingerprint(of file: URL) -> FileFingerprint? {
+        guard let attributes = try? files.attributesOfItem(atPath: file.path),
               let size = attributes[.size] as? Int, let modified = attributes[.modificationDate] as? Date
         else { return nil }
         return FileFingerprint(size: size, modified: modified)

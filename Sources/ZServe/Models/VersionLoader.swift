@@ -4,16 +4,6 @@ import ServingProtocol
 
 /// Turns a model file into a servable: parse, operator check, memory plan, then a warm-up run.
 enum VersionLoader {
-    /// Where the warm-up inputs come from, and whether a failed warm-up rejects the version.
-    enum Warmup {
-        /// Inputs shipped with a push: the run must succeed.
-        case given([Zserve_V1_Tensor])
-        /// Inputs of ones made from the declared shapes (dimensions of any size taken as 1). `required` rejects the
-        /// version when the run fails; otherwise a failure is returned for logging, since made-up inputs may simply
-        /// not suit the model (a Reshape that needs a particular batch size, say).
-        case generated(required: Bool)
-    }
-
     /// Loads `file` as version `version` of `name` and warms it up.
     ///
     /// - Returns: the servable, and the warm-up failure that was tolerated (only for `.generated(required: false)`).

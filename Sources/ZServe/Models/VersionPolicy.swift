@@ -15,17 +15,11 @@ public enum VersionPolicy: Sendable, Equatable {
         }
     }
 
-    /// Parses `{"version_policy": {"latest": N}}`, `{"all": true}` or `{"specific": [..]}` (a model's config.json).
+    /// Parses the `version_policy` object of a model's config.json: `{"latest": N}`, `{"all": true}` or
+    /// `{"specific": [..]}`.
     ///
     /// - Throws: `ModelStoreError.invalidConfiguration` describing what is wrong.
-    public init(configuration data: Data) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelStoreError.invalidConfiguration("config.json is not a JSON object")
-        }
-        guard let policy = object["version_policy"] else {
-            self = .latest(1)
-            return
-        }
+    init(configuration policy: Any) throws {
         guard let fields = policy as? [String: Any], fields.count == 1 else {
             throw ModelStoreError.invalidConfiguration("version_policy must have exactly one of latest, all, specific")
         }

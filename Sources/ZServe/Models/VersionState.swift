@@ -3,6 +3,8 @@ public enum VersionState: String, Sendable {
     case loading = "LOADING"
     case available = "AVAILABLE"
     case failed = "FAILED"
+    /// Unloaded: no new request reaches it, requests already on it are finishing.
+    case unloading = "UNLOADING"
     case end = "END"
 }
 

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// A named OS thread running one blocking loop (a socket owner), which can be joined.
-final class ServiceThread: Sendable {
+public final class ServiceThread: Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts `body` on a new thread at once.
@@ -19,7 +19,7 @@ final class ServiceThread: Sendable {
     }
 
     /// Blocks until the thread's body has returned; returns at once on later calls.
-    func join() {
+    public func join() {
         finished.wait()
         finished.signal()
     }
