@@ -1,25 +1,36 @@
 import Foundation
+import Inference
 import ServingProtocol
 import Testing
 @testable import ZServe
 
-@Suite struct TensorCodecTests {
-    @Test func acceptsAHeaderWhoseBytesMatchShapeTimesDtype() throws {
-        let (type, shape) = try TensorCodec.checkedHeader(of: wireTensor("x", [1, 2, 3, 4, 5, 6], [2, 3]))
-        #expect(type == .float32)
-        #expect(shape == [2, 3])
+/// The one input check (`TensorSpec.validate(elementType:shape:byteCount:)`) every path uses, on wire tensors.
+@Suite struct InputValidationTests {
+    let spec = TensorSpec(name: "x", elementType: .float32, shape: [nil, 3])
+
+    func check(_ tensor: Zserve_V1_Tensor) throws -> [Int] {
+        let (type, shape) = try TensorCodec.header(of: tensor)
+        try spec.validate(elementType: type, shape: shape, byteCount: tensor.rawData.count)
+        return shape
     }
 
-    @Test(arguments: [[2, 2], [7], [Int64.max, 2], [-1, 6], [Int64(1) << 62, 4]])
-    func refusesShapesThatDoNotMatchTheBytes(_ shape: [Int64]) {
-        #expect(throws: ServingError.self) {
-            try TensorCodec.checkedHeader(of: wireTensor("x", [1, 2, 3, 4, 5, 6], shape))
-        }
+    @Test func acceptsATensorWhoseBytesMatchShapeTimesDtype() throws {
+        #expect(try check(wireTensor("x", [1, 2, 3, 4, 5, 6], [2, 3])) == [2, 3])
+    }
+
+    @Test(arguments: [[2, 2], [7], [Int64.max, 3], [-1, 3], [Int64(1) << 62, 3], [6, 1]])
+    func refusesShapesThatDoNotMatchTheBytesOrTheSpec(_ shape: [Int64]) {
+        #expect(throws: InferenceError.self) { try check(wireTensor("x", [1, 2, 3, 4, 5, 6], shape)) }
     }
 
     @Test func zeroSizedTensorsAreValid() throws {
-        let (_, shape) = try TensorCodec.checkedHeader(of: wireTensor("x", [], [0, 8]))
-        #expect(shape == [0, 8])
+        #expect(try check(wireTensor("x", [], [0, 3])) == [0, 3])
+    }
+
+    @Test func unknownDtypesAreRefusedByName() {
+        var tensor = wireTensor("x", [1, 2, 3], [1, 3])
+        tensor.dtype = .unspecified
+        #expect(throws: ServingError.self) { try check(tensor) }
     }
 }
 

@@ -27,6 +27,25 @@ public struct TensorSpec: Sendable, Equatable {
         }
     }
 
+    /// Checks everything about a tensor given for this input before any memory is set aside for it: the shape is
+    /// valid (no negative dimension, no overflowing element count), type and shape fit the spec, and `byteCount` is
+    /// exactly shape × element size. The one check every input path uses (`Session.setInput`, the server's request
+    /// validation).
+    ///
+    /// - Throws: `InferenceError.invalidInput` naming the input and what does not fit.
+    public func validate(elementType given: ElementType, shape givenShape: [Int], byteCount: Int) throws(InferenceError) {
+        do {
+            try givenShape.validateShape()
+        } catch {
+            throw InferenceError.invalidInput("input '\(name)': \(error)")
+        }
+        try validate(elementType: given, shape: givenShape)
+        let needed = givenShape.elementCount * given.byteSize
+        guard byteCount == needed else {
+            throw InferenceError.invalidInput("input '\(name)' has \(byteCount) bytes; shape \(givenShape) of \(given) needs \(needed)")
+        }
+    }
+
     /// A shape for messages: `[?, 8]`.
     public static func describe(_ shape: [Int?]) -> String {
         "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"

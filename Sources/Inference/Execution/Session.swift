@@ -32,14 +32,9 @@ public final class Session {
     }
 
     /// Sets model input `position` to a copy of `bytes`, after checking type and shape against the input's spec and
-    /// the byte count against the shape.
+    /// the byte count against the shape (`TensorSpec.validate(elementType:shape:byteCount:)`).
     public func setInput(_ position: Int, elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) throws(InferenceError) {
-        try shape.validateShape()
-        try model.inputs[position].validate(elementType: elementType, shape: shape)
-        guard bytes.count == shape.elementCount * elementType.byteSize else {
-            throw InferenceError.invalidInput(
-                "input '\(model.inputs[position].name)' has \(bytes.count) bytes, shape \(shape) of \(elementType) needs \(shape.elementCount * elementType.byteSize)")
-        }
+        try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: bytes.count)
         let tensor = try allocate(valueIndex: model.inputIndexes[position], elementType: elementType, shape: shape)
         if let base = bytes.baseAddress, bytes.count > 0 {
             tensor.storage.pointer.copyMemory(from: base, byteCount: bytes.count)

@@ -114,9 +114,9 @@ final class PredictHandler {
                 guard inputs[position] == nil else {
                     throw ServingError(.invalidArgument, "input '\(tensor.name)' is given more than once")
                 }
-                let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
+                let (elementType, shape) = try TensorCodec.header(of: tensor)
                 do {
-                    try model.inputs[position].validate(elementType: elementType, shape: shape)
+                    try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: tensor.rawData.count)
                 } catch {
                     throw Self.servingError(error)
                 }

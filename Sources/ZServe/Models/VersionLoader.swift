@@ -38,7 +38,7 @@ enum VersionLoader {
             guard let tensor = inputs.first(where: { $0.name == spec.name }) else {
                 throw ServingError(.invalidArgument, "warm-up input '\(spec.name)' is missing")
             }
-            let (elementType, shape) = try TensorCodec.checkedHeader(of: tensor)
+            let (elementType, shape) = try TensorCodec.header(of: tensor)
             try tensor.rawData.withUnsafeBytes {
                 try session.setInput(position, elementType: elementType, shape: shape, copying: $0)
             }

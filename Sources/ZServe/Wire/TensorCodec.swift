@@ -14,27 +14,15 @@ enum TensorCodec {
         Zserve_V1_DataType(rawValue: Int(elementType.rawValue)) ?? .unspecified
     }
 
-    /// Checks a request tensor's dtype, dims and byte count, before anything is allocated for it.
+    /// A request tensor's element type and shape as the runtime reads them; the checks against the model's input
+    /// (shape, type, byte count) are `TensorSpec.validate(elementType:shape:byteCount:)`'s.
     ///
-    /// - Returns: its element type and shape.
-    /// - Throws: INVALID_ARGUMENT naming the tensor and what is wrong.
-    static func checkedHeader(of tensor: Zserve_V1_Tensor) throws(ServingError) -> (ElementType, [Int]) {
+    /// - Throws: INVALID_ARGUMENT for a dtype the runtime does not know.
+    static func header(of tensor: Zserve_V1_Tensor) throws(ServingError) -> (ElementType, [Int]) {
         guard let elementType = elementType(tensor.dtype) else {
             throw ServingError(.invalidArgument, "input '\(tensor.name)' has unsupported dtype \(tensor.dtype)")
         }
-        let shape = tensor.shape.map { Int(clamping: $0) }
-        do {
-            try shape.validateShape()
-        } catch {
-            throw ServingError(.invalidArgument, "input '\(tensor.name)': \(error)")
-        }
-        let bytes = shape.elementCount * elementType.byteSize
-        guard bytes == tensor.rawData.count else {
-            throw ServingError(
-                .invalidArgument,
-                "input '\(tensor.name)' has \(tensor.rawData.count) bytes; shape \(tensor.shape) of \(elementType) needs \(bytes)")
-        }
-        return (elementType, shape)
+        return (elementType, tensor.shape.map { Int(clamping: $0) })
     }
 
     /// A wire tensor holding a copy of `tensor`'s elements.
