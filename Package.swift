@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "ZServe", targets: ["ZServe"]),
         .library(name: "ZServeClient", targets: ["ZServeClient"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "ZServeTesting", targets: ["ZServeTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -88,7 +89,13 @@ let package = Package(
             ],
             path: "Benchmarks/RoundTrip"
         ),
-        .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema", "ZServe"]),
+        .target(
+            name: "ZServeTesting",
+            dependencies: [
+                "Inference", "ONNXSchema", "ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
         .testTarget(

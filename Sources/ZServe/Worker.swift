@@ -68,25 +68,13 @@ public struct Worker: Sendable {
             }
             guard let frames = try socket.receive(wait: !heartbeats) else { continue }
             lastHeard = MonotonicClock.nanoseconds
-            switch WorkerMessage(frames: frames) {
-            case .work(let item):
-                let reply = item.method == .predict
-                    ? predict.handle(payload: item.payload, receivedAt: item.receivedAt)
-                    : .error(ServingError(.unimplemented, "workers serve Predict only"))
-                try socket.send(WorkerMessage.result(
-                    origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
-                ).frames)
+            let message = WorkerMessage(frames: frames)
+            if let message, let result = predict.result(for: message) {
+                try socket.send(result.frames)
                 lastSent = MonotonicClock.nanoseconds
-            case .batch(let items):
-                let predictions = items.filter { $0.method == .predict }
-                var replies = predict.handle(batch: predictions.map { ($0.payload, $0.receivedAt) })[...]
-                let results = items.map { item in
-                    let reply = item.method == .predict
-                        ? replies.popFirst()! : .error(ServingError(.unimplemented, "workers serve Predict only"))
-                    return WorkResult(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
-                }
-                try socket.send(WorkerMessage.results(results).frames)
-                lastSent = MonotonicClock.nanoseconds
+                continue
+            }
+            switch message {
             case .heartbeat:
                 continue
             case .disconnect:
@@ -94,6 +82,30 @@ public struct Worker: Sendable {
             default:
                 logger.warning("worker ignoring an unexpected message")
             }
+        }
+    }
+}
+
+extension PredictHandler {
+    /// A worker's answer to a work or batch message from the broker (nil for any other message): the result or
+    /// results, in the batch's order.
+    func result(for message: WorkerMessage) -> WorkerMessage? {
+        switch message {
+        case .work(let item):
+            let reply = item.method == .predict
+                ? handle(payload: item.payload, receivedAt: item.receivedAt)
+                : .error(ServingError(.unimplemented, "workers serve Predict only"))
+            return .result(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
+        case .batch(let items):
+            let predictions = items.filter { $0.method == .predict }
+            var replies = handle(batch: predictions.map { ($0.payload, $0.receivedAt) })[...]
+            return .results(items.map { item in
+                let reply = item.method == .predict
+                    ? replies.popFirst()! : .error(ServingError(.unimplemented, "workers serve Predict only"))
+                return WorkResult(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
+            })
+        default:
+            return nil
         }
     }
 }

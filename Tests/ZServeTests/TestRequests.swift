@@ -1,52 +1,9 @@
 import Foundation
 import Inference
 import ServingProtocol
-import SwiftProtobuf
 import Testing
 import ZServe
-import ZServeClient
 import ZServeTesting
-import ZeroMQ
-
-/// A real server on an ephemeral loopback port, stopped when the value goes away.
-final class RunningServer: Sendable {
-    let server: Server
-    let endpoint: String
-    let adminEndpoint: String?
-    /// Keeps the repository alive as long as the server.
-    let repository: TemporaryRepository?
-
-    init(
-        repository: TemporaryRepository?, root: URL? = nil, workers: Int = 2,
-        configure: (inout ServerConfiguration) -> Void = { _ in }
-    ) throws {
-        var configuration = ServerConfiguration(
-            repository: root ?? repository!.root, listen: "tcp://127.0.0.1:0", workers: workers)
-        configure(&configuration)
-        server = try Server(configuration: configuration)
-        let endpoints = try server.start()
-        endpoint = endpoints.frontend
-        adminEndpoint = endpoints.admin
-        self.repository = repository
-    }
-
-    deinit { server.stop() }
-
-    func client() throws -> Client {
-        try Client(endpoint: endpoint, timeoutMilliseconds: 10_000)
-    }
-
-    /// Sends raw frames from a fresh DEALER socket and returns the reply frames, or nil after `timeout` ms.
-    func exchange(_ frames: [[UInt8]], timeout: Int32 = 10_000) throws -> [[UInt8]]? {
-        let context = try Context()
-        let socket = try Socket(context: context, type: .dealer)
-        defer { socket.close() }
-        try socket.setReceiveTimeout(timeout)
-        try socket.connect(endpoint)
-        try socket.send(frames)
-        return try socket.receive()
-    }
-}
 
 /// A repository holding the example model and a few of the onnx.helper fixtures.
 func standardRepository() throws -> TemporaryRepository {
