@@ -6,8 +6,8 @@ import ZeroMQ
 /// The model manager's thread, for a server and for a `zserve worker` alike: it loads the repository, then serves
 /// state-changing ModelControl requests from the broker (a server) and polls the repository between them.
 ///
-/// Everything runs on the thread `start` creates (it owns a socket and the manager); it exits when the context shuts
-/// down.
+/// Everything runs on the thread `start` creates (it owns a socket and the manager), at a lower scheduling priority
+/// than the serving threads (`ThreadPriority.background`); it exits when the context shuts down.
 public struct ManagerService {
     let manager: ModelManager
     /// How often the repository is scanned for versions added or removed by other tools; nil: never.
@@ -27,12 +27,20 @@ public struct ManagerService {
         limits: ModelManager.Limits = .init(), ownsRepository: Bool = true, pollInterval: Duration?, logger: Logger
     ) throws -> ServiceThread {
         let (thread, _) = try ServiceThread.start(name: "zserve-manager", setup: {
-            let manager = ModelManager(
-                registry: registry, repository: repository, loader: ONNXLoader(), limits: limits, logger: logger)
-            try manager.start(ownsRepository: ownsRepository)
+            // The first socket of a context starts libzmq's I/O threads, which inherit this thread's priority: make
+            // it before lowering the priority.
             let socket = try Socket(context: context, type: .pair)
+            ThreadPriority.lowerCurrentThread(to: ThreadPriority.background)
             // A worker's manager has no broker to hear from; its socket only lets a context shutdown end the poll.
             try socket.connect(brokerEndpoint ?? "inproc://zserve-manager-unused-\(UUID().uuidString)")
+            let manager = ModelManager(
+                registry: registry, repository: repository, loader: ONNXLoader(), limits: limits, logger: logger)
+            do {
+                try manager.start(ownsRepository: ownsRepository)
+            } catch {
+                socket.close()
+                throw error
+            }
             return (ManagerService(manager: manager, pollInterval: pollInterval, logger: logger, socket: socket), ())
         }, body: { service in service.run() })
         return thread
