@@ -85,9 +85,23 @@ import Testing
         [[2], [0], [0], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0]],
         [[3], [5], [1], [1], [], []],
         [[3], [0], [9], [1], [], []],
+        [[6]], [[7]],
+        [[6], [0], [1], [1], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0], [0]],
+        [[7], [0], [1], [1], [], [], [0], [1]],
+        [[2], [0], [1], [1], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0], []],
     ])
     func malformedFramesAreIgnored(_ frames: [[UInt8]]) {
         #expect(WorkerMessage(frames: frames) == nil)
+    }
+
+    @Test func batchesAndResultsRoundTripInOrder() {
+        let items = (0..<40).map { i in
+            WorkItem(origin: i % 2 == 0 ? .frontend : .admin, envelope: [[UInt8(i)], [1, 2]], method: .predict,
+                     payload: [UInt8](repeating: UInt8(i), count: i), receivedAt: UInt64(i) << 40)
+        }
+        #expect(WorkerMessage(frames: WorkerMessage.batch(items).frames) == .batch(items))
+        let results = items.map { WorkResult(origin: $0.origin, envelope: $0.envelope, status: [8], response: $0.payload) }
+        #expect(WorkerMessage(frames: WorkerMessage.results(results).frames) == .results(results))
     }
 }
 

@@ -78,84 +78,123 @@ enum WorkerMessage: Equatable {
         case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5, batch = 6, results = 7
     }
 
+    /// The message's frames (after the ROUTER's routing id on the broker side), built in one array.
     var frames: [[UInt8]] {
         switch self {
         case .ready(let heartbeats):
-            [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
+            return [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
         case .heartbeat:
-            [[Command.heartbeat.rawValue]]
-        case .batch(let items):
-            [[Command.batch.rawValue]] + items.flatMap { Self.work($0).frames.dropFirst() }
-        case .results(let results):
-            [[Command.results.rawValue]] + results.flatMap {
-                Self.result(origin: $0.origin, envelope: $0.envelope, status: $0.status, response: $0.response).frames.dropFirst()
-            }
-        case .work(let item):
-            [[Command.work.rawValue], [item.origin.rawValue], [UInt8(item.envelope.count)]] + item.envelope
-                + [item.method.frame, item.payload, withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init)]
-        case .result(let origin, let envelope, let status, let response):
-            [[Command.result.rawValue], [origin.rawValue], [UInt8(envelope.count)]] + envelope + [status, response]
+            return [[Command.heartbeat.rawValue]]
         case .disconnect:
-            [[Command.disconnect.rawValue]]
+            return [[Command.disconnect.rawValue]]
+        case .work(let item):
+            var frames: [[UInt8]] = [[Command.work.rawValue]]
+            Self.append(item, to: &frames)
+            return frames
+        case .batch(let items):
+            var frames: [[UInt8]] = [[Command.batch.rawValue]]
+            frames.reserveCapacity(1 + items.count * (5 + (items.first?.envelope.count ?? 1)))
+            for item in items { Self.append(item, to: &frames) }
+            return frames
+        case .result(let origin, let envelope, let status, let response):
+            var frames: [[UInt8]] = [[Command.result.rawValue]]
+            Self.append(WorkResult(origin: origin, envelope: envelope, status: status, response: response), to: &frames)
+            return frames
+        case .results(let results):
+            var frames: [[UInt8]] = [[Command.results.rawValue]]
+            frames.reserveCapacity(1 + results.count * (4 + (results.first?.envelope.count ?? 1)))
+            for result in results { Self.append(result, to: &frames) }
+            return frames
         }
     }
 
+    /// Appends `[origin][count][envelope...][method][payload][received-at]`.
+    private static func append(_ item: WorkItem, to frames: inout [[UInt8]]) {
+        frames.append([item.origin.rawValue])
+        frames.append([UInt8(item.envelope.count)])
+        frames.append(contentsOf: item.envelope)
+        frames.append(item.method.frame)
+        frames.append(item.payload)
+        frames.append(withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init))
+    }
+
+    /// Appends `[origin][count][envelope...][status][response]`.
+    private static func append(_ result: WorkResult, to frames: inout [[UInt8]]) {
+        frames.append([result.origin.rawValue])
+        frames.append([UInt8(result.envelope.count)])
+        frames.append(contentsOf: result.envelope)
+        frames.append(result.status)
+        frames.append(result.response)
+    }
+
     /// Parses frames from a peer; nil for anything malformed (a broken peer is ignored, never trusted).
+    ///
+    /// Walks the frames once with an index (a batch of n requests is O(n) frames, never copied per request).
     init?(frames: [[UInt8]]) {
         guard let first = frames.first, first.count == 1, let command = Command(rawValue: first[0]) else { return nil }
+        var position = 1
         switch command {
         case .ready where frames.count == 2 && frames[1].count == 1:
             self = .ready(heartbeats: frames[1][0] != 0)
         case .heartbeat where frames.count == 1:
             self = .heartbeat
-        case .batch:
-            var items: [WorkItem] = []
-            var rest = Array(frames.dropFirst())
-            while !rest.isEmpty {
-                guard let (origin, envelope, tail) = Self.routing([[Command.work.rawValue]] + rest), tail.count >= 3,
-                      let method = Method(frame: tail[0]), tail[2].count == 8
-                else { return nil }
-                let receivedAt = tail[2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-                items.append(WorkItem(origin: origin, envelope: envelope, method: method, payload: tail[1], receivedAt: receivedAt))
-                rest = Array(tail.dropFirst(3))
-            }
-            guard !items.isEmpty else { return nil }
-            self = .batch(items)
-        case .results:
-            var results: [WorkResult] = []
-            var rest = Array(frames.dropFirst())
-            while !rest.isEmpty {
-                guard let (origin, envelope, tail) = Self.routing([[Command.result.rawValue]] + rest), tail.count >= 2 else {
-                    return nil
-                }
-                results.append(WorkResult(origin: origin, envelope: envelope, status: tail[0], response: tail[1]))
-                rest = Array(tail.dropFirst(2))
-            }
-            guard !results.isEmpty else { return nil }
-            self = .results(results)
         case .disconnect where frames.count == 1:
             self = .disconnect
         case .work:
-            guard let (origin, envelope, rest) = Self.routing(frames), rest.count == 3,
-                  let method = Method(frame: rest[0]), rest[2].count == 8
-            else { return nil }
-            let receivedAt = rest[2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-            self = .work(WorkItem(origin: origin, envelope: envelope, method: method, payload: rest[1], receivedAt: receivedAt))
+            guard let item = Self.workItem(frames, &position), position == frames.count else { return nil }
+            self = .work(item)
+        case .batch:
+            var items: [WorkItem] = []
+            while position < frames.count {
+                guard let item = Self.workItem(frames, &position) else { return nil }
+                items.append(item)
+            }
+            guard !items.isEmpty else { return nil }
+            self = .batch(items)
         case .result:
-            guard let (origin, envelope, rest) = Self.routing(frames), rest.count == 2 else { return nil }
-            self = .result(origin: origin, envelope: envelope, status: rest[0], response: rest[1])
+            guard let result = Self.workResult(frames, &position), position == frames.count else { return nil }
+            self = .result(origin: result.origin, envelope: result.envelope, status: result.status, response: result.response)
+        case .results:
+            var results: [WorkResult] = []
+            while position < frames.count {
+                guard let result = Self.workResult(frames, &position) else { return nil }
+                results.append(result)
+            }
+            guard !results.isEmpty else { return nil }
+            self = .results(results)
         default:
             return nil
         }
     }
 
-    /// Splits [command][origin][count][envelope...][rest...] into origin, envelope and rest.
-    private static func routing(_ frames: [[UInt8]]) -> (Origin, [[UInt8]], [[UInt8]])? {
-        guard frames.count >= 3, frames[1].count == 1, let origin = Origin(rawValue: frames[1][0]),
-              frames[2].count == 1, case let count = Int(frames[2][0]),
-              (1...maximumEnvelopeFrames).contains(count), frames.count >= 3 + count
+    /// Reads `[origin][count][envelope...][method][payload][received-at]` at `position`, moving past it.
+    private static func workItem(_ frames: [[UInt8]], _ position: inout Int) -> WorkItem? {
+        guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 3,
+              let method = Method(frame: frames[position]), frames[position + 2].count == 8
         else { return nil }
-        return (origin, Array(frames[3..<(3 + count)]), Array(frames[(3 + count)...]))
+        let receivedAt = frames[position + 2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: frames[position + 1], receivedAt: receivedAt)
+        position += 3
+        return item
+    }
+
+    /// Reads `[origin][count][envelope...][status][response]` at `position`, moving past it.
+    private static func workResult(_ frames: [[UInt8]], _ position: inout Int) -> WorkResult? {
+        guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 2 else { return nil }
+        let result = WorkResult(origin: origin, envelope: envelope, status: frames[position], response: frames[position + 1])
+        position += 2
+        return result
+    }
+
+    /// Reads `[origin][count][envelope...]` at `position`, moving past it.
+    private static func routing(_ frames: [[UInt8]], _ position: inout Int) -> (Origin, [[UInt8]])? {
+        guard frames.count - position >= 2, frames[position].count == 1, let origin = Origin(rawValue: frames[position][0]),
+              frames[position + 1].count == 1, case let count = Int(frames[position + 1][0]),
+              (1...maximumEnvelopeFrames).contains(count), frames.count - position - 2 >= count
+        else { return nil }
+        let envelope = Array(frames[(position + 2)..<(position + 2 + count)])
+        position += 2 + count
+        return (origin, envelope)
     }
 }
 
