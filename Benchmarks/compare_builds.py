@@ -1,0 +1,85 @@
+"""Compares two builds of zserve on the serving path, interleaved in one run so machine drift hits both alike.
+
+    python Benchmarks/compare_builds.py BEFORE_BIN_DIR AFTER_BIN_DIR [--rounds 3] [--model-file PATH]
+
+Each BIN_DIR holds release `zserve` and `zserve-rtt-bench`. Per round and build: `zserve-rtt-bench --workers 2
+--json` (batch-1 round trip through the server next to a raw libzmq echo), then `zserve serve --workers 2
+--max-batch-size 64` on a repository holding the CTR MLP with `zserve bench --concurrency 64 --duration D --json`.
+Prints medians per build and the after/before ratios, and one JSON object as the last line.
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def rtt(bin_dir: Path, iterations: int) -> dict:
+    out = subprocess.run([str(bin_dir / "zserve-rtt-bench"), "--workers", "2", "--iterations", str(iterations), "--json",
+                          "--model-repository", str(REPO_ROOT / "Examples" / "model-repository")],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(bin_dir: Path, repository: Path, duration: float) -> dict:
+    server = subprocess.Popen([str(bin_dir / "zserve"), "serve", "--model-repository", str(repository), "--listen",
+                               "tcp://127.0.0.1:0", "--workers", "2", "--max-batch-size", "64"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        out = subprocess.run([str(bin_dir / "zserve"), "bench", "--endpoint", ready["listen"], "--model", "ctr",
+                              "--concurrency", "64", "--duration", str(duration), "--json"],
+                             capture_output=True, text=True, check=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10000)
+    parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument("--model-file", type=Path,
+                        default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
+    args = parser.parse_args()
+    samples = {name: {"rtt_p50_us": [], "rtt_p99_us": [], "echo_p50_us": [], "bench_rps": [], "bench_p99_us": []}
+               for name in ("before", "after")}
+    with tempfile.TemporaryDirectory() as repository:
+        (Path(repository) / "ctr" / "1").mkdir(parents=True)
+        shutil.copy(args.model_file, Path(repository) / "ctr" / "1" / "model.onnx")
+        for round_index in range(args.rounds):
+            order = [("before", args.before), ("after", args.after)]
+            if round_index % 2:
+                order.reverse()
+            for name, bin_dir in order:
+                r = rtt(bin_dir, args.iterations)
+                b = bench(bin_dir, Path(repository), args.duration)
+                s = samples[name]
+                s["rtt_p50_us"].append(r["zserve_p50_us"])
+                s["rtt_p99_us"].append(r["zserve_p99_us"])
+                s["echo_p50_us"].append(r["echo_p50_us"])
+                s["bench_rps"].append(b["throughput_rps"])
+                s["bench_p99_us"].append(b["p99_us"])
+                print(f"round {round_index + 1} {name}: rtt p50 {r['zserve_p50_us']:.1f} µs "
+                      f"(echo {r['echo_p50_us']:.1f}), bench {b['throughput_rps']:.0f} req/s p99 {b['p99_us']:.0f} µs "
+                      f"{b['status']}", file=sys.stderr)
+    medians = {name: {key: statistics.median(values) for key, values in s.items()} for name, s in samples.items()}
+    ratios = {key: medians["after"][key] / medians["before"][key] for key in medians["after"]}
+    for key in medians["after"]:
+        print(f"{key:14} before {medians['before'][key]:10.1f}  after {medians['after'][key]:10.1f}  "
+              f"after/before {ratios[key]:.3f}")
+    print(json.dumps({"medians": medians, "ratios": ratios, "samples": samples}))
+
+
+if __name__ == "__main__":
+    main()
