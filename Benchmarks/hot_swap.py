@@ -123,9 +123,12 @@ def serving(zserve: str, repository: Path, workers: int):
             process.wait(timeout=STOP_TIMEOUT_S)
 
 
+PUSHER_NICE = 0
+
+
 def push(zserve: str, admin: str, model: str, path: Path) -> None:
-    """Pushes a model file with `zserve push`; raises when the push fails."""
-    command = [zserve, "push", "--endpoint", admin, "--model", model, str(path)]
+    """Pushes a model file with `zserve push` (at PUSHER_NICE); raises when the push fails."""
+    command = ["nice", "-n", str(PUSHER_NICE)] * (PUSHER_NICE != 0) + [zserve, "push", "--endpoint", admin, "--model", model, str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=PUSH_TIMEOUT_S)
     if result.returncode != 0:
         raise RuntimeError(f"zserve push failed: {result.stderr.strip()}")
@@ -316,12 +319,16 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="server inference workers")
     parser.add_argument("--matrix", type=int, default=5000, help="side of the big model's square weight")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    parser.add_argument("--pusher-nice", type=int, default=0,
+                        help="nice value of the pushing processes (a trainer on the same host would run lower)")
     return parser.parse_args()
 
 
 def main() -> int:
     """Runs both benchmarks and prints the results; 1 when a request or a push failed."""
+    global PUSHER_NICE
     args = parse_arguments()
+    PUSHER_NICE = args.pusher_nice
     if not os.access(args.zserve, os.X_OK):
         sys.exit(f"no zserve binary at {args.zserve}: swift build -c release --product zserve")
     with tempfile.TemporaryDirectory(prefix="zserve-hot-swap-") as scratch:
