@@ -13,7 +13,7 @@ final class FakeLoader: Loader {
     /// Versions that fail to load, with the reason.
     var failures: [String: String] = [:]
     /// Each load: "name/version", and the version's state while it was loading.
-    private(set) var loads: [(key: String, stateDuringLoad: VersionState?)] = []
+    private(set) var loads: [(key: String, stateDuringLoad: VersionState?, warmup: Warmup)] = []
     private let model: Model
 
     init(registry: ModelRegistry) throws {
@@ -27,7 +27,7 @@ final class FakeLoader: Loader {
 
     func load(file: URL, name: String, version: Int64, warmup: Warmup) throws(ServingError) -> (Servable, tolerated: Error?) {
         let state = registry.snapshot(of: name)?.versions.first { $0.version == version }?.state
-        loads.append(("\(name)/\(version)", state))
+        loads.append(("\(name)/\(version)", state, warmup))
         if let reason = failures["\(name)/\(version)"] { throw ServingError(.invalidArgument, reason) }
         return (Servable(name: name, version: version, model: model), nil)
     }
@@ -179,5 +179,22 @@ final class ManagerHarness {
         #expect(try harness.push([4]) == 4)
         #expect(try harness.registry.resolve(name: "m").version == 4, "a push releases the pinned default")
         #expect(try harness.restarted().1.resolve(name: "m").version == 4)
+    }
+
+    @Test func theWarmupRequirementComesFromConfigAndDefaultsToRequiredWhileServing() throws {
+        func required(_ load: (key: String, stateDuringLoad: VersionState?, warmup: Warmup)?) -> Bool? {
+            guard case .generated(let required)? = load?.warmup else { return nil }
+            return required
+        }
+        let harness = try ManagerHarness()
+        #expect(required(harness.loader.loads.last) == false, "at start the disk's versions serve even if warm-up fails")
+        try harness.addVersion(2)
+        harness.manager.synchronize()
+        #expect(required(harness.loader.loads.last) == true)
+        try harness.writeConfig(#"{"warmup": "tolerated"}"#)
+        try harness.addVersion(3)
+        harness.manager.synchronize()
+        #expect(required(harness.loader.loads.last) == false)
+        #expect(throws: ModelStoreError.self) { try ModelConfig(json: Data(#"{"warmup": "maybe"}"#.utf8)) }
     }
 }

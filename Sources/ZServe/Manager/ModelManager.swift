@@ -123,6 +123,7 @@ public final class ModelManager {
             ])
         }
         registry.setBatching(name: name, policy: config.batching)
+        let requireWarmup = config.warmup.map { $0 == .required } ?? requireWarmup
         let available = Set(registry.availableVersions(of: name))
         let wanted = aspired(name, config, among: versions)
         for version in wanted.subtracting(available).sorted(by: >) {
