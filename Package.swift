@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "ZServe", targets: ["ZServe"]),
         .library(name: "ZServeClient", targets: ["ZServeClient"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .executable(name: "zserve-trainer", targets: ["zserve-trainer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -88,11 +89,27 @@ let package = Package(
             path: "Benchmarks/RoundTrip"
         ),
         .target(name: "ZServeTesting", dependencies: ["Inference", "ONNXSchema"]),
+        .systemLibrary(name: "CLZMA", providers: [.apt(["liblzma-dev"])]),
+        .target(
+            name: "Trainer",
+            dependencies: [
+                "CLZMA", "COpenBLAS", "ONNXSchema", "Inference", "ZServeClient", "ServingProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "zserve-trainer",
+            dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
         .testTarget(
             name: "ZServeTests",
             dependencies: ["ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference", "ZServeTesting"]
+        ),
+        .testTarget(
+            name: "TrainerTests",
+            dependencies: ["Trainer", "Inference", "ZServe", "ZServeClient", "ServingProtocol"]
         ),
     ]
 )
