@@ -37,6 +37,16 @@ enum DemandTask {
         return TrainingOutcome(onnx: onnx, report: report, trainingSeconds: trainingSeconds)
     }
 
+    /// The window's rows and a scorer of predictions (RMSE of log1p units), to score any demand model on it.
+    static func evaluationSet(log: TransactionLog, options: TrainingOptions) -> EvaluationSet {
+        let data = DemandFeatures(log, through: options.window.upperBound - 1)
+        let split = data.days.firstIndex { $0 >= options.cutoff } ?? data.days.count
+        let end = data.days.firstIndex { $0 >= options.window.upperBound } ?? data.days.count
+        let actual = Array(data.targets[split..<end])
+        return EvaluationSet(rows: Array(data.rows[split * DemandFeatures.width..<end * DemandFeatures.width]),
+                             width: DemandFeatures.width, output: "log1p_units") { RegressionMetrics.rmse($0, actual) }
+    }
+
     static func report(model: [Float], actual: [Float], globalMean: Float, perItem: [Float], window: Range<Day>) -> EvaluationReport {
         let rows: [(String, [Float])] = [("model", model), ("global_mean", [Float](repeating: globalMean, count: actual.count)),
                                          ("per_item_mean", perItem)]

@@ -96,6 +96,14 @@ enum PropensityTask {
         return TrainingOutcome(onnx: onnx, report: report, trainingSeconds: trainingSeconds)
     }
 
+    /// The window's customers' rows and a scorer of predictions (AUC), to score any propensity model on it.
+    static func evaluationSet(log: TransactionLog, options: TrainingOptions) -> EvaluationSet {
+        let test = dataset(log, at: options.cutoff, horizon: options.evalDays)
+        return EvaluationSet(rows: test.rows, width: names.count, output: "probability") { predictions in
+            RegressionMetrics.auc(scores: predictions.map(Double.init), labels: test.labels)
+        }
+    }
+
     static func report(model: [Double], baseline: [Double], labels: [Bool], window: Range<Day>) -> EvaluationReport {
         let share = Double(labels.filter { $0 }.count) / Double(max(labels.count, 1))
         let rows: [(String, [Double])] = [("model", model), ("recency_frequency", baseline),

@@ -30,6 +30,9 @@ public struct TrainingOutcome: Sendable {
     public var report: EvaluationReport
     /// Wall-clock seconds of feature building and training (not evaluation).
     public var trainingSeconds: Double
+    /// The recommender's index lists (CustomerIDs, stock codes), needed to score it through Predict later.
+    public var customers: [Int32] = []
+    public var stockCodes: [String] = []
 }
 
 /// Trains one task on a log and evaluates it with its baselines on the window after the cutoff.
@@ -55,7 +58,8 @@ public enum Training {
             log: log, options: options, customers: model.customers, stockCodes: model.stockCodes,
             predict: RecommenderEvaluation.localPredictor(plain))
         let onnx = try RecommenderGraph.export(model, metadata: metadata(report, options: options))
-        return TrainingOutcome(onnx: onnx, report: report, trainingSeconds: trainingSeconds)
+        return TrainingOutcome(onnx: onnx, report: report, trainingSeconds: trainingSeconds,
+                               customers: model.customers, stockCodes: model.stockCodes)
     }
 
     /// Scores a recommender given by its index lists and a predictor (local or a server's) on the options' window.
