@@ -99,7 +99,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "zserve-trainer",
-            dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Trainer", "Inference", "ZServeClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),

@@ -6,6 +6,6 @@ struct TrainerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zserve-trainer",
         abstract: "Train recommender, demand and propensity models on the shop's transaction log; push better versions.",
-        subcommands: [TrainCommand.self, ContinuousCommand.self, InspectCommand.self]
+        subcommands: [TrainCommand.self, ContinuousCommand.self, PriceCurveCommand.self, InspectCommand.self]
     )
 }

@@ -197,3 +197,22 @@ def test_a_server_that_is_down_is_reported_and_retried():
     summary = json.loads(lines[-1])
     assert summary["pushed"] == [] and summary["failures"] == 2 and summary["days"] == 2, result.stdout
     assert sum("server unreachable" in line and "will retry" in line for line in lines) == 2, result.stdout
+
+
+def test_price_curve_sweeps_prices_through_the_demand_model(models, tmp_path):
+    # The first 20,000 lines of the committed log as a plain CSV: the trainer also reads a user's own CSV.
+    import lzma
+    with lzma.open(DATA, "rt", encoding="utf-8") as source:
+        excerpt = [next(source) for _ in range(20_001)]
+    log = tmp_path / "orders.csv"
+    log.write_text("".join(excerpt))
+    path, _ = models["demand"]
+    result = trainer("price-curve", "--data", str(log), "--model", str(path), "--item", "85123A", "--steps", "5")
+    curve = json.loads(result.stdout.strip().splitlines()[-1])
+    assert curve["prices"] == sorted(curve["prices"]) and len(curve["prices"]) == 5
+    assert all(units > 0 for units in curve["units"])
+    assert curve["prices"][0] < curve["usual_price"] < curve["prices"][-1]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1] == 19
+    missing = trainer("price-curve", "--data", str(log), "--model", str(path), "--item", "NO-SUCH-ITEM", check=False)
+    assert missing.returncode != 0 and "NOT_FOUND: stock code NO-SUCH-ITEM" in missing.stderr
