@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Trainer
 
@@ -44,5 +45,3 @@ import Testing
         #expect(abs(loss - -(log(0.8) + log(0.75)) / 2) < 1e-12)
     }
 }
-
-import Foundation

@@ -34,7 +34,7 @@ struct DemandFeatures {
     private var byCustomer: [Int32: Running] = [:]
     private var byPair: [Int64: Running] = [:]
 
-    /// Features for the lines of `log` in `range`; statistics start from the log's first day.
+    /// Features for every product sale line of `log` through `end`; statistics start from the log's first day.
     init(_ log: TransactionLog, through end: Day) {
         let uk = log.countries.firstIndex(of: "United Kingdom").map(Int16.init) ?? -1
         var invoiceLines: [Int32: Int] = [:]
@@ -65,7 +65,7 @@ struct DemandFeatures {
         }
     }
 
-    /// The statistics a caller needs to build rows itself (price-curve): item mean log price and the running stats.
+    /// A row for a hypothetical order line (price-curve) from the statistics of every day read.
     func row(item: Int32, customer: Int32, price: Double, day: Day, minute: Int16, isUK: Bool, invoiceLines: Int) -> [Float] {
         let line = Transaction(invoice: 0, isCancellation: false, item: item, quantity: 1, day: day, minute: minute,
                                unitPrice: price, customer: customer, country: isUK ? 0 : 1)

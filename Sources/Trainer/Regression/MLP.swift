@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Inputs are standardized with the training set's mean and deviation (kept, and exported as Sub/Div). Loss: mean
 /// squared error, or logistic loss on the output logit. Deterministic for a seed (initialization and batch order
-/// come from `SeededGenerator`; OpenBLAS is asked for one thread so reductions keep their order).
+/// come from `SeededGenerator`; `fit` sets OpenBLAS to one thread, the setting ZServe's runtime also keeps, so
+/// every product reduces in one order). `fit` is not thread-safe with other OpenBLAS users that change its thread count.
 public struct MLP: Sendable {
     public enum Loss: Sendable { case squaredError, logistic }
 

@@ -59,9 +59,3 @@ public struct EvaluationReport: Sendable {
         return object
     }
 }
-
-/// JSON text of a dictionary with sorted keys, on one line.
-func jsonLine(_ object: [String: Any]) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
-}

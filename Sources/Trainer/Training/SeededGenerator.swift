@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64: a small deterministic random generator, so that training is the same for the same seed everywhere.
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
@@ -15,10 +17,7 @@ struct SeededGenerator: RandomNumberGenerator {
     /// A normal deviate (Box–Muller).
     mutating func normal() -> Double {
         let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(next() >> 11) / Double(1 << 53)
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
     }
 }
 
-import Foundation
-private func _log(_ x: Double) -> Double { Foundation.log(x) }
-private func _cos(_ x: Double) -> Double { Foundation.cos(x) }
