@@ -216,3 +216,17 @@ def test_price_curve_sweeps_prices_through_the_demand_model(models, tmp_path):
     assert session.get_inputs()[0].shape[1] == 19
     missing = trainer("price-curve", "--data", str(log), "--model", str(path), "--item", "NO-SUCH-ITEM", check=False)
     assert missing.returncode != 0 and "NOT_FOUND: stock code NO-SUCH-ITEM" in missing.stderr
+
+
+def test_a_refused_push_is_reported_and_the_trainer_carries_on(tmp_path):
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    with run_server(repository, "--admin", "tcp://127.0.0.1:0") as server:
+        result = trainer("continuous", "--data", str(DATA), "--task", "recommender", "--model", "bad/name",
+                         "--from", "2010-12-13", "--until", "2010-12-14", "--eval-days", "7", "--quiet",
+                         "--push", server.admin, "--endpoint", server.listen)
+    lines = result.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["pushed"] == [] and summary["failures"] == 2, result.stdout
+    refused = [line for line in lines if "push failed (INVALID_ARGUMENT" in line]
+    assert len(refused) == 2 and all("will retry after the next day" in line for line in refused), result.stdout

@@ -93,7 +93,8 @@ public final class ContinuousTrainer {
             case .success(let version): served = version
             case .failure(let error):
                 summary.failures += 1
-                report("\(trained); server unreachable (\(error)); not pushed, will retry after the next day")
+                let reason = Self.isTransient(error) ? "server unreachable" : "model status refused"
+                report("\(trained); \(reason) (\(error)); not pushed, will retry after the next day")
                 continue
             }
             if served > 0 {
