@@ -48,14 +48,14 @@ struct PriceCurveCommand: ParsableCommand {
         do {
             sweep = try PriceCurve.rows(log: log, stockCode: item, customer: customer, factors: factors, basketLines: basketLines)
         } catch let failure as PriceCurve.Failure {
-            throw ValidationError("\(failure)")
+            throw TrainerFailure(description: "\(failure)")
         }
         let width = PriceCurve.featureWidth
         let units: [Float]
         if let model {
             let loaded = try Model(contentsOf: URL(fileURLWithPath: model))
             guard let position = loaded.outputs.firstIndex(where: { $0.name == "units" }) else {
-                throw ValidationError("\(model) has no output 'units': not a demand model")
+                throw TrainerFailure(description: "\(model) has no output 'units': not a demand model")
             }
             let session = loaded.makeSession()
             try session.setInput(0, Tensor(float32: sweep.rows, shape: [sweep.prices.count, width]))
@@ -73,7 +73,7 @@ struct PriceCurveCommand: ParsableCommand {
                 $0.outputNames = ["units"]
             })
             guard let tensor = response.outputs.first(where: { $0.name == "units" }) else {
-                throw ValidationError("the served model \(name) has no output 'units'")
+                throw TrainerFailure(description: "the served model \(name) has no output 'units'")
             }
             units = tensor.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         }

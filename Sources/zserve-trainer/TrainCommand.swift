@@ -22,6 +22,9 @@ struct TrainCommand: ParsableCommand {
         let log = try TrainerRun.loadLog(common.data, through: options.window.upperBound - 1)
         let outcome = try TrainerRun.train(common.task, log: log, options: options)
         try outcome.onnx.write(to: URL(fileURLWithPath: out), options: .atomic)
+        if !outcome.report.primaryValue.isFinite {
+            FileHandle.standardError.write(Data("note: nothing to evaluate in \(outcome.report.window) (no orders there): metrics are n/a\n".utf8))
+        }
         print(outcome.report.table())
         var summary = outcome.report.jsonObject()
         summary["training_seconds"] = (outcome.trainingSeconds * 100).rounded() / 100

@@ -73,6 +73,19 @@ import Testing
         #expect(report.rows[2].values["new_item_recall@10"]! < report.rows[1].values["new_item_recall@10"]!)
     }
 
+    @Test func tooLittleHistoryIsAnErrorNotAModel() {
+        var early = TrainingOptions(cutoff: Day("2010-12-02")!)
+        early.quiet = true
+        #expect(throws: TrainingError.self) { try Training.run(.recommender, log: TestData.log, options: early) }
+    }
+
+    @Test func anEmptyWindowHasNoMetricsRatherThanZeros() {
+        let metrics = RankingMetrics(k: 10, recommended: [], relevant: [], before: [])
+        #expect(metrics.customers == 0 && metrics.recall.isNaN && metrics.ndcg.isNaN && metrics.hitRate.isNaN)
+        let report = RecommenderEvaluation.report(model: metrics, baselines: [], window: Day("2012-01-01")!..<Day("2012-01-31")!)
+        #expect(report.flatMetrics["model.recall@10"] == nil && report.table().contains("n/a"))
+    }
+
     @Test func trainingIsDeterministic() throws {
         let again = try Training.run(.recommender, log: TestData.log, options: Self.options)
         #expect(again.onnx == Self.outcome.onnx)

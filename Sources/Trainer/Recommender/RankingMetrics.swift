@@ -2,6 +2,8 @@ import Foundation
 
 /// Top-K ranking quality over a set of customers: recall@K, NDCG@K, hit rate@K, and recall@K on items new to them.
 ///
+/// NaN when no customer bought anything (nothing to measure), new-item recall 0 when no customer bought a new item.
+///
 /// Definitions (binary relevance; R = the distinct items a customer bought in the evaluation window):
 /// - recall@K = |top-K ∩ R| / min(K, |R|), so a customer with few purchases can reach 1;
 /// - NDCG@K = Σ over hits 1/log2(rank + 1) divided by the same sum for min(K, |R|) hits at the top;
@@ -45,7 +47,10 @@ public struct RankingMetrics: Sendable, Equatable {
                 newSum += Double(top.filter { new.contains($0) }.count) / Double(min(k, new.count))
             }
         }
-        guard customers > 0 else { return }
+        guard customers > 0 else {
+            (recall, ndcg, hitRate, newItemRecall) = (.nan, .nan, .nan, .nan)
+            return
+        }
         recall = recallSum / Double(customers)
         ndcg = ndcgSum / Double(customers)
         hitRate = Double(hits) / Double(customers)

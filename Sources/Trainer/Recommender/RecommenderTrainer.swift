@@ -22,12 +22,15 @@ public struct RecommenderTrainer {
         let split = cutoff - validationDays
         let earlier = PurchaseHistory(log, before: split)
         let labels = PurchaseHistory.purchases(log, in: split..<cutoff)
-        let (itemWeights, historyWeights) = fit(history: earlier, labels: labels)
+        guard let (itemWeights, historyWeights) = fit(history: earlier, labels: labels) else {
+            throw TrainingError.noData("the recommender learns from customers who ordered before \(split) and again in "
+                                       + "\(split)..\(cutoff - 1); there are none")
+        }
         return build(PurchaseHistory(log, before: cutoff), log: log, itemWeights: itemWeights, historyWeights: historyWeights)
     }
 
-    /// The weights (item channels, history channels) that fit `labels` given `history`.
-    func fit(history: PurchaseHistory, labels: [Int32: Set<Int32>]) -> ([Float], [Float]) {
+    /// The weights (item channels, history channels) that fit `labels` given `history`; nil without any example.
+    func fit(history: PurchaseHistory, labels: [Int32: Set<Int32>]) -> ([Float], [Float])? {
         let items = history.popularity.keys.sorted()
         let position = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
         var features = [Float]()
@@ -58,7 +61,7 @@ public struct RecommenderTrainer {
             examples.append(example)
         }
         var theta = [Double](repeating: 0, count: gWidth), weights = [Double](repeating: 0, count: hWidth)
-        guard !examples.isEmpty else { return (theta.map(Float.init), weights.map(Float.init)) }
+        guard !examples.isEmpty else { return nil }
         let totalPositives = Double(examples.reduce(0) { $0 + $1.positives.count })
         var optimizer = Adam(count: gWidth + hWidth, learningRate: learningRate)
         var progress = Progress("recommender: iteration", total: iterations)

@@ -36,25 +36,26 @@ public struct EvaluationReport: Sendable {
         for row in rows {
             lines.append(pad(row.name, nameWidth) + metricNames.map { name in
                 let value = row.values[name] ?? .nan
-                let text = value == value.rounded() && abs(value) >= 1 ? String(Int(value)) : String(format: "%.4f", value)
+                let text = !value.isFinite ? "n/a"
+                    : value == value.rounded() && (abs(value) >= 1 || value == 0) ? String(Int(value)) : String(format: "%.4f", value)
                 return "  " + pad(text, 18)
             }.joined())
         }
         return lines.joined(separator: "\n")
     }
 
-    /// Every metric of every row, keyed `row.metric`, for JSON and the ONNX metadata.
+    /// Every measurable metric of every row, keyed `row.metric`, for the ONNX metadata and push metadata.
     public var flatMetrics: [String: Double] {
         var flat: [String: Double] = [:]
-        for row in rows { for (name, value) in row.values { flat["\(row.name).\(name)"] = value } }
+        for row in rows { for (name, value) in row.values where value.isFinite { flat["\(row.name).\(name)"] = value } }
         return flat
     }
 
-    /// The report as a JSON object (sorted keys): task, window, primary metric, and one object per row.
+    /// The report as a JSON object: task, window, primary metric, and one object per row (null: not measurable).
     public func jsonObject() -> [String: Any] {
         var object: [String: Any] = ["task": task, "window": window, "primary_metric": primaryMetric]
         for row in rows {
-            object[row.name] = row.values.mapValues { $0.isFinite ? $0 : 0 }
+            object[row.name] = row.values.mapValues { $0.isFinite ? $0 as Any : NSNull() }
         }
         return object
     }
