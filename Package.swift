@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "ZServeClient", targets: ["ZServeClient"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "ZServeTesting", targets: ["ZServeTesting"]),
+        .executable(name: "zserve-trainer", targets: ["zserve-trainer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -96,6 +97,21 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .systemLibrary(name: "CLZMA", providers: [.apt(["liblzma-dev"])]),
+        .target(
+            name: "Trainer",
+            dependencies: [
+                "CLZMA", "COpenBLAS", "ONNXSchema", "Inference", "ZServeClient", "ServingProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "zserve-trainer",
+            dependencies: [
+                "Trainer", "Inference", "ZServeClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXSchema", "ZServeTesting"]),
         .testTarget(
@@ -104,6 +120,10 @@ let package = Package(
                 "ZServe", "ZServeClient", "ServingProtocol", "ZeroMQ", "Inference", "ZServeTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        .testTarget(
+            name: "TrainerTests",
+            dependencies: ["Trainer", "Inference", "ZServe", "ZServeClient", "ServingProtocol"]
         ),
     ]
 )

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Writes a `RecommenderModel` as a plain ONNX graph with the served signature.
+///
+/// Input `customer_index` int64 [N]; outputs `item_index` int64 [N, K] and `score` float [N, K], best first. An index
+/// outside 0..<customers (a new customer, −1) reads the empty history row, so its answer is the items the popularity
+/// channels rank first. metadata_props: `customers` and `items` (JSON lists of CustomerID and StockCode in index
+/// order), `k`, `cutoff`, plus whatever the caller adds (the evaluation metrics).
+enum RecommenderGraph {
+    static func export(_ model: RecommenderModel, metadata: [String: String]) throws -> Data {
+        let customerCount = model.customers.count, itemCount = model.items.count, length = model.historyLength
+        var graph = ONNXModelBuilder(
+            name: "recommender",
+            doc: "Top-\(model.k) items per customer: learned blend of the customer's purchase history (count, recency) and item popularity.")
+        graph.input("customer_index", .int64, [nil], doc: "customer indexes (metadata 'customers'); out of range: popular items")
+        graph.output("item_index", .int64, [nil, model.k], doc: "item indexes (metadata 'items'), best first")
+        graph.output("score", .float, [nil, model.k], doc: "the items' scores, descending")
+
+        // Out-of-range indexes read row `customerCount`, which holds no history.
+        let zero = graph.constant("zero", int64s: [0], shape: [])
+        let count = graph.constant("customer_count", int64s: [Int64(customerCount)], shape: [])
+        let inRange = graph.node("And", [graph.node("GreaterOrEqual", ["customer_index", zero]),
+                                         graph.node("Less", ["customer_index", count])])
+        let row = graph.node("Where", [inRange, "customer_index", count])
+
+        let rows = [customerCount + 1, length]
+        graph.constant("history_items", int64s: model.historyItems, shape: rows)
+        graph.constant("history_counts", floats: model.historyCounts, shape: rows)
+        graph.constant("history_ages", floats: model.historyAges, shape: rows)
+        let items = graph.node("Gather", ["history_items", row], ["axis": 0])
+        let counts = graph.node("Gather", ["history_counts", row], ["axis": 0])
+        let ages = graph.node("Gather", ["history_ages", row], ["axis": 0])
+
+        // Channels [N, H, 4]: log(1 + n), exp(-a/14), exp(-a/60), exp(-a/365).
+        let lastAxis = graph.constant("axis_2", int64s: [2], shape: [1])
+        var channels = [graph.node("Unsqueeze", [graph.node("Log", [graph.node("Add", [counts, graph.constant("one", floats: [1], shape: [])])]), lastAxis])]
+        for decay in RecommenderFeatures.decays {
+            let rate = graph.constant("decay_\(Int(decay))", floats: [-1 / decay], shape: [])
+            channels.append(graph.node("Unsqueeze", [graph.node("Exp", [graph.node("Mul", [ages, rate])]), lastAxis]))
+        }
+        let stacked = graph.node("Concat", channels, ["axis": 2])
+        graph.constant("history_weights", floats: model.historyWeights, shape: [model.historyWeights.count])
+        let historyScore = graph.node("ReduceSum", [graph.node("Mul", [stacked, "history_weights"]), lastAxis], ["keepdims": 1])
+
+        // Spread each history entry's score over the item axis: one-hot of the entry's item, [N, H, I], summed over H.
+        graph.constant("item_range", int64s: (0..<Int64(itemCount)).map { $0 }, shape: [itemCount])
+        let oneHot = graph.node("Cast", [graph.node("Equal", [graph.node("Unsqueeze", [items, lastAxis]), "item_range"])], ["to": 1])
+        let historyAxis = graph.constant("axis_1", int64s: [1], shape: [1])
+        let personal = graph.node("ReduceSum", [graph.node("Mul", [oneHot, historyScore]), historyAxis], ["keepdims": 0])
+
+        graph.constant("item_features", floats: model.itemFeatures, shape: [itemCount, RecommenderFeatures.itemChannels])
+        graph.constant("item_weights", floats: model.itemWeights, shape: [model.itemWeights.count])
+        let itemScore = graph.node("ReduceSum", [graph.node("Mul", ["item_features", "item_weights"]), historyAxis], ["keepdims": 0])
+        let scores = graph.node("Add", [personal, itemScore])
+        let k = graph.constant("k", int64s: [Int64(model.k)], shape: [1])
+        graph.node("TopK", [scores, k], outputs: ["score", "item_index"], ["axis": -1, "largest": 1, "sorted": 1])
+
+        var properties = metadata
+        properties["customers"] = "[" + model.customers.map(String.init).joined(separator: ",") + "]"
+        properties["items"] = String(decoding: try JSONEncoder().encode(model.stockCodes), as: UTF8.self)
+        properties["k"] = String(model.k)
+        properties["cutoff"] = model.cutoff.description
+        properties["task"] = "recommender"
+        graph.metadata(properties)
+        return try graph.serialized()
+    }
+}

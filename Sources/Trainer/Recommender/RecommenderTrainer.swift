@@ -1,0 +1,149 @@
+import Foundation
+
+/// Learns the recommender's blend of history and popularity with a listwise softmax objective, and builds the model.
+///
+/// The score of item i for customer u is θ·g_i + Σ_c w_c φ_c(u, i): g are item popularity channels, φ the customer's
+/// history channels with item i (0 when never bought). The weights maximize the log-likelihood of the items each
+/// customer bought in the `validationDays` before the cutoff under a softmax over all items, given the history before
+/// those days: full-batch Adam, no randomness, so training is deterministic. The softmax normalizer is computed in
+/// O(history) per customer (Σ_i e^{b_i} once, corrected for the items in the customer's history).
+public struct RecommenderTrainer {
+    public var k = 10
+    public var historyLength = 64
+    public var iterations = 300
+    public var learningRate = 0.05
+    public var validationDays = 30
+    public var quiet = false
+
+    public init() {}
+
+    /// Trains on the log before `cutoff` and returns the model over everything before it.
+    public func train(_ log: TransactionLog, until cutoff: Day) throws -> RecommenderModel {
+        let split = cutoff - validationDays
+        let earlier = PurchaseHistory(log, before: split)
+        let labels = PurchaseHistory.purchases(log, in: split..<cutoff)
+        guard let (itemWeights, historyWeights) = fit(history: earlier, labels: labels) else {
+            throw TrainingError.noData("the recommender learns from customers who ordered before \(split) and again in "
+                                       + "\(split)..\(cutoff - 1); there are none")
+        }
+        return build(PurchaseHistory(log, before: cutoff), log: log, itemWeights: itemWeights, historyWeights: historyWeights)
+    }
+
+    /// The weights (item channels, history channels) that fit `labels` given `history`; nil without any example.
+    func fit(history: PurchaseHistory, labels: [Int32: Set<Int32>]) -> ([Float], [Float])? {
+        let items = history.popularity.keys.sorted()
+        let position = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
+        var features = [Float]()
+        for item in items {
+            let p = history.popularity[item]!
+            features += RecommenderFeatures.item(week: p.week, month: p.month, all: p.all)
+        }
+        RecommenderFeatures.standardize(&features)
+        let gWidth = RecommenderFeatures.itemChannels, hWidth = RecommenderFeatures.historyChannels
+
+        // Training customers: history before the split and purchases of known items after it.
+        struct Example { var historyItems: [Int]; var channels: [[Double]]; var positives: [Int]; var positiveChannels: [[Double]] }
+        var examples: [Example] = []
+        for customer in labels.keys.sorted() {
+            guard let bought = history.customers[customer] else { continue }
+            let positives = labels[customer]!.compactMap { position[$0] }.sorted()
+            guard !positives.isEmpty else { continue }
+            var example = Example(historyItems: [], channels: [], positives: positives, positiveChannels: [])
+            var channelOf: [Int: [Double]] = [:]
+            for (item, entry) in bought.sorted(by: { $0.key < $1.key }) {
+                guard let index = position[item] else { continue }
+                let channels = RecommenderFeatures.history(count: Float(entry.invoices), age: Float(history.cutoff - entry.lastDay)).map(Double.init)
+                example.historyItems.append(index)
+                example.channels.append(channels)
+                channelOf[index] = channels
+            }
+            example.positiveChannels = positives.map { channelOf[$0] ?? [Double](repeating: 0, count: hWidth) }
+            examples.append(example)
+        }
+        var theta = [Double](repeating: 0, count: gWidth), weights = [Double](repeating: 0, count: hWidth)
+        guard !examples.isEmpty else { return nil }
+        let totalPositives = Double(examples.reduce(0) { $0 + $1.positives.count })
+        var optimizer = Adam(count: gWidth + hWidth, learningRate: learningRate)
+        var progress = Progress("recommender: iteration", total: iterations)
+        progress.quiet = quiet
+        let g = features.map(Double.init)
+        for iteration in 1...iterations {
+            // Item part, shifted by its maximum for stability.
+            var bias = [Double](repeating: 0, count: items.count)
+            for i in 0..<items.count { for c in 0..<gWidth { bias[i] += theta[c] * g[i * gWidth + c] } }
+            let shift = bias.max() ?? 0
+            var e = bias.map { exp($0 - shift) }
+            var sumE = 0.0, sumEG = [Double](repeating: 0, count: gWidth)
+            for i in 0..<items.count {
+                sumE += e[i]
+                for c in 0..<gWidth { sumEG[c] += e[i] * g[i * gWidth + c] }
+            }
+            var loss = 0.0
+            var gradTheta = [Double](repeating: 0, count: gWidth), gradW = [Double](repeating: 0, count: hWidth)
+            for example in examples {
+                let n = Double(example.positives.count)
+                var z = sumE, zG = sumEG, zPhi = [Double](repeating: 0, count: hWidth)
+                for (j, item) in example.historyItems.enumerated() {
+                    let h = zip(weights, example.channels[j]).reduce(0) { $0 + $1.0 * $1.1 }
+                    let boosted = e[item] * exp(h)
+                    z += boosted - e[item]
+                    for c in 0..<gWidth { zG[c] += (boosted - e[item]) * g[item * gWidth + c] }
+                    for c in 0..<hWidth { zPhi[c] += boosted * example.channels[j][c] }
+                }
+                loss += n * (log(z) + shift)
+                for (p, item) in example.positives.enumerated() {
+                    let h = zip(weights, example.positiveChannels[p]).reduce(0) { $0 + $1.0 * $1.1 }
+                    loss -= bias[item] + h
+                    for c in 0..<gWidth { gradTheta[c] -= g[item * gWidth + c] }
+                    for c in 0..<hWidth { gradW[c] -= example.positiveChannels[p][c] }
+                }
+                for c in 0..<gWidth { gradTheta[c] += n * zG[c] / z }
+                for c in 0..<hWidth { gradW[c] += n * zPhi[c] / z }
+            }
+            e.removeAll()
+            var parameters = theta + weights
+            optimizer.step(&parameters, gradient: (gradTheta + gradW).map { $0 / totalPositives })
+            theta = Array(parameters[0..<gWidth])
+            weights = Array(parameters[gWidth...])
+            if iteration % 50 == 0 || iteration == iterations {
+                progress.report(step: iteration, loss: loss / totalPositives, examples: Int(totalPositives) * iteration)
+            }
+        }
+        return (theta.map(Float.init), weights.map(Float.init))
+    }
+
+    /// The exported model's tables: every customer and product before the cutoff, each customer's strongest
+    /// `historyLength` items by learned history score.
+    func build(_ history: PurchaseHistory, log: TransactionLog, itemWeights: [Float], historyWeights: [Float]) -> RecommenderModel {
+        let items = history.popularity.keys.sorted { log.stockCodes[Int($0)] < log.stockCodes[Int($1)] }
+        let position = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
+        var features = [Float]()
+        for item in items {
+            let p = history.popularity[item]!
+            features += RecommenderFeatures.item(week: p.week, month: p.month, all: p.all)
+        }
+        RecommenderFeatures.standardize(&features)
+        let customers = history.customers.keys.sorted()
+        let length = max(1, min(historyLength, customers.map { history.customers[$0]!.count }.max() ?? 1))
+        var historyItems = [Int64](repeating: 0, count: (customers.count + 1) * length)
+        var counts = [Float](repeating: 0, count: historyItems.count)
+        var ages = [Float](repeating: RecommenderFeatures.paddingAge, count: historyItems.count)
+        for (row, customer) in customers.enumerated() {
+            let scored = history.customers[customer]!.map { item, entry -> (Int, Float, Float, Float) in
+                let count = Float(entry.invoices), age = Float(history.cutoff - entry.lastDay)
+                let score = zip(historyWeights, RecommenderFeatures.history(count: count, age: age)).reduce(0) { $0 + $1.0 * $1.1 }
+                return (position[item]!, count, age, score)
+            }.sorted { $0.3 != $1.3 ? $0.3 > $1.3 : $0.0 < $1.0 }
+            for (slot, entry) in scored.prefix(length).enumerated() {
+                historyItems[row * length + slot] = Int64(entry.0)
+                counts[row * length + slot] = entry.1
+                ages[row * length + slot] = entry.2
+            }
+        }
+        return RecommenderModel(
+            customers: customers, items: items, stockCodes: items.map { log.stockCodes[Int($0)] },
+            historyLength: length, historyItems: historyItems, historyCounts: counts, historyAges: ages,
+            itemFeatures: features, historyWeights: historyWeights, itemWeights: itemWeights, k: min(k, items.count),
+            cutoff: history.cutoff)
+    }
+}
