@@ -16,6 +16,8 @@ public final class Server: Sendable {
         public let admin: String?
         /// Where workers in other processes connect (`zserve worker --connect`), if enabled.
         public let workers: String?
+        /// The HTTP listener for `/metrics`, `/healthz` and `/readyz` (`HOST:PORT`), if enabled.
+        public var metrics: String?
     }
 
     private enum Phase {
@@ -24,6 +26,11 @@ public final class Server: Sendable {
 
     public let configuration: ServerConfiguration
     public let registry: ModelRegistry
+    /// The server's Prometheus series; nil (nothing recorded) without `metricsListen`.
+    public let metrics: ServerMetrics?
+    /// What the health and readiness probes report.
+    public let health = ServerHealth()
+    private let metricsEndpoint: MetricsEndpoint?
     private let logger: Logger
     private let context: Context
     private let instanceID = UInt64.random(in: 0...UInt64.max)
@@ -43,6 +50,11 @@ public final class Server: Sendable {
         self.registry = ModelRegistry(canarySeed: configuration.canarySeed)
         self.context = try Context()
         self.onBrokerFailure = onBrokerFailure
+        let metrics = configuration.metricsListen == nil ? nil : ServerMetrics()
+        self.metrics = metrics
+        metricsEndpoint = try configuration.metricsListen.map { [health, registry] in
+            try MetricsEndpoint(listen: $0, metrics: metrics!, health: health, models: registry)
+        }
     }
 
     private var backendEndpoint: String { "inproc://zserve-workers-\(instanceID)" }
@@ -62,12 +74,14 @@ public final class Server: Sendable {
                 let managerThread = try startManager()
                 threads.withLock { $0.append(managerThread) }
                 let workersReady = DispatchSemaphore(value: 0)
-                let endpoints = try startBroker(workersReady: workersReady)
+                var endpoints = try startBroker(workersReady: workersReady)
                 startWorkers(configuration.workers)
                 // Ready means every worker can take requests.
                 if configuration.workers > 0, workersReady.wait(timeout: .now() + 30) == .timedOut {
                     logger.warning("not every worker announced itself within 30 s; serving anyway")
                 }
+                endpoints.metrics = try metricsEndpoint?.start()
+                health.setServing(true)
                 phase = .running
                 logger.info("serving", metadata: [
                     "frontend": "\(endpoints.frontend)", "admin": "\(endpoints.admin ?? "none")",
@@ -76,6 +90,7 @@ public final class Server: Sendable {
                 return endpoints
             } catch {
                 phase = .stopped
+                metricsEndpoint?.stop()
                 terminateThreads()
                 throw error
             }
@@ -100,7 +115,8 @@ public final class Server: Sendable {
         threads.withLock { threads in
             for _ in 0..<count {
                 let worker = Worker(
-                    context: context, brokerEndpoint: backendEndpoint, registry: registry, heartbeats: false, logger: logger)
+                    context: context, brokerEndpoint: backendEndpoint, registry: registry, heartbeats: false, logger: logger,
+                    metrics: metrics)
                 threads.append(ServiceThread(name: "zserve-worker") { [logger] in
                     do {
                         try worker.run()
@@ -119,17 +135,19 @@ public final class Server: Sendable {
         try ManagerService.start(
             context: context, brokerEndpoint: managerEndpoint, registry: registry,
             repository: ModelRepository(root: configuration.repository),
-            limits: .init(maxPushSize: configuration.maxPushSize), pollInterval: configuration.pollInterval, logger: logger)
+            limits: .init(maxPushSize: configuration.maxPushSize), pollInterval: configuration.pollInterval, logger: logger,
+            metrics: metrics)
     }
 
     /// Builds the broker on its own thread (sockets belong to the thread that uses them) and waits for its endpoints.
     private func startBroker(workersReady: DispatchSemaphore) throws -> Endpoints {
         let (thread, endpoints) = try ServiceThread.start(name: "zserve-broker", setup: {
-            [context, configuration, registry, logger, backendEndpoint, managerEndpoint, controlEndpoint] in
+            [context, configuration, registry, logger, backendEndpoint, managerEndpoint, controlEndpoint, metrics, health] in
             let broker = try Broker(
                 context: context, configuration: configuration, backendEndpoint: backendEndpoint,
                 managerEndpoint: managerEndpoint, controlEndpoint: controlEndpoint, registry: registry,
-                workersReady: workersReady, startWorkers: { [weak self] count in self?.startWorkers(count) }, logger: logger)
+                workersReady: workersReady, startWorkers: { [weak self] count in self?.startWorkers(count) }, logger: logger,
+                metrics: metrics, health: health)
             return (broker, broker.endpoints)
         }, body: { [logger, onBrokerFailure] broker in
             do {
@@ -153,10 +171,12 @@ public final class Server: Sendable {
                 return
             }
             phase = .stopped
+            health.setServing(false)
             requestBrokerStop()
             // The broker is the first thread: it drains, then the others are stopped by the context shutdown.
             threads.withLock { $0.first }?.join()
             terminateThreads()
+            metricsEndpoint?.stop()
             logger.info("stopped")
         }
     }

@@ -19,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     public var batchP99Target: Duration?
     /// Endpoint for workers in other processes (`zserve worker --connect`), or nil for local workers only.
     public var workerEndpoint: String?
+    /// `HOST:PORT` of the HTTP listener serving `/metrics`, `/healthz` and `/readyz` (port 0: any free port), or nil
+    /// for none.
+    public var metricsListen: String?
     /// Local inference worker threads.
     public var workers: Int
     /// Threads each model run may use (`Parallelism`; process-wide): matrix products and large loops are split.
@@ -49,6 +52,7 @@ public struct ServerConfiguration: Sendable {
         self.listen = listen
         self.admin = admin
         self.workerEndpoint = nil
+        self.metricsListen = nil
         self.workers = workers
         self.blasThreads = blasThreads
         self.maxMessageSize = maxMessageSize

@@ -22,8 +22,14 @@ public struct Worker: Sendable {
     let registry: ModelRegistry
     let heartbeats: Bool
     let logger: Logger
+    let metrics: ServerMetrics?
 
-    public init(context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger) {
+    /// - Parameter metrics: where answered requests and compute times are recorded (nil: nowhere).
+    public init(
+        context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger,
+        metrics: ServerMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.context = context
         self.brokerEndpoint = brokerEndpoint
         self.registry = registry
@@ -51,7 +57,7 @@ public struct Worker: Sendable {
 
     private func serve(on socket: Socket) throws {
         try socket.send(WorkerMessage.ready(heartbeats: heartbeats).frames)
-        let predict = PredictHandler(registry: registry)
+        let predict = PredictHandler(registry: registry, metrics: metrics)
         let poller = Poller([socket])
         var lastHeard = MonotonicClock.nanoseconds
         var lastSent = lastHeard

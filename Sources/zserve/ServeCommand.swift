@@ -28,6 +28,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("worker-endpoint"), help: "Endpoint where `zserve worker` processes on other hosts connect.")
     var workerEndpoint: String?
 
+    @Option(name: .customLong("metrics-listen"), help: "HOST:PORT for HTTP /metrics (Prometheus), /healthz and /readyz; port 0 picks one.")
+    var metricsListen: String?
+
     @Option(help: "Local inference worker threads (default: the number of cores; 0 with --worker-endpoint).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -100,6 +103,7 @@ struct ServeCommand: ParsableCommand {
             pollInterval: pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil, canarySeed: canarySeed,
             maxPushSize: maxPushSize)
         configuration.workerEndpoint = workerEndpoint
+        configuration.metricsListen = metricsListen
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
         configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
@@ -121,7 +125,7 @@ struct ServeCommand: ParsableCommand {
         let endpoints = try server.start()
         let ready: [String: Any] = [
             "event": "ready", "listen": endpoints.frontend, "admin": endpoints.admin ?? NSNull(), "workers": workers,
-            "worker_endpoint": endpoints.workers ?? NSNull(),
+            "worker_endpoint": endpoints.workers ?? NSNull(), "metrics": endpoints.metrics ?? NSNull(),
         ]
         let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(line + Data("\n".utf8))

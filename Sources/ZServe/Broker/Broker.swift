@@ -25,13 +25,16 @@ final class Broker {
     init(
         context: Context, configuration: ServerConfiguration, backendEndpoint: String, managerEndpoint: String,
         controlEndpoint: String, registry: ModelRegistry, workersReady: DispatchSemaphore,
-        startWorkers: @escaping @Sendable (Int) -> Void, logger: Logger
+        startWorkers: @escaping @Sendable (Int) -> Void, logger: Logger, metrics: ServerMetrics? = nil,
+        health: ServerHealth? = nil
     ) throws {
         self.workersReady = workersReady
         self.startWorkers = startWorkers
         self.configuration = configuration
         self.logger = logger
-        self.core = BrokerCore(configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger)
+        self.core = BrokerCore(
+            configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger,
+            metrics: metrics, health: health)
 
         frontend = try Self.clientSocket(context, configuration, configuration.listen)
         admin = try configuration.admin.map { try Self.clientSocket(context, configuration, $0) }
@@ -65,7 +68,7 @@ final class Broker {
     var endpoints: Server.Endpoints {
         Server.Endpoints(
             frontend: frontend.lastEndpoint, admin: admin?.lastEndpoint,
-            workers: configuration.workerEndpoint == nil ? nil : backend.lastEndpoint)
+            workers: configuration.workerEndpoint == nil ? nil : backend.lastEndpoint, metrics: nil)
     }
 
     /// Serves until a stop arrives on the control socket, then drains: accepted requests finish within the drain

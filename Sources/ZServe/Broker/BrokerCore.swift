@@ -49,6 +49,11 @@ final class BrokerCore {
     private let controlHandler: ControlHandler
     private let clock: any NanosecondClock
     private let logger: Logger
+    private let metrics: ServerMetrics?
+    private let health: ServerHealth?
+    /// When the gauges were last set (they are set at most every `gaugeInterval`).
+    private var gaugesSetAt: UInt64 = 0
+    private static let gaugeInterval: UInt64 = 100_000_000
 
     private(set) var queue: RequestQueue
     private var scheduler: BatchScheduler
@@ -66,7 +71,15 @@ final class BrokerCore {
     /// Most local workers ScaleWorkers accepts.
     static let maximumWorkers = 256
 
-    init(configuration: ServerConfiguration, registry: ModelRegistry, clock: any NanosecondClock, logger: Logger) {
+    /// - Parameters:
+    ///   - metrics: where requests, latencies, batch sizes, queue depth, workers and bytes are recorded (nil: nowhere).
+    ///   - health: told how many workers there are, for the probes.
+    init(
+        configuration: ServerConfiguration, registry: ModelRegistry, clock: any NanosecondClock, logger: Logger,
+        metrics: ServerMetrics? = nil, health: ServerHealth? = nil
+    ) {
+        self.metrics = metrics
+        self.health = health
         self.configuration = configuration
         self.registry = registry
         self.controlHandler = ControlHandler(registry: registry)
@@ -99,6 +112,12 @@ final class BrokerCore {
         case .drainTimedOut: abandonUnfinished()
         }
         dispatchQueued()
+        health?.setWorkers(pool.count)
+        if let metrics {
+            for case .reply(let origin, _, let status, let response) in actions {
+                metrics.bytesOut[origin]?.increment(by: Int64(status.count + response.count))
+            }
+        }
         return actions
     }
 
@@ -129,6 +148,7 @@ final class BrokerCore {
         case .success(let parsed):
             request = parsed
         }
+        metrics?.bytesIn[origin]?.increment(by: Int64(request.payload.count))
         let header = request.method == .predict ? PredictHeader(payload: request.payload) : PredictHeader()
         let item = WorkItem(
             origin: origin, envelope: request.routing, method: request.method, payload: request.payload,
@@ -172,6 +192,9 @@ final class BrokerCore {
 
     /// Answers `item` with `error`, echoing its request id.
     private func answer(_ item: WorkItem, _ error: ServingError) {
+        if item.method == .predict {
+            metrics?.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
+        }
         reply(item.origin, item.envelope, .error(error, requestID: item.header.requestID))
     }
 
@@ -215,6 +238,9 @@ final class BrokerCore {
         if let model = assignment.items.first?.header.model {
             scheduler.record(model: model, serviceNanoseconds: now &- assignment.dispatchedAt)
         }
+        if let metrics {
+            for item in assignment.items { metrics.totalLatency.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
+        }
         return true
     }
 
@@ -235,7 +261,12 @@ final class BrokerCore {
     }
 
     private func dispatch(_ items: [WorkItem], to worker: WorkerPool.ID) {
-        pool.assign(items, to: worker, now: clock.now())
+        let now = clock.now()
+        if let metrics {
+            metrics.batchSize.record(items.count)
+            for item in items { metrics.queueWait.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
+        }
+        pool.assign(items, to: worker, now: now)
         actions.append(.toWorker(worker, items.count == 1 ? .work(items[0]) : .batch(items)))
     }
 
@@ -252,6 +283,10 @@ final class BrokerCore {
 
     private func tick() {
         let now = clock.now()
+        if let metrics, now &- gaugesSetAt >= Self.gaugeInterval {
+            gaugesSetAt = now
+            recordGauges(metrics)
+        }
         for expired in queue.removeExpired(now: now) {
             answer(expired, ServingError(.deadlineExceeded, "deadline of \(expired.header.timeoutMicroseconds) µs passed while the request was queued"))
         }
@@ -271,6 +306,16 @@ final class BrokerCore {
             logger.info("autoscaling", metadata: ["queued": "\(queue.count)", "from": "\(pool.target)", "to": "\(wanted)"])
             scale(to: wanted)
         }
+    }
+
+    private func recordGauges(_ metrics: ServerMetrics) {
+        metrics.queueDepth.record(queue.count)
+        let busy = pool.assignments.keys
+        let remoteBusy = busy.filter(pool.isRemote).count
+        let remoteIdle = pool.idle.filter(pool.isRemote).count
+        metrics.recordWorkers(
+            localBusy: busy.count - remoteBusy, localIdle: pool.idle.count - remoteIdle, remoteBusy: remoteBusy,
+            remoteIdle: remoteIdle)
     }
 
     /// Answers every unfinished request UNAVAILABLE (the drain timed out).

@@ -33,16 +33,19 @@ final class PredictHandler {
     /// The servables those sessions belong to, kept to notice when one stops serving.
     private var sessionOwners: [ObjectIdentifier: Servable] = [:]
 
-    init(registry: ModelRegistry) {
+    private let metrics: ServerMetrics?
+
+    /// - Parameter metrics: where answered requests (by model, version, code) and compute times are recorded.
+    init(registry: ModelRegistry, metrics: ServerMetrics? = nil) {
         self.registry = registry
+        self.metrics = metrics
     }
 
     /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
     func handle(payload: [UInt8], receivedAt: UInt64) -> Reply {
         switch prepare(payload: payload, receivedAt: receivedAt) {
-        case .failure(let failure): .error(failure.error, requestID: failure.requestID)
-        case .success(let prepared):
-            run([prepared])[0].ending(prepared)
+        case .failure(let failure): answer(failure)
+        case .success(let prepared): run([prepared])[0].ending(prepared, counting: metrics)
         }
     }
 
@@ -56,7 +59,7 @@ final class PredictHandler {
         for (index, item) in items.enumerated() {
             switch prepare(payload: item.payload, receivedAt: item.receivedAt) {
             case .failure(let failure):
-                replies[index] = .error(failure.error, requestID: failure.requestID)
+                replies[index] = answer(failure)
             case .success(let request):
                 prepared[index] = request
                 let key = Self.stackingKey(request) ?? "single \(index)"
@@ -69,7 +72,7 @@ final class PredictHandler {
             }
         }
         for group in groups {
-            for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply.ending(prepared[index]!) }
+            for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply.ending(prepared[index]!, counting: metrics) }
         }
         return replies.map { $0! }
     }
@@ -92,14 +95,24 @@ final class PredictHandler {
     struct Failure: Error {
         let error: ServingError
         let requestID: String
+        /// The model the request names, "" when the payload did not decode.
+        let model: String
+    }
+
+    /// The reply for a request refused before it ran, counted under its model.
+    private func answer(_ failure: Failure) -> Reply {
+        metrics?.countRequest(model: failure.model, version: 0, code: failure.error.code.rawValue)
+        return .error(failure.error, requestID: failure.requestID)
     }
 
     /// Decodes and checks one request: deadline, version, every input against the model.
     private func prepare(payload: [UInt8], receivedAt: UInt64) -> Result<Prepared, Failure> {
         var requestID = ""
+        var model = ""
         do throws(ServingError) {
             let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
             requestID = request.id
+            model = request.model.name
             if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
@@ -132,7 +145,7 @@ final class PredictHandler {
             servable.beginRequest()
             return .success(prepared)
         } catch {
-            return .failure(Failure(error: error, requestID: requestID))
+            return .failure(Failure(error: error, requestID: requestID, model: model))
         }
     }
 
@@ -149,7 +162,7 @@ final class PredictHandler {
             for (position, input) in prepared.inputs.enumerated() {
                 try setInput(session, position, input.elementType, input.shape, [input.tensor.rawData])
             }
-            let results = try runSession(session)
+            let results = try runSession(session, model: prepared.servable.name)
             return [reply(prepared, outputs: prepared.outputs.map { TensorCodec.wire(results[$0], name: prepared.servable.model.outputs[$0].name) })]
         } catch {
             return [.error(error, requestID: prepared.request.id)]
@@ -170,7 +183,7 @@ final class PredictHandler {
             let shape = [total] + input.shape.dropFirst()
             try setInput(session, position, input.elementType, shape, group.map { $0.inputs[position].tensor.rawData })
         }
-        let results = try runSession(session)
+        let results = try runSession(session, model: first.servable.name)
         var perRequest = [[Zserve_V1_Tensor]](repeating: [], count: group.count)
         for position in first.outputs {
             let output = results[position]
@@ -212,7 +225,9 @@ final class PredictHandler {
         if case .failure(let error) = copied { throw Self.servingError(error) }
     }
 
-    private func runSession(_ session: Session) throws(ServingError) -> [Tensor] {
+    private func runSession(_ session: Session, model: String) throws(ServingError) -> [Tensor] {
+        let start = MonotonicClock.nanoseconds
+        defer { metrics?.recordCompute(model: model, nanoseconds: MonotonicClock.nanoseconds - start) }
         do {
             return try session.run()
         } catch {
@@ -259,9 +274,10 @@ final class PredictHandler {
 }
 
 extension Reply {
-    /// This reply, after marking the request's use of its version finished.
-    fileprivate func ending(_ prepared: PredictHandler.Prepared) -> Reply {
+    /// This reply, after marking the request's use of its version finished and counting it.
+    fileprivate func ending(_ prepared: PredictHandler.Prepared, counting metrics: ServerMetrics?) -> Reply {
         prepared.servable.endRequest()
+        metrics?.countRequest(model: prepared.servable.name, version: prepared.servable.version, code: status.code.rawValue)
         return self
     }
 }

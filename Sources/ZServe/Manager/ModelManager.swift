@@ -36,6 +36,7 @@ public final class ModelManager {
     private let loader: any Loader
     private let limits: Limits
     private let logger: Logger
+    private let metrics: ServerMetrics?
     private var configs = ModelConfigs()
     private var servingStates = ServingStates()
     private var uploads: [String: Upload] = [:]
@@ -51,7 +52,11 @@ public final class ModelManager {
         self.init(registry: registry, repository: repository, loader: ONNXLoader(), limits: Limits(), logger: logger)
     }
 
-    init(registry: ModelRegistry, repository: ModelRepository, loader: any Loader, limits: Limits, logger: Logger) {
+    init(
+        registry: ModelRegistry, repository: ModelRepository, loader: any Loader, limits: Limits, logger: Logger,
+        metrics: ServerMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.registry = registry
         self.store = ModelStore(repository: repository)
         self.loader = loader
@@ -184,6 +189,7 @@ public final class ModelManager {
         registry.markLoading(name: name, version: version)
         do {
             let (servable, tolerated) = try loader.load(file: file, name: name, version: version, warmup: warmup)
+            metrics?.countLifecycle("load", ok: true)
             if let tolerated {
                 logger.warning("warm-up on generated inputs failed; serving anyway", metadata: [
                     "model": "\(name)", "version": "\(version)", "error": "\(tolerated)",
@@ -191,6 +197,7 @@ public final class ModelManager {
             }
             return .success(servable)
         } catch {
+            metrics?.countLifecycle("load", ok: false)
             registry.markFailed(name: name, version: version, error: error.message)
             logger.error("model version failed to load", metadata: [
                 "model": "\(name)", "version": "\(version)", "error": "\(error.message)",
@@ -213,8 +220,10 @@ public final class ModelManager {
             guard request.commit else { return PushOutcome(uploadID: upload.id, received: upload.received, published: nil) }
             uploads[upload.id] = nil
             let version = try commit(upload)
+            metrics?.countLifecycle("push", ok: true)
             return PushOutcome(uploadID: upload.id, received: upload.received, published: (upload.model, version))
         } catch {
+            if request.commit { metrics?.countLifecycle("push", ok: false) }
             uploads[upload.id] = nil
             upload.discard()
             store.removeUploadsFolderIfEmpty()

@@ -1,0 +1,140 @@
+import CoreMetrics
+import ServingProtocol
+import Prometheus
+import Synchronization
+
+/// The server's Prometheus series, recorded through swift-metrics handles made by one `PrometheusMetricsFactory`
+/// (per server, no global bootstrap, so several servers in one process keep their own series).
+///
+/// Names follow Prometheus conventions (`zserve_` prefix, `_total` counters, `_seconds` durations). Handles for
+/// labelled series are made once per label set and cached, so recording is an atomic add or one lock in a histogram.
+/// Thread-safe: the broker, workers and the model manager record concurrently.
+public final class ServerMetrics: Sendable {
+    /// The registry the `/metrics` endpoint renders.
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
+    private let computeTimers = Mutex<[String: CoreMetrics.Timer]>([:])
+    private let lifecycleCounters = Mutex<[LifecycleKey: CoreMetrics.Counter]>([:])
+
+    let queueWait: CoreMetrics.Timer
+    let totalLatency: CoreMetrics.Timer
+    let batchSize: CoreMetrics.Recorder
+    let queueDepth: CoreMetrics.Gauge
+    let bytesIn: [Origin: CoreMetrics.Counter]
+    let bytesOut: [Origin: CoreMetrics.Counter]
+    /// Workers by location and activity, updated by the broker.
+    private let workers: [String: CoreMetrics.Gauge]
+    /// Versions by state, computed from the registry when scraped.
+    private let versionStates: [VersionState: CoreMetrics.Gauge]
+
+    private struct RequestKey: Hashable {
+        let model: String
+        let version: Int64
+        let code: Int
+    }
+
+    private struct LifecycleKey: Hashable {
+        let event: String
+        let outcome: String
+    }
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let latencyBuckets: [Duration] = [
+            .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+            .seconds(10),
+        ]
+        factory.defaultDurationHistogramBuckets = latencyBuckets
+        factory.valueHistogramBuckets["zserve_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        self.registry = registry
+        self.factory = factory
+        queueWait = CoreMetrics.Timer(label: "zserve_queue_wait_seconds", dimensions: [], factory: factory)
+        totalLatency = CoreMetrics.Timer(label: "zserve_request_duration_seconds", dimensions: [], factory: factory)
+        batchSize = CoreMetrics.Recorder(label: "zserve_batch_size", dimensions: [], aggregate: true, factory: factory)
+        queueDepth = CoreMetrics.Gauge(label: "zserve_queue_depth", dimensions: [], factory: factory)
+        bytesIn = [
+            .frontend: CoreMetrics.Counter(label: "zserve_received_bytes_total", dimensions: [("endpoint", "frontend")], factory: factory),
+            .admin: CoreMetrics.Counter(label: "zserve_received_bytes_total", dimensions: [("endpoint", "admin")], factory: factory),
+        ]
+        bytesOut = [
+            .frontend: CoreMetrics.Counter(label: "zserve_sent_bytes_total", dimensions: [("endpoint", "frontend")], factory: factory),
+            .admin: CoreMetrics.Counter(label: "zserve_sent_bytes_total", dimensions: [("endpoint", "admin")], factory: factory),
+        ]
+        var workers: [String: CoreMetrics.Gauge] = [:]
+        for location in ["local", "remote"] {
+            for activity in ["busy", "idle"] {
+                workers["\(location)/\(activity)"] = CoreMetrics.Gauge(
+                    label: "zserve_workers", dimensions: [("location", location), ("state", activity)], factory: factory)
+            }
+        }
+        self.workers = workers
+        var versionStates: [VersionState: CoreMetrics.Gauge] = [:]
+        for state in [VersionState.loading, .available, .failed, .unloading, .end] {
+            versionStates[state] = CoreMetrics.Gauge(
+                label: "zserve_model_versions", dimensions: [("state", state.rawValue.lowercased())], factory: factory)
+        }
+        self.versionStates = versionStates
+    }
+
+    /// Counts one answered Predict request of `model` (version 0: none was resolved) with gRPC `code`.
+    func countRequest(model: String, version: Int64, code: Int) {
+        let key = RequestKey(model: model, version: version, code: code)
+        let counter = requestCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: "zserve_requests_total", dimensions: [
+                ("model", model), ("version", version > 0 ? String(version) : ""),
+                ("code", Zserve_V1_Code(rawValue: code).map(\.name) ?? "CODE_\(code)"),
+            ], factory: factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Records how long a model run took on a worker.
+    func recordCompute(model: String, nanoseconds: UInt64) {
+        let timer = computeTimers.withLock { timers in
+            if let timer = timers[model] { return timer }
+            let timer = CoreMetrics.Timer(label: "zserve_compute_seconds", dimensions: [("model", model)], factory: factory)
+            timers[model] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    /// Counts a lifecycle event (`load`, `push`, `swap`, `unload`) with its outcome (`ok`, `failed`).
+    func countLifecycle(_ event: String, ok: Bool) {
+        let key = LifecycleKey(event: event, outcome: ok ? "ok" : "failed")
+        let counter = lifecycleCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: "zserve_model_\(event)s_total", dimensions: [("outcome", key.outcome)], factory: factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Sets the worker gauges.
+    func recordWorkers(localBusy: Int, localIdle: Int, remoteBusy: Int, remoteIdle: Int) {
+        workers["local/busy"]?.record(localBusy)
+        workers["local/idle"]?.record(localIdle)
+        workers["remote/busy"]?.record(remoteBusy)
+        workers["remote/idle"]?.record(remoteIdle)
+    }
+
+    /// The Prometheus text exposition of every series, with the version-state gauges refreshed from `registry`.
+    public func render(models: ModelRegistry) -> [UInt8] {
+        var counts: [VersionState: Int] = [:]
+        for snapshot in models.snapshots() {
+            for version in snapshot.versions { counts[version.state, default: 0] += 1 }
+        }
+        for (state, gauge) in versionStates { gauge.record(counts[state] ?? 0) }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
