@@ -267,6 +267,152 @@ register_v5("ml_tree_ensemble_v5_max_logistic", targets=2, aggregate=3, post=2, 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Linear models and preprocessing, one operator each
+
+
+def single_ml_node(op, inputs, outputs, feeds, ml_opset=3, initializers=(), **attributes):
+    """A one-node ai.onnx.ml model; `inputs`/`outputs` are (name, elem type, shape) triples."""
+    node = helper.make_node(op, [n for n, _, _ in inputs], [n for n, _, _ in outputs], domain=ML, **attributes)
+    model = ml_model([node], [helper.make_tensor_value_info(*i) for i in inputs if i[0] in feeds],
+                     [helper.make_tensor_value_info(*o) for o in outputs], ml_opset=ml_opset,
+                     initializers=initializers)
+    return model, feeds
+
+
+FLOAT, INT64, DOUBLE = TensorProto.FLOAT, TensorProto.INT64, TensorProto.DOUBLE
+
+
+@ml_register
+def ml_linear_regressor_targets(rng):
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    return single_ml_node("LinearRegressor", [("x", FLOAT, ["N", 5])], [("y", FLOAT, ["N", 3])], {"x": x},
+                          coefficients=rng.standard_normal(15).astype(np.float32).tolist(),
+                          intercepts=rng.standard_normal(3).astype(np.float32).tolist(), targets=3,
+                          post_transform="SOFTMAX")
+
+
+@ml_register
+def ml_linear_regressor_one_target(rng):
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    return single_ml_node("LinearRegressor", [("x", FLOAT, ["N", 4])], [("y", FLOAT, ["N", 1])], {"x": x},
+                          coefficients=rng.standard_normal(4).astype(np.float32).tolist(), intercepts=[0.5])
+
+
+@ml_register
+def ml_linear_classifier_double_input(rng):
+    x = rng.standard_normal((16, 4))
+    return single_ml_node("LinearClassifier", [("x", DOUBLE, ["N", 4])],
+                          [("label", INT64, ["N"]), ("scores", FLOAT, ["N", 2])], {"x": x},
+                          coefficients=rng.standard_normal(8).astype(np.float32).tolist(), intercepts=[0.5, -0.5],
+                          classlabels_ints=[1, 2], post_transform="SOFTMAX")
+
+
+@ml_register
+def ml_linear_classifier_multiclass(rng):
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    return single_ml_node("LinearClassifier", [("x", FLOAT, ["N", 5])],
+                          [("label", INT64, ["N"]), ("scores", FLOAT, ["N", 3])], {"x": x},
+                          coefficients=rng.standard_normal(15).astype(np.float32).tolist(),
+                          intercepts=rng.standard_normal(3).astype(np.float32).tolist(), classlabels_ints=[4, 5, 6],
+                          post_transform="LOGISTIC")
+
+
+@ml_register
+def ml_linear_classifier_binary_one_row(rng):
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    return single_ml_node("LinearClassifier", [("x", FLOAT, ["N", 5])],
+                          [("label", INT64, ["N"]), ("scores", FLOAT, ["N", 2])], {"x": x},
+                          coefficients=rng.standard_normal(5).astype(np.float32).tolist(), intercepts=[0.1],
+                          classlabels_ints=[0, 1])
+
+
+@ml_register
+def ml_scaler_per_column(rng):
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    return single_ml_node("Scaler", [("x", FLOAT, ["N", 4])], [("y", FLOAT, ["N", 4])], {"x": x},
+                          offset=[0.5, -1.0, 2.0, 0.0], scale=[2.0, 0.5, 1.5, -1.0])
+
+
+@ml_register
+def ml_scaler_int64_single(rng):
+    x = rng.integers(-5, 5, (8, 3)).astype(np.int64)
+    return single_ml_node("Scaler", [("x", INT64, ["N", 3])], [("y", FLOAT, ["N", 3])], {"x": x},
+                          offset=[1.5], scale=[0.25])
+
+
+def normalizer(norm):
+    def builder(rng):
+        x = rng.standard_normal((8, 5)).astype(np.float32)
+        x[0] = 0
+        return single_ml_node("Normalizer", [("x", FLOAT, ["N", 5])], [("y", FLOAT, ["N", 5])], {"x": x}, norm=norm)
+    builder.__name__ = f"ml_normalizer_{norm.lower()}"
+    ml_register(builder)
+
+
+for _norm in ("MAX", "L1", "L2"):
+    normalizer(_norm)
+
+
+@ml_register
+def ml_binarizer(rng):
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    x[0, 0] = 0.25
+    return single_ml_node("Binarizer", [("x", FLOAT, ["N", 5])], [("y", FLOAT, ["N", 5])], {"x": x}, threshold=0.25)
+
+
+@ml_register
+def ml_imputer_nan(rng):
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = np.nan
+    return single_ml_node("Imputer", [("x", FLOAT, ["N", 3])], [("y", FLOAT, ["N", 3])], {"x": x},
+                          imputed_value_floats=[1.0, 2.0, 3.0], replaced_value_float=float("nan"))
+
+
+@ml_register
+def ml_imputer_int64(rng):
+    x = rng.integers(-1, 3, (8, 3)).astype(np.int64)
+    return single_ml_node("Imputer", [("x", INT64, ["N", 3])], [("y", INT64, ["N", 3])], {"x": x},
+                          imputed_value_int64s=[7], replaced_value_int64=-1)
+
+
+@ml_register
+def ml_one_hot_encoder(rng):
+    x = rng.integers(0, 6, (8, 2)).astype(np.int64)
+    return single_ml_node("OneHotEncoder", [("x", INT64, ["N", 2])], [("y", FLOAT, ["N", 2, 4])], {"x": x},
+                          cats_int64s=[1, 2, 3, 5], zeros=1)
+
+
+@ml_register
+def ml_label_encoder_int_to_float(rng):
+    x = rng.integers(0, 8, (10,)).astype(np.int64)
+    return single_ml_node("LabelEncoder", [("x", INT64, ["N"])], [("y", FLOAT, ["N"])], {"x": x}, ml_opset=2,
+                          keys_int64s=[1, 3, 5, 7], values_floats=[0.5, 1.5, 2.5, 3.5], default_float=-1.0)
+
+
+@ml_register
+def ml_label_encoder_float_to_int(rng):
+    x = rng.choice([0.5, 1.5, 2.5, 9.0], (10,)).astype(np.float32)
+    return single_ml_node("LabelEncoder", [("x", FLOAT, ["N"])], [("y", INT64, ["N"])], {"x": x}, ml_opset=2,
+                          keys_floats=[0.5, 1.5, 2.5], values_int64s=[10, 20, 30], default_int64=-7)
+
+
+@ml_register
+def ml_array_feature_extractor(rng):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    idx = numpy_helper.from_array(np.array([5, 0, 3], dtype=np.int64), "idx")
+    return single_ml_node("ArrayFeatureExtractor", [("x", FLOAT, ["N", 6]), ("idx", INT64, [3])],
+                          [("y", FLOAT, ["N", 3])], {"x": x}, initializers=[idx])
+
+
+@ml_register
+def ml_feature_vectorizer(rng):
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+    b = rng.standard_normal((4, 2)).astype(np.float32)
+    return single_ml_node("FeatureVectorizer", [("a", FLOAT, ["N", 3]), ("b", FLOAT, ["N", 2])],
+                          [("y", FLOAT, ["N", 6])], {"a": a, "b": b}, inputdimensions=[2, 4])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Zoo: models trained with the real libraries and exported with their converters
 
 ZOO_ROWS = 256  # reference batch (the benchmark times batch 1 and 256)
@@ -392,4 +538,32 @@ def zoo_sklearn_gradient_boosting_classifier(rng):
     onx = skl_convert(model, 12)
     feeds = {"x": shop_features(rng, ZOO_ROWS, 12)}
     check_close("zoo_sklearn_gradient_boosting_classifier", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
+    return onx, feeds
+
+
+@ml_register
+def zoo_sklearn_pipeline(rng):
+    """scikit-learn pipeline: StandardScaler on 6 numeric features + OneHotEncoder on 2 integer-coded categories +
+    LogisticRegression (3 classes), exported with skl2onnx (scores as a tensor)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    def features(rows):
+        x = shop_features(rng, rows, 8)
+        x[:, 6] = rng.integers(0, 5, rows)
+        x[:, 7] = rng.integers(0, 3, rows)
+        return x
+
+    x = features(2000)
+    y = np.digitize(shop_target(x, rng) + 0.5 * (x[:, 6] == 2), [0.5, 2.0])
+    model = Pipeline([
+        ("columns", ColumnTransformer([("num", StandardScaler(), list(range(6))),
+                                       ("cat", OneHotEncoder(handle_unknown="ignore"), [6, 7])])),
+        ("classify", LogisticRegression(max_iter=500)),
+    ]).fit(x, y)
+    onx = skl_convert(model, 8)
+    feeds = {"x": features(ZOO_ROWS)}
+    check_close("zoo_sklearn_pipeline", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
     return onx, feeds

@@ -12,6 +12,16 @@ extension OperatorRegistry {
             }
             return try TreeEnsembleKernel(node)
         }
+        register("LinearRegressor", domain: ml, LinearRegressorKernel.init)
+        register("LinearClassifier", domain: ml, LinearClassifierKernel.init)
+        register("Scaler", domain: ml, ScalerKernel.init)
+        register("Normalizer", domain: ml, NormalizerKernel.init)
+        register("Binarizer", domain: ml, BinarizerKernel.init)
+        register("Imputer", domain: ml, ImputerKernel.init)
+        register("OneHotEncoder", domain: ml, OneHotEncoderKernel.init)
+        register("LabelEncoder", domain: ml, LabelEncoderKernel.init)
+        register("ArrayFeatureExtractor", domain: ml, ArrayFeatureExtractorKernel.init)
+        register("FeatureVectorizer", domain: ml, FeatureVectorizerKernel.init)
         register("ZipMap", domain: ml) { node in
             throw InferenceError.unsupported([
                 "\(node.label): ZipMap turns class scores into a list of maps, which ZServe does not serve; export "
