@@ -606,6 +606,24 @@ def zoo_transformer_block(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# TopK on short rows (a few hundred candidates, small k): the runtime comparison's `--suite topk` times these
+
+
+def topk_short(columns: int, k: int, largest: int = 1):
+    def builder(rng):
+        nodes = [helper.make_node("TopK", ["x", "k"], ["values", "indices"], axis=-1, largest=largest, sorted=1)]
+        feeds = {"x": randn(rng, 64, columns)}
+        return build(nodes, feeds, ["values", "indices"], [raw("k", np.array([k], dtype=np.int64))], opset=13,
+                     symbolic_batch=True)
+    builder.__name__ = f"topk_short_{columns}_k{k}" + ("" if largest else "_smallest")
+    register(builder)
+
+
+for _columns, _k, _largest in [(100, 1, 1), (300, 5, 1), (300, 5, 0), (1000, 20, 1)]:
+    topk_short(_columns, _k, _largest)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # ai.onnx.ml: tree ensembles, linear models and preprocessing (scripts/ml_models.py)
 
 from ml_models import ML_BUILDERS  # noqa: E402  (scripts/ is the script's directory, hence on sys.path)

@@ -108,8 +108,11 @@ import ZServeTesting
         Parallelism.setThreadCount(2)
         defer { Parallelism.setThreadCount(1) }
         let two = try runNode(testCase.opType, inputs, opset: opset, attributes: attributes, outputs: outputs)
+        // A split GEMM runs OpenBLAS on smaller blocks, for which some CPUs' kernels (AMD EPYC, OpenBLAS 0.3.21)
+        // sum in another order: allow float32 rounding over the reduction (128 terms here), not just 1e-6.
+        let tolerance = ["MatMul", "Conv"].contains(testCase.opType) ? 1e-5 : 1e-6
         for (a, b) in zip(one, two) {
-            let mismatch = Tolerance.mismatch(b, a, rtol: 1e-6, atol: 1e-6)
+            let mismatch = Tolerance.mismatch(b, a, rtol: tolerance, atol: tolerance)
             #expect(mismatch == nil, "\(mismatch ?? "")")
         }
     }

@@ -3,10 +3,11 @@ import Foundation
 import Testing
 import ZServeTesting
 
-/// Tree ensembles (ai.onnx.ml): routing at the thresholds and for NaN in each comparison mode, the same answers on
-/// one and two threads whether rows or trees are split, and the load-time refusals a user needs to read.
+/// Tree ensembles (ai.onnx.ml): routing at the thresholds and for NaN in each comparison mode and the load-time
+/// refusals a user needs to read; the same answers on one and two threads is in `ParallelismTests` (it changes the
+/// process-wide thread count, which only that serialized suite may do).
 /// Whole exported models (LightGBM, XGBoost, scikit-learn) are compared with onnxruntime in `ReferenceModelTests`.
-@Suite(.serialized) struct TreeEnsembleTests {
+@Suite struct TreeEnsembleTests {
     /// A TreeEnsembleRegressor (ai.onnx.ml opset 3) over one feature: node 0 compares with `value` by `mode`,
     /// true → leaf weight 1, false → leaf weight 2.
     static func stump(mode: String, value: Float, missingTracksTrue: Bool = false) throws -> Model {
@@ -52,76 +53,6 @@ import ZServeTesting
         #expect(try Self.run(Self.stump(mode: "BRANCH_GTE", value: -.infinity), [-.infinity, 0]) == [1, 1])
         #expect(try Self.run(Self.stump(mode: "BRANCH_LEQ", value: .infinity), [.infinity, 0]) == [1, 1])
         #expect(try Self.run(Self.stump(mode: "BRANCH_GT", value: .infinity), [.infinity]) == [2])
-    }
-
-    /// 400 random trees of depth ≤ 8 over 16 features: one row (trees split across threads) and 300 rows (rows
-    /// split) give the same scores on one and two threads as the one-row-at-a-time answers.
-    @Test func oneAndTwoThreadsAgreeForRowAndTreeSplits() throws {
-        var state: UInt64 = 7
-        func next(_ bound: Int) -> Int {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int(state >> 33) % bound
-        }
-        var a: [String: [Int]] = [:]
-        var modes: [String] = [], values: [Float] = [], weights: [Float] = []
-        for tree in 0..<400 {
-            var count = 0
-            func grow(_ depth: Int) -> Int {
-                let id = count
-                count += 1
-                let slot = a["nodes_nodeids", default: []].count
-                for key in ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_truenodeids", "nodes_falsenodeids"] {
-                    a[key, default: []].append(0)
-                }
-                modes.append("LEAF")
-                values.append(0)
-                a["nodes_treeids"]![slot] = tree
-                a["nodes_nodeids"]![slot] = id
-                if depth == 8 || (depth > 1 && next(5) == 0) {
-                    a["target_treeids", default: []].append(tree)
-                    a["target_nodeids", default: []].append(id)
-                    a["target_ids", default: []].append(next(2))
-                    weights.append(Float(next(1000)) / 100 - 5)
-                    return id
-                }
-                modes[slot] = "BRANCH_LEQ"
-                values[slot] = Float(next(200)) / 100 - 1
-                a["nodes_featureids"]![slot] = next(16)
-                a["nodes_truenodeids"]![slot] = grow(depth + 1)
-                a["nodes_falsenodeids"]![slot] = grow(depth + 1)
-                return id
-            }
-            _ = grow(0)
-        }
-        var graph = ONNXGraphBuilder(opset: 17)
-        graph.importDomain("ai.onnx.ml", version: 3)
-        graph.input("x", .float32, [nil, 16])
-        var attributes: [String: Any] = a.mapValues { $0 as Any }
-        attributes["nodes_modes"] = modes
-        attributes["nodes_values"] = values
-        attributes["target_weights"] = weights
-        attributes["n_targets"] = 2
-        graph.node("TreeEnsembleRegressor", ["x"], ["y"], domain: "ai.onnx.ml", attributes)
-        graph.output("y", .float32, [nil, 2])
-        let model = try Model(onnx: graph.serialized())
-        let rows = 300
-        let x = (0..<rows * 16).map { _ in Float(next(220)) / 100 - 1.1 }
-        func scores(_ rows: Range<Int>, threads: Int) throws -> [Float] {
-            Parallelism.setThreadCount(threads)
-            defer { Parallelism.setThreadCount(1) }
-            let session = model.makeSession()
-            try session.setInput(0, Tensor(float32: Array(x[(rows.lowerBound * 16)..<(rows.upperBound * 16)]), shape: [rows.count, 16]))
-            return try session.run()[0].array(of: Float.self)
-        }
-        var singleRows: [Float] = []
-        for row in 0..<rows { singleRows += try scores(row..<(row + 1), threads: 1) }
-        for threads in [1, 2] {
-            let batch = try scores(0..<rows, threads: threads)
-            let one = try scores(5..<6, threads: threads)
-            for (a, b) in zip(batch + one, singleRows + Array(singleRows[10..<12])) {
-                #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "threads \(threads): \(a) vs \(b)")
-            }
-        }
     }
 
     @Test func zipMapIsRefusedNamingTheExporterOption() throws {
@@ -203,5 +134,77 @@ import ZServeTesting
         graph.node("Binarizer", ["x"], ["y"], domain: "ai.onnx.ml")
         graph.output("y", .float32, [nil, 1])
         #expect(throws: InferenceError.self) { try Model(onnx: graph.serialized()) }
+    }
+}
+
+extension ParallelismTests {
+    /// 400 random trees of depth ≤ 8 over 16 features: one row (trees split across threads) and 300 rows (rows
+    /// split) give the same scores on one and two threads as the one-row-at-a-time answers.
+    @Test func oneAndTwoThreadsAgreeForRowAndTreeSplits() throws {
+        var state: UInt64 = 7
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33) % bound
+        }
+        var a: [String: [Int]] = [:]
+        var modes: [String] = [], values: [Float] = [], weights: [Float] = []
+        for tree in 0..<400 {
+            var count = 0
+            func grow(_ depth: Int) -> Int {
+                let id = count
+                count += 1
+                let slot = a["nodes_nodeids", default: []].count
+                for key in ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_truenodeids", "nodes_falsenodeids"] {
+                    a[key, default: []].append(0)
+                }
+                modes.append("LEAF")
+                values.append(0)
+                a["nodes_treeids"]![slot] = tree
+                a["nodes_nodeids"]![slot] = id
+                if depth == 8 || (depth > 1 && next(5) == 0) {
+                    a["target_treeids", default: []].append(tree)
+                    a["target_nodeids", default: []].append(id)
+                    a["target_ids", default: []].append(next(2))
+                    weights.append(Float(next(1000)) / 100 - 5)
+                    return id
+                }
+                modes[slot] = "BRANCH_LEQ"
+                values[slot] = Float(next(200)) / 100 - 1
+                a["nodes_featureids"]![slot] = next(16)
+                a["nodes_truenodeids"]![slot] = grow(depth + 1)
+                a["nodes_falsenodeids"]![slot] = grow(depth + 1)
+                return id
+            }
+            _ = grow(0)
+        }
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.importDomain("ai.onnx.ml", version: 3)
+        graph.input("x", .float32, [nil, 16])
+        var attributes: [String: Any] = a.mapValues { $0 as Any }
+        attributes["nodes_modes"] = modes
+        attributes["nodes_values"] = values
+        attributes["target_weights"] = weights
+        attributes["n_targets"] = 2
+        graph.node("TreeEnsembleRegressor", ["x"], ["y"], domain: "ai.onnx.ml", attributes)
+        graph.output("y", .float32, [nil, 2])
+        let model = try Model(onnx: graph.serialized())
+        let rows = 300
+        let x = (0..<rows * 16).map { _ in Float(next(220)) / 100 - 1.1 }
+        func scores(_ rows: Range<Int>, threads: Int) throws -> [Float] {
+            Parallelism.setThreadCount(threads)
+            defer { Parallelism.setThreadCount(1) }
+            let session = model.makeSession()
+            try session.setInput(0, Tensor(float32: Array(x[(rows.lowerBound * 16)..<(rows.upperBound * 16)]), shape: [rows.count, 16]))
+            return try session.run()[0].array(of: Float.self)
+        }
+        var singleRows: [Float] = []
+        for row in 0..<rows { singleRows += try scores(row..<(row + 1), threads: 1) }
+        for threads in [1, 2] {
+            let batch = try scores(0..<rows, threads: threads)
+            let one = try scores(5..<6, threads: threads)
+            for (a, b) in zip(batch + one, singleRows + Array(singleRows[10..<12])) {
+                #expect(abs(a - b) <= 1e-4 * max(1, abs(b)), "threads \(threads): \(a) vs \(b)")
+            }
+        }
     }
 }

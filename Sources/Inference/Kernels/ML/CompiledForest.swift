@@ -133,49 +133,60 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
     }
 
     /// Walks rows `rows` (each `stride` features from `x`) through trees `trees`, handing each (row, leaf node) to
-    /// `visit`. Lanes are taken tree-major so that one tree serves a block of rows while it is in cache.
+    /// `visit`. Lanes are taken tree-major (one tree serves a block of rows while it is in cache); with fewer rows
+    /// than lanes, one group holds several trees.
     ///
-    /// The caller checked that every row has more than `maxFeature` features.
+    /// The step is branch-free: the comparison's outcome picks the child arithmetically, so an unpredictable split
+    /// costs no misprediction. The caller checked that every row has more than `maxFeature` features.
     @inline(__always)
     func walk(
         _ x: UnsafePointer<Scalar>, stride: Int, rows: Range<Int>, trees: Range<Int>,
         _ visit: (_ row: Int, _ leaf: Int) -> Void
     ) {
         let laneCount = 8
+        guard !rows.isEmpty, !trees.isEmpty else { return }
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: laneCount) { current in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * laneCount) { lanesAt in
                 // Each lane's row, and the offset of that row's features.
                 let laneRow = lanesAt.baseAddress!, laneBase = lanesAt.baseAddress! + laneCount
                 nodes.withUnsafeBufferPointer { nodeBuffer in
                     let nodes = nodeBuffer.baseAddress!
-                    let rowCount = rows.count
-                    let pairs = rowCount * trees.count
-                    var pair = 0
-                    while pair < pairs {
-                        let lanes = Swift.min(laneCount, pairs - pair)
+                    var tree = trees.lowerBound, row = rows.lowerBound
+                    while tree < trees.upperBound {
+                        var lanes = 0
                         var steps: Int32 = 0
-                        for lane in 0..<lanes {
-                            let p = pair + lane
-                            let tree = trees.lowerBound + p / rowCount
-                            laneRow[lane] = rows.lowerBound + p % rowCount
-                            laneBase[lane] = laneRow[lane] * stride
-                            current[lane] = roots[tree]
+                        while lanes < laneCount && tree < trees.upperBound {
+                            laneRow[lanes] = row
+                            laneBase[lanes] = row * stride
+                            current[lanes] = roots[tree]
                             steps = Swift.max(steps, depths[tree])
+                            lanes += 1
+                            row += 1
+                            if row == rows.upperBound {
+                                row = rows.lowerBound
+                                tree += 1
+                            }
                         }
                         if orderedOnly {
-                            for _ in 0..<steps {
-                                var moved = false
-                                for lane in 0..<lanes {
-                                    let index = current[lane]
-                                    let node = nodes[Int(index)]
-                                    let value = x[laneBase[lane] + node.feature]
-                                    let goesTrue = value <= node.threshold || (node.nanGoesTrue && value.isNaN)
-                                    let next = goesTrue ? node.trueChild : node.falseChild
-                                    moved = moved || next != index
-                                    current[lane] = next
+                            @inline(__always) func advance(_ count: Int) {
+                                for _ in 0..<steps {
+                                    var moved: Int32 = 0
+                                    for lane in 0..<count {
+                                        let index = current[lane]
+                                        let node = nodes[Int(index)]
+                                        let value = x[laneBase[lane] + node.feature]
+                                        // 1 when the true child is taken: value <= threshold, or NaN routed true.
+                                        let below: Int32 = value <= node.threshold ? 1 : 0
+                                        let nan: Int32 = value.isNaN ? 1 : 0
+                                        let take = below | (nan & Int32(bitPattern: node.packed >> 31))
+                                        let next = node.falseChild &+ take &* (node.trueChild &- node.falseChild)
+                                        moved |= next ^ index
+                                        current[lane] = next
+                                    }
+                                    if moved == 0 { break }
                                 }
-                                if !moved { break }
                             }
+                            if lanes == laneCount { advance(laneCount) } else { advance(lanes) }
                         } else {
                             for _ in 0..<steps {
                                 for lane in 0..<lanes {
@@ -186,7 +197,6 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
                             }
                         }
                         for lane in 0..<lanes { visit(laneRow[lane], Int(current[lane])) }
-                        pair += lanes
                     }
                 }
             }
