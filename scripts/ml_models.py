@@ -499,8 +499,12 @@ def skl_convert(model, features: int):
     from skl2onnx import to_onnx
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return to_onnx(model, initial_types=float_type(features), target_opset={"": 17, ML: 3},
-                       options={"zipmap": False} if hasattr(model, "predict_proba") else None)
+        from sklearn.base import is_classifier
+        try:
+            return to_onnx(model, initial_types=float_type(features), target_opset={"": 17, ML: 3},
+                           options={"zipmap": False} if is_classifier(model) else None)
+        except NameError:  # a classifier without a ZipMap to remove (LinearSVC)
+            return to_onnx(model, initial_types=float_type(features), target_opset={"": 17, ML: 3})
 
 
 @ml_register
@@ -567,3 +571,57 @@ def zoo_sklearn_pipeline(rng):
     feeds = {"x": features(ZOO_ROWS)}
     check_close("zoo_sklearn_pipeline", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
     return onx, feeds
+
+
+def svm_data(rng, rows: int = 200, features: int = 6):
+    x = rng.standard_normal((rows, features)).astype(np.float32)
+    y = x[:, 0] * 1.5 - x[:, 1] ** 2 + 0.5 * np.sin(3 * x[:, 2]) + 0.1 * rng.standard_normal(rows)
+    return x, y
+
+
+def register_svm(name, make, classify: bool, labels_from=None):
+    def builder(rng):
+        x, y = svm_data(rng)
+        if classify:
+            y = np.digitize(y, labels_from)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SVC(probability=True) is deprecated in favour of calibration wrappers
+            model = make().fit(x, y)
+        onx = skl_convert(model, x.shape[1])
+        feeds = {"x": rng.standard_normal((64, x.shape[1])).astype(np.float32)}
+        outputs = ort_run(onx, feeds)
+        if classify and hasattr(model, "predict_proba") and getattr(model, "probability", True):
+            check_close(name, outputs[1], model.predict_proba(feeds["x"]), rtol=1e-3, atol=1e-3)
+        elif not classify:
+            check_close(name, outputs[0].ravel(), model.predict(feeds["x"]), rtol=1e-3, atol=1e-3)
+        return onx, feeds
+    builder.__name__ = name
+    ml_register(builder)
+
+
+def _svm_models():
+    from sklearn.svm import SVC, SVR
+    register_svm("ml_svm_regressor_rbf", lambda: SVR(kernel="rbf", C=1.0, gamma=0.2), False)
+    register_svm("ml_svm_regressor_linear", lambda: SVR(kernel="linear", C=0.5), False)
+    register_svm("ml_svm_regressor_poly", lambda: SVR(kernel="poly", degree=2, gamma=0.3, coef0=1.0), False)
+    register_svm("ml_svm_classifier_rbf_binary", lambda: SVC(kernel="rbf", gamma=0.3), True, [0.0])
+    register_svm("ml_svm_classifier_rbf_multiclass", lambda: SVC(kernel="rbf", gamma=0.3), True, [-0.5, 0.5])
+    register_svm("ml_svm_classifier_rbf_probability", lambda: SVC(kernel="rbf", gamma=0.3, probability=True,
+                                                                 random_state=0), True, [-0.5, 0.5])
+    register_svm("ml_svm_classifier_sigmoid_binary_probability",
+                 lambda: SVC(kernel="sigmoid", gamma=0.1, probability=True, random_state=0), True, [0.0])
+    register_svm("ml_svm_classifier_linear", lambda: SVC(kernel="linear", C=0.5), True, [-0.5, 0.5])
+
+
+_svm_models()
+
+
+@ml_register
+def ml_svm_classifier_liblinear_form(rng):
+    """SVMClassifier without support vectors (coefficients per class, the liblinear form)."""
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    return single_ml_node("SVMClassifier", [("x", FLOAT, ["N", 4])],
+                          [("label", INT64, ["N"]), ("scores", FLOAT, ["N", 3])], {"x": x},
+                          coefficients=rng.standard_normal(12).astype(np.float32).tolist(), rho=[0.25],
+                          classlabels_ints=[7, 8, 9], kernel_type="LINEAR", kernel_params=[0.0, 0.0, 1.0],
+                          post_transform="SOFTMAX")

@@ -4,6 +4,8 @@ extension OperatorRegistry {
     /// exporter option that removes it.
     mutating func registerMachineLearningOperators() {
         let ml = Self.mlDomain
+        // Default domain, but only skl2onnx exports in the zoo use it (one-vs-rest decision functions).
+        register("Sum", SumKernel.init)
         register("TreeEnsembleRegressor", domain: ml, TreeEnsembleRegressorKernel.init)
         register("TreeEnsembleClassifier", domain: ml, TreeEnsembleClassifierKernel.init)
         register("TreeEnsemble", domain: ml) { node in
@@ -14,6 +16,8 @@ extension OperatorRegistry {
         }
         register("LinearRegressor", domain: ml, LinearRegressorKernel.init)
         register("LinearClassifier", domain: ml, LinearClassifierKernel.init)
+        register("SVMRegressor", domain: ml, SVMRegressorKernel.init)
+        register("SVMClassifier", domain: ml, SVMClassifierKernel.init)
         register("Scaler", domain: ml, ScalerKernel.init)
         register("Normalizer", domain: ml, NormalizerKernel.init)
         register("Binarizer", domain: ml, BinarizerKernel.init)

@@ -3,6 +3,10 @@
 /// category gives a zero row, or an invalid input when `zeros` is 0.
 struct OneHotEncoderKernel: Kernel {
     let position: [Int64: Int]
+    /// Column of category `lowest + i` (−1 when none), when the categories span a small range: the lookup then
+    /// needs no hashing.
+    let table: [Int32]
+    let lowest: Int64
     let count: Int
     let zerosAllowed: Bool
     let label: String
@@ -22,29 +26,48 @@ struct OneHotEncoderKernel: Kernel {
         for (i, c) in categories.enumerated() where position[Int64(c)] == nil { position[Int64(c)] = i }
         self.position = position
         count = categories.count
+        let (low, high) = (categories.min()!, categories.max()!)
+        if high - low < 4096 {
+            var table = [Int32](repeating: -1, count: high - low + 1)
+            for (value, column) in position { table[Int(value) - low] = Int32(column) }
+            self.table = table
+        } else {
+            table = []
+        }
+        lowest = Int64(low)
         zerosAllowed = try a.int("zeros", default: 1) != 0
         label = node.label
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        let values: [Int64]
-        switch x.elementType {
-        case .int64: values = Array(x.elements(as: Int64.self))
-        case .int32: values = x.elements(as: Int32.self).map(Int64.init)
-        case .float32: values = try x.elements(as: Float.self).map { try Self.integer(Double($0), label) }
-        case .float64: values = try x.elements(as: Double.self).map { try Self.integer($0, label) }
-        default: throw InferenceError.invalidInput("\(label) takes integer or float categories, got \(x.elementType)")
+        guard [.int64, .int32, .float32, .float64].contains(x.elementType) else {
+            throw InferenceError.invalidInput("\(label) takes integer or float categories, got \(x.elementType)")
         }
         let y = try io.output(0, .float32, x.shape + [count]).mutableElements(as: Float.self)
         y.update(repeating: 0)
-        for (i, value) in values.enumerated() {
-            if let column = position[value] {
+        for i in 0..<x.count {
+            let value: Int64
+            switch x.elementType {
+            case .int64: value = x.elements(as: Int64.self)[i]
+            case .int32: value = Int64(x.elements(as: Int32.self)[i])
+            case .float32: value = try Self.integer(Double(x.elements(as: Float.self)[i]), label)
+            default: value = try Self.integer(x.elements(as: Double.self)[i], label)
+            }
+            if let column = column(of: value) {
                 y[i * count + column] = 1
             } else if !zerosAllowed {
                 throw InferenceError.invalidInput("\(label): \(value) is not one of the categories (zeros = 0)")
             }
         }
+    }
+
+    @inline(__always)
+    private func column(of value: Int64) -> Int? {
+        guard !table.isEmpty else { return position[value] }
+        let offset = value &- lowest
+        guard offset >= 0, offset < Int64(table.count), table[Int(offset)] >= 0 else { return nil }
+        return Int(table[Int(offset)])
     }
 
     private static func integer(_ value: Double, _ label: String) throws -> Int64 {
@@ -182,14 +205,17 @@ struct ArrayFeatureExtractorKernel: Kernel {
         let outer = x.rank == 1 ? 1 : x.shape.dropLast().reduce(1, *)
         let shape = x.rank == 1 ? [1, indices.count] : Array(x.shape.dropLast()) + [indices.count]
         let y = try io.output(0, x.elementType, shape)
-        let size = x.elementType.byteSize
-        let source = x.bytes.baseAddress!
-        let destination = UnsafeMutableRawPointer(mutating: y.bytes.baseAddress!)
-        for row in 0..<outer {
-            for (j, index) in indices.enumerated() {
-                (destination + (row * indices.count + j) * size)
-                    .copyMemory(from: source + (row * columns + index) * size, byteCount: size)
+        func gather<T>(_: T.Type) {
+            let (source, destination) = (x.elements(as: T.self), y.mutableElements(as: T.self))
+            for row in 0..<outer {
+                for j in indices.indices { destination[row * indices.count + j] = source[row * columns + indices[j]] }
             }
+        }
+        switch x.elementType.byteSize {
+        case 1: gather(UInt8.self)
+        case 2: gather(UInt16.self)
+        case 4: gather(UInt32.self)
+        default: gather(UInt64.self)
         }
     }
 }
