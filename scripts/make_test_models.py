@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -626,7 +627,8 @@ for _columns, _k, _largest in [(100, 1, 1), (300, 5, 1), (300, 5, 0), (1000, 20,
 # ---------------------------------------------------------------------------------------------------------------------
 # ai.onnx.ml: tree ensembles, linear models and preprocessing (scripts/ml_models.py)
 
-from ml_models import ML_BUILDERS  # noqa: E402  (scripts/ is the script's directory, hence on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # when loaded by path (tests, benchmarks) as well
+from ml_models import ML_BUILDERS  # noqa: E402
 
 BUILDERS.update(ML_BUILDERS)
 
