@@ -244,6 +244,7 @@ def measure(
             zs.append(zserve_p50(zserve, path, batch, threads, iterations, warmup, inputs))
     zserve_us = statistics.median(zs)
     ort_us = statistics.median(corrected)
+    library_us = library_median(inputs, feeds, iterations, warmup) if inputs else None
     return {
         "model": name,
         "batch": batch,
@@ -252,10 +253,34 @@ def measure(
         "onnxruntime_p50_us": ort_us,
         "ratio": zserve_us / ort_us if ort_us > 0 else None,
         "onnxruntime_raw_p50_us": statistics.median(raw),
+        "library_p50_us": library_us,
+        "library_ratio": zserve_us / library_us if library_us else None,
         "python_overhead_us": statistics.median(overhead),
         "zserve_runs_us": zs,
         "onnxruntime_corrected_runs_us": corrected,
     }
+
+
+def library_median(inputs: Path, feeds: list[dict[str, np.ndarray]], iterations: int, warmup: int) -> float | None:
+    """The median time of the trained library model's own `predict_proba` (classifiers) or `predict` on the same
+    batches, in microseconds (Python call included: that is how the library is used); None without a saved model."""
+    path = inputs.parent / "library_model.joblib"
+    if not path.is_file():
+        return None
+    import joblib
+    model = joblib.load(path)
+    predict = getattr(model, "predict_proba", None) or model.predict
+    arrays = [next(iter(feed.values())) for feed in feeds]
+    iterations = max(20, iterations // 5)  # the libraries' Python entry points are slow at batch 1
+    for index in range(max(1, warmup // 5)):
+        predict(arrays[index % len(arrays)])
+    samples = []
+    for index in range(iterations):
+        x = arrays[index % len(arrays)]
+        start = time.perf_counter_ns()
+        predict(x)
+        samples.append(time.perf_counter_ns() - start)
+    return statistics.median(samples) / 1000
 
 
 def geomean(values: list[float]) -> float | None:
@@ -289,16 +314,22 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], summary: dict[str, Any], batches: list[int]) -> str:
+    library = any(row.get("library_p50_us") for row in rows)
+    extra_head = " library predict p50 µs | ratio ZServe/library |" if library else ""
     lines = [
         "| model | batch | threads | ZServe p50 µs | onnxruntime p50 µs (overhead-corrected) "
-        "| ratio ZServe/onnxruntime |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| ratio ZServe/onnxruntime |" + extra_head,
+        "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if library else ""),
     ]
     for row in rows:
         ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}×"
+        extra = ""
+        if library:
+            lib_ratio = "n/a" if not row.get("library_ratio") else f"{row['library_ratio']:.3f}×"
+            extra = f" {fmt(row.get('library_p50_us'))} | {lib_ratio} |"
         lines.append(
             f"| {row['model']} | {row['batch']} | {row['threads']} | {fmt(row['zserve_p50_us'])} | "
-            f"{fmt(row['onnxruntime_p50_us'])} | {ratio} |"
+            f"{fmt(row['onnxruntime_p50_us'])} | {ratio} |" + extra
         )
     lines.append("")
     parts = [f"batch {batch}: {fmt(summary[f'geomean_ratio_batch_{batch}'], 2)}×" for batch in batches]
@@ -367,7 +398,9 @@ onnxmltools), XGBoost binary classifier (300 trees, depth 8, onnxmltools), sciki
         "topk": """TopK on short float rows (`topk_short_*` of `scripts/make_test_models.py`): rows of 100, 300 and 1,000 columns,
 k 1, 5 and 20.""",
     }[args.suite]
-    inputs = ("the fixture's 256 feature rows, in up to 32 different batches taken in turn by both runtimes"
+    inputs = ("the fixture's 256 feature rows, in up to 32 different batches taken in turn by both runtimes (and by "
+              "the library's own `predict_proba` / `predict`, timed from Python as users call it, in the last "
+              "columns: the library's thread settings as trained, one thread)"
               if args.suite == "ml" else "floats uniform in [-1, 1), integer ids 0")
     return f"""{heading}
 

@@ -628,7 +628,7 @@ for _columns, _k, _largest in [(100, 1, 1), (300, 5, 1), (300, 5, 0), (1000, 20,
 # ai.onnx.ml: tree ensembles, linear models and preprocessing (scripts/ml_models.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # when loaded by path (tests, benchmarks) as well
-from ml_models import ML_BUILDERS  # noqa: E402
+from ml_models import LIBRARY_MODELS, ML_BUILDERS  # noqa: E402
 
 BUILDERS.update(ML_BUILDERS)
 
@@ -681,6 +681,9 @@ def make_all(out: Path, prefix: str = "") -> list[str]:
         model.graph.name = name
         # A builder may return a third item: the reference outputs, where onnxruntime departs from the ONNX spec.
         write_model(out, name, model, feeds, built[2] if len(built) > 2 else None)
+        if name in LIBRARY_MODELS:
+            import joblib  # scikit-learn's dependency; the benchmark times the library's own predict with it
+            joblib.dump(LIBRARY_MODELS.pop(name), out / "reference" / name / "library_model.joblib")
     return names
 
 

@@ -22,6 +22,9 @@ from onnx import TensorProto, helper, numpy_helper
 ML = "ai.onnx.ml"
 Feeds = dict[str, np.ndarray]
 ML_BUILDERS: dict[str, Callable[[np.random.Generator], tuple[onnx.ModelProto, Feeds]]] = {}
+# The trained library models of the zoo builders, by model name: make_test_models.py saves each beside its reference
+# data (library_model.joblib), and the runtime comparison times its own predict.
+LIBRARY_MODELS: dict[str, object] = {}
 
 LEGACY_MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 GRID = np.arange(-1.0, 1.01, 0.25)  # feature values and thresholds share this grid, so ties happen
@@ -474,6 +477,7 @@ def zoo_lightgbm_regressor(rng):
     onx = onnxmltools.convert_lightgbm(model, initial_types=float_type(24), target_opset=15, zipmap=False)
     feeds = {"x": shop_features(rng, ZOO_ROWS, 24, nan_share=0.02)}
     check_close("zoo_lightgbm_regressor", ort_run(onx, feeds)[0].ravel(), model.predict(feeds["x"]))
+    LIBRARY_MODELS["zoo_lightgbm_regressor"] = model
     return onx, feeds
 
 
@@ -492,6 +496,7 @@ def zoo_xgboost_classifier(rng):
     feeds = {"x": shop_features(rng, ZOO_ROWS, 24, nan_share=0.02)}
     outputs = ort_run(onx, feeds)
     check_close("zoo_xgboost_classifier", outputs[1], model.predict_proba(feeds["x"]))
+    LIBRARY_MODELS["zoo_xgboost_classifier"] = model
     return onx, feeds
 
 
@@ -516,6 +521,7 @@ def zoo_sklearn_gradient_boosting(rng):
     onx = skl_convert(model, 12)
     feeds = {"x": shop_features(rng, ZOO_ROWS, 12)}
     check_close("zoo_sklearn_gradient_boosting", ort_run(onx, feeds)[0].ravel(), model.predict(feeds["x"]))
+    LIBRARY_MODELS["zoo_sklearn_gradient_boosting"] = model
     return onx, feeds
 
 
@@ -529,6 +535,7 @@ def zoo_sklearn_random_forest(rng):
     onx = skl_convert(model, 12)
     feeds = {"x": shop_features(rng, ZOO_ROWS, 12)}
     check_close("zoo_sklearn_random_forest", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
+    LIBRARY_MODELS["zoo_sklearn_random_forest"] = model
     return onx, feeds
 
 
@@ -542,6 +549,7 @@ def zoo_sklearn_gradient_boosting_classifier(rng):
     onx = skl_convert(model, 12)
     feeds = {"x": shop_features(rng, ZOO_ROWS, 12)}
     check_close("zoo_sklearn_gradient_boosting_classifier", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
+    LIBRARY_MODELS["zoo_sklearn_gradient_boosting_classifier"] = model
     return onx, feeds
 
 
@@ -570,6 +578,7 @@ def zoo_sklearn_pipeline(rng):
     onx = skl_convert(model, 8)
     feeds = {"x": features(ZOO_ROWS)}
     check_close("zoo_sklearn_pipeline", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
+    LIBRARY_MODELS["zoo_sklearn_pipeline"] = model
     return onx, feeds
 
 

@@ -295,7 +295,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
         _ pairScores: UnsafeMutablePointer<Float>, r: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>,
         qp: UnsafeMutablePointer<Float>, into p: UnsafeMutableBufferPointer<Float>
     ) {
-        let n = classes
+        let n = classCount
         for i in 0..<(n * n) { r[i] = 0 }
         var index = 0
         for i in 0..<(n - 1) {
@@ -341,6 +341,4 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
             }
         }
     }
-
-    private var classes: Int { labels.count }
 }
