@@ -128,6 +128,31 @@ import ZServeTesting
         #expect(try session.run()[0].array(of: Float.self) == [1])
     }
 
+    @Test func anUnknownMLOperatorIsNamedWithItsDomain() throws {
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.importDomain("ai.onnx.ml", version: 3)
+        graph.input("x", .float32, [nil, 1])
+        graph.node("DictVectorizer", ["x"], ["y"], domain: "ai.onnx.ml")
+        graph.output("y", .float32, [nil, 1])
+        #expect(throws: InferenceError.unsupported(["DictVectorizer (domain ai.onnx.ml)"])) {
+            try Model(onnx: graph.serialized())
+        }
+    }
+
+    @Test func treeEnsembleNeedsMLOpsetFive() throws {
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.importDomain("ai.onnx.ml", version: 3)
+        graph.input("x", .float32, [nil, 1])
+        graph.node("TreeEnsemble", ["x"], ["y"], domain: "ai.onnx.ml", ["n_targets": 1])
+        graph.output("y", .float32, [nil, 1])
+        #expect {
+            try Model(onnx: graph.serialized())
+        } throws: { error in
+            guard case InferenceError.invalidModel(let message) = error else { return false }
+            return message.contains("opset 5")
+        }
+    }
+
     @Test func mlNodesNeedTheDomainImported() throws {
         var graph = ONNXGraphBuilder(opset: 17)
         graph.input("x", .float32, [nil, 1])
