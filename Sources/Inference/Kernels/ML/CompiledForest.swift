@@ -145,6 +145,9 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
     ) {
         let laneCount = 8
         guard !rows.isEmpty, !trees.isEmpty else { return }
+        // Pointer use is safe: lane buffers are this call's stack allocations; node indexes come from the compiled
+        // layout (children validated at load, leaves self-looping); feature offsets stay inside a row because every
+        // feature index is ≤ maxFeature < stride, checked by the caller.
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: laneCount) { current in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * laneCount) { lanesAt in
                 // Each lane's row, and the offset of that row's features.

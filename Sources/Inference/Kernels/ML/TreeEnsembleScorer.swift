@@ -60,6 +60,10 @@ struct TreeEnsembleScorer: Sendable {
         let treeParts = rowParts == 1 && rows * trees >= 256 ? Parallelism.parts(trees, grain: 64) : 1
         let cellBytes = (cells * 9 + 7) & ~7
         let converted = x.elementType == .int64 || x.elementType == .int32 ? x.count : 0
+        // One scratch block, carved up: per tree part `cells` doubles then `cells` flags (padded to 8 bytes), then the
+        // converted features. Safe: the block holds all of it plus the alignment slack, lives until this kernel
+        // returns (the caller uses `Scores` only before then), and parts write disjoint regions (row parts: their
+        // own rows; tree parts: their own buffers).
         let raw = try io.scratch(UInt8.self, count: cellBytes * treeParts + converted * 8 + 8)
         let aligned = UnsafeMutableRawPointer(raw).alignedUp(for: Double.self)
         func buffers(_ part: Int) -> (UnsafeMutablePointer<Double>, UnsafeMutablePointer<UInt8>) {
