@@ -1,6 +1,13 @@
 #!/usr/bin/env python3
 """ZServe's runtime vs onnxruntime on the e-commerce model zoo (`zoo_*` of scripts/make_test_models.py).
 
+Three suites (--suite), each written into its own section of docs/benchmarks.md:
+  nn     the neural zoo (CTR MLP, two-tower, CNN, GRU, Transformer block), batches 1 and 64 (the default)
+  ml     the ai.onnx.ml zoo (LightGBM, XGBoost, scikit-learn trees and pipeline), batches 1 and 256, on the
+         fixtures' own feature rows (realistic values; up to 32 different batches taken in turn by both runtimes,
+         since one repeated row lets the branch predictor learn every tree's path)
+  topk   TopK on short rows (`topk_short_*`: 100 to 1,000 columns, k 1 to 20), batches 1 and 64
+
 For every zoo model, at each batch size and thread count:
 
 - ZServe: `zserve perf MODEL --batch B --threads T --iterations N --warmup W --json`, its p50 (in-process, inputs set
@@ -15,7 +22,8 @@ The two alternate per measurement (which goes first alternates too); each measur
 reported. Ratio = ZServe / onnxruntime: below 1 ZServe is faster.
 
 Usage:
-    Benchmarks/runtime_vs_onnxruntime.py [--zserve PATH] [--models DIR] [--iterations N] [--json] [--write-docs]
+    Benchmarks/runtime_vs_onnxruntime.py [--suite nn|ml|topk] [--zserve PATH] [--models DIR] [--iterations N]
+                                         [--json] [--write-docs]
 
 --models DIR is an output directory of make_test_models.py (DIR/repository/zoo_*/1/model.onnx) or a model
 repository (DIR/zoo_*/1/model.onnx); by default the zoo is generated into a temporary directory.
@@ -56,23 +64,61 @@ ZOO_PREFIX = "zoo_"
 # Models
 
 
-def zoo_models(models_dir: Path | None, scratch: Path) -> dict[str, Path]:
-    """The zoo's model files by name: from `models_dir`, else generated into `scratch` with make_test_models.py."""
+SUITES = {
+    # prefix of the models, whether they import ai.onnx.ml, default batches, docs section
+    "nn": (ZOO_PREFIX, False, "1,64", SECTION),
+    "ml": (ZOO_PREFIX, True, "1,256", "## Tree ensembles and classic ML vs onnxruntime"),
+    "topk": ("topk_short_", None, "1,64", "## TopK on short rows vs onnxruntime"),
+}
+
+
+def uses_ml_domain(path: Path) -> bool:
+    return any(entry.domain == "ai.onnx.ml" for entry in onnx.load(str(path), load_external_data=False).opset_import)
+
+
+def zoo_models(models_dir: Path | None, scratch: Path, suite: str = "nn") -> dict[str, Path]:
+    """The suite's model files by name: from `models_dir`, else generated into `scratch` with make_test_models.py."""
+    prefix, ml, _, _ = SUITES[suite]
     if models_dir is None:
         spec = importlib.util.spec_from_file_location("make_test_models", MAKE_TEST_MODELS)
+        sys.path.insert(0, str(MAKE_TEST_MODELS.parent))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.make_all(scratch, ZOO_PREFIX)
+        module.make_all(scratch, prefix)
         models_dir = scratch
     repository = models_dir / "repository" if (models_dir / "repository").is_dir() else models_dir
     found = {
         entry.name: entry / "1" / "model.onnx"
         for entry in sorted(repository.iterdir())
-        if entry.name.startswith(ZOO_PREFIX) and (entry / "1" / "model.onnx").is_file()
+        if entry.name.startswith(prefix) and (entry / "1" / "model.onnx").is_file()
+        and (ml is None or uses_ml_domain(entry / "1" / "model.onnx") == ml)
     }
     if not found:
-        raise SystemExit(f"no {ZOO_PREFIX}* models under {repository}")
+        raise SystemExit(f"no {prefix}* models of suite {suite} under {repository}")
     return found
+
+
+def data_directory(path: Path) -> Path:
+    """The reference inputs make_test_models.py wrote beside a repository model (<out>/reference/NAME/...)."""
+    name = path.parent.parent.name
+    directory = path.parent.parent.parent.parent / "reference" / name / "test_data_set_0"
+    if not (directory / "input_0.pb").is_file():
+        raise SystemExit(f"no reference inputs for {name} at {directory}: pass a make_test_models.py output as --models")
+    return directory
+
+
+def data_feeds(model: onnx.ModelProto, directory: Path, batch: int) -> list[dict[str, np.ndarray]]:
+    """Up to 32 batches of consecutive reference rows (wrapping), as `zserve perf --inputs` takes them."""
+    from onnx import numpy_helper
+    names = [name for name, _, _ in input_specs(model)]
+    arrays = [numpy_helper.to_array(onnx.load_tensor(str(directory / f"input_{i}.pb"))) for i in range(len(names))]
+    available = min(array.shape[0] for array in arrays)
+    sets = max(1, min(32, available // batch))
+    return [
+        {name: np.take(array, np.arange(s * batch, (s + 1) * batch) % array.shape[0], axis=0)
+         for name, array in zip(names, arrays)}
+        for s in range(sets)
+    ]
 
 
 def numpy_dtype(elem_type: int) -> np.dtype:
@@ -122,12 +168,14 @@ def identity_model(model: onnx.ModelProto) -> onnx.ModelProto:
 # Timing
 
 
-def zserve_p50(zserve: Path, model: Path, batch: int, threads: int, iterations: int, warmup: int) -> float:
+def zserve_p50(
+    zserve: Path, model: Path, batch: int, threads: int, iterations: int, warmup: int, inputs: Path | None = None
+) -> float:
     """`zserve perf`'s median per-batch latency in microseconds."""
     command = [
         str(zserve), "perf", str(model), "--batch", str(batch), "--threads", str(threads),
         "--iterations", str(iterations), "--warmup", str(warmup), "--json",
-    ]
+    ] + (["--inputs", str(inputs)] if inputs else [])
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise SystemExit(f"{shlex.join(command)} failed ({result.returncode}):\n{result.stderr}")
@@ -144,27 +192,33 @@ def ort_session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def ort_median(session: ort.InferenceSession, feeds: dict[str, np.ndarray], iterations: int, warmup: int) -> float:
-    """The median of `iterations` timed `session.run` calls (after `warmup` untimed ones), in microseconds."""
+def ort_median(session: ort.InferenceSession, feeds: dict | list[dict], iterations: int, warmup: int) -> float:
+    """The median of `iterations` timed `session.run` calls (after `warmup` untimed ones), in microseconds; a list of
+    feeds is used in turn."""
     output_names = [output.name for output in session.get_outputs()]
     run = session.run
-    for _ in range(warmup):
-        run(output_names, feeds)
+    turns = feeds if isinstance(feeds, list) else [feeds]
+    for index in range(warmup):
+        run(output_names, turns[index % len(turns)])
     samples = [0] * iterations
     clock = time.perf_counter_ns
     for index in range(iterations):
+        feed = turns[index % len(turns)]
         start = clock()
-        run(output_names, feeds)
+        run(output_names, feed)
         samples[index] = clock() - start
     return statistics.median(samples) / 1000
 
 
 def measure(
-    zserve: Path, name: str, path: Path, batch: int, threads: int, iterations: int, warmup: int, repeats: int
+    zserve: Path, name: str, path: Path, batch: int, threads: int, iterations: int, warmup: int, repeats: int,
+    inputs: Path | None = None,
 ) -> dict[str, Any]:
-    """One table row: ZServe and onnxruntime alternately, `repeats` times each, medians of the medians."""
+    """One table row: ZServe and onnxruntime alternately, `repeats` times each, medians of the medians. With
+    `inputs` (a reference data directory) both take their rows from there, in turns."""
     model = onnx.load(str(path))
-    feeds = make_feeds(model, batch, np.random.default_rng(batch * 1000 + threads))
+    feeds = (data_feeds(model, inputs, batch) if inputs
+             else make_feeds(model, batch, np.random.default_rng(batch * 1000 + threads)))
     identity_proto = identity_model(model)
     zs, raw, overhead, corrected = [], [], [], []
     for repeat in range(repeats):
@@ -183,13 +237,14 @@ def measure(
             corrected.append(model_us - identity_us)
 
         if repeat % 2 == 0:
-            zs.append(zserve_p50(zserve, path, batch, threads, iterations, warmup))
+            zs.append(zserve_p50(zserve, path, batch, threads, iterations, warmup, inputs))
             onnxruntime()
         else:
             onnxruntime()
-            zs.append(zserve_p50(zserve, path, batch, threads, iterations, warmup))
+            zs.append(zserve_p50(zserve, path, batch, threads, iterations, warmup, inputs))
     zserve_us = statistics.median(zs)
     ort_us = statistics.median(corrected)
+    library_us = library_median(inputs, feeds, iterations, warmup) if inputs else None
     return {
         "model": name,
         "batch": batch,
@@ -198,10 +253,34 @@ def measure(
         "onnxruntime_p50_us": ort_us,
         "ratio": zserve_us / ort_us if ort_us > 0 else None,
         "onnxruntime_raw_p50_us": statistics.median(raw),
+        "library_p50_us": library_us,
+        "library_ratio": zserve_us / library_us if library_us else None,
         "python_overhead_us": statistics.median(overhead),
         "zserve_runs_us": zs,
         "onnxruntime_corrected_runs_us": corrected,
     }
+
+
+def library_median(inputs: Path, feeds: list[dict[str, np.ndarray]], iterations: int, warmup: int) -> float | None:
+    """The median time of the trained library model's own `predict_proba` (classifiers) or `predict` on the same
+    batches, in microseconds (Python call included: that is how the library is used); None without a saved model."""
+    path = inputs.parent / "library_model.joblib"
+    if not path.is_file():
+        return None
+    import joblib
+    model = joblib.load(path)
+    predict = getattr(model, "predict_proba", None) or model.predict
+    arrays = [next(iter(feed.values())) for feed in feeds]
+    iterations = max(20, iterations // 5)  # the libraries' Python entry points are slow at batch 1
+    for index in range(max(1, warmup // 5)):
+        predict(arrays[index % len(arrays)])
+    samples = []
+    for index in range(iterations):
+        x = arrays[index % len(arrays)]
+        start = time.perf_counter_ns()
+        predict(x)
+        samples.append(time.perf_counter_ns() - start)
+    return statistics.median(samples) / 1000
 
 
 def geomean(values: list[float]) -> float | None:
@@ -235,16 +314,22 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], summary: dict[str, Any], batches: list[int]) -> str:
+    library = any(row.get("library_p50_us") for row in rows)
+    extra_head = " library predict p50 µs | ratio ZServe/library |" if library else ""
     lines = [
         "| model | batch | threads | ZServe p50 µs | onnxruntime p50 µs (overhead-corrected) "
-        "| ratio ZServe/onnxruntime |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| ratio ZServe/onnxruntime |" + extra_head,
+        "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if library else ""),
     ]
     for row in rows:
         ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}×"
+        extra = ""
+        if library:
+            lib_ratio = "n/a" if not row.get("library_ratio") else f"{row['library_ratio']:.3f}×"
+            extra = f" {fmt(row.get('library_p50_us'))} | {lib_ratio} |"
         lines.append(
             f"| {row['model']} | {row['batch']} | {row['threads']} | {fmt(row['zserve_p50_us'])} | "
-            f"{fmt(row['onnxruntime_p50_us'])} | {ratio} |"
+            f"{fmt(row['onnxruntime_p50_us'])} | {ratio} |" + extra
         )
     lines.append("")
     parts = [f"batch {batch}: {fmt(summary[f'geomean_ratio_batch_{batch}'], 2)}×" for batch in batches]
@@ -300,7 +385,24 @@ def docs_section(
     table: str, rows: list[dict[str, Any]], args: argparse.Namespace, started: datetime.datetime
 ) -> str:
     overheads = [row["python_overhead_us"] for row in rows]
-    return f"""{SECTION}
+    heading = SUITES[args.suite][3]
+    models = {
+        "nn": """The e-commerce model zoo of `scripts/make_test_models.py` (`zoo_*`): CTR MLP 64→256→256→1; two-tower retrieval over
+5,000 items with TopK 50; the seed article's CNN (1×14×14 → Conv 32×3×3 → Relu → MaxPool 2 → 128 → 10); GRU session
+model (20 items, hidden 64, 100 categories); a Transformer block (16×64, single-head attention, GELU MLP 256).""",
+        "ml": """The ai.onnx.ml zoo of `scripts/ml_models.py`, trained at fixture time on synthetic shop features (24 or 12 columns:
+log-normal prices, counts, ratios, 2 % gaps in the boosted models): LightGBM regressor (500 trees, 63 leaves,
+onnxmltools), XGBoost binary classifier (300 trees, depth 8, onnxmltools), scikit-learn GradientBoostingRegressor
+(200 trees, depth 3), GradientBoostingClassifier (100 trees, depth 3), RandomForestClassifier (100 trees, depth ≤ 10,
+3 classes) and a pipeline (StandardScaler + OneHotEncoder + LogisticRegression), all through skl2onnx/onnxmltools.""",
+        "topk": """TopK on short float rows (`topk_short_*` of `scripts/make_test_models.py`): rows of 100, 300 and 1,000 columns,
+k 1, 5 and 20.""",
+    }[args.suite]
+    inputs = ("the fixture's 256 feature rows, in up to 32 different batches taken in turn by both runtimes (and by "
+              "the library's own `predict_proba` / `predict`, timed from Python as users call it, in the last "
+              "columns: the library's thread settings as trained, one thread)"
+              if args.suite == "ml" else "floats uniform in [-1, 1), integer ids 0")
+    return f"""{heading}
 
 `{command_line()}`
 
@@ -308,13 +410,11 @@ Run {started.strftime('%Y-%m-%d %H:%M UTC')}, nproc {nproc()} ({platform.machine
 ZServe at {git_revision()}, binary built {binary_time(args.zserve)}; onnxruntime {ort.__version__};
 {args.iterations} timed runs after {args.warmup} untimed ones per measurement, {args.repeats} measurements per row.
 
-The e-commerce model zoo of `scripts/make_test_models.py` (`zoo_*`): CTR MLP 64→256→256→1; two-tower retrieval over
-5,000 items with TopK 50; the seed article's CNN (1×14×14 → Conv 32×3×3 → Relu → MaxPool 2 → 128 → 10); GRU session
-model (20 items, hidden 64, 100 categories); a Transformer block (16×64, single-head attention, GELU MLP 256).
+{models}
 ZServe: `zserve perf --json` p50, in-process (inputs set and model run per iteration). onnxruntime: median of
 `session.run` calls with the same thread count (intra-op T, inter-op 1, sequential, ORT_ENABLE_ALL) minus the Python
 binding overhead, measured the same way before and after the model on an Identity model of the same inputs
-({min(overheads):.1f}–{max(overheads):.1f} µs in this run). Inputs: floats uniform in [-1, 1), integer ids 0. The two
+({min(overheads):.1f}–{max(overheads):.1f} µs in this run). Inputs: {inputs}. The two
 alternate; each row is the median of the per-measurement medians. Ratio = ZServe / onnxruntime: below 1× ZServe is
 faster.
 
@@ -329,11 +429,11 @@ def nproc() -> str:
         return "unknown"
 
 
-def write_docs(section: str) -> None:
-    """Replaces the "## Runtime vs onnxruntime" section of docs/benchmarks.md (up to the next "## " heading), or
+def write_docs(section: str, heading: str = SECTION) -> None:
+    """Replaces the suite's section of docs/benchmarks.md (from `heading` up to the next "## " heading), or
     appends it."""
     text = DOCS.read_text()
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1).rstrip("\n") + "\n"
     else:
@@ -351,7 +451,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1000, help="timed runs per measurement (default 1000)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed runs first (default 100)")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per row (default 5)")
-    parser.add_argument("--batches", default="1,64", help="comma-separated batch sizes (default 1,64)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="nn", help="which models (default nn)")
+    parser.add_argument("--batches", help="comma-separated batch sizes (default 1,64; 1,256 for --suite ml)")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--only", default="", help="only models whose names contain this")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -359,19 +460,21 @@ def main() -> None:
     args = parser.parse_args()
     if not args.zserve.is_file():
         raise SystemExit(f"no zserve binary at {args.zserve} (swift build -c release)")
-    batches = [int(value) for value in args.batches.split(",")]
+    batches = [int(value) for value in (args.batches or SUITES[args.suite][2]).split(",")]
     thread_counts = [int(value) for value in args.threads.split(",")]
     started = datetime.datetime.now(datetime.timezone.utc)
 
     with tempfile.TemporaryDirectory(prefix="zserve-zoo-") as scratch:
         models = {
-            name: path for name, path in zoo_models(args.models, Path(scratch)).items() if args.only in name
+            name: path for name, path in zoo_models(args.models, Path(scratch), args.suite).items() if args.only in name
         }
         rows = []
         for name, path in models.items():
             for batch in batches:
                 for threads in thread_counts:
-                    row = measure(args.zserve, name, path, batch, threads, args.iterations, args.warmup, args.repeats)
+                    inputs = data_directory(path) if args.suite == "ml" else None
+                    row = measure(args.zserve, name, path, batch, threads, args.iterations, args.warmup, args.repeats,
+                                  inputs)
                     rows.append(row)
                     print(
                         f"{name} batch {batch} threads {threads}: ZServe {row['zserve_p50_us']:.1f} µs, "
@@ -400,8 +503,9 @@ def main() -> None:
     else:
         print(table)
     if args.write_docs:
-        write_docs(docs_section(table, rows, args, started))
-        print(f"wrote {SECTION[3:]!r} into {DOCS}", file=sys.stderr)
+        heading = SUITES[args.suite][3]
+        write_docs(docs_section(table, rows, args, started), heading)
+        print(f"wrote {heading[3:]!r} into {DOCS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

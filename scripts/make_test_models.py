@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -606,6 +607,33 @@ def zoo_transformer_block(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# TopK on short rows (a few hundred candidates, small k): the runtime comparison's `--suite topk` times these
+
+
+def topk_short(columns: int, k: int, largest: int = 1):
+    def builder(rng):
+        nodes = [helper.make_node("TopK", ["x", "k"], ["values", "indices"], axis=-1, largest=largest, sorted=1)]
+        feeds = {"x": randn(rng, 64, columns)}
+        return build(nodes, feeds, ["values", "indices"], [raw("k", np.array([k], dtype=np.int64))], opset=13,
+                     symbolic_batch=True)
+    builder.__name__ = f"topk_short_{columns}_k{k}" + ("" if largest else "_smallest")
+    register(builder)
+
+
+for _columns, _k, _largest in [(100, 1, 1), (300, 5, 1), (300, 5, 0), (1000, 20, 1)]:
+    topk_short(_columns, _k, _largest)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ai.onnx.ml: tree ensembles, linear models and preprocessing (scripts/ml_models.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # when loaded by path (tests, benchmarks) as well
+from ml_models import LIBRARY_MODELS, ML_BUILDERS  # noqa: E402
+
+BUILDERS.update(ML_BUILDERS)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Reference outputs and files
 
 
@@ -624,7 +652,7 @@ def write_tensors(directory: Path, prefix: str, names: Sequence[str], arrays: Se
         onnx.save_tensor(numpy_helper.from_array(np.asarray(array), name), directory / f"{prefix}_{index}.pb")
 
 
-def write_model(out: Path, name: str, model: onnx.ModelProto, feeds: Feeds) -> None:
+def write_model(out: Path, name: str, model: onnx.ModelProto, feeds: Feeds, expected=None) -> None:
     """Writes the model into the repository and the reference tree, with inputs and reference outputs."""
     input_names = [value.name for value in model.graph.input]
     output_names = [value.name for value in model.graph.output]
@@ -637,7 +665,8 @@ def write_model(out: Path, name: str, model: onnx.ModelProto, feeds: Feeds) -> N
     onnx.save_model(model, version_dir / "model.onnx")
     onnx.save_model(model, data_dir.parent / "model.onnx")
     write_tensors(data_dir, "input", input_names, list(feeds.values()))
-    write_tensors(data_dir, "output", output_names, reference_outputs(model, feeds))
+    outputs = expected if expected is not None else reference_outputs(model, feeds)
+    write_tensors(data_dir, "output", output_names, outputs)
 
 
 def make_all(out: Path, prefix: str = "") -> list[str]:
@@ -647,9 +676,14 @@ def make_all(out: Path, prefix: str = "") -> list[str]:
         shutil.rmtree(out / tree, ignore_errors=True)
     names = [name for name in BUILDERS if name.startswith(prefix)]
     for name in names:
-        model, feeds = BUILDERS[name](np.random.default_rng(zlib.crc32(name.encode())))
+        built = BUILDERS[name](np.random.default_rng(zlib.crc32(name.encode())))
+        model, feeds = built[0], built[1]
         model.graph.name = name
-        write_model(out, name, model, feeds)
+        # A builder may return a third item: the reference outputs, where onnxruntime departs from the ONNX spec.
+        write_model(out, name, model, feeds, built[2] if len(built) > 2 else None)
+        if name in LIBRARY_MODELS:
+            import joblib  # scikit-learn's dependency; the benchmark times the library's own predict with it
+            joblib.dump(LIBRARY_MODELS.pop(name), out / "reference" / name / "library_model.joblib")
     return names
 
 

@@ -4,7 +4,8 @@ import ServingProtocol
 /// Conversion between the CLI's JSON tensors and wire tensors.
 ///
 /// A tensor is either `{"dtype": "float32", "shape": [2, 4], "data": [...flat...]}` or a bare (nested) list whose
-/// nesting gives the shape and whose dtype comes from the model's metadata.
+/// nesting gives the shape and whose dtype comes from the model's metadata. JSON has no NaN: a float element
+/// written `null` is NaN (a missing feature value, which tree models route), and NaN outputs are written `null`.
 public enum JSONTensors {
     public struct FormatError: Error, CustomStringConvertible {
         public let description: String
@@ -78,10 +79,19 @@ public enum JSONTensors {
                 return number
             }
         }
+        func floats() throws -> [Double] {
+            try values.map { value in
+                if value is NSNull { return .nan }
+                guard let number = value as? NSNumber else {
+                    throw FormatError("input '\(name)': data must be numbers (or null for NaN)")
+                }
+                return number.doubleValue
+            }
+        }
         func bytes<T>(_ array: [T]) -> Data { array.withUnsafeBytes { Data($0) } }
         switch dtype {
-        case .float32: return bytes(try numbers().map(\.floatValue))
-        case .float64: return bytes(try numbers().map(\.doubleValue))
+        case .float32: return bytes(try floats().map { Float($0) })
+        case .float64: return bytes(try floats())
         case .int64: return bytes(try numbers().map(\.int64Value))
         case .int32: return bytes(try numbers().map(\.int32Value))
         case .int8: return bytes(try numbers().map(\.int8Value))
@@ -101,8 +111,8 @@ public enum JSONTensors {
             }
         }
         let data: [Any] = switch tensor.dtype {
-        case .float32: values(Float.self) { Double($0) }
-        case .float64: values(Double.self) { $0 }
+        case .float32: values(Float.self) { $0.isNaN ? NSNull() as Any : Double($0) as Any }
+        case .float64: values(Double.self) { $0.isNaN ? NSNull() as Any : $0 as Any }
         case .int64: values(Int64.self) { $0 }
         case .int32: values(Int32.self) { $0 }
         case .int8: values(Int8.self) { $0 }

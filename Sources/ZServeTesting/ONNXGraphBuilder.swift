@@ -22,6 +22,11 @@ public struct ONNXGraphBuilder {
         model.graph.name = "test"
     }
 
+    /// Also imports `version` of `domain` (e.g. "ai.onnx.ml").
+    public mutating func importDomain(_ domain: String, version: Int) {
+        model.opsetImport.append(.with { $0.domain = domain; $0.version = Int64(version) })
+    }
+
     /// Declares a graph input; nil dims are symbolic ("batch"), a nil shape is unknown rank.
     public mutating func input(_ name: String, _ type: ElementType, _ shape: [Int?]?) {
         model.graph.input.append(Self.valueInfo(name, type, shape))
@@ -37,7 +42,7 @@ public struct ONNXGraphBuilder {
         model.graph.initializer.append(Self.tensorProto(name, tensor, typed: typed))
     }
 
-    /// Adds a node; attribute values may be Int, Float, [Int], [Float], String or Tensor.
+    /// Adds a node; attribute values may be Int, Float, [Int], [Float], String, [String] or Tensor.
     public mutating func node(
         _ opType: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
         _ attributes: [String: Any] = [:]
@@ -96,6 +101,7 @@ public struct ONNXGraphBuilder {
             case let ints as [Int]: attribute.type = .ints; attribute.ints = ints.map { Int64($0) }
             case let floats as [Float]: attribute.type = .floats; attribute.floats = floats
             case let string as String: attribute.type = .string; attribute.s = Data(string.utf8)
+            case let strings as [String]: attribute.type = .strings; attribute.strings = strings.map { Data($0.utf8) }
             case let tensor as Tensor: attribute.type = .tensor; attribute.t = tensorProto("", tensor)
             default: preconditionFailure("unsupported attribute value \(value)")
             }

@@ -11,6 +11,10 @@ struct PerfCommand: ParsableCommand {
         discussion: """
             Inputs are generated from the model's declared shapes: the first dimension of any size becomes --batch,
             other dimensions of any size become 1; floats are uniform in [-1, 1), integers 0, bools false.
+            --inputs DIR reads them instead from DIR/input_<i>.pb (ONNX test-data TensorProtos, one per model input
+            in order): up to 32 batches of consecutive rows, used in turn (rows wrap around when there are too few).
+            Tree models need realistic and changing features: uniform ones send every row down the same path, and
+            one repeated row lets the branch predictor learn it.
             --json prints {"batch", "p50_us", "p99_us", "mean_us", "iterations", "threads"}.
             --profile adds each node's mean time (standard error beside --json); timing every node costs a little.
             """
@@ -31,6 +35,9 @@ struct PerfCommand: ParsableCommand {
     @Option(help: "Threads per model run (matrix products and large loops split across them).")
     var threads: Int = 1
 
+    @Option(help: "A directory of input_<i>.pb TensorProtos to take input rows from (instead of random values).")
+    var inputs: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -48,9 +55,27 @@ struct PerfCommand: ParsableCommand {
         let loaded = try Model(contentsOf: URL(fileURLWithPath: model))
         let session = loaded.makeSession()
         var generator = SystemRandomNumberGenerator()
-        let inputs = try loaded.inputs.map { spec in try Self.input(for: spec, batch: batch, using: &generator) }
+        // One input set, or with --inputs up to 32 different ones taken in turn (distinct rows per run, as a server
+        // sees them: a single repeated row would let the branch predictor learn every tree's path).
+        let inputSets: [[Tensor]]
+        if let directory = self.inputs {
+            let sources = try loaded.inputs.indices.map { position in
+                try Tensor(serializedTensorProto: Data(contentsOf: URL(fileURLWithPath: directory)
+                    .appendingPathComponent("input_\(position).pb")))
+            }
+            let available = sources.map { $0.rank >= 1 ? $0.shape[0] : 0 }.min() ?? 0
+            let sets = max(1, min(32, available / batch))
+            inputSets = try (0..<sets).map { set in
+                try sources.map { try Self.rows(of: $0, batch: batch, from: set * batch) }
+            }
+        } else {
+            inputSets = [try loaded.inputs.map { spec in try Self.input(for: spec, batch: batch, using: &generator) }]
+        }
+        var turn = 0
 
         func runOnce() throws {
+            let inputs = inputSets[turn % inputSets.count]
+            turn += 1
             for (position, input) in inputs.enumerated() { try session.setInput(position, input) }
             _ = try session.run()
         }
@@ -95,6 +120,23 @@ struct PerfCommand: ParsableCommand {
             return String(format: "%10.1f µs %5.1f%%  ", time, total > 0 ? 100 * time / total : 0) + entry.label
         }
         return lines + [String(format: "%10.1f µs in nodes per run", total)]
+    }
+
+    /// `batch` rows of `tensor` (its first dimension) from row `start` on, wrapping around as often as needed.
+    static func rows(of tensor: Tensor, batch: Int, from start: Int = 0) throws -> Tensor {
+        guard tensor.rank >= 1, tensor.shape[0] > 0 else {
+            throw ValidationError("--inputs: a tensor of shape \(tensor.shape) has no rows to take")
+        }
+        let rowBytes = tensor.byteCount / tensor.shape[0]
+        var bytes = [UInt8](repeating: 0, count: rowBytes * batch)
+        let source = tensor.bytes
+        for row in 0..<batch {
+            let from = ((start + row) % tensor.shape[0]) * rowBytes
+            for offset in 0..<rowBytes { bytes[row * rowBytes + offset] = source[from + offset] }
+        }
+        return bytes.withUnsafeBytes {
+            Tensor(elementType: tensor.elementType, shape: [batch] + tensor.shape.dropFirst(), copying: $0)
+        }
     }
 
     /// A random input for `spec`: the first dimension of any size is the batch, others 1.

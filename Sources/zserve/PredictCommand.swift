@@ -11,6 +11,7 @@ struct PredictCommand: ParsableCommand {
         discussion: """
             --json maps input names to {"dtype": "float32", "shape": [2, 4], "data": [...]} or to a nested list
             (its dtype taken from the model). --json @FILE reads the JSON from a file, --json - from stdin.
+            JSON has no NaN: write a missing float value as null (it is sent as NaN); NaN outputs print as null.
             """
     )
 

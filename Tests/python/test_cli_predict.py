@@ -73,8 +73,12 @@ def load_data_set(fixtures: Path, model: str) -> tuple[dict[str, np.ndarray], di
 
 
 def tensor_json(array: np.ndarray) -> dict[str, Any]:
-    """The CLI's explicit JSON form of a tensor: dtype, shape and the elements as a flat row-major list."""
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": array.ravel().tolist()}
+    """The CLI's explicit JSON form of a tensor: dtype, shape and the elements as a flat row-major list (NaN, which
+    JSON cannot write, as null)."""
+    data = array.ravel().tolist()
+    if array.dtype.kind == "f":
+        data = [None if value != value else value for value in data]
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": data}
 
 
 def zserve(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,8 +87,12 @@ def zserve(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def predict(endpoint: str, model: str, inputs: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    """Runs `zserve predict` with `inputs` (input name -> JSON tensor) against the server at `endpoint`."""
-    return zserve("predict", "--endpoint", endpoint, "--model", model, "--json", json.dumps(inputs))
+    """Runs `zserve predict` with `inputs` (input name -> JSON tensor, on stdin: large batches do not fit in an
+    argument) against the server at `endpoint`."""
+    return subprocess.run(
+        [ZSERVE_BIN, "predict", "--endpoint", endpoint, "--model", model, "--json", "-"],
+        input=json.dumps(inputs, allow_nan=False), capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+    )
 
 
 def predict_ok(endpoint: str, model: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +111,8 @@ def assert_outputs_match(response: dict[str, Any], model: str, expected: dict[st
         got = response["outputs"][name]
         assert got["dtype"] == want.dtype.name, f"dtype of output {name}"
         assert got["shape"] == list(want.shape), f"shape of output {name}"
-        actual = np.array(got["data"], dtype=want.dtype).reshape(want.shape)
+        data = [np.nan if value is None else value for value in got["data"]]
+        actual = np.array(data, dtype=want.dtype).reshape(want.shape)
         np.testing.assert_allclose(actual, want, rtol=RTOL, atol=ATOL, err_msg=f"values of output {name}")
 
 

@@ -40,8 +40,10 @@ protocol HoldsWeights {
 public struct NodeDefinition {
     /// The operator, e.g. "Gemm".
     public let opType: String
-    /// The default-domain opset the model imports; kernels choose attribute-vs-input forms by it.
+    /// The opset the model imports for the node's domain; kernels choose attribute-vs-input forms by it.
     public let opsetVersion: Int
+    /// The node's domain: "" (default) or `OperatorRegistry.mlDomain`.
+    public var domain: String = ""
     public let attributes: NodeAttributes
     /// Number of input slots (absent optional inputs included).
     public let inputCount: Int

@@ -4,6 +4,10 @@
 /// "Best" is the larger value (or the smaller, for TopK's `largest = 0`), then the lower index; NaN ranks after every
 /// number. Each row costs one pass of eight-lane compares plus work proportional to the elements that beat the
 /// running threshold, where a heap pays a sift per such element.
+///
+/// Short rows with a small k (rows under 4 × `capacity` elements, k ≤ 32: a few hundred items, as in a two-tower
+/// model's candidate list) keep the best k sorted instead, inserting each element that beats the current k-th best
+/// at once, so the threshold tightens from the first elements on: about k·ln(count/k) insertions per random row.
 struct FloatTopK {
     /// A candidate: its sort key (the value, negated when selecting the smallest) and its index in the row.
     struct Candidate {
@@ -25,6 +29,9 @@ struct FloatTopK {
         indices: UnsafeMutablePointer<Int64>, buffer: UnsafeMutablePointer<Candidate>
     ) {
         let sign: Float = largest ? 1 : -1
+        if k <= Self.shortRowLargestK && count < 4 * capacity {
+            return selectShort(row, count: count, sign: sign, values: values, indices: indices, buffer: buffer)
+        }
         var size = 0
         // Long rows start from a threshold estimated on a sample, which lets few elements in; it is only a guess, so
         // when fewer than k elements beat it the row is scanned again the sure way.
@@ -39,6 +46,61 @@ struct FloatTopK {
         _ = cut(buffer, size: size)
         var best = UnsafeMutableBufferPointer(start: buffer, count: k)
         best.sort(by: Self.better)
+        for r in 0..<k {
+            values[r] = row[Int(buffer[r].index)]
+            indices[r] = Int64(buffer[r].index)
+        }
+    }
+
+    /// The largest k for which short rows take the sorted-insertion path.
+    static let shortRowLargestK = 32
+
+    /// Short rows: the best k so far, sorted best first in `buffer[0..<k]`, the k-th best the threshold an element
+    /// must beat; eight elements are compared with it at a time and only those beating it are inserted.
+    private func selectShort(
+        _ row: UnsafePointer<Float>, count: Int, sign: Float, values: UnsafeMutablePointer<Float>,
+        indices: UnsafeMutablePointer<Int64>, buffer: UnsafeMutablePointer<Candidate>
+    ) {
+        for j in 0..<k {
+            let candidate = Candidate(key: sign * row[j], index: Int32(j))
+            var position = j
+            while position > 0 && Self.better(candidate, buffer[position - 1]) {
+                buffer[position] = buffer[position - 1]
+                position -= 1
+            }
+            buffer[position] = candidate
+        }
+        var threshold = buffer[k - 1].key
+        var limit = FloatVector(repeating: threshold)
+        let signs = FloatVector(repeating: sign)
+
+        // An element enters when it beats the worst kept one: a larger key, or any number while the worst is NaN
+        // (a later index never wins a tie).
+        @inline(__always) func admit(_ keys: FloatVector, start: Int, lanes: Int) {
+            for lane in 0..<lanes {
+                let key = keys[lane]
+                guard key > threshold || (threshold.isNaN && !key.isNaN) else { continue }
+                let candidate = Candidate(key: key, index: Int32(start + lane))
+                var position = k - 1
+                while position > 0 && Self.better(candidate, buffer[position - 1]) {
+                    buffer[position] = buffer[position - 1]
+                    position -= 1
+                }
+                buffer[position] = candidate
+                threshold = buffer[k - 1].key
+                limit = FloatVector(repeating: threshold)
+            }
+        }
+
+        var j = k
+        while j + 8 <= count {
+            let keys = signs * FloatVector(loading: row + j)
+            if threshold.isNaN || any(keys .> limit) { admit(keys, start: j, lanes: 8) }
+            j += 8
+        }
+        if j < count {
+            admit(signs * FloatVector(loading: row + j, count: count - j), start: j, lanes: count - j)
+        }
         for r in 0..<k {
             values[r] = row[Int(buffer[r].index)]
             indices[r] = Int64(buffer[r].index)

@@ -20,6 +20,8 @@ struct ModelLoader {
 
     /// The oldest and newest default-domain opsets whose semantics the kernels follow.
     static let supportedOpsets = 7...25
+    /// The `ai.onnx.ml` opsets whose semantics the kernels follow (TreeEnsemble needs 5, the rest 1 or more).
+    static let supportedMLOpsets = 1...5
 
     private var model: Onnx_ModelProto
     /// Where the initializers' raw_data are, when the model was read from a file through `ONNXFile`.
@@ -60,7 +62,9 @@ struct ModelLoader {
         model.graph.initializer = []
         let graph = model.graph
         var plan = Plan()
-        plan.opsetVersion = try defaultOpset()
+        let defaultOpset = try defaultOpset()
+        plan.opsetVersion = defaultOpset ?? 0
+        let mlOpset = try mlOpset()
         plan.metadata = Dictionary(model.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
 
         if !graph.sparseInitializer.isEmpty {
@@ -93,9 +97,23 @@ struct ModelLoader {
         var nodes: [PlannedNode] = []
         for (position, node) in graph.node.enumerated() {
             let label = node.name.isEmpty ? "\(node.opType) #\(position)" : "\(node.opType) '\(node.name)'"
-            if !node.domain.isEmpty && node.domain != "ai.onnx" {
+            let isML = node.domain == OperatorRegistry.mlDomain
+            if !node.domain.isEmpty && node.domain != "ai.onnx" && !isML {
                 problems.append("\(node.opType) (domain \(node.domain))")
                 continue
+            }
+            let nodeOpset: Int
+            if isML {
+                guard let mlOpset else {
+                    throw InferenceError.invalidModel("\(label) is in domain ai.onnx.ml, which the model does not import")
+                }
+                nodeOpset = mlOpset
+            } else {
+                guard let defaultOpset else {
+                    // IR version 1-2 models predate opset_import and mean opset 1, which this runtime does not follow.
+                    throw InferenceError.unsupported(["models without a default-domain opset import"])
+                }
+                nodeOpset = defaultOpset
             }
             var inputs: [Int] = []
             for name in node.input {
@@ -111,14 +129,14 @@ struct ModelLoader {
                 try define(name.isEmpty ? "\u{0}unused.\(position).\(slot)" : name)
             }
 
-            guard let factory = registry.factory(for: node.opType) else {
-                problems.append(node.opType)
+            guard let factory = registry.factory(for: node.opType, domain: isML ? OperatorRegistry.mlDomain : "") else {
+                problems.append(isML ? "\(node.opType) (domain ai.onnx.ml)" : node.opType)
                 continue
             }
             let attributes = try NodeAttributes(node.attribute, nodeLabel: label)
             let definition = NodeDefinition(
-                opType: node.opType, opsetVersion: plan.opsetVersion, attributes: attributes,
-                inputCount: node.input.count, label: label)
+                opType: node.opType, opsetVersion: nodeOpset, domain: isML ? OperatorRegistry.mlDomain : "",
+                attributes: attributes, inputCount: node.input.count, label: label)
             do {
                 let kernel = try factory(definition)
                 let unread = attributes.unread
@@ -159,14 +177,28 @@ struct ModelLoader {
         return plan
     }
 
-    private func defaultOpset() throws -> Int {
+    /// The default-domain opset, or nil when the model imports none (allowed while no node is in that domain).
+    private func defaultOpset() throws -> Int? {
         let imports = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
         guard let version = imports.map({ Int($0.version) }).max() else {
-            // IR version 1-2 models predate opset_import and mean opset 1, which this runtime does not follow.
-            throw InferenceError.unsupported(["models without a default-domain opset import"])
+            guard model.opsetImport.contains(where: { $0.domain == OperatorRegistry.mlDomain }) else {
+                // IR version 1-2 models predate opset_import and mean opset 1, which this runtime does not follow.
+                throw InferenceError.unsupported(["models without a default-domain opset import"])
+            }
+            return nil
         }
         guard Self.supportedOpsets.contains(version) else {
             throw InferenceError.unsupported(["opset \(version) (supported: \(Self.supportedOpsets))"])
+        }
+        return version
+    }
+
+    /// The `ai.onnx.ml` opset, or nil when the model does not import that domain.
+    private func mlOpset() throws -> Int? {
+        let imports = model.opsetImport.filter { $0.domain == OperatorRegistry.mlDomain }
+        guard let version = imports.map({ Int($0.version) }).max() else { return nil }
+        guard Self.supportedMLOpsets.contains(version) else {
+            throw InferenceError.unsupported(["ai.onnx.ml opset \(version) (supported: \(Self.supportedMLOpsets))"])
         }
         return version
     }

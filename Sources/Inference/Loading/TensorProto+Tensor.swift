@@ -1,3 +1,4 @@
+import Foundation
 public import ONNXSchema
 
 extension Tensor {
@@ -7,6 +8,19 @@ extension Tensor {
     ///   `.invalidModel` when the data does not match the declared dims.
     public init(onnx proto: Onnx_TensorProto) throws {
         try self.init(onnx: proto, rawDataIn: nil)
+    }
+
+    /// Reads a serialized TensorProto (an ONNX test data file such as `input_0.pb`).
+    ///
+    /// - Throws: `InferenceError.invalidModel` when the bytes are not a TensorProto, or as `init(onnx:)`.
+    public init(serializedTensorProto bytes: Data) throws {
+        let proto: Onnx_TensorProto
+        do {
+            proto = try Onnx_TensorProto(serializedBytes: bytes)
+        } catch {
+            throw InferenceError.invalidModel("not a serialized TensorProto (\(error))")
+        }
+        try self.init(onnx: proto)
     }
 
     /// Converts an initializer whose raw_data was cut out of the message (see `ONNXFile`) when `rawDataIn` gives its
