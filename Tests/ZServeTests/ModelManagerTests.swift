@@ -130,6 +130,9 @@ final class ManagerHarness {
         harness.manager.synchronize()
         #expect(harness.registry.availableVersions(of: "m") == [1], "unloaded by an operator: not reloaded by the poll")
         #expect(throws: ServingError.self) { try harness.manager.unload("m", 2) }
+        try harness.manager.unload("m", 1)
+        harness.manager.synchronize()
+        #expect(harness.registry.availableVersions(of: "m").isEmpty, "unloading the last version is not undone by the fallback")
         #expect(throws: ServingError(.notFound, "model 'm' has no version 9 on disk")) { try harness.manager.load("m", 9) }
     }
 

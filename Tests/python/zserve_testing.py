@@ -41,6 +41,8 @@ class Server:
     killed: bool = False
     # Where `zserve worker` processes connect, when the server was started with --worker-endpoint.
     worker_endpoint: str | None = None
+    # HOST:PORT of /metrics, /healthz and /readyz, when the server was started with --metrics-listen.
+    metrics: str | None = None
 
     def kill(self) -> None:
         """Ends the server with SIGKILL and reaps it; run_server then skips its clean-shutdown checks."""
@@ -71,7 +73,7 @@ def run_server(repository, *extra_args):
             process.kill()
             raise
         server = Server(listen=ready["listen"], admin=ready.get("admin"), process=process, log=log,
-                        worker_endpoint=ready.get("worker_endpoint"))
+                        worker_endpoint=ready.get("worker_endpoint"), metrics=ready.get("metrics"))
         try:
             yield server
         finally:

@@ -192,8 +192,9 @@ final class BrokerCore {
 
     /// Answers `item` with `error`, echoing its request id.
     private func answer(_ item: WorkItem, _ error: ServingError) {
-        if item.method == .predict {
-            metrics?.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
+        if item.method == .predict, let metrics {
+            metrics.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
+            metrics.totalLatency.recordNanoseconds(Int64(clamping: clock.now() &- item.receivedAt))
         }
         reply(item.origin, item.envelope, .error(error, requestID: item.header.requestID))
     }

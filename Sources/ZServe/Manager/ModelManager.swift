@@ -136,7 +136,8 @@ public final class ModelManager {
         }
         if registry.availableVersions(of: name).isEmpty {
             // Nothing the policy wants loads: serve the newest version that does rather than nothing.
-            for version in versions.sorted(by: >) where !wanted.contains(version) {
+            let unloaded = unloadedByOperator[name] ?? []
+            for version in versions.sorted(by: >) where !wanted.contains(version) && !unloaded.contains(version) {
                 if loadFromDisk(name, version, requireWarmup: requireWarmup) { break }
             }
         }
