@@ -106,12 +106,14 @@ public final class ServerMetrics: Sendable {
         timer.recordNanoseconds(Int64(clamping: nanoseconds))
     }
 
-    /// Counts a lifecycle event (`load`, `push`, `swap`, `unload`) with its outcome (`ok`, `failed`).
+    /// Counts a lifecycle event (`load`, `push`) with its outcome (`ok`, `failed`) in `zserve_model_loads_total`,
+    /// `zserve_model_pushes_total`.
     func countLifecycle(_ event: String, ok: Bool) {
         let key = LifecycleKey(event: event, outcome: ok ? "ok" : "failed")
         let counter = lifecycleCounters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: "zserve_model_\(event)s_total", dimensions: [("outcome", key.outcome)], factory: factory)
+            let plural = event.hasSuffix("sh") ? "\(event)es" : "\(event)s"
+            let counter = CoreMetrics.Counter(label: "zserve_model_\(plural)_total", dimensions: [("outcome", key.outcome)], factory: factory)
             counters[key] = counter
             return counter
         }
