@@ -70,13 +70,7 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        if let strings = try a.strings("classlabels_strings"), !strings.isEmpty {
-            throw InferenceError.unsupported([
-                "\(node.label) with string class labels (classlabels_strings): ZServe outputs numeric tensors only; "
-                    + "encode the labels as integers before training so the exporter writes classlabels_ints",
-            ])
-        }
-        labels = (try a.ints("classlabels_ints") ?? []).map(Int64.init)
+        labels = try ClassLabels.integers(node, attribute: "classlabels_ints")
         coefficients = try a.floats("coefficients") ?? []
         intercepts = try a.floats("intercepts") ?? []
         _ = try a.int("multi_class", default: 0)  // onnxruntime ignores it too: scores are per class either way

@@ -144,13 +144,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
         try node.expectInputs(1)
         let a = node.attributes
         label = node.label
-        if let strings = try a.strings("classlabels_strings"), !strings.isEmpty {
-            throw InferenceError.unsupported([
-                "\(node.label) with string class labels (classlabels_strings): ZServe outputs numeric tensors only; "
-                    + "encode the labels as integers before training so the exporter writes classlabels_ints",
-            ])
-        }
-        labels = (try a.ints("classlabels_ints") ?? []).map(Int64.init)
+        labels = try ClassLabels.integers(node, attribute: "classlabels_ints")
         coefficients = try a.floats("coefficients") ?? []
         supportVectors = try a.floats("support_vectors") ?? []
         vectorsPerClass = try a.ints("vectors_per_class") ?? []

@@ -146,17 +146,11 @@ struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        if let strings = try a.strings("classlabels_strings"), !strings.isEmpty {
-            throw InferenceError.unsupported([
-                "\(node.label) with string class labels (classlabels_strings): ZServe outputs numeric tensors only; "
-                    + "encode the labels as integers before training (e.g. sklearn LabelEncoder) so the exporter "
-                    + "writes classlabels_int64s",
-            ])
-        }
-        guard let labels = try a.ints("classlabels_int64s"), labels.count >= 2 else {
+        let labels = try ClassLabels.integers(node, attribute: "classlabels_int64s")
+        guard labels.count >= 2 else {
             throw InferenceError.unsupported(["\(node.label) with fewer than two class labels"])
         }
-        self.labels = labels.map(Int64.init)
+        self.labels = labels
         let spec = try TreeEnsembleSpec(legacy: a, weightPrefix: "class", targetCount: labels.count, label: node.label)
         scorer = try TreeEnsembleScorer(spec, aggregate: .sum, label: node.label)
         baseValues = try a.doubles("base_values") ?? []
@@ -164,7 +158,7 @@ struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
         let classIDs = Set(try a.ints("class_ids") ?? [])
         let weights = try a.doubles("class_weights") ?? []
         finish = ClassifierFinish(
-            labels: labels.map(Int64.init), baseValues: baseValues, transform: transform,
+            labels: labels, baseValues: baseValues, transform: transform,
             singleClassWeights: classIDs.count == 1, weightsArePositive: weights.allSatisfy { $0 >= 0 })
     }
 
