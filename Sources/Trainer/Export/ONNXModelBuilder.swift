@@ -36,38 +36,29 @@ public struct ONNXModelBuilder {
     /// Adds a float initializer and returns its name.
     @discardableResult
     public mutating func constant(_ name: String, floats: [Float], shape: [Int]) -> String {
-        precondition(floats.count == shape.reduce(1, *), "\(name): \(floats.count) values for shape \(shape)")
-        model.graph.initializer.append(.with {
-            $0.name = name
-            $0.dataType = ElementKind.float.rawValue
-            $0.dims = shape.map(Int64.init)
-            $0.rawData = floats.withUnsafeBytes { Data($0) }
-        })
-        return name
+        constant(name, floats, .float, shape)
     }
 
     /// Adds an int64 initializer and returns its name.
     @discardableResult
     public mutating func constant(_ name: String, int64s: [Int64], shape: [Int]) -> String {
-        precondition(int64s.count == shape.reduce(1, *), "\(name): \(int64s.count) values for shape \(shape)")
-        model.graph.initializer.append(.with {
-            $0.name = name
-            $0.dataType = ElementKind.int64.rawValue
-            $0.dims = shape.map(Int64.init)
-            $0.rawData = int64s.withUnsafeBytes { Data($0) }
-        })
-        return name
+        constant(name, int64s, .int64, shape)
     }
 
     /// Adds an int32 initializer and returns its name.
     @discardableResult
     public mutating func constant(_ name: String, int32s: [Int32], shape: [Int]) -> String {
-        precondition(int32s.count == shape.reduce(1, *), "\(name): \(int32s.count) values for shape \(shape)")
+        constant(name, int32s, .int32, shape)
+    }
+
+    /// Adds an initializer holding `values` (little-endian raw data of `kind`) and returns its name.
+    private mutating func constant<T>(_ name: String, _ values: [T], _ kind: ElementKind, _ shape: [Int]) -> String {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
         model.graph.initializer.append(.with {
             $0.name = name
-            $0.dataType = ElementKind.int32.rawValue
+            $0.dataType = kind.rawValue
             $0.dims = shape.map(Int64.init)
-            $0.rawData = int32s.withUnsafeBytes { Data($0) }
+            $0.rawData = values.withUnsafeBytes { Data($0) }
         })
         return name
     }

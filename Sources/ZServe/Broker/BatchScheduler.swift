@@ -43,9 +43,6 @@ struct BatchScheduler {
         adaptiveLimits[model]!.record([serviceNanoseconds])
     }
 
-    /// The current AIMD limit of `model`, if its policy adapts.
-    func currentLimit(_ model: String) -> Int? { adaptiveLimits[model]?.limit }
-
     /// The AIMD controller of `model`'s batch limit when its policy has a p99 target (made on first use, remade when
     /// the policy changes).
     private mutating func adaptiveLimit(_ model: String, _ policy: BatchingPolicy) -> AdaptiveBatchLimit? {

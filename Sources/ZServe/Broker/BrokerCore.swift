@@ -50,6 +50,7 @@ final class BrokerCore {
     private let clock: any NanosecondClock
     private let logger: Logger
     private let metrics: ServerMetrics?
+    private let recorder: MetricsRecorder?
     private let health: ServerHealth?
     /// When the gauges were last set (they are set at most every `gaugeInterval`).
     private var gaugesSetAt: UInt64 = 0
@@ -79,6 +80,7 @@ final class BrokerCore {
         metrics: ServerMetrics? = nil, health: ServerHealth? = nil
     ) {
         self.metrics = metrics
+        self.recorder = metrics.map(MetricsRecorder.init)
         self.health = health
         self.configuration = configuration
         self.registry = registry
@@ -192,8 +194,8 @@ final class BrokerCore {
 
     /// Answers `item` with `error`, echoing its request id.
     private func answer(_ item: WorkItem, _ error: ServingError) {
-        if item.method == .predict, let metrics {
-            metrics.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
+        if item.method == .predict, let metrics, let recorder {
+            recorder.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
             metrics.totalLatency.recordNanoseconds(Int64(clamping: clock.now() &- item.receivedAt))
         }
         reply(item.origin, item.envelope, .error(error, requestID: item.header.requestID))

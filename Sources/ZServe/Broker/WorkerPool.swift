@@ -31,7 +31,6 @@ struct WorkerPool {
 
     var count: Int { members.count }
     var localCount: Int { members.count - remoteLastSeen.count }
-    var busyCount: Int { assignments.count }
     var hasIdle: Bool { !idle.isEmpty }
 
     func isRemote(_ id: ID) -> Bool { remoteLastSeen[id] != nil }

@@ -33,12 +33,12 @@ final class PredictHandler {
     /// The servables those sessions belong to, kept to notice when one stops serving.
     private var sessionOwners: [ObjectIdentifier: Servable] = [:]
 
-    private let metrics: ServerMetrics?
+    private let metrics: MetricsRecorder?
 
     /// - Parameter metrics: where answered requests (by model, version, code) and compute times are recorded.
     init(registry: ModelRegistry, metrics: ServerMetrics? = nil) {
         self.registry = registry
-        self.metrics = metrics
+        self.metrics = metrics.map(MetricsRecorder.init)
     }
 
     /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
@@ -275,7 +275,7 @@ final class PredictHandler {
 
 extension Reply {
     /// This reply, after marking the request's use of its version finished and counting it.
-    fileprivate func ending(_ prepared: PredictHandler.Prepared, counting metrics: ServerMetrics?) -> Reply {
+    fileprivate func ending(_ prepared: PredictHandler.Prepared, counting metrics: MetricsRecorder?) -> Reply {
         prepared.servable.endRequest()
         metrics?.countRequest(model: prepared.servable.name, version: prepared.servable.version, code: status.code.rawValue)
         return self

@@ -11,12 +11,12 @@ public final class Servable: Sendable {
     public let name: String
     public let version: Int64
     public let model: Model
-    private let usage = Mutex<Usage>(Usage())
-
-    private struct Usage {
-        var running = 0
-        var whenIdle: (@Sendable () -> Void)?
-    }
+    /// Requests running on this version (an atomic: marked twice per request on the hot path).
+    private let running = Atomic<Int>(0)
+    /// What to run once no request runs on it, set by `whenIdle` and taken once.
+    private let whenIdleAction = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Whether `whenIdle` was called, so ending requests of a serving version never take the lock.
+    private let awaitingIdle = Atomic<Bool>(false)
 
     public init(name: String, version: Int64, model: Model) {
         self.name = name
@@ -26,28 +26,32 @@ public final class Servable: Sendable {
 
     /// A request starts running on this version.
     public func beginRequest() {
-        usage.withLock { $0.running += 1 }
+        running.add(1, ordering: .relaxed)
     }
 
     /// A request running on this version finished; the last one after `whenIdle` runs its action.
     public func endRequest() {
-        let action: (@Sendable () -> Void)? = usage.withLock { usage in
-            usage.running -= 1
-            guard usage.running == 0, let action = usage.whenIdle else { return nil }
-            usage.whenIdle = nil
-            return action
+        // Sequentially consistent with `whenIdle`: of the two, at least one sees the other's write.
+        if running.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+           awaitingIdle.load(ordering: .sequentiallyConsistent) {
+            runIdleAction()
         }
-        action?()
     }
 
     /// Runs `action` once no request runs on this version: at once when none does, else after the last one ends
     /// (on that request's thread). Call it once the version can no longer be resolved, so no request starts after.
     public func whenIdle(_ action: @escaping @Sendable () -> Void) {
-        let runNow = usage.withLock { usage in
-            guard usage.running > 0 else { return true }
-            usage.whenIdle = action
-            return false
-        }
-        if runNow { action() }
+        whenIdleAction.withLock { $0 = action }
+        awaitingIdle.store(true, ordering: .sequentiallyConsistent)
+        if running.load(ordering: .sequentiallyConsistent) == 0 { runIdleAction() }
+    }
+
+    /// Takes and runs the idle action if it is still set (whichever of `whenIdle` and the last `endRequest` sees no
+    /// request running takes it; the other finds it gone).
+    private func runIdleAction() {
+        whenIdleAction.withLock { action in
+            defer { action = nil }
+            return action
+        }?()
     }
 }

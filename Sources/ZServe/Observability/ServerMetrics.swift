@@ -7,13 +7,14 @@ import Synchronization
 /// (per server, no global bootstrap, so several servers in one process keep their own series).
 ///
 /// Names follow Prometheus conventions (`zserve_` prefix, `_total` counters, `_seconds` durations). Handles for
-/// labelled series are made once per label set and cached, so recording is an atomic add or one lock in a histogram.
+/// labelled series are made once per label set and cached here; the broker and each worker keep their own lock-free
+/// cache of them (`MetricsRecorder`), so recording on the hot path is an atomic add or a histogram update.
 /// Thread-safe: the broker, workers and the model manager record concurrently.
 public final class ServerMetrics: Sendable {
     /// The registry the `/metrics` endpoint renders.
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
+    private let requestCounters = Mutex<[RequestSeries: CoreMetrics.Counter]>([:])
     private let computeTimers = Mutex<[String: CoreMetrics.Timer]>([:])
     private let lifecycleCounters = Mutex<[LifecycleKey: CoreMetrics.Counter]>([:])
 
@@ -27,12 +28,6 @@ public final class ServerMetrics: Sendable {
     private let workers: [String: CoreMetrics.Gauge]
     /// Versions by state, computed from the registry when scraped.
     private let versionStates: [VersionState: CoreMetrics.Gauge]
-
-    private struct RequestKey: Hashable {
-        let model: String
-        let version: Int64
-        let code: Int
-    }
 
     private struct LifecycleKey: Hashable {
         let event: String
@@ -80,30 +75,27 @@ public final class ServerMetrics: Sendable {
         self.versionStates = versionStates
     }
 
-    /// Counts one answered Predict request of `model` (version 0: none was resolved) with gRPC `code`.
-    func countRequest(model: String, version: Int64, code: Int) {
-        let key = RequestKey(model: model, version: version, code: code)
-        let counter = requestCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
+    /// The counter of answered Predict requests with `series`' labels (made on first use).
+    func requestCounter(_ series: RequestSeries) -> CoreMetrics.Counter {
+        requestCounters.withLock { counters in
+            if let counter = counters[series] { return counter }
             let counter = CoreMetrics.Counter(label: "zserve_requests_total", dimensions: [
-                ("model", model), ("version", version > 0 ? String(version) : ""),
-                ("code", Zserve_V1_Code(rawValue: code).map(\.name) ?? "CODE_\(code)"),
+                ("model", series.model), ("version", series.version > 0 ? String(series.version) : ""),
+                ("code", Zserve_V1_Code(rawValue: series.code).map(\.name) ?? "CODE_\(series.code)"),
             ], factory: factory)
-            counters[key] = counter
+            counters[series] = counter
             return counter
         }
-        counter.increment()
     }
 
-    /// Records how long a model run took on a worker.
-    func recordCompute(model: String, nanoseconds: UInt64) {
-        let timer = computeTimers.withLock { timers in
+    /// The histogram of `model`'s run times on workers (made on first use).
+    func computeTimer(model: String) -> CoreMetrics.Timer {
+        computeTimers.withLock { timers in
             if let timer = timers[model] { return timer }
             let timer = CoreMetrics.Timer(label: "zserve_compute_seconds", dimensions: [("model", model)], factory: factory)
             timers[model] = timer
             return timer
         }
-        timer.recordNanoseconds(Int64(clamping: nanoseconds))
     }
 
     /// Counts a lifecycle event (`load`, `push`) with its outcome (`ok`, `failed`) in `zserve_model_loads_total`,
