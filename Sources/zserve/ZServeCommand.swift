@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `zserve`: the model server and its command-line tools.
 @main
-struct ZServeCommand: ParsableCommand {
+struct ZServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zserve",
         abstract: "A model server: protobuf prediction requests over ZeroMQ, ONNX models on OpenBLAS.",
