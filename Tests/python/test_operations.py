@@ -4,8 +4,10 @@ with one line per lifecycle event, and a graceful stop under load (SIGTERM answe
 
 import json
 import os
+import re
 import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -189,3 +191,39 @@ def test_a_second_signal_exits_at_once(cnn_repository):
         client.close()
         assert len(answered) < len(ids), "the process exited before finishing the queued requests"
         assert "second signal" in server.log_tail()
+
+
+# MARK: zserve top
+
+def tmux(socket: str, *args) -> str:
+    return subprocess.run(["tmux", "-L", socket, *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_top_shows_live_traffic_in_a_terminal():
+    """`zserve top` in a real terminal (tmux), as an operator would watch it while clients send requests."""
+    with run_server(EXAMPLE_REPOSITORY, "--workers", "1", "--metrics-listen", "127.0.0.1:0") as server, \
+            Client(server.listen) as client:
+        socket = f"zserve-top-{os.getpid()}"
+        command = f"{os.environ['ZSERVE_BIN']} top --metrics {server.metrics} --endpoint {server.listen} --interval 0.5"
+        tmux(socket, "new-session", "-d", "-x", "140", "-y", "20", command)
+        try:
+            screen, deadline = "", time.monotonic() + 20
+            model_row = version_row = unknown_row = None
+            while time.monotonic() < deadline and not (model_row and version_row and unknown_row):
+                for _ in range(50):
+                    client.predict(MODEL, {"features": rows(2)})
+                with pytest.raises(ZServeError):
+                    client.predict("no_such_model", {"features": rows(2)})
+                screen = tmux(socket, "capture-pane", "-p")
+                model_row = re.search(rf"^{MODEL} +all +([0-9.]+) +([0-9.]+)% +([0-9.]+) +([0-9.]+)", screen, re.M)
+                version_row = re.search(r"^ +1 +AVAILABLE +([0-9.]+) +0\.0% +([0-9.]+) +([0-9.]+)$", screen, re.M)
+                unknown_row = re.search(r"^no_such_model +all +([0-9.]+) +100\.0%", screen, re.M)
+                time.sleep(0.3)
+            assert model_row and version_row and unknown_row, screen
+            assert screen.startswith(f"zserve top — http://{server.metrics}/metrics"), screen
+            assert "MODEL" in screen and "P99 ms" in screen and "queue " in screen
+            rate, errors, p50, p99 = map(float, model_row.groups())
+            assert rate > 0 and errors == 0 and 0 < p50 <= p99, screen
+            assert float(version_row.group(1)) > 0, screen
+        finally:
+            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
