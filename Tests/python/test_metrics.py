@@ -15,7 +15,7 @@ import pytest
 
 import zserve_testing
 from zserve_client import AdminClient, Client, ZServeError
-from zserve_testing import EXAMPLE_REPOSITORY, run_server
+from zserve_testing import EXAMPLE_REPOSITORY, REPO_ROOT, run_server
 
 zserve_testing.skip_without_binary()
 
@@ -45,6 +45,20 @@ def query(prometheus: str, expression: str) -> dict:
     result = json.loads(body)["data"]["result"]
     return {frozenset((k, v) for k, v in sample["metric"].items() if k not in ("instance", "job", "__name__")):
             float(sample["value"][1]) for sample in result}
+
+
+def check_dashboard_queries(prometheus: str) -> None:
+    """Every query of the Grafana dashboard in Examples/ runs on this Prometheus and finds the server's series (the
+    swaps panel aside: nothing was swapped). Grafana's variables are replaced by what they stand for."""
+    while sum(query(prometheus, "count_over_time(zserve_queue_depth[1m])").values()) < 2:
+        time.sleep(0.5)  # rate() needs two scrapes
+    dashboard = json.loads((REPO_ROOT / "Examples" / "grafana" / "zserve-dashboard.json").read_text())
+    targets = [(panel["title"], target["expr"]) for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(targets) >= 10
+    for title, expression in targets:
+        concrete = expression.replace("$__rate_interval", "1m").replace("$model", ".*")
+        result = query(prometheus, concrete)
+        assert result or "swaps" in concrete, f"panel {title!r}: {concrete} found no series"
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is installed by scripts/setup.sh")
@@ -92,6 +106,7 @@ def test_prometheus_scrapes_what_the_clients_saw(tmp_path):
                 assert ok_by_version == {frozenset({("model", MODEL), ("version", "1"), ("code", "OK")}): seen["OK"]}
                 assert query(listen, 'zserve_model_versions{state="available"}') == {
                     frozenset({("state", "available")}): 1.0}
+                check_dashboard_queries(listen)
             finally:
                 prometheus.terminate()
                 prometheus.wait(timeout=30)

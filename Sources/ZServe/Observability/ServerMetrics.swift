@@ -78,6 +78,10 @@ public final class ServerMetrics: Sendable {
                 label: "zserve_model_versions", dimensions: [("state", state.rawValue.lowercased())], factory: factory)
         }
         self.versionStates = versionStates
+        // Known label sets start at 0, so a dashboard shows "none yet" rather than "no data".
+        for event in ["load", "push"] {
+            for ok in [true, false] { _ = lifecycleCounter(event, ok: ok) }
+        }
     }
 
     /// The counter of answered Predict requests with `series`' labels (made on first use).
@@ -126,15 +130,18 @@ public final class ServerMetrics: Sendable {
     /// Counts a lifecycle event (`load`, `push`) with its outcome (`ok`, `failed`) in `zserve_model_loads_total`,
     /// `zserve_model_pushes_total`.
     func countLifecycle(_ event: String, ok: Bool) {
+        lifecycleCounter(event, ok: ok).increment()
+    }
+
+    private func lifecycleCounter(_ event: String, ok: Bool) -> CoreMetrics.Counter {
         let key = LifecycleKey(event: event, outcome: ok ? "ok" : "failed")
-        let counter = lifecycleCounters.withLock { counters in
+        return lifecycleCounters.withLock { counters in
             if let counter = counters[key] { return counter }
             let plural = event.hasSuffix("sh") ? "\(event)es" : "\(event)s"
             let counter = CoreMetrics.Counter(label: "zserve_model_\(plural)_total", dimensions: [("outcome", key.outcome)], factory: factory)
             counters[key] = counter
             return counter
         }
-        counter.increment()
     }
 
     /// Sets the worker gauges.
