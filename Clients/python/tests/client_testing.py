@@ -1,6 +1,8 @@
 """Shared pieces of the Python client's suite: the example model, and a ROUTER that stands in for a server."""
 
+import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import zmq
@@ -20,10 +22,17 @@ def assert_close(actual, expected) -> None:
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
 
 
+def writable_repository(destination: Path) -> Path:
+    """A copy of the example repository keeping every version (admin calls push versions and write serving.json)."""
+    shutil.copytree(zserve_testing.EXAMPLE_REPOSITORY, destination)
+    (destination / MODEL / "config.json").write_text('{"version_policy": {"all": true}}')
+    return destination
+
+
 class StandInServer:
     """A ROUTER on a loopback ephemeral port that stands in for the server where the client's side is under test.
 
-    It collects Predict requests until `window` are unanswered (or none came for 200 ms), then answers all of them
+    It collects Predict requests until `window` are unanswered or none came for 200 ms, then answers all of them
     in reverse order of arrival, each with a PredictResponse whose version is the request's first input value (so a
     test can tell which reply belongs to which request); with answer=False it never answers. `most_unanswered` is
     the largest number of requests it held unanswered at once.

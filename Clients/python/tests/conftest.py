@@ -4,7 +4,6 @@ zserve_client is imported from an installed copy of Clients/python (Tests/python
 the source tree; servers are real `zserve serve` processes on loopback ephemeral ports (Tests/python/zserve_testing.py).
 """
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -44,12 +43,3 @@ def features():
     generator = np.random.default_rng(12)
     scale = np.array([400, 20, 5000, 800, 60, 400, 1, 1], dtype=np.float32)
     return lambda rows: (generator.random((rows, 8), dtype=np.float32) * scale).astype(np.float32)
-
-
-@pytest.fixture
-def writable_repository(tmp_path) -> Path:
-    """A copy of the example repository keeping every version (admin calls push versions and write serving.json)."""
-    repository = tmp_path / "repository"
-    shutil.copytree(zserve_testing.EXAMPLE_REPOSITORY, repository)
-    (repository / "purchase_propensity" / "config.json").write_text('{"version_policy": {"all": true}}')
-    return repository
