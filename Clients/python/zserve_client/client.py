@@ -9,12 +9,12 @@ import zmq
 from . import calls
 from .errors import ZServeTimeout
 from .methods import ControlReadMethods, InferenceMethods
-from .sockets import connect
+from .sockets import SocketClient, connect
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 
 
-class _RequestReplyClient(ControlReadMethods):
+class _RequestReplyClient(ControlReadMethods, SocketClient):
     """One REQ socket: one call at a time, each waiting at most timeout_ms for its reply.
 
     After a timeout the socket is replaced (a REQ socket cannot send again before it has received), so the client
@@ -26,16 +26,6 @@ class _RequestReplyClient(ControlReadMethods):
         self.timeout_ms = timeout_ms
         self._context = context or zmq.Context.instance()
         self._socket = connect(self._context, zmq.REQ, endpoint)
-
-    def close(self) -> None:
-        """Closes the socket, dropping any unsent request."""
-        self._socket.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def _invoke(self, make_call, *args):
         """Builds a call with make_call(*args), sends it and returns its result; raises ZServeError (ZServeTimeout

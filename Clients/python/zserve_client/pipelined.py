@@ -8,12 +8,12 @@ import zmq
 
 from . import calls
 from .errors import ZServeError, ZServeTimeout
-from .sockets import Tags, connect, split_tagged_reply, tagged_request
+from .sockets import SocketClient, Tags, connect, split_tagged_reply, tagged_request
 
 DEFAULT_MAX_IN_FLIGHT = 64
 
 
-class PipelinedClient:
+class PipelinedClient(SocketClient):
     """Keeps many Predict requests in flight over one DEALER socket; replies come in any order.
 
     Two ways to use it: `predict_many` sends a whole list with a bounded number in flight and returns the results in
@@ -30,16 +30,6 @@ class PipelinedClient:
         # send_predict's requests awaiting receive(), by tag; replies to them that predict_many read meanwhile.
         self._sent: dict[bytes, calls.Call] = {}
         self._held: collections.deque = collections.deque()
-
-    def close(self) -> None:
-        """Closes the socket, dropping unsent requests and unread replies."""
-        self._socket.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def predict_many(self, model: str, inputs: Iterable[dict], version: int | None = None, label: str = "",
                      timeout_us: int = 0, output_names=(), max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,

@@ -20,6 +20,22 @@ def connect(context: zmq.Context, socket_type: int, endpoint: str) -> zmq.Socket
     return socket
 
 
+class SocketClient:
+    """A blocking client owning one socket, `self._socket`: close() closes it, and so does leaving a `with` block."""
+
+    _socket: zmq.Socket
+
+    def close(self) -> None:
+        """Closes the socket, dropping unsent requests and unread replies."""
+        self._socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 class Tags:
     """Hands out the tags of one socket's calls (not thread-safe; one socket is used by one thread or loop)."""
 
