@@ -54,18 +54,25 @@ class AsyncClient(InferenceMethods, ControlReadMethods):
             raise ZServeError("CANCELLED", "the client is closed", call.request_id)
         if self._reader is None:
             self._reader = asyncio.get_running_loop().create_task(self._read_replies())
+        loop = asyncio.get_running_loop()
         tag = self._tags.next()
-        reply = asyncio.get_running_loop().create_future()
+        reply = loop.create_future()
         self._waiting[tag] = reply
+        # A timer rather than asyncio.wait_for, which would wrap every call in a task of its own.
+        timer = loop.call_later(self.timeout_ms / 1000, self._expire, reply, call)
         try:
             await self._socket.send_multipart(tagged_request(tag, call))
-            frames = await asyncio.wait_for(reply, self.timeout_ms / 1000)
-        except asyncio.TimeoutError:
-            raise ZServeTimeout(f"no reply to {calls.METHODS[call.method]} from {self.endpoint} within "
-                                f"{self.timeout_ms} ms", call.request_id) from None
+            frames = await reply
         finally:
+            timer.cancel()
             self._waiting.pop(tag, None)
         return call.result_of(frames)
+
+    def _expire(self, reply: asyncio.Future, call: calls.Call) -> None:
+        """Fails a call whose reply did not come within timeout_ms with ZServeTimeout."""
+        if not reply.done():
+            reply.set_exception(ZServeTimeout(f"no reply to {calls.METHODS[call.method]} from {self.endpoint} "
+                                              f"within {self.timeout_ms} ms", call.request_id))
 
     async def _read_replies(self) -> None:
         """Hands each reply to the call awaiting its tag until the socket closes; drops replies nobody awaits."""
