@@ -1,26 +1,33 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
-import Synchronization
+import ServiceLifecycle
 import ZServe
 
-/// `zserve serve`: runs the server until SIGTERM or SIGINT.
-struct ServeCommand: ParsableCommand {
+/// `zserve serve`: runs the server until SIGTERM or SIGINT (drain, exit 0); a second signal exits at once.
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the models of a repository (<repo>/<model>/<version>/model.onnx).",
         discussion: """
-            Prints one JSON line on stdout once serving: {"event": "ready", "listen": ..., "admin": ..., "workers": N}.
-            Logs go to stderr.
+            Settings come from defaults, then --config FILE (YAML; keys are the flag names without dashes), then
+            flags. Prints one JSON line on stdout once serving: {"event": "ready", "listen": ..., "admin": ...,
+            "workers": N}. Logs go to stderr. SIGTERM or SIGINT: stop accepting, answer every accepted request
+            (up to --drain-timeout), exit 0; a second signal exits at once with 128 + the signal number.
             """
     )
 
-    @Option(name: .customLong("model-repository"), help: "Model repository directory.")
-    var modelRepository: String
+    @Option(help: "A YAML file of settings (keys: these flags' names without dashes); flags override it.")
+    var config: String?
 
-    @Option(help: "Frontend endpoint, e.g. tcp://0.0.0.0:7070 (port 0 picks a free port).")
-    var listen: String = "tcp://127.0.0.1:7070"
+    @Flag(name: .customLong("print-config"), help: "Print the effective settings (with where each came from) and exit.")
+    var printConfig = false
+
+    @Option(name: .customLong("model-repository"), help: "Model repository directory.")
+    var modelRepository: String?
+
+    @Option(help: "Frontend endpoint, e.g. tcp://0.0.0.0:7070 (port 0 picks a free port). Default tcp://127.0.0.1:7070.")
+    var listen: String?
 
     @Option(help: "Admin endpoint for the ModelControl service.")
     var admin: String?
@@ -32,22 +39,25 @@ struct ServeCommand: ParsableCommand {
     var metricsListen: String?
 
     @Option(help: "Local inference worker threads (default: the number of cores; 0 with --worker-endpoint).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var workers: Int?
 
-    @Option(name: .customLong("blas-threads"), help: "Threads per model run in each worker (workers × this should not exceed the cores).")
-    var blasThreads: Int = 1
+    @Option(name: .customLong("blas-threads"), help: "Threads per model run in each worker (workers × this should not exceed the cores). Default 1.")
+    var blasThreads: Int?
 
-    @Option(name: .customLong("max-message-size"), help: "Largest request accepted, in bytes.")
-    var maxMessageSize: Int64 = 64 << 20
+    @Option(name: .customLong("max-message-size"), help: "Largest request accepted, in bytes. Default 64 MiB.")
+    var maxMessageSize: Int?
 
-    @Option(name: .customLong("queue-capacity"), help: "Requests queued for a free worker before RESOURCE_EXHAUSTED.")
-    var queueCapacity: Int = 4096
+    @Option(name: .customLong("queue-capacity"), help: "Requests queued for a free worker before RESOURCE_EXHAUSTED. Default 4096.")
+    var queueCapacity: Int?
 
-    @Option(name: .customLong("max-batch-size"), help: "Requests a worker takes at once and stacks into one run (1: off).")
-    var maxBatchSize: Int = 1
+    @Option(name: .customLong("queue-bytes"), help: "Payload bytes queued for a free worker before RESOURCE_EXHAUSTED. Default 1 GiB.")
+    var queueBytes: Int?
 
-    @Option(name: .customLong("max-queue-delay-us"), help: "Microseconds a request may wait for others to batch with.")
-    var maxQueueDelayMicroseconds: Int = 0
+    @Option(name: .customLong("max-batch-size"), help: "Requests a worker takes at once and stacks into one run (1: off). Default 1.")
+    var maxBatchSize: Int?
+
+    @Option(name: .customLong("max-queue-delay-us"), help: "Microseconds a request may wait for others to batch with. Default 0.")
+    var maxQueueDelayMicroseconds: Int?
 
     @Option(name: .customLong("batch-p99-target-us"), help: "Adapt each model's batch limit (AIMD) to keep p99 under this.")
     var batchP99TargetMicroseconds: Int?
@@ -55,84 +65,85 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("autoscale"), help: "Scale local workers between MIN:MAX from queue depth.")
     var autoscale: String?
 
-    @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off).")
-    var pollInterval: Double = 2
+    @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for versions added by other tools (0: off). Default 2.")
+    var pollInterval: Double?
 
     @Option(name: .customLong("canary-seed"), help: "Seed of the canary split between weighted labels.")
-    var canarySeed: UInt64 = 0
+    var canarySeed: UInt64?
 
-    @Option(name: .customLong("max-push-size"), help: "Largest model a push may upload, in bytes.")
-    var maxPushSize: UInt64 = 4 << 30
+    @Option(name: .customLong("max-push-size"), help: "Largest model a push may upload, in bytes. Default 4 GiB.")
+    var maxPushSize: UInt64?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a stop waits for accepted requests before answering them UNAVAILABLE. Default 10.")
+    var drainTimeout: Double?
 
-    func validate() throws {
-        guard workers >= 1 || (workers == 0 && workerEndpoint != nil) else {
-            throw ValidationError("--workers must be at least 1 (0 only with --worker-endpoint)")
-        }
-        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1") }
-        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
-        guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
-        guard pollInterval >= 0 else { throw ValidationError("--poll-interval must not be negative") }
-        guard maxBatchSize >= 1, maxQueueDelayMicroseconds >= 0 else {
-            throw ValidationError("--max-batch-size must be at least 1, --max-queue-delay-us not negative")
-        }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default info.")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text, or json (one object per line). Default text.")
+    var logFormat: String?
+
+    /// Defaults, then the config file, then the flags given.
+    func settings() throws(ConfigurationError) -> ServeSettings {
+        var settings = ServeSettings()
+        if let config { try ConfigFile.apply(config, to: &settings) }
+        settings.override("model-repository", with: modelRepository)
+        settings.override("listen", with: listen)
+        settings.override("admin", with: admin)
+        settings.override("worker-endpoint", with: workerEndpoint)
+        settings.override("metrics-listen", with: metricsListen)
+        settings.override("workers", with: workers)
+        settings.override("blas-threads", with: blasThreads)
+        settings.override("max-message-size", with: maxMessageSize)
+        settings.override("queue-capacity", with: queueCapacity)
+        settings.override("queue-bytes", with: queueBytes)
+        settings.override("max-batch-size", with: maxBatchSize)
+        settings.override("max-queue-delay-us", with: maxQueueDelayMicroseconds)
+        settings.override("batch-p99-target-us", with: batchP99TargetMicroseconds)
+        settings.override("autoscale", with: autoscale)
+        settings.override("poll-interval", with: pollInterval)
+        settings.override("canary-seed", with: canarySeed)
+        settings.override("max-push-size", with: maxPushSize)
+        settings.override("drain-timeout", with: drainTimeout)
+        settings.override("log-level", with: logLevel)
+        settings.override("log-format", with: logFormat)
+        return settings
     }
 
-    /// Parses MIN:MAX worker bounds.
-    static func bounds(_ text: String) throws -> ClosedRange<Int> {
-        let parts = text.split(separator: ":").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1] else {
-            throw ValidationError("--autoscale takes MIN:MAX with 1 ≤ MIN ≤ MAX")
+    func run() async throws {
+        let settings = try settings()
+        if printConfig {
+            print(settings.rendered(), terminator: "")
+            return
         }
-        return parts[0]...parts[1]
+        let configuration = try settings.serverConfiguration()
+        LogFormat(rawValue: settings.logFormat)?.bootstrap(level: Logger.Level(rawValue: settings.logLevel) ?? .info)
+        let logger = Logger(label: "zserve")
+        let service = try ServerService(configuration: configuration, logger: logger) { endpoints in
+            Self.announce(endpoints, workers: configuration.workers)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: SecondSignalExit(logger: logger)),
+                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("server stopped after a failure", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
     }
 
-    func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var configuration = ServerConfiguration(
-            repository: URL(fileURLWithPath: modelRepository), listen: listen, admin: admin, workers: workers,
-            blasThreads: blasThreads, maxMessageSize: maxMessageSize, queueCapacity: queueCapacity,
-            pollInterval: pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil, canarySeed: canarySeed,
-            maxPushSize: maxPushSize)
-        configuration.workerEndpoint = workerEndpoint
-        configuration.metricsListen = metricsListen
-        configuration.maxBatchSize = maxBatchSize
-        configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
-        configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
-        configuration.autoscale = try autoscale.map(Self.bounds)
-        // Either a signal (exit 0 after draining) or a broker failure (exit 1) ends the run.
-        let exitStatus = Mutex<Int32?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        let finish: @Sendable (Int32) -> Void = { status in
-            let first = exitStatus.withLock { current in
-                defer { if current == nil { current = status } }
-                return current == nil
-            }
-            if first { finished.signal() }
-        }
-        let server = try Server(configuration: configuration, onBrokerFailure: { _ in finish(1) })
-
-        let signals = TerminationSignals { finish(0) }
-
-        let endpoints = try server.start()
+    /// The ready line on stdout that scripts and tests wait for.
+    private static func announce(_ endpoints: Server.Endpoints, workers: Int) {
         let ready: [String: Any] = [
             "event": "ready", "listen": endpoints.frontend, "admin": endpoints.admin ?? NSNull(), "workers": workers,
             "worker_endpoint": endpoints.workers ?? NSNull(), "metrics": endpoints.metrics ?? NSNull(),
         ]
-        let line = try JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
+        guard let line = try? JSONSerialization.data(withJSONObject: ready, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
         FileHandle.standardOutput.write(line + Data("\n".utf8))
-        finished.wait()
-        server.stop()
-        signals.cancel()
-        let status = exitStatus.withLock { $0 } ?? 0
-        if status != 0 { throw ExitCode(status) }
     }
 }

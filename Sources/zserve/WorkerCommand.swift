@@ -32,14 +32,22 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for new versions.")
     var pollInterval: Double = 2
 
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("log-format"), help: "text, or json (one object per line).")
+    var logFormat: String = "text"
+
     func validate() throws {
         guard blasThreads >= 1, pollInterval > 0 else {
             throw ValidationError("--blas-threads must be at least 1 and --poll-interval positive")
         }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
     }
 
     func run() throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LogFormat(rawValue: logFormat)?.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "zserve-worker")
         Parallelism.setThreadCount(blasThreads)
         let registry = ModelRegistry()

@@ -2,14 +2,14 @@ import ArgumentParser
 
 /// `zserve`: the model server and its command-line tools.
 @main
-struct ZServeCommand: ParsableCommand {
+struct ZServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zserve",
         abstract: "A model server: protobuf prediction requests over ZeroMQ, ONNX models on OpenBLAS.",
         subcommands: [
             ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self, PushCommand.self,
             LabelCommand.self, RollbackCommand.self, LoadCommand.self, UnloadCommand.self, ScaleCommand.self, PerfCommand.self, BenchCommand.self,
-            WorkerCommand.self,
+            WorkerCommand.self, TopCommand.self,
         ]
     )
 }

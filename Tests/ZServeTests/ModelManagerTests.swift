@@ -40,12 +40,12 @@ final class ManagerHarness {
     let loader: FakeLoader
     private(set) var manager: ModelManager
 
-    init(versions: [Int64] = [1], config: String? = nil) throws {
+    init(versions: [Int64] = [1], config: String? = nil, metrics: ServerMetrics? = nil) throws {
         repository = try TemporaryRepository()
         loader = try FakeLoader(registry: registry)
         manager = ModelManager(
             registry: registry, repository: ModelRepository(root: repository.root), loader: loader, limits: .init(),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test"), metrics: metrics)
         for version in versions { try addVersion(version) }
         if let config { try writeConfig(config) }
         try manager.start()
@@ -199,5 +199,21 @@ final class ManagerHarness {
         harness.manager.synchronize()
         #expect(required(harness.loader.loads.last) == false)
         #expect(throws: ModelStoreError.self) { try ModelConfig(json: Data(#"{"warmup": "maybe"}"#.utf8)) }
+    }
+
+    @Test func aSwapIsCountedEachTimeTheDefaultMovesFromOneVersionToAnother() throws {
+        let metrics = ServerMetrics()
+        let harness = try ManagerHarness(metrics: metrics)
+        func swaps() -> String? {
+            String(decoding: metrics.render(models: harness.registry), as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("zserve_model_swaps_total{") }.map(String.init)
+        }
+        #expect(swaps() == nil, "the first version served is not a swap")
+        #expect(try harness.push([2]) == 2)
+        let (from, to) = try harness.manager.rollback("m")
+        #expect(from == 2 && to == 1)
+        harness.loader.failures["m/3"] = "refused"
+        #expect(throws: ServingError.self) { try harness.push([3]) }
+        #expect(swaps() == #"zserve_model_swaps_total{model="m"} 2"#)
     }
 }

@@ -51,12 +51,14 @@ def query(prometheus: str, expression: str) -> dict:
 def test_prometheus_scrapes_what_the_clients_saw(tmp_path):
     with run_server(EXAMPLE_REPOSITORY, "--workers", "2", "--metrics-listen", "127.0.0.1:0") as server:
         seen = {"OK": 0, "INVALID_ARGUMENT": 0, "NOT_FOUND": 0}
+        per_model = {MODEL: 0, "no_such_model": 0}
         rng = np.random.default_rng(0)
         with Client(server.listen) as client:
             for i in range(300):
                 model, columns = (MODEL, 8) if i % 10 else ("no_such_model", 8)
                 if i % 7 == 0:
                     columns = 5
+                per_model[model] += 1
                 try:
                     client.predict(model, {"features": rng.standard_normal((2, columns)).astype(np.float32)})
                     seen["OK"] += 1
@@ -83,8 +85,9 @@ def test_prometheus_scrapes_what_the_clients_saw(tmp_path):
                         break
                     time.sleep(0.5)
                 assert by_code == expected, (by_code, expected, (tmp_path / "prometheus.log").read_text()[-2000:])
-                total = query(listen, "zserve_request_duration_seconds_count")
-                assert list(total.values()) == [float(sum(seen.values()))]
+                total = query(listen, "sum by (model) (zserve_request_duration_seconds_count)")
+                assert {dict(labels)["model"]: value for labels, value in total.items()} == \
+                    {model: float(count) for model, count in per_model.items()}
                 ok_by_version = query(listen, 'zserve_requests_total{code="OK"}')
                 assert ok_by_version == {frozenset({("model", MODEL), ("version", "1"), ("code", "OK")}): seen["OK"]}
                 assert query(listen, 'zserve_model_versions{state="available"}') == {
@@ -104,6 +107,7 @@ def test_health_and_readiness_follow_the_models(tmp_path):
         assert get(f"{base}/healthz") == (200, "ok\n")
         assert get(f"{base}/readyz") == (200, "ready\n"), "no model is expected yet"
         with AdminClient(server.admin) as admin, Client(server.listen) as client:
+            assert client.server_ready()
             admin.push_model(MODEL, model)
             assert get(f"{base}/readyz") == (200, "ready\n")
             assert client.server_ready()
@@ -111,5 +115,6 @@ def test_health_and_readiness_follow_the_models(tmp_path):
             status, body = get(f"{base}/readyz")
             assert status == 503 and f"model '{MODEL}' has no available version" in body, body
             assert not client.model_ready(MODEL)
+            assert not client.server_ready(), "ServerReady agrees with /readyz"
             assert get(f"{base}/healthz") == (200, "ok\n")
             assert get(f"{base}/nothing")[0] == 404

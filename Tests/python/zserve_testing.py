@@ -57,13 +57,14 @@ class Server:
 
 @contextlib.contextmanager
 def run_server(repository, *extra_args):
-    """Runs `zserve serve` on a model repository, listening on a free local TCP port; yields a Server.
+    """Runs `zserve serve` on a model repository (None: no flag, e.g. one from --config), listening on a free local
+    TCP port; yields a Server.
 
     Waits for the ready line on stdout; on exit, unless the test ended the server with Server.kill(), asserts the
     server is still running, sends SIGTERM and asserts it exits with code 0 within 10 s. The server's stderr is kept
     in a temporary file and shown when an assertion fails.
     """
-    command = [os.environ["ZSERVE_BIN"], "serve", "--model-repository", str(repository),
+    command = [os.environ["ZSERVE_BIN"], "serve", *(["--model-repository", str(repository)] if repository else []),
                "--listen", "tcp://127.0.0.1:0", *extra_args]
     with tempfile.TemporaryFile() as log, \
             subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=REPO_ROOT) as process:

@@ -84,14 +84,14 @@ final class Broker {
             })
             try apply(core.handle(.drain))
             let deadline = ContinuousClock.now + configuration.drainTimeout
-            try loop(until: { [core] _ in
+            if !core.isIdle { try loop(until: { [core] _ in
                 if core.isIdle { return true }
                 if ContinuousClock.now >= deadline {
                     try self.apply(core.handle(.drainTimedOut))
                     return true
                 }
                 return false
-            })
+            }) }
             try apply(core.disconnectAll())
         } catch let error as ZMQError where error.isContextTerminated {
             logger.debug("broker stopped by context shutdown")

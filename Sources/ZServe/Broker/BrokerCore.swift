@@ -110,7 +110,13 @@ final class BrokerCore {
             managerPending.removeAll { $0.envelope == item.envelope && $0.receivedAt == item.receivedAt }
             answer(item, ServingError(.unavailable, "the model manager is not accepting requests"))
         case .tick: tick()
-        case .drain: draining = true
+        case .drain:
+            if !draining {
+                logger.notice("draining: new requests are refused, accepted ones finish", metadata: [
+                    "queued": "\(queue.count)", "running": "\(pool.assignments.values.reduce(0) { $0 + $1.items.count })",
+                ])
+            }
+            draining = true
         case .drainTimedOut: abandonUnfinished()
         }
         dispatchQueued()
@@ -194,9 +200,9 @@ final class BrokerCore {
 
     /// Answers `item` with `error`, echoing its request id.
     private func answer(_ item: WorkItem, _ error: ServingError) {
-        if item.method == .predict, let metrics, let recorder {
+        if item.method == .predict, let recorder {
             recorder.countRequest(model: item.header.model, version: 0, code: error.code.rawValue)
-            metrics.totalLatency.recordNanoseconds(Int64(clamping: clock.now() &- item.receivedAt))
+            recorder.recordTotal(model: item.header.model, nanoseconds: clock.now() &- item.receivedAt)
         }
         reply(item.origin, item.envelope, .error(error, requestID: item.header.requestID))
     }
@@ -209,7 +215,9 @@ final class BrokerCore {
         switch message {
         case .ready(let heartbeats):
             pool.join(id, remote: heartbeats, now: now)
-            if heartbeats { logger.info("remote worker joined", metadata: ["workers": "\(pool.count)"]) }
+            if heartbeats {
+                logger.notice("remote worker joined", metadata: ["worker": "\(Self.describe(id))", "workers": "\(pool.count)"])
+            }
             if !announcedReady && pool.count >= configuration.workers {
                 announcedReady = true
                 actions.append(.workersReady)
@@ -229,6 +237,11 @@ final class BrokerCore {
         case .heartbeat:
             return
         case .disconnect:
+            if pool.isRemote(id) {
+                logger.notice("remote worker left", metadata: [
+                    "worker": "\(Self.describe(id))", "held": "\(pool.assignments[id]?.items.count ?? 0)",
+                ])
+            }
             lose(id)
         case .work, .batch:
             logger.warning("ignoring a work message from a worker")
@@ -241,8 +254,8 @@ final class BrokerCore {
         if let model = assignment.items.first?.header.model {
             scheduler.record(model: model, serviceNanoseconds: now &- assignment.dispatchedAt)
         }
-        if let metrics {
-            for item in assignment.items { metrics.totalLatency.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
+        if let recorder {
+            for item in assignment.items { recorder.recordTotal(model: item.header.model, nanoseconds: now &- item.receivedAt) }
         }
         return true
     }
@@ -294,8 +307,8 @@ final class BrokerCore {
             answer(expired, ServingError(.deadlineExceeded, "deadline of \(expired.header.timeoutMicroseconds) µs passed while the request was queued"))
         }
         for id in pool.silentRemotes(now: now) {
-            logger.warning("remote worker silent; re-queueing its requests", metadata: [
-                "held": "\(pool.assignments[id]?.items.count ?? 0)",
+            logger.warning("remote worker declared dead (silent); re-queueing its requests", metadata: [
+                "worker": "\(Self.describe(id))", "held": "\(pool.assignments[id]?.items.count ?? 0)",
             ])
             lose(id)
         }
@@ -319,6 +332,11 @@ final class BrokerCore {
         metrics.recordWorkers(
             localBusy: busy.count - remoteBusy, localIdle: pool.idle.count - remoteIdle, remoteBusy: remoteBusy,
             remoteIdle: remoteIdle)
+    }
+
+    /// A worker's routing identity as logs show it (hex).
+    private static func describe(_ id: WorkerPool.ID) -> String {
+        id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// Answers every unfinished request UNAVAILABLE (the drain timed out).

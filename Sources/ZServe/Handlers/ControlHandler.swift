@@ -5,13 +5,16 @@ import ServingProtocol
 struct ControlHandler {
     let registry: ModelRegistry
 
-    /// Answers `method`; `workerCount` is the number of workers serving now (readiness, ListModels).
+    /// Answers `method`; `workerCount` is the number of workers serving now (readiness, ListModels). The broker
+    /// answers every request UNAVAILABLE once it drains, so a method answered here is answered by a serving server.
     func handle(_ method: Method, payload: [UInt8], workerCount: Int) -> Reply {
         do throws(ServingError) {
             switch method {
             case .serverReady:
                 _ = try decodeRequest(Zserve_V1_ServerReadyRequest.self, from: payload)
-                return .ok(Zserve_V1_ServerReadyResponse.with { $0.ready = workerCount > 0 })
+                return .ok(Zserve_V1_ServerReadyResponse.with { 
+                    $0.ready = ServerHealth.unreadiness(serving: true, workers: workerCount, models: registry).isEmpty
+                })
             case .modelReady:
                 let request = try decodeRequest(Zserve_V1_ModelReadyRequest.self, from: payload)
                 let ready: Bool

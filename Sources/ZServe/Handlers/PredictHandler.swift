@@ -162,7 +162,7 @@ final class PredictHandler {
             for (position, input) in prepared.inputs.enumerated() {
                 try setInput(session, position, input.elementType, input.shape, [input.tensor.rawData])
             }
-            let results = try runSession(session, model: prepared.servable.name)
+            let results = try runSession(session, prepared.servable)
             return [reply(prepared, outputs: prepared.outputs.map { TensorCodec.wire(results[$0], name: prepared.servable.model.outputs[$0].name) })]
         } catch {
             return [.error(error, requestID: prepared.request.id)]
@@ -183,7 +183,7 @@ final class PredictHandler {
             let shape = [total] + input.shape.dropFirst()
             try setInput(session, position, input.elementType, shape, group.map { $0.inputs[position].tensor.rawData })
         }
-        let results = try runSession(session, model: first.servable.name)
+        let results = try runSession(session, first.servable)
         var perRequest = [[Zserve_V1_Tensor]](repeating: [], count: group.count)
         for position in first.outputs {
             let output = results[position]
@@ -225,9 +225,11 @@ final class PredictHandler {
         if case .failure(let error) = copied { throw Self.servingError(error) }
     }
 
-    private func runSession(_ session: Session, model: String) throws(ServingError) -> [Tensor] {
+    private func runSession(_ session: Session, _ servable: Servable) throws(ServingError) -> [Tensor] {
         let start = MonotonicClock.nanoseconds
-        defer { metrics?.recordCompute(model: model, nanoseconds: MonotonicClock.nanoseconds - start) }
+        defer {
+            metrics?.recordCompute(model: servable.name, version: servable.version, nanoseconds: MonotonicClock.nanoseconds - start)
+        }
         do {
             return try session.run()
         } catch {

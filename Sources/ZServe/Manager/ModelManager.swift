@@ -47,6 +47,8 @@ public final class ModelManager {
     /// Versions an operator loaded (kept whatever the policy) or unloaded (not reloaded by the poll).
     private var loadedByOperator: [String: Set<Int64>] = [:]
     private var unloadedByOperator: [String: Set<Int64>] = [:]
+    /// Each model's default version as last logged, to report (and count) when it changes.
+    private var announcedDefaults: [String: Int64] = [:]
 
     public convenience init(registry: ModelRegistry, repository: ModelRepository, logger: Logger) {
         self.init(registry: registry, repository: repository, loader: ONNXLoader(), limits: Limits(), logger: logger)
@@ -112,6 +114,24 @@ public final class ModelManager {
                 logger.info("model removed from disk; unloading", metadata: ["model": "\(snapshot.name)", "version": "\(version)"])
                 registry.unload(name: snapshot.name, version: version)
             }
+            announceDefault(of: snapshot.name)
+        }
+    }
+
+    /// Logs a change of `name`'s default version (what unlabelled requests get) and counts a swap from one version
+    /// to another in `zserve_model_swaps_total`.
+    private func announceDefault(of name: String) {
+        let current = registry.snapshot(of: name)?.defaultVersion
+        let previous = announcedDefaults[name]
+        guard current != previous else { return }
+        announcedDefaults[name] = current
+        if let current {
+            logger.notice("default version changed", metadata: [
+                "model": "\(name)", "from": "\(previous.map(String.init) ?? "none")", "to": "\(current)",
+            ])
+            if previous != nil { metrics?.countSwap(model: name) }
+        } else {
+            logger.warning("model has no available version", metadata: ["model": "\(name)", "from": "\(previous ?? 0)"])
         }
     }
 
@@ -152,6 +172,7 @@ public final class ModelManager {
             logger.info("unloading version nothing asks for", metadata: ["model": "\(name)", "version": "\(version)"])
             registry.unload(name: name, version: version)
         }
+        announceDefault(of: name)
     }
 
     /// Versions of `name` to serve among `versions`: the policy's choice, plus labelled ones, the pinned default and
@@ -225,6 +246,9 @@ public final class ModelManager {
             return PushOutcome(uploadID: upload.id, received: upload.received, published: (upload.model, version))
         } catch {
             if request.commit { metrics?.countLifecycle("push", ok: false) }
+            logger.warning("push refused", metadata: [
+                "model": "\(upload.model)", "upload": "\(upload.id)", "code": "\(error.code.name)", "reason": "\(error.message)",
+            ])
             uploads[upload.id] = nil
             upload.discard()
             store.removeUploadsFolderIfEmpty()

@@ -14,7 +14,7 @@ struct RequestSeries: Hashable {
 final class MetricsRecorder {
     let metrics: ServerMetrics
     private var requests: [RequestSeries: CoreMetrics.Counter] = [:]
-    private var computeTimers: [String: CoreMetrics.Timer] = [:]
+    private var timers: [ServerMetrics.TimerKey: CoreMetrics.Timer] = [:]
 
     init(_ metrics: ServerMetrics) {
         self.metrics = metrics
@@ -29,14 +29,23 @@ final class MetricsRecorder {
         counter.increment()
     }
 
-    /// Records how long a model run took.
-    func recordCompute(model: String, nanoseconds: UInt64) {
+    /// Records how long a run of `version` of `model` took on a worker.
+    func recordCompute(model: String, version: Int64, nanoseconds: UInt64) {
+        record(.compute(model: model, version: version), nanoseconds: nanoseconds)
+    }
+
+    /// Records how long a Predict for `model` took from its arrival to its answer.
+    func recordTotal(model: String, nanoseconds: UInt64) {
+        record(.total(model: model), nanoseconds: nanoseconds)
+    }
+
+    private func record(_ key: ServerMetrics.TimerKey, nanoseconds: UInt64) {
         let timer: CoreMetrics.Timer
-        if let cached = computeTimers[model] {
+        if let cached = timers[key] {
             timer = cached
         } else {
-            timer = metrics.computeTimer(model: model)
-            computeTimers[model] = timer
+            timer = metrics.timer(key)
+            timers[key] = timer
         }
         timer.recordNanoseconds(Int64(clamping: nanoseconds))
     }

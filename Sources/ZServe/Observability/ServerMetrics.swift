@@ -15,11 +15,11 @@ public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let requestCounters = Mutex<[RequestSeries: CoreMetrics.Counter]>([:])
-    private let computeTimers = Mutex<[String: CoreMetrics.Timer]>([:])
+    private let timers = Mutex<[TimerKey: CoreMetrics.Timer]>([:])
+    private let swapCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let lifecycleCounters = Mutex<[LifecycleKey: CoreMetrics.Counter]>([:])
 
     let queueWait: CoreMetrics.Timer
-    let totalLatency: CoreMetrics.Timer
     let batchSize: CoreMetrics.Recorder
     let queueDepth: CoreMetrics.Gauge
     let bytesIn: [Origin: CoreMetrics.Counter]
@@ -28,6 +28,12 @@ public final class ServerMetrics: Sendable {
     private let workers: [String: CoreMetrics.Gauge]
     /// Versions by state, computed from the registry when scraped.
     private let versionStates: [VersionState: CoreMetrics.Gauge]
+
+    /// A labelled histogram: end-to-end latency per model, compute time per model and version.
+    enum TimerKey: Hashable {
+        case total(model: String)
+        case compute(model: String, version: Int64)
+    }
 
     private struct LifecycleKey: Hashable {
         let event: String
@@ -48,7 +54,6 @@ public final class ServerMetrics: Sendable {
         self.registry = registry
         self.factory = factory
         queueWait = CoreMetrics.Timer(label: "zserve_queue_wait_seconds", dimensions: [], factory: factory)
-        totalLatency = CoreMetrics.Timer(label: "zserve_request_duration_seconds", dimensions: [], factory: factory)
         batchSize = CoreMetrics.Recorder(label: "zserve_batch_size", dimensions: [], aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "zserve_queue_depth", dimensions: [], factory: factory)
         bytesIn = [
@@ -88,14 +93,34 @@ public final class ServerMetrics: Sendable {
         }
     }
 
-    /// The histogram of `model`'s run times on workers (made on first use).
-    func computeTimer(model: String) -> CoreMetrics.Timer {
-        computeTimers.withLock { timers in
-            if let timer = timers[model] { return timer }
-            let timer = CoreMetrics.Timer(label: "zserve_compute_seconds", dimensions: [("model", model)], factory: factory)
-            timers[model] = timer
+    /// The histogram `key` names (made on first use): `zserve_request_duration_seconds{model}` from arrival to
+    /// answer, `zserve_compute_seconds{model,version}` of runs on workers.
+    func timer(_ key: TimerKey) -> CoreMetrics.Timer {
+        timers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = switch key {
+            case .total(let model):
+                CoreMetrics.Timer(label: "zserve_request_duration_seconds", dimensions: [("model", model)], factory: factory)
+            case .compute(let model, let version):
+                CoreMetrics.Timer(
+                    label: "zserve_compute_seconds", dimensions: [("model", model), ("version", String(version))],
+                    factory: factory)
+            }
+            timers[key] = timer
             return timer
         }
+    }
+
+    /// Counts a change of `model`'s default version from one version to another (push, poll, rollback) in
+    /// `zserve_model_swaps_total{model}`.
+    func countSwap(model: String) {
+        let counter = swapCounters.withLock { counters in
+            if let counter = counters[model] { return counter }
+            let counter = CoreMetrics.Counter(label: "zserve_model_swaps_total", dimensions: [("model", model)], factory: factory)
+            counters[model] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     /// Counts a lifecycle event (`load`, `push`) with its outcome (`ok`, `failed`) in `zserve_model_loads_total`,
