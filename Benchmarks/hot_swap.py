@@ -36,8 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLIENT_DIR = REPO_ROOT / "Clients" / "python"
 sys.path.insert(0, str(CLIENT_DIR))
-subprocess.run([str(CLIENT_DIR / "generate.sh")], check=True)
-from zserve_client import AdminClient, PipelinedClient, ZServeError  # noqa: E402 - needs the generated modules
+from zserve_client import AdminClient, PipelinedClient, ZServeError  # noqa: E402 - after the sys.path entry
 from zserve_client.protos import model_control_pb2  # noqa: E402
 
 MODEL = "ctr"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything ZServe builds and tests with; safe to run again (each step is skipped when already done).
-#   - Debian packages: libzmq, OpenBLAS, protobuf-c (C client), protoc (Python client stubs), liblzma (the trainer's
-#     log), prometheus (the metrics test scrapes a live server with it), tmux (`zserve top` is tested as a person sees it)
-#   - a Python venv at .venv with onnx, onnxruntime, pyzmq, protobuf, numpy, pytest (test fixtures and peers)
+#   - Debian packages: libzmq, OpenBLAS, protobuf-c (C client), protoc (scripts/generate-protos.sh), liblzma (the
+#     trainer's log), prometheus (the metrics test scrapes a live server with it), tmux (`zserve top` is tested as a
+#     person sees it)
+#   - a Python venv at .venv with onnx, onnxruntime, pyzmq, protobuf, numpy, pytest (test fixtures and peers) and
+#     grpcio-tools (Clients/python/generate.sh's protoc)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 

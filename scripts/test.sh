@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: set-up, fixtures (onnx.helper models + onnxruntime references),
-# Swift unit and end-to-end tests, then the Python and C clients against the real zserve binary.
+# Swift unit and end-to-end tests, then the Python and C clients (and the Python client's own suite) against the real
+# zserve binary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,4 +20,6 @@ OPENBLAS_CORETYPE=Haswell swift test --skip-build --filter 'InferenceTests|Batch
 
 echo "== Python and C clients against the zserve binary" >&2
 export ZSERVE_BIN="$root/.build/debug/zserve"
-.venv/bin/python -m pytest -q Tests/python
+# Clients/python/tests is the Python client's own suite (it imports the package installed from a copy of the clone,
+# and pip-installs it into a fresh venv once).
+.venv/bin/python -m pytest -q Tests/python Clients/python/tests

@@ -1,13 +1,8 @@
-"""Pytest setup for Tests/python: generates the protobuf stubs and makes the Python client importable."""
+"""Pytest setup for Tests/python: imports zserve_client from an installed copy of Clients/python."""
 
-import subprocess
-import sys
-from pathlib import Path
-
-CLIENT_DIR = Path(__file__).resolve().parents[2] / "Clients" / "python"
+from installed_client import install_client
 
 
 def pytest_configure():
-    """Runs Clients/python/generate.sh and puts Clients/python on sys.path, before any test module is imported."""
-    subprocess.run([str(CLIENT_DIR / "generate.sh")], check=True)
-    sys.path.insert(0, str(CLIENT_DIR))
+    """Installs the Python client before any test module imports it (see installed_client.py)."""
+    install_client()

@@ -1,6 +1,16 @@
-"""Python client for ZServe: ONNX models served over ZeroMQ with protobuf messages (see docs/protocol.md)."""
+"""Python client for ZServe: ONNX models served over ZeroMQ with protobuf messages (see docs/protocol.md).
 
-from .client import METHODS, AdminClient, Client, PipelinedClient, ZServeError, ZServeTimeout, predict_request
+Client (blocking), PipelinedClient (many requests in flight: predict_many), AsyncClient (asyncio) and AdminClient
+(ModelControl). Every failure is a ZServeError carrying the gRPC status code name; ZServeTimeout is the
+DEADLINE_EXCEEDED one.
+"""
+
+from .asyncio_client import AsyncClient
+from .calls import METHODS, predict_request
+from .client import AdminClient, Client
+from .errors import ZServeError, ZServeTimeout
+from .pipelined import PipelinedClient
 from .tensors import from_tensor, to_tensor
 
-__all__ = ["METHODS", "AdminClient", "Client", "PipelinedClient", "ZServeError", "ZServeTimeout", "from_tensor", "predict_request", "to_tensor"]
+__all__ = ["METHODS", "AdminClient", "AsyncClient", "Client", "PipelinedClient", "ZServeError", "ZServeTimeout",
+           "from_tensor", "predict_request", "to_tensor"]
