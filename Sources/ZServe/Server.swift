@@ -31,6 +31,8 @@ public final class Server: Sendable {
     /// What the health and readiness probes report.
     public let health = ServerHealth()
     private let metricsEndpoint: MetricsEndpoint?
+    /// Allowed client keys by ZAP domain (`admin`, `frontend`, `workers`); empty without CURVE.
+    private let allowedKeys: [String: AllowedKeys]
     private let logger: Logger
     private let context: Context
     private let instanceID = UInt64.random(in: 0...UInt64.max)
@@ -45,8 +47,19 @@ public final class Server: Sendable {
         configuration: ServerConfiguration, logger: Logger = Logger(label: "zserve"),
         onBrokerFailure: @escaping @Sendable (Error) -> Void = { _ in }
     ) throws {
+        if let admin = configuration.admin, configuration.curve == nil, !configuration.insecureAdmin,
+           !ServerConfiguration.isLoopback(admin) {
+            throw ServerError.unauthenticatedAdmin(admin)
+        }
         self.configuration = configuration
         self.logger = logger
+        var allowedKeys: [String: AllowedKeys] = [:]
+        if let curve = configuration.curve {
+            allowedKeys[ZAPDomain.admin] = curve.adminKeys.map { AllowedKeys(directory: $0, logger: logger) }
+            allowedKeys[ZAPDomain.frontend] = curve.frontendKeys.map { AllowedKeys(directory: $0, logger: logger) }
+            allowedKeys[ZAPDomain.workers] = curve.workerKeys.map { AllowedKeys(directory: $0, logger: logger) }
+        }
+        self.allowedKeys = allowedKeys
         self.registry = ModelRegistry(canarySeed: configuration.canarySeed)
         self.context = try Context()
         self.onBrokerFailure = onBrokerFailure
@@ -73,6 +86,7 @@ public final class Server: Sendable {
                 Parallelism.setThreadCount(Self.blasThreads(configuration, logger: logger))
                 let managerThread = try startManager()
                 threads.withLock { $0.append(managerThread) }
+                if !allowedKeys.isEmpty { try startAuthentication() }
                 let workersReady = DispatchSemaphore(value: 0)
                 var endpoints = try startBroker(workersReady: workersReady)
                 startWorkers(configuration.workers)
@@ -139,6 +153,25 @@ public final class Server: Sendable {
             metrics: metrics)
     }
 
+    /// Starts the ZAP handler's thread; its socket is bound when this returns, before any CURVE socket binds.
+    private func startAuthentication() throws {
+        let (thread, _) = try ServiceThread.start(name: "zserve-zap", setup: { [context, allowedKeys, logger] in
+            (try ZAPHandler(context: context, allowed: allowedKeys, logger: logger), ())
+        }, body: { [logger] handler in
+            do {
+                try handler.run()
+            } catch {
+                logger.critical("authentication handler failed; CURVE connections are refused", metadata: ["error": "\(error)"])
+            }
+        })
+        threads.withLock { $0.append(thread) }
+    }
+
+    /// Re-reads every directory of allowed client keys now (SIGHUP); they are also re-read when they change.
+    public func reloadKeys() {
+        ZAPHandler.reload(allowedKeys, logger: logger)
+    }
+
     /// Builds the broker on its own thread (sockets belong to the thread that uses them) and waits for its endpoints.
     private func startBroker(workersReady: DispatchSemaphore) throws -> Endpoints {
         let (thread, endpoints) = try ServiceThread.start(name: "zserve-broker", setup: {
@@ -201,6 +234,16 @@ public final class Server: Sendable {
 /// Misuse of a `Server`'s lifecycle.
 public enum ServerError: Error, CustomStringConvertible {
     case alreadyStarted
+    /// The admin endpoint would accept anyone from other hosts.
+    case unauthenticatedAdmin(String)
 
-    public var description: String { "the server was already started" }
+    public var description: String {
+        switch self {
+        case .alreadyStarted:
+            "the server was already started"
+        case .unauthenticatedAdmin(let endpoint):
+            "refusing to bind the admin endpoint \(endpoint) without authentication: give --server-key and --admin-keys, "
+                + "bind a loopback address, or pass --insecure-admin"
+        }
+    }
 }

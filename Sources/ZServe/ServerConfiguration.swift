@@ -1,4 +1,5 @@
 import Foundation
+import ZeroMQ
 
 /// Everything a `Server` needs to start; the `zserve serve` flags map onto these fields.
 public struct ServerConfiguration: Sendable {
@@ -40,6 +41,30 @@ public struct ServerConfiguration: Sendable {
     public var canarySeed: UInt64
     /// Largest model a push may announce, in bytes.
     public var maxPushSize: UInt64
+    /// CurveZMQ authentication; nil: none, and then the admin endpoint binds only a loopback address unless
+    /// `insecureAdmin` is set.
+    public var curve: Curve?
+    /// Lets the admin endpoint bind a non-loopback address without authentication.
+    public var insecureAdmin = false
+
+    /// The server's CURVE key pair and the directories of allowed client public keys (`*.pub`) per endpoint.
+    ///
+    /// With a server key the admin endpoint always requires a key listed in `adminKeys` (none listed: nobody gets
+    /// in); the frontend and the worker endpoint only when their directory is set. Directories are re-read when
+    /// their `*.pub` files change.
+    public struct Curve: Sendable {
+        public var keys: CurveKeyPair
+        public var adminKeys: URL?
+        public var frontendKeys: URL?
+        public var workerKeys: URL?
+
+        public init(keys: CurveKeyPair, adminKeys: URL?, frontendKeys: URL? = nil, workerKeys: URL? = nil) {
+            self.keys = keys
+            self.adminKeys = adminKeys
+            self.frontendKeys = frontendKeys
+            self.workerKeys = workerKeys
+        }
+    }
 
     public init(
         repository: URL, listen: String, admin: String? = nil,
@@ -62,6 +87,17 @@ public struct ServerConfiguration: Sendable {
         self.pollInterval = pollInterval
         self.canarySeed = canarySeed
         self.maxPushSize = maxPushSize
+    }
+
+    /// Whether `endpoint` can only be reached from this host: ipc, inproc, or tcp on 127.0.0.0/8, ::1, localhost or
+    /// the `lo` interface.
+    static func isLoopback(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let address = endpoint.dropFirst("tcp://".count)
+        guard let colon = address.lastIndex(of: ":") else { return false }
+        let host = address[..<colon]
+        return host.hasPrefix("127.") || host == "[::1]" || host == "localhost" || host == "lo"
     }
 
     /// The endpoint libzmq should bind: a tcp port of 0 becomes `*` (any free port).

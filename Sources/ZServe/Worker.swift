@@ -23,13 +23,17 @@ public struct Worker: Sendable {
     let heartbeats: Bool
     let logger: Logger
     let metrics: ServerMetrics?
+    let curve: CurveClientCredentials?
 
-    /// - Parameter metrics: where answered requests and compute times are recorded (nil: nowhere).
+    /// - Parameters:
+    ///   - metrics: where answered requests and compute times are recorded (nil: nowhere).
+    ///   - curve: credentials for a worker endpoint that requires CurveZMQ (`serve --worker-keys`).
     public init(
         context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger,
-        metrics: ServerMetrics? = nil
+        metrics: ServerMetrics? = nil, curve: CurveClientCredentials? = nil
     ) {
         self.metrics = metrics
+        self.curve = curve
         self.context = context
         self.brokerEndpoint = brokerEndpoint
         self.registry = registry
@@ -43,6 +47,7 @@ public struct Worker: Sendable {
     public func run() throws {
         let socket = try Socket(context: context, type: .dealer)
         defer { socket.close() }
+        try curve?.apply(to: socket)
         try socket.connect(brokerEndpoint)
         do {
             try serve(on: socket)

@@ -39,24 +39,38 @@ public final class Client {
     public let endpoint: String
     public let timeoutMilliseconds: Int32
     private let context: Context
+    private let curve: CurveClientCredentials?
     private var socket: Socket
+    /// Tells a refused key or a missing CURVE from a silent server when a call times out.
+    private var monitor: HandshakeMonitor
 
     /// Connects to a ZServe frontend (or admin) endpoint; the connection is made in the background.
-    public init(endpoint: String, timeoutMilliseconds: Int32 = 30_000, context: Context? = nil) throws {
+    ///
+    /// - Parameter curve: credentials for an endpoint that requires CurveZMQ (`zserve serve --server-key`). A call
+    ///   whose connection the server refused (unknown key, or no keys where CURVE is required) fails with
+    ///   UNAUTHENTICATED once its timeout passes.
+    public init(
+        endpoint: String, timeoutMilliseconds: Int32 = 30_000, context: Context? = nil, curve: CurveClientCredentials? = nil
+    ) throws {
         self.endpoint = endpoint
         self.timeoutMilliseconds = timeoutMilliseconds
         self.context = try context ?? Context()
-        self.socket = try Self.openSocket(self.context, endpoint, timeoutMilliseconds)
+        self.curve = curve
+        (socket, monitor) = try Self.openSocket(self.context, endpoint, timeoutMilliseconds, curve)
     }
 
     deinit { socket.close() }
 
-    private static func openSocket(_ context: Context, _ endpoint: String, _ timeout: Int32) throws -> Socket {
+    private static func openSocket(
+        _ context: Context, _ endpoint: String, _ timeout: Int32, _ curve: CurveClientCredentials?
+    ) throws -> (Socket, HandshakeMonitor) {
         let socket = try Socket(context: context, type: .request)
         try socket.setReceiveTimeout(timeout)
         try socket.setSendTimeout(timeout)
+        try curve?.apply(to: socket)
+        let monitor = try HandshakeMonitor(watching: socket, context: context)
         try socket.connect(endpoint)
-        return socket
+        return (socket, monitor)
     }
 
     /// Calls `method` with `request` and decodes the response as `Response`.
@@ -69,9 +83,19 @@ public final class Client {
         let frames = try Envelope.request(method, request).dropFirst()
         guard try socket.send(Array(frames)) else { throw Failure.timeout(milliseconds: timeoutMilliseconds) }
         guard let reply = try socket.receive() else {
+            let handshake = monitor.latestFailure()
             socket.close()
-            socket = try Self.openSocket(context, endpoint, timeoutMilliseconds)
-            throw Failure.timeout(milliseconds: timeoutMilliseconds)
+            (socket, monitor) = try Self.openSocket(context, endpoint, timeoutMilliseconds, curve)
+            switch handshake {
+            case .refused(let status)?:
+                throw Failure.status(ServingError(.unauthenticated, "the server refused this client's key (ZAP status \(status)); its .pub must be in the server's allowed keys"))
+            case .mechanism?:
+                throw Failure.status(ServingError(.unauthenticated, curve == nil
+                    ? "the endpoint requires CURVE: give --server-public-key and --client-key"
+                    : "the CURVE handshake failed: is the server's public key right?"))
+            case nil:
+                throw Failure.timeout(milliseconds: timeoutMilliseconds)
+            }
         }
         return try Self.decodeReply(reply, as: Response.self)
     }

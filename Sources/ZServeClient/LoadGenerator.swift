@@ -34,11 +34,16 @@ public final class LoadGenerator {
     private var nextID: UInt64 = 0
     private var report = Report()
 
-    /// - Parameter template: the request sent each time (its id is replaced).
-    public init(endpoint: String, template: Zserve_V1_PredictRequest, context: Context) throws {
+    /// - Parameters:
+    ///   - template: the request sent each time (its id is replaced).
+    ///   - curve: credentials for a frontend that requires CurveZMQ.
+    public init(
+        endpoint: String, template: Zserve_V1_PredictRequest, context: Context, curve: CurveClientCredentials? = nil
+    ) throws {
         socket = try Socket(context: context, type: .dealer)
         try socket.setReceiveHighWaterMark(0)
         try socket.setSendHighWaterMark(0)
+        try curve?.apply(to: socket)
         try socket.connect(endpoint)
         self.template = template
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ZServeClient
+import ZeroMQ
 
 /// Options every client subcommand shares.
 struct ClientOptions: ParsableArguments {
@@ -10,8 +11,30 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "How long to wait for the reply.")
     var timeoutMilliseconds: Int32 = 30_000
 
+    @Option(name: .customLong("server-public-key"), help: "The server's public key file (CURVE; with --client-key).")
+    var serverPublicKey: String?
+
+    @Option(name: .customLong("client-key"), help: "This client's secret key file from `zserve keygen` (CURVE).")
+    var clientKey: String?
+
+    func validate() throws {
+        guard (serverPublicKey == nil) == (clientKey == nil) else {
+            throw ValidationError("--server-public-key and --client-key go together")
+        }
+    }
+
+    /// The CURVE credentials from the key files, or nil without them.
+    func curveCredentials() throws -> CurveClientCredentials? {
+        guard let serverPublicKey, let clientKey else { return nil }
+        do {
+            return try CurveClientCredentials(serverPublicKeyFile: serverPublicKey, clientKeyFile: clientKey)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
     func makeClient() throws -> Client {
-        try Client(endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+        try Client(endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds, curve: curveCredentials())
     }
 }
 

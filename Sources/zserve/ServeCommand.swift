@@ -83,6 +83,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text, or json (one object per line). Default text.")
     var logFormat: String?
 
+    @Option(name: .customLong("server-key"), help: "The server's secret key file (zserve keygen): CURVE on the admin endpoint.")
+    var serverKey: String?
+
+    @Option(name: .customLong("admin-keys"), help: "Directory of client public keys (*.pub) allowed on the admin endpoint.")
+    var adminKeys: String?
+
+    @Option(name: .customLong("frontend-keys"), help: "Directory of client public keys allowed on the frontend (CURVE there too).")
+    var frontendKeys: String?
+
+    @Option(name: .customLong("worker-keys"), help: "Directory of worker public keys allowed on the worker endpoint.")
+    var workerKeys: String?
+
+    @Flag(name: .customLong("insecure-admin"), help: "Let the admin endpoint bind a non-loopback address without keys.")
+    var insecureAdmin = false
+
     /// Defaults, then the config file, then the flags given.
     func settings() throws(ConfigurationError) -> ServeSettings {
         var settings = ServeSettings()
@@ -107,6 +122,11 @@ struct ServeCommand: AsyncParsableCommand {
         settings.override("drain-timeout", with: drainTimeout)
         settings.override("log-level", with: logLevel)
         settings.override("log-format", with: logFormat)
+        settings.override("server-key", with: serverKey)
+        settings.override("admin-keys", with: adminKeys)
+        settings.override("frontend-keys", with: frontendKeys)
+        settings.override("worker-keys", with: workerKeys)
+        settings.override("insecure-admin", with: insecureAdmin ? true : nil)
         return settings
     }
 

@@ -27,6 +27,11 @@ struct ServerService: Service {
     func run() async throws {
         let endpoints = try await Self.blocking { [server] in try server.start() }
         onReady(endpoints)
+        // SIGHUP re-reads the allowed keys (its default action would end the process).
+        let hangups = Task { [server] in
+            for await _ in await UnixSignalsSequence(trapping: .sighup) { server.reloadKeys() }
+        }
+        defer { hangups.cancel() }
         let failure = await cancelWhenGracefulShutdown { [failures] () -> (any Error)? in
             for await failure in failures { return failure }
             return nil

@@ -32,6 +32,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("poll-interval"), help: "Seconds between repository scans for new versions.")
     var pollInterval: Double = 2
 
+    @Option(name: .customLong("server-public-key"), help: "The server's public key file, when its worker endpoint requires CURVE.")
+    var serverPublicKey: String?
+
+    @Option(name: .customLong("client-key"), help: "This worker's secret key file (zserve keygen); its .pub is in the server's --worker-keys.")
+    var clientKey: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -41,6 +47,9 @@ struct WorkerCommand: ParsableCommand {
     func validate() throws {
         guard blasThreads >= 1, pollInterval > 0 else {
             throw ValidationError("--blas-threads must be at least 1 and --poll-interval positive")
+        }
+        guard (serverPublicKey == nil) == (clientKey == nil) else {
+            throw ValidationError("--server-public-key and --client-key go together")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
@@ -70,7 +79,16 @@ struct WorkerCommand: ParsableCommand {
             manager.join()
         }
 
-        let worker = Worker(context: context, brokerEndpoint: connect, registry: registry, heartbeats: true, logger: logger)
+        var curve: CurveClientCredentials?
+        if let serverPublicKey, let clientKey {
+            do {
+                curve = try CurveClientCredentials(serverPublicKeyFile: serverPublicKey, clientKeyFile: clientKey)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        let worker = Worker(
+            context: context, brokerEndpoint: connect, registry: registry, heartbeats: true, logger: logger, curve: curve)
         logger.info("worker connecting", metadata: ["broker": "\(connect)"])
         do {
             try worker.run()

@@ -9,7 +9,7 @@ struct ZServeCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PredictCommand.self, ModelsCommand.self, MetadataCommand.self, PushCommand.self,
             LabelCommand.self, RollbackCommand.self, LoadCommand.self, UnloadCommand.self, ScaleCommand.self, PerfCommand.self, BenchCommand.self,
-            WorkerCommand.self, TopCommand.self,
+            WorkerCommand.self, TopCommand.self, KeygenCommand.self,
         ]
     )
 }

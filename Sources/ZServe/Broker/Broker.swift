@@ -36,11 +36,17 @@ final class Broker {
             configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger,
             metrics: metrics, health: health)
 
-        frontend = try Self.clientSocket(context, configuration, configuration.listen)
-        admin = try configuration.admin.map { try Self.clientSocket(context, configuration, $0) }
+        let curve = configuration.curve
+        frontend = try Self.clientSocket(
+            context, configuration, configuration.listen, curve: curve?.frontendKeys == nil ? nil : (curve!.keys, ZAPDomain.frontend))
+        admin = try configuration.admin.map { try Self.clientSocket(context, configuration, $0, curve: curve.map { ($0.keys, ZAPDomain.admin) }) }
 
         backend = try Socket(context: context, type: .router)
         try backend.setRouterMandatory(true)
+        // Local workers connect over inproc, which libzmq does not authenticate; tcp workers must hold a listed key.
+        if let curve, curve.workerKeys != nil {
+            try backend.makeCurveServer(secretKey: curve.keys.secretKey, domain: ZAPDomain.workers)
+        }
         try backend.bind(backendEndpoint)
         // Workers in other processes join the same socket over tcp.
         if let workerEndpoint = configuration.workerEndpoint {
@@ -54,8 +60,11 @@ final class Broker {
         try control.bind(controlEndpoint)
     }
 
-    private static func clientSocket(_ context: Context, _ configuration: ServerConfiguration, _ endpoint: String) throws -> Socket {
+    private static func clientSocket(
+        _ context: Context, _ configuration: ServerConfiguration, _ endpoint: String, curve: (CurveKeyPair, String)?
+    ) throws -> Socket {
         let socket = try Socket(context: context, type: .router)
+        if let (keys, domain) = curve { try socket.makeCurveServer(secretKey: keys.secretKey, domain: domain) }
         // Options apply to connections accepted after they are set: before bind.
         try socket.setMaxMessageSize(configuration.maxMessageSize)
         try socket.setReceiveHighWaterMark(10_000)

@@ -25,7 +25,7 @@ public enum ConfigFile {
         try apply(text: text, path: path, to: &settings)
     }
 
-    /// Applies config text, naming `path` in errors and resolving a relative `model-repository` against its directory.
+    /// Applies config text, naming `path` in errors and resolving relative paths against its directory.
     static func apply(text: String, path: String, to settings: inout ServeSettings) throws(ConfigurationError) {
         let root: Node?
         do {
@@ -53,7 +53,7 @@ public enum ConfigFile {
             }
             let isNull = value.style == .plain && ["", "~", "null", "Null", "NULL"].contains(value.string)
             var text = isNull ? nil : value.string
-            if key == "model-repository", let relative = text, !relative.hasPrefix("/") {
+            if ServeSettings.pathKeys.contains(key), let relative = text, !relative.hasPrefix("/") {
                 text = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(relative).path
             }
             try settings.set(key, text: text, from: source)

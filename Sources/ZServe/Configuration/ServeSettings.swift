@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ZeroMQ
 
 /// Every `zserve serve` setting with its default, set from a config file (`--config`) and then from flags, each
 /// remembering where its value came from so an error names the flag or the file's line.
@@ -42,6 +43,11 @@ public struct ServeSettings: Sendable {
     public var drainTimeout = 10.0
     public var logLevel = "info"
     public var logFormat = "text"
+    public var serverKey: String?
+    public var adminKeys: String?
+    public var frontendKeys: String?
+    public var workerKeys: String?
+    public var insecureAdmin = false
     /// The source of every key set from the file or a flag; the others hold their defaults.
     public private(set) var sources: [String: Source] = [:]
 
@@ -60,7 +66,11 @@ public struct ServeSettings: Sendable {
         case optionalInt(WritableKeyPath<ServeSettings, Int?>)
         case unsigned(WritableKeyPath<ServeSettings, UInt64>)
         case double(WritableKeyPath<ServeSettings, Double>)
+        case bool(WritableKeyPath<ServeSettings, Bool>)
     }
+
+    /// Keys whose values are paths: relative ones in a config file are relative to the file's directory.
+    static let pathKeys: Set<String> = ["model-repository", "server-key", "admin-keys", "frontend-keys", "worker-keys"]
 
     struct Field {
         let key: String
@@ -88,6 +98,11 @@ public struct ServeSettings: Sendable {
         Field(key: "drain-timeout", kind: .double(\.drainTimeout)),
         Field(key: "log-level", kind: .string(\.logLevel)),
         Field(key: "log-format", kind: .string(\.logFormat)),
+        Field(key: "server-key", kind: .optionalString(\.serverKey)),
+        Field(key: "admin-keys", kind: .optionalString(\.adminKeys)),
+        Field(key: "frontend-keys", kind: .optionalString(\.frontendKeys)),
+        Field(key: "worker-keys", kind: .optionalString(\.workerKeys)),
+        Field(key: "insecure-admin", kind: .bool(\.insecureAdmin)),
     ]
 
     static func field(_ key: String) -> Field? { fields.first { $0.key == key } }
@@ -108,6 +123,7 @@ public struct ServeSettings: Sendable {
         case .optionalInt(let path): self[keyPath: path] = typed(Int.self)
         case .unsigned(let path): self[keyPath: path] = typed(UInt64.self)
         case .double(let path): self[keyPath: path] = typed(Double.self)
+        case .bool(let path): self[keyPath: path] = typed(Bool.self)
         }
         sources[key] = .flag
     }
@@ -133,6 +149,7 @@ public struct ServeSettings: Sendable {
         case .optionalInt(let path): self[keyPath: path] = try text.map { _ throws(ConfigurationError) in try parsed({ Int($0) }, "an integer or null") }
         case .unsigned(let path): self[keyPath: path] = try parsed({ UInt64($0) }, "a non-negative integer")
         case .double(let path): self[keyPath: path] = try parsed({ Double($0).flatMap { $0.isFinite ? $0 : nil } }, "a number")
+        case .bool(let path): self[keyPath: path] = try parsed({ ["true": true, "false": false][$0] }, "true or false")
         }
         sources[key] = source
     }
@@ -158,6 +175,11 @@ public struct ServeSettings: Sendable {
         try check(maxPushSize >= 1, "max-push-size", "must be positive")
         try check(Logger.Level(rawValue: logLevel) != nil, "log-level", "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         try check(LogFormat(rawValue: logFormat) != nil, "log-format", "must be text or json")
+        for key in ["admin-keys", "frontend-keys", "worker-keys"] where value(of: key) != nil {
+            try check(serverKey != nil, key, "needs server-key (the server's own key pair, from zserve keygen)")
+        }
+        try check(serverKey == nil || admin == nil || adminKeys != nil, "server-key",
+                  "with an admin endpoint, admin-keys must name the directory of allowed client keys")
         _ = try autoscaleBounds()
     }
 
@@ -186,7 +208,32 @@ public struct ServeSettings: Sendable {
         configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
         configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
         configuration.autoscale = try autoscaleBounds()
+        configuration.insecureAdmin = insecureAdmin
+        if let serverKey {
+            let keys: CurveKeyPair
+            do {
+                keys = try CurveCertificate.readSecret(serverKey)
+            } catch {
+                throw ConfigurationError(source(of: "server-key"), "server-key", "\(error)")
+            }
+            for key in ["admin-keys", "frontend-keys", "worker-keys"] {
+                guard let directory = value(of: key) else { continue }
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw ConfigurationError(source(of: key), key, "\(directory) is not a directory")
+                }
+            }
+            configuration.curve = ServerConfiguration.Curve(
+                keys: keys, adminKeys: adminKeys.map(URL.init(fileURLWithPath:)),
+                frontendKeys: frontendKeys.map(URL.init(fileURLWithPath:)), workerKeys: workerKeys.map(URL.init(fileURLWithPath:)))
+        }
         return configuration
+    }
+
+    /// The value of an optional-string key (the key directories).
+    private func value(of key: String) -> String? {
+        guard case .optionalString(let path)? = Self.field(key)?.kind else { return nil }
+        return self[keyPath: path]
     }
 
     // MARK: Printing
@@ -203,6 +250,7 @@ public struct ServeSettings: Sendable {
             case .optionalInt(let path): self[keyPath: path].map(String.init) ?? "null"
             case .unsigned(let path): String(self[keyPath: path])
             case .double(let path): String(self[keyPath: path])
+            case .bool(let path): String(self[keyPath: path])
             }
             let key = field.key + ":"
             return "\(key.padding(toLength: width + 2, withPad: " ", startingAt: 0))\(value)  # \(source(of: field.key))"
