@@ -96,8 +96,10 @@ public struct ServerConfiguration: Sendable {
         guard endpoint.hasPrefix("tcp://") else { return false }
         let address = endpoint.dropFirst("tcp://".count)
         guard let colon = address.lastIndex(of: ":") else { return false }
-        let host = address[..<colon]
-        return host.hasPrefix("127.") || host == "[::1]" || host == "localhost" || host == "lo"
+        let host = String(address[..<colon])
+        if host == "[::1]" || host == "localhost" || host == "lo" { return true }
+        var ipv4 = in_addr()
+        return inet_pton(AF_INET, host, &ipv4) == 1 && UInt32(bigEndian: ipv4.s_addr) >> 24 == 127
     }
 
     /// The endpoint libzmq should bind: a tcp port of 0 becomes `*` (any free port).

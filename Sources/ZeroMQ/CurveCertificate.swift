@@ -58,12 +58,12 @@ public enum CurveCertificate {
     ///   to it, or others may read it (a secret key file must not be readable by group or others).
     public static func readSecret(_ path: String) throws(FileError) -> CurveKeyPair {
         let fields = try read(path)
+        guard let secret = fields["secret-key"] ?? fields["bare"] else {
+            throw FileError(path: path, reason: "no secret-key in the file (is it a .pub file?)")
+        }
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
             throw FileError(path: path, reason: "a secret key file must not be readable by others (chmod 600)")
-        }
-        guard let secret = fields["secret-key"] ?? fields["bare"] else {
-            throw FileError(path: path, reason: "no secret-key in the file (is it a .pub file?)")
         }
         let keys: CurveKeyPair
         do {
@@ -100,7 +100,7 @@ public enum CurveCertificate {
         }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        if lines.count == 1, lines[0].utf8.count == 40, !lines[0].contains("=") { return ["bare": lines[0]] }
+        if lines.count == 1, CurveKeyPair.z85Decode(lines[0]) != nil { return ["bare": lines[0]] }
         var fields: [String: String] = [:]
         for line in lines {
             guard let equals = line.firstIndex(of: "=") else { continue }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Trainer
+import ZeroMQ
 
 /// `zserve-trainer continuous`: the separate trainer process — replay days, retrain, push better versions.
 struct ContinuousCommand: ParsableCommand {
@@ -38,6 +39,15 @@ struct ContinuousCommand: ParsableCommand {
     @Option(help: "Milliseconds to wait for each reply.")
     var timeoutMs: Int32 = 30_000
 
+    @Option(name: .customLong("server-public-key"), help: "The server's public key file (CURVE on the admin endpoint).")
+    var serverPublicKey: String?
+
+    @Option(name: .customLong("client-key"), help: "The trainer's secret key file (zserve keygen); its .pub is in the server's --admin-keys.")
+    var clientKey: String?
+
+    @Flag(name: .customLong("curve-frontend"), help: "Use the same keys on the frontend (the server has --frontend-keys).")
+    var curveFrontend = false
+
     func run() throws {
         guard let first = Day(from), let last = Day(until), first <= last else {
             throw ValidationError("--from and --until must be dates YYYY-MM-DD with --from ≤ --until")
@@ -52,6 +62,16 @@ struct ContinuousCommand: ParsableCommand {
         options.retries = max(0, retries)
         options.retryDelay = max(0, retryDelay)
         options.timeoutMilliseconds = timeoutMs
+        if let serverPublicKey, let clientKey {
+            do {
+                options.curve = try CurveClientCredentials(serverPublicKeyFile: serverPublicKey, clientKeyFile: clientKey)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            options.curveOnFrontend = curveFrontend
+        } else if serverPublicKey != nil || clientKey != nil || curveFrontend {
+            throw ValidationError("--server-public-key and --client-key go together (and --curve-frontend needs them)")
+        }
         options.quiet = common.quiet
         let trainer = try ContinuousTrainer(log: log, options: options)
         // Unbuffered writes: each day's line reaches a pipe as soon as it is known.

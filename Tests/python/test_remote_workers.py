@@ -25,10 +25,10 @@ WAIT_S = 30
 
 
 @contextlib.contextmanager
-def worker_process(endpoint: str):
+def worker_process(endpoint: str, *extra_args):
     """Runs `zserve worker` connected to `endpoint`; yields the process, killed on exit if still running."""
     command = [os.environ["ZSERVE_BIN"], "worker", "--connect", endpoint,
-               "--model-repository", str(EXAMPLE_REPOSITORY)]
+               "--model-repository", str(EXAMPLE_REPOSITORY), *extra_args]
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         try:
             yield process

@@ -8,9 +8,10 @@ DEADLINE_EXCEEDED one.
 from .asyncio_client import AsyncClient
 from .calls import METHODS, predict_request
 from .client import AdminClient, Client
+from .curve import CurveKeys
 from .errors import ZServeError, ZServeTimeout
 from .pipelined import PipelinedClient
 from .tensors import from_tensor, to_tensor
 
-__all__ = ["METHODS", "AdminClient", "AsyncClient", "Client", "PipelinedClient", "ZServeError", "ZServeTimeout",
+__all__ = ["METHODS", "AdminClient", "AsyncClient", "Client", "CurveKeys", "PipelinedClient", "ZServeError", "ZServeTimeout",
            "from_tensor", "predict_request", "to_tensor"]

@@ -7,6 +7,7 @@ import zmq
 import zmq.asyncio
 
 from . import calls
+from .curve import CurveKeys
 from .errors import ZServeError, ZServeTimeout
 from .methods import ControlReadMethods, InferenceMethods
 from .sockets import Tags, connect, split_tagged_reply, tagged_request
@@ -24,10 +25,11 @@ class AsyncClient(InferenceMethods, ControlReadMethods):
     event loop; `async with AsyncClient(...)` or `close()` ends it, failing calls still waiting with CANCELLED.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.asyncio.Context | None = None):
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.asyncio.Context | None = None,
+                 curve: CurveKeys | None = None):
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
-        self._socket = connect(context or zmq.asyncio.Context.instance(), zmq.DEALER, endpoint)
+        self._socket = connect(context or zmq.asyncio.Context.instance(), zmq.DEALER, endpoint, curve)
         self._tags = Tags()
         self._waiting: dict[bytes, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None

@@ -5,11 +5,13 @@ import os
 from collections.abc import Iterator
 
 import zmq
+import zmq.utils.monitor
 
 from . import calls
-from .errors import ZServeTimeout
+from .curve import CurveKeys
+from .errors import ZServeError, ZServeTimeout
 from .methods import ControlReadMethods, InferenceMethods
-from .sockets import SocketClient, connect
+from .sockets import SocketClient, open_socket
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 
@@ -21,11 +23,38 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
     stays usable; a late reply to the abandoned call is discarded. Not thread-safe: one thread per client.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int, context: zmq.Context | None):
+    def __init__(self, endpoint: str, timeout_ms: int, context: zmq.Context | None, curve: CurveKeys | None):
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
         self._context = context or zmq.Context.instance()
-        self._socket = connect(self._context, zmq.REQ, endpoint)
+        self._curve = curve
+        self._open()
+
+    def _open(self) -> None:
+        """Opens the REQ socket with a monitor of its handshakes (to tell a refused key from a silent server)."""
+        self._socket = open_socket(self._context, zmq.REQ, self._curve)
+        self._monitor = self._socket.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        self._socket.connect(self.endpoint)
+
+    def close(self) -> None:
+        """Closes the socket and its monitor."""
+        self._socket.disable_monitor()
+        self._monitor.close()
+        self._socket.close()
+
+    def _handshake_failure(self) -> str | None:
+        """Why the server refused the connection, if it did (the latest failed handshake), else None."""
+        reason = None
+        while self._monitor.poll(0):
+            event = zmq.utils.monitor.recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                reason = "the server refused this client's key; its .pub must be in the server's allowed keys"
+            elif self._curve is None:
+                reason = "the endpoint requires CURVE: pass curve=CurveKeys.from_files(...)"
+            else:
+                reason = "the CURVE handshake failed: is the server's public key right?"
+        return reason
 
     def _invoke(self, make_call, *args):
         """Builds a call with make_call(*args), sends it and returns its result; raises ZServeError (ZServeTimeout
@@ -33,8 +62,11 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
         call = make_call(*args)
         self._socket.send_multipart(call.frames())
         if not self._socket.poll(self.timeout_ms):
-            self._socket.close()
-            self._socket = connect(self._context, zmq.REQ, self.endpoint)
+            refused = self._handshake_failure()
+            self.close()
+            self._open()
+            if refused:
+                raise ZServeError("UNAUTHENTICATED", refused, call.request_id)
             raise ZServeTimeout(
                 f"no reply to {calls.METHODS[call.method]} from {self.endpoint} within {self.timeout_ms} ms",
                 call.request_id)
@@ -44,8 +76,9 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
 class Client(InferenceMethods, _RequestReplyClient):
     """A blocking client of the frontend over one REQ socket (see _RequestReplyClient for timeouts)."""
 
-    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
-        super().__init__(endpoint, timeout_ms, context)
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None,
+                 curve: CurveKeys | None = None):
+        super().__init__(endpoint, timeout_ms, context, curve)
 
 
 class AdminClient(_RequestReplyClient):
@@ -56,8 +89,9 @@ class AdminClient(_RequestReplyClient):
     verifies, validates and warms up the model before it replies.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int = 120_000, context: zmq.Context | None = None):
-        super().__init__(endpoint, timeout_ms, context)
+    def __init__(self, endpoint: str, timeout_ms: int = 120_000, context: zmq.Context | None = None,
+                 curve: CurveKeys | None = None):
+        super().__init__(endpoint, timeout_ms, context, curve)
 
     def push_model(self, model: str, data, version: int = 0, labels=(), metadata: dict | None = None,
                    warmup_inputs: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import zmq
 
 from . import calls
+from .curve import CurveKeys
 from .errors import ZServeError, ZServeTimeout
 from .sockets import SocketClient, Tags, connect, split_tagged_reply, tagged_request
 
@@ -22,10 +23,11 @@ class PipelinedClient(SocketClient):
     client gave up on (a predict_many that raised) is discarded when it arrives. Not thread-safe: one thread per client.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None):
+    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None,
+                 curve: CurveKeys | None = None):
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
-        self._socket = connect(context or zmq.Context.instance(), zmq.DEALER, endpoint)
+        self._socket = connect(context or zmq.Context.instance(), zmq.DEALER, endpoint, curve)
         self._tags = Tags()
         # send_predict's requests awaiting receive(), by tag; replies to them that predict_many read meanwhile.
         self._sent: dict[bytes, calls.Call] = {}

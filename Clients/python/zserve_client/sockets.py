@@ -10,12 +10,21 @@ import itertools
 import zmq
 
 from .calls import Call
+from .curve import CurveKeys
 
 
-def connect(context: zmq.Context, socket_type: int, endpoint: str) -> zmq.Socket:
-    """Opens a socket that does not linger on close and connects it."""
+def open_socket(context: zmq.Context, socket_type: int, curve: CurveKeys | None = None) -> zmq.Socket:
+    """Opens a socket that does not linger on close, a CURVE client with `curve`; not connected yet."""
     socket = context.socket(socket_type)
     socket.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        curve.apply(socket)
+    return socket
+
+
+def connect(context: zmq.Context, socket_type: int, endpoint: str, curve: CurveKeys | None = None) -> zmq.Socket:
+    """Opens a socket (see open_socket) and connects it."""
+    socket = open_socket(context, socket_type, curve)
     socket.connect(endpoint)
     return socket
 

@@ -1,6 +1,7 @@
 import Foundation
 import ServingProtocol
 import ZServeClient
+import ZeroMQ
 
 /// Replays the log day by day: retrain after each trading day, compare with the version the server serves on the same
 /// window, push only a better model.
@@ -25,6 +26,10 @@ public final class ContinuousTrainer {
         public var retryDelay = 1.0
         public var timeoutMilliseconds: Int32 = 30_000
         public var quiet = true
+        /// CURVE credentials for the admin endpoint (`serve --server-key --admin-keys`), and whether the frontend
+        /// requires them too (`--frontend-keys`).
+        public var curve: CurveClientCredentials?
+        public var curveOnFrontend = false
 
         public init(task: TrainingTask, from: Day, until: Day, admin: String, frontend: String, model: String) {
             self.task = task
@@ -60,8 +65,10 @@ public final class ContinuousTrainer {
     public init(log: TransactionLog, options: Options) throws {
         self.log = log
         self.options = options
-        admin = try Client(endpoint: options.admin, timeoutMilliseconds: options.timeoutMilliseconds)
-        frontend = try Client(endpoint: options.frontend, timeoutMilliseconds: options.timeoutMilliseconds)
+        admin = try Client(endpoint: options.admin, timeoutMilliseconds: options.timeoutMilliseconds, curve: options.curve)
+        frontend = try Client(
+            endpoint: options.frontend, timeoutMilliseconds: options.timeoutMilliseconds,
+            curve: options.curveOnFrontend ? options.curve : nil)
     }
 
     /// Runs the replay; `report` gets one line per trading day.
