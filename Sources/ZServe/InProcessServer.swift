@@ -18,13 +18,15 @@ public final class InProcessServer {
     private var workers: [[UInt8]: PredictHandler] = [:]
     private var nextWorker = 0
     private var nextCaller: UInt64 = 0
+    private let requestLimits: RequestLimits
 
     /// - Throws: when the repository cannot be read.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "zserve-in-process")) throws {
         registry = ModelRegistry(canarySeed: configuration.canarySeed)
+        requestLimits = configuration.requestLimits
         manager = ModelManager(
-            registry: registry, repository: ModelRepository(root: configuration.repository), loader: ONNXLoader(),
-            limits: .init(maxPushSize: configuration.maxPushSize), logger: logger)
+            registry: registry, repository: ModelRepository(root: configuration.repository),
+            loader: ONNXLoader(limits: configuration.modelFileLimits), limits: ModelManager.limits(configuration), logger: logger)
         try manager.start()
         control = ModelControlHandler(manager: manager)
         core = BrokerCore(configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger)
@@ -51,7 +53,7 @@ public final class InProcessServer {
     private func addWorker() -> [UInt8] {
         nextWorker += 1
         let id = Array("in-process-worker-\(nextWorker)".utf8)
-        workers[id] = PredictHandler(registry: registry)
+        workers[id] = PredictHandler(registry: registry, limits: requestLimits)
         return id
     }
 

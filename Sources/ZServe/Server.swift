@@ -130,7 +130,7 @@ public final class Server: Sendable {
             for _ in 0..<count {
                 let worker = Worker(
                     context: context, brokerEndpoint: backendEndpoint, registry: registry, heartbeats: false, logger: logger,
-                    metrics: metrics)
+                    metrics: metrics, limits: configuration.requestLimits)
                 threads.append(ServiceThread(name: "zserve-worker") { [logger] in
                     do {
                         try worker.run()
@@ -149,7 +149,8 @@ public final class Server: Sendable {
         try ManagerService.start(
             context: context, brokerEndpoint: managerEndpoint, registry: registry,
             repository: ModelRepository(root: configuration.repository),
-            limits: .init(maxPushSize: configuration.maxPushSize), pollInterval: configuration.pollInterval, logger: logger,
+            limits: ModelManager.limits(configuration), fileLimits: configuration.modelFileLimits,
+            pollInterval: configuration.pollInterval, logger: logger,
             metrics: metrics)
     }
 

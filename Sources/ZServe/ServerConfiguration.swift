@@ -39,8 +39,17 @@ public struct ServerConfiguration: Sendable {
     public var pollInterval: Duration?
     /// Seeds the canary split between weighted labels.
     public var canarySeed: UInt64
-    /// Largest model a push may announce, in bytes.
+    /// Largest model a push may announce, in bytes; also the largest model file a load reads.
     public var maxPushSize: UInt64
+    /// How large one Predict input may be.
+    public var requestLimits = RequestLimits()
+    /// Graph nodes and initializer bytes a model file may hold (its file size is `maxPushSize`).
+    public var modelFileLimits = ModelFileLimits()
+    /// Models the server serves at most; a push of one more is refused, a repository with more serves the first
+    /// ones by name.
+    public var maxModels = 1000
+    /// Uploads (pushes) open at once.
+    public var maxUploads = 4
     /// CurveZMQ authentication; nil: none, and then the admin endpoint binds only a loopback address unless
     /// `insecureAdmin` is set.
     public var curve: Curve?

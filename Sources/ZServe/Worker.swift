@@ -24,15 +24,17 @@ public struct Worker: Sendable {
     let logger: Logger
     let metrics: ServerMetrics?
     let curve: CurveClientCredentials?
+    let limits: RequestLimits
 
     /// - Parameters:
     ///   - metrics: where answered requests and compute times are recorded (nil: nowhere).
     ///   - curve: credentials for a worker endpoint that requires CurveZMQ (`serve --worker-keys`).
     public init(
         context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger,
-        metrics: ServerMetrics? = nil, curve: CurveClientCredentials? = nil
+        metrics: ServerMetrics? = nil, curve: CurveClientCredentials? = nil, limits: RequestLimits = RequestLimits()
     ) {
         self.metrics = metrics
+        self.limits = limits
         self.curve = curve
         self.context = context
         self.brokerEndpoint = brokerEndpoint
@@ -62,7 +64,7 @@ public struct Worker: Sendable {
 
     private func serve(on socket: Socket) throws {
         try socket.send(WorkerMessage.ready(heartbeats: heartbeats).frames)
-        let predict = PredictHandler(registry: registry, metrics: metrics)
+        let predict = PredictHandler(registry: registry, metrics: metrics, limits: limits)
         let poller = Poller([socket])
         var lastHeard = MonotonicClock.nanoseconds
         var lastSent = lastHeard

@@ -71,8 +71,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("canary-seed"), help: "Seed of the canary split between weighted labels.")
     var canarySeed: UInt64?
 
-    @Option(name: .customLong("max-push-size"), help: "Largest model a push may upload, in bytes. Default 4 GiB.")
+    @Option(name: .customLong("max-push-size"), help: "Largest model file a push may upload or a load read, in bytes. Default 4 GiB.")
     var maxPushSize: UInt64?
+
+    @Option(name: .customLong("max-tensor-elements"), help: "Elements one Predict input may have. Default 16 Mi.")
+    var maxTensorElements: Int?
+
+    @Option(name: .customLong("max-batch-rows"), help: "Rows (first dimension) one Predict input may have. Default 65536.")
+    var maxBatchRows: Int?
+
+    @Option(name: .customLong("max-models"), help: "Models served at most. Default 1000.")
+    var maxModels: Int?
+
+    @Option(name: .customLong("max-graph-nodes"), help: "Graph nodes (subgraphs included) a model may have. Default 100000.")
+    var maxGraphNodes: Int?
+
+    @Option(name: .customLong("max-initializer-bytes"), help: "Initializer (weight) bytes a model may have. Default 4 GiB.")
+    var maxInitializerBytes: UInt64?
+
+    @Option(name: .customLong("max-uploads"), help: "Pushes in progress at once. Default 4.")
+    var maxUploads: Int?
 
     @Option(name: .customLong("drain-timeout"), help: "Seconds a stop waits for accepted requests before answering them UNAVAILABLE. Default 10.")
     var drainTimeout: Double?
@@ -120,6 +138,12 @@ struct ServeCommand: AsyncParsableCommand {
         settings.override("canary-seed", with: canarySeed)
         settings.override("max-push-size", with: maxPushSize)
         settings.override("drain-timeout", with: drainTimeout)
+        settings.override("max-tensor-elements", with: maxTensorElements)
+        settings.override("max-batch-rows", with: maxBatchRows)
+        settings.override("max-models", with: maxModels)
+        settings.override("max-graph-nodes", with: maxGraphNodes)
+        settings.override("max-initializer-bytes", with: maxInitializerBytes)
+        settings.override("max-uploads", with: maxUploads)
         settings.override("log-level", with: logLevel)
         settings.override("log-format", with: logFormat)
         settings.override("server-key", with: serverKey)

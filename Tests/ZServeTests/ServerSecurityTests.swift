@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServingProtocol
 import Testing
 @testable import ZServe
 import ZeroMQ
@@ -91,5 +92,65 @@ struct ServerSecurityTests {
         configuration.insecureAdmin = false
         configuration.curve = .init(keys: try CurveKeyPair.generate(), adminKeys: directory)
         _ = try Server(configuration: configuration)
+    }
+}
+
+/// Model files measured before the runtime parses them.
+struct ModelFileLimitsTests {
+    /// A length-delimited protobuf field.
+    private func field(_ number: Int, _ payload: [UInt8]) -> [UInt8] {
+        var bytes = [UInt8(number << 3 | 2)]
+        var length = payload.count
+        repeat {
+            bytes.append(UInt8(length & 0x7f) | (length > 0x7f ? 0x80 : 0))
+            length >>= 7
+        } while length > 0
+        return bytes + payload
+    }
+
+    /// A ModelProto whose graph has `nodes` nodes, an initializer of `weights` bytes, and one node holding a
+    /// subgraph nested `depth` deep (each level one node).
+    private func model(nodes: Int, weights: Int, depth: Int) -> [UInt8] {
+        var graph: [UInt8] = []
+        for _ in 0..<depth { graph = field(1, field(5, field(6, graph))) }  // node { attribute { g: graph } }
+        for _ in 0..<nodes { graph += field(1, field(4, Array("Relu".utf8))) }
+        graph += field(5, field(9, [UInt8](repeating: 7, count: weights)))  // initializer { raw_data }
+        return field(7, graph)
+    }
+
+    private func check(_ bytes: [UInt8], _ limits: ModelFileLimits) throws(ServingError) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString).onnx")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try? Data(bytes).write(to: file)
+        try limits.check(file: file)
+    }
+
+    @Test func nodesSubgraphsAndInitializerBytesAreCountedWithoutParsing() throws {
+        let counts = try model(nodes: 5, weights: 1000, depth: 3).withUnsafeBytes { try ModelFileLimits.count(model: $0) }
+        #expect(counts.nodes == 5 + 3 + 0, "subgraph nodes count")
+        #expect(counts.initializerBytes >= 1000 && counts.initializerBytes < 1010)
+        var limits = ModelFileLimits()
+        limits.maxNodes = 7
+        #expect(throws: ServingError(.resourceExhausted, "model has 8 graph nodes, over the --max-graph-nodes limit of 7")) {
+            try check(model(nodes: 5, weights: 10, depth: 3), limits)
+        }
+        limits.maxNodes = 100
+        limits.maxInitializerBytes = 999
+        #expect(performing: { try check(model(nodes: 1, weights: 1000, depth: 0), limits) }, throws: {
+            ($0 as? ServingError)?.code == .resourceExhausted && "\($0)".contains("--max-initializer-bytes")
+        })
+        limits.maxFileBytes = 10
+        #expect(performing: { try check(model(nodes: 1, weights: 0, depth: 0), limits) }, throws: {
+            ($0 as? ServingError)?.code == .resourceExhausted && "\($0)".contains("--max-push-size")
+        })
+    }
+
+    @Test func hostileNestingAndTruncationAreRefusedAsNotAModel() {
+        #expect(performing: { try check(model(nodes: 1, weights: 0, depth: 40), ModelFileLimits()) }, throws: {
+            ($0 as? ServingError)?.code == .invalidArgument && "\($0)".contains("nested deeper than 32")
+        })
+        #expect(performing: { try check(Array(model(nodes: 3, weights: 100, depth: 2).dropLast(5)), ModelFileLimits()) }, throws: {
+            ($0 as? ServingError)?.code == .invalidArgument
+        })
     }
 }

@@ -41,6 +41,12 @@ public struct ServeSettings: Sendable {
     public var canarySeed: UInt64 = 0
     public var maxPushSize: UInt64 = 4 << 30
     public var drainTimeout = 10.0
+    public var maxTensorElements = RequestLimits().maxTensorElements
+    public var maxBatchRows = RequestLimits().maxBatchRows
+    public var maxModels = 1000
+    public var maxGraphNodes = ModelFileLimits().maxNodes
+    public var maxInitializerBytes = ModelFileLimits().maxInitializerBytes
+    public var maxUploads = 4
     public var logLevel = "info"
     public var logFormat = "text"
     public var serverKey: String?
@@ -96,6 +102,12 @@ public struct ServeSettings: Sendable {
         Field(key: "canary-seed", kind: .unsigned(\.canarySeed)),
         Field(key: "max-push-size", kind: .unsigned(\.maxPushSize)),
         Field(key: "drain-timeout", kind: .double(\.drainTimeout)),
+        Field(key: "max-tensor-elements", kind: .int(\.maxTensorElements)),
+        Field(key: "max-batch-rows", kind: .int(\.maxBatchRows)),
+        Field(key: "max-models", kind: .int(\.maxModels)),
+        Field(key: "max-graph-nodes", kind: .int(\.maxGraphNodes)),
+        Field(key: "max-initializer-bytes", kind: .unsigned(\.maxInitializerBytes)),
+        Field(key: "max-uploads", kind: .int(\.maxUploads)),
         Field(key: "log-level", kind: .string(\.logLevel)),
         Field(key: "log-format", kind: .string(\.logFormat)),
         Field(key: "server-key", kind: .optionalString(\.serverKey)),
@@ -173,6 +185,10 @@ public struct ServeSettings: Sendable {
         try check(pollInterval >= 0, "poll-interval", "must not be negative")
         try check(drainTimeout >= 0, "drain-timeout", "must not be negative")
         try check(maxPushSize >= 1, "max-push-size", "must be positive")
+        for (key, value) in [("max-tensor-elements", maxTensorElements), ("max-batch-rows", maxBatchRows),
+                             ("max-models", maxModels), ("max-graph-nodes", maxGraphNodes), ("max-uploads", maxUploads)] {
+            try check(value >= 1, key, "must be at least 1")
+        }
         try check(Logger.Level(rawValue: logLevel) != nil, "log-level", "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         try check(LogFormat(rawValue: logFormat) != nil, "log-format", "must be text or json")
         for key in ["admin-keys", "frontend-keys", "worker-keys"] where value(of: key) != nil {
@@ -209,6 +225,13 @@ public struct ServeSettings: Sendable {
         configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
         configuration.autoscale = try autoscaleBounds()
         configuration.insecureAdmin = insecureAdmin
+        configuration.requestLimits.maxTensorElements = maxTensorElements
+        configuration.requestLimits.maxBatchRows = maxBatchRows
+        configuration.modelFileLimits.maxFileBytes = maxPushSize
+        configuration.modelFileLimits.maxNodes = maxGraphNodes
+        configuration.modelFileLimits.maxInitializerBytes = maxInitializerBytes
+        configuration.maxModels = maxModels
+        configuration.maxUploads = maxUploads
         if let serverKey {
             let keys: CurveKeyPair
             do {

@@ -34,11 +34,15 @@ final class PredictHandler {
     private var sessionOwners: [ObjectIdentifier: Servable] = [:]
 
     private let metrics: MetricsRecorder?
+    private let limits: RequestLimits
 
-    /// - Parameter metrics: where answered requests (by model, version, code) and compute times are recorded.
-    init(registry: ModelRegistry, metrics: ServerMetrics? = nil) {
+    /// - Parameters:
+    ///   - metrics: where answered requests (by model, version, code) and compute times are recorded.
+    ///   - limits: how large an input may be.
+    init(registry: ModelRegistry, metrics: ServerMetrics? = nil, limits: RequestLimits = RequestLimits()) {
         self.registry = registry
         self.metrics = metrics.map(MetricsRecorder.init)
+        self.limits = limits
     }
 
     /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
@@ -133,6 +137,7 @@ final class PredictHandler {
                 } catch {
                     throw Self.servingError(error)
                 }
+                try limits.check(input: tensor.name, shape: shape)
                 inputs[position] = (elementType, shape, tensor)
             }
             if let missing = inputs.firstIndex(where: { $0 == nil }) {

@@ -24,13 +24,19 @@ public enum Warmup: Sendable {
     case generated(required: Bool)
 }
 
-/// The runtime's loader: parse, operator check, memory plan, warm-up run (`VersionLoader`).
+/// The runtime's loader: size limits checked on the file, then parse, operator check, memory plan, warm-up run
+/// (`VersionLoader`).
 public struct ONNXLoader: Loader {
-    public init() {}
+    public let limits: ModelFileLimits
+
+    public init(limits: ModelFileLimits = ModelFileLimits()) {
+        self.limits = limits
+    }
 
     public func load(
         file: URL, name: String, version: Int64, warmup: Warmup
     ) throws(ServingError) -> (Servable, tolerated: Error?) {
-        try VersionLoader.load(file: file, name: name, version: version, warmup: warmup)
+        try limits.check(file: file)
+        return try VersionLoader.load(file: file, name: name, version: version, warmup: warmup)
     }
 }

@@ -24,8 +24,8 @@ public struct ManagerService {
     /// - Throws: when the repository cannot be read or the socket cannot be made.
     static func start(
         context: Context, brokerEndpoint: String?, registry: ModelRegistry, repository: ModelRepository,
-        limits: ModelManager.Limits = .init(), ownsRepository: Bool = true, pollInterval: Duration?, logger: Logger,
-        metrics: ServerMetrics? = nil
+        limits: ModelManager.Limits = .init(), fileLimits: ModelFileLimits = .init(), ownsRepository: Bool = true,
+        pollInterval: Duration?, logger: Logger, metrics: ServerMetrics? = nil
     ) throws -> ServiceThread {
         let (thread, _) = try ServiceThread.start(name: "zserve-manager", setup: {
             // The first socket of a context starts libzmq's I/O threads, which inherit this thread's priority: make
@@ -35,7 +35,7 @@ public struct ManagerService {
             // A worker's manager has no broker to hear from; its socket only lets a context shutdown end the poll.
             try socket.connect(brokerEndpoint ?? "inproc://zserve-manager-unused-\(UUID().uuidString)")
             let manager = ModelManager(
-                registry: registry, repository: repository, loader: ONNXLoader(), limits: limits, logger: logger,
+                registry: registry, repository: repository, loader: ONNXLoader(limits: fileLimits), limits: limits, logger: logger,
                 metrics: metrics)
             do {
                 try manager.start(ownsRepository: ownsRepository)

@@ -19,6 +19,8 @@ public final class ModelManager {
         var maxPushSize: UInt64 = 4 << 30
         /// Uploads open at once.
         var concurrentUploads = 4
+        /// Models served at most (a push of another is refused; a scan serves the first ones by name).
+        var maxModels = 1000
         /// An upload without a chunk for this long is discarded.
         var uploadIdleTimeout: Duration = .seconds(60)
     }
@@ -49,6 +51,11 @@ public final class ModelManager {
     private var unloadedByOperator: [String: Set<Int64>] = [:]
     /// Each model's default version as last logged, to report (and count) when it changes.
     private var announcedDefaults: [String: Int64] = [:]
+
+    /// The limits a server configuration sets.
+    static func limits(_ configuration: ServerConfiguration) -> Limits {
+        Limits(maxPushSize: configuration.maxPushSize, concurrentUploads: configuration.maxUploads, maxModels: configuration.maxModels)
+    }
 
     public convenience init(registry: ModelRegistry, repository: ModelRepository, logger: Logger) {
         self.init(registry: registry, repository: repository, loader: ONNXLoader(), limits: Limits(), logger: logger)
@@ -82,7 +89,7 @@ public final class ModelManager {
     /// - Throws: when the repository cannot be read.
     public func start(ownsRepository: Bool = true) throws {
         if ownsRepository { try store.removeStaleUploads() }
-        onDisk = try store.repository.scan()
+        try scan()
         for name in onDisk.keys.sorted() {
             do {
                 try servingStates.restore(name, from: store, into: registry)
@@ -99,12 +106,24 @@ public final class ModelManager {
     /// - Parameter requireWarmup: whether a failed warm-up on generated inputs rejects a version.
     public func synchronize(requireWarmup: Bool = true) {
         do {
-            onDisk = try store.repository.scan()
+            try scan()
         } catch {
             logger.error("cannot scan the repository", metadata: ["error": "\(error)"])
             return
         }
         reconcileAll(requireWarmup: requireWarmup)
+    }
+
+    /// Rescans the repository; beyond `maxModels` models only the first ones by name count as on disk.
+    private func scan() throws {
+        onDisk = try store.repository.scan()
+        let names = onDisk.keys.sorted()
+        guard names.count > limits.maxModels else { return }
+        let skipped = names.dropFirst(limits.maxModels)
+        logger.error("more models on disk than --max-models; serving the first by name", metadata: [
+            "limit": "\(limits.maxModels)", "not_served": "\(skipped.joined(separator: ", "))",
+        ])
+        for name in skipped { onDisk[name] = nil }
     }
 
     private func reconcileAll(requireWarmup: Bool) {
@@ -273,6 +292,9 @@ public final class ModelManager {
         }
         if let label = request.labels.first(where: { !Self.isValidLabel($0) }) {
             throw ServingError(.invalidArgument, "label '\(label.prefix(200))' must be 1-64 characters of A-Z a-z 0-9 _ -")
+        }
+        if onDisk[request.model] == nil, onDisk.count >= limits.maxModels {
+            throw ServingError(.resourceExhausted, "the server serves \(onDisk.count) models, the --max-models limit; model '\(request.model)' is new")
         }
         guard uploads.count < limits.concurrentUploads else {
             throw ServingError(.resourceExhausted, "\(uploads.count) uploads are already in progress")
