@@ -79,7 +79,11 @@ def test_every_model_control_rpc(server, features):
 
         scaled = admin.scale_workers(listing.workers + 1)
         assert (scaled.previous, scaled.workers) == (listing.workers, listing.workers + 1)
-        assert admin.list_models().workers == listing.workers + 1
+        # The new worker thread announces itself to the broker just after the reply.
+        deadline = time.monotonic() + STATE_TIMEOUT_S
+        while admin.list_models().workers != listing.workers + 1:
+            assert time.monotonic() < deadline, f"the added worker never joined\n{server.log_tail()}"
+            time.sleep(0.05)
 
 
 @pytest.mark.parametrize("call, code_name", [
