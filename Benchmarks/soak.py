@@ -1,0 +1,199 @@
+"""Soak: a release `zserve serve` under ~80 % of its measured capacity for a long run, with a push every 5 s and a
+worker-count change every 30 s; nothing may fail and memory must settle.
+
+    python Benchmarks/soak.py [--bin .build/release/zserve] [--minutes 10] [--load 0.8] [--out docs/soak]
+
+1. Capacity: `zserve bench --concurrency 64` for 5 s on the CTR MLP (2 workers, batching 64).
+2. Soak: `zserve bench --rate (load × capacity)` in consecutive 10 s windows (open loop: latency counts from each
+   request's intended send time), while one admin client pushes a new version every 5 s (alternating two weight sets)
+   and scales the workers 2 → 3 → 2 … every 30 s (on 2 cores a third worker adds no capacity, so the load stays at
+   the measured fraction; scaling down to 1 would halve capacity and overload on purpose); the server's RSS is
+   sampled every second from /proc.
+3. Report: per minute requests, errors by code, p50/p99 and RSS; RSS growth after warm-up (first minute) as a
+   percentage; pushes and scale changes made. Writes OUT.md (table) and OUT.svg (p99 and RSS over time) and prints
+   one JSON object as the last line. Exit status 1 if any request failed, a push or scale failed, or RSS grew ≥ 5 %.
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "Clients" / "python"))
+
+from zserve_client import AdminClient  # noqa: E402
+
+WINDOW_S = 10
+PUSH_EVERY_S = 5
+SCALE_EVERY_S = 30
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def bench(binary: Path, endpoint: str, args: list[str]) -> dict:
+    out = subprocess.run([str(binary), "bench", "--endpoint", endpoint, "--model", "ctr", "--json", *args],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Operator(threading.Thread):
+    """Pushes every PUSH_EVERY_S and changes the worker count every SCALE_EVERY_S until stopped; records failures."""
+
+    def __init__(self, admin_endpoint: str, models: list[bytes]):
+        super().__init__(daemon=True)
+        self.admin_endpoint = admin_endpoint
+        self.models = models
+        self.stop = threading.Event()
+        self.pushes = 0
+        self.scales = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        next_push, next_scale, workers = started + PUSH_EVERY_S, started + SCALE_EVERY_S, 2
+        with AdminClient(self.admin_endpoint) as admin:
+            while not self.stop.wait(0.1):
+                now = time.monotonic()
+                try:
+                    if now >= next_push:
+                        admin.push_model("ctr", self.models[self.pushes % len(self.models)])
+                        self.pushes += 1
+                        next_push += PUSH_EVERY_S
+                    if now >= next_scale:
+                        workers = 3 if workers == 2 else 2
+                        admin.scale_workers(workers)
+                        self.scales += 1
+                        next_scale += SCALE_EVERY_S
+                except Exception as error:  # noqa: BLE001 - every failure is reported
+                    self.failures.append(f"{time.monotonic() - started:.0f} s: {error}")
+
+
+def svg(points: list[tuple[float, float, float]], path: Path) -> None:
+    """p99 (ms) and RSS (MiB) against minutes, two polylines on one chart with their own scales."""
+    width, height, margin = 720, 300, 50
+    xs = [p[0] for p in points] or [0]
+    span = max(xs) or 1
+
+    def line(values: list[float], color: str, label_y: int) -> str:
+        top = max(values) or 1
+        coords = " ".join(f"{margin + (x / span) * (width - 2 * margin):.1f},"
+                          f"{height - margin - (v / top) * (height - 2 * margin):.1f}" for x, v in zip(xs, values))
+        return (f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>'
+                f'<text x="{width - margin - 60}" y="{label_y}" fill="{color}" font-size="11">max {top:.1f}</text>')
+
+    p99 = [p[1] for p in points]
+    rss = [p[2] for p in points]
+    path.write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<text x="{margin}" y="20" font-size="13">soak: p99 latency (ms, red) and server RSS (MiB, blue) per '
+        f'{WINDOW_S} s window over {span:.0f} min</text>'
+        f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="black"/>'
+        f'<text x="{width / 2}" y="{height - 15}" font-size="11">minutes</text>'
+        + line(p99, "#c0392b", margin) + line(rss, "#2c6fbb", margin + 14)
+        + "</svg>\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", type=Path, default=REPO_ROOT / ".build" / "release" / "zserve")
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--load", type=float, default=0.8)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "soak")
+    parser.add_argument("--model-file", type=Path,
+                        default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
+    args = parser.parse_args()
+    model = args.model_file.read_bytes()
+    # A second weight set: the same graph with its first initializer scaled, a valid and distinct file.
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    proto = onnx.load_from_string(model)
+    first = proto.graph.initializer[0]
+    first.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(first) * np.float32(1.01), first.name))
+    altered = proto.SerializeToString()
+    with tempfile.TemporaryDirectory() as scratch:
+        repository = Path(scratch) / "repository"
+        (repository / "ctr" / "1").mkdir(parents=True)
+        (repository / "ctr" / "1" / "model.onnx").write_bytes(model)
+        (repository / "ctr" / "config.json").write_text('{"version_policy": {"latest": 2}}')
+        server = subprocess.Popen([str(args.bin), "serve", "--model-repository", str(repository), "--listen",
+                                   "tcp://127.0.0.1:0", "--admin", "tcp://127.0.0.1:0", "--workers", "2",
+                                   "--max-batch-size", "64", "--poll-interval", "0", "--log-level", "warning"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            ready = json.loads(server.stdout.readline())
+            capacity = bench(args.bin, ready["listen"], ["--concurrency", "64", "--duration", "5"])["throughput_rps"]
+            rate = capacity * args.load
+            print(f"capacity {capacity:.0f} req/s; soaking at {rate:.0f} req/s for {args.minutes} min", flush=True)
+            rss: list[tuple[float, int]] = []
+            sampling = threading.Event()
+
+            def sample() -> None:
+                while not sampling.wait(1):
+                    rss.append((time.monotonic(), rss_bytes(server.pid)))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            operator = Operator(ready["admin"], [altered, model])
+            operator.start()
+            started = time.monotonic()
+            windows = []
+            while time.monotonic() - started < args.minutes * 60:
+                result = bench(args.bin, ready["listen"], ["--rate", f"{rate:.0f}", "--duration", str(WINDOW_S)])
+                windows.append((time.monotonic() - started, result))
+                print(f"{(time.monotonic() - started) / 60:5.1f} min: {result['requests']} requests, "
+                      f"p99 {result['p99_us'] / 1000:.2f} ms, status {result['status']}, "
+                      f"RSS {rss[-1][1] / 2**20 if rss else 0:.0f} MiB", flush=True)
+            operator.stop.set()
+            operator.join()
+            sampling.set()
+            sampler.join()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    failed = {code: count for _, w in windows for code, count in w["status"].items() if code != "OK"}
+    minutes = []
+    for minute in range(int(args.minutes + 0.999)):
+        inside = [w for t, w in windows if minute * 60 < t <= (minute + 1) * 60]
+        memory = [r for t, r in rss if minute * 60 < t - started <= (minute + 1) * 60]
+        if inside:
+            minutes.append({"minute": minute + 1, "requests": sum(w["requests"] for w in inside),
+                            "errors": sum(c for w in inside for code, c in w["status"].items() if code != "OK"),
+                            "p50_ms": statistics.median(w["p50_us"] for w in inside) / 1000,
+                            "p99_ms": max(w["p99_us"] for w in inside) / 1000,
+                            "rss_mib": (max(memory) if memory else 0) / 2**20})
+    warm = minutes[0]["rss_mib"] if minutes else 0
+    growth = (max(m["rss_mib"] for m in minutes[1:]) / warm - 1) * 100 if len(minutes) > 1 and warm else 0.0
+    lines = ["| minute | requests | errors | p50 ms (median of windows) | p99 ms (worst window) | RSS MiB (max) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {m['minute']} | {m['requests']} | {m['errors']} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+              f"{m['rss_mib']:.1f} |" for m in minutes]
+    summary = {"capacity_rps": capacity, "rate_rps": rate, "minutes": args.minutes, "requests": sum(m["requests"] for m in minutes),
+               "failed": failed, "pushes": operator.pushes, "scale_changes": operator.scales,
+               "operator_failures": operator.failures, "rss_growth_after_first_minute_pct": growth}
+    args.out.with_suffix(".md").write_text(
+        f"Soak run: {args.minutes} min at {rate:.0f} req/s ({args.load:.0%} of {capacity:.0f} req/s measured), "
+        f"{operator.pushes} pushes, {operator.scales} scale changes, failed requests {failed or 0}, operator failures "
+        f"{len(operator.failures)}, RSS growth after the first minute {growth:.1f} %.\n\n" + "\n".join(lines) + "\n")
+    svg([(t / 60, w["p99_us"] / 1000, next((r for tt, r in rss if tt - started >= t), rss[-1][1] if rss else 0) / 2**20)
+         for t, w in windows], args.out.with_suffix(".svg"))
+    print("\n".join(lines))
+    print(json.dumps(summary))
+    sys.exit(1 if failed or operator.failures or growth >= 5 else 0)
+
+
+if __name__ == "__main__":
+    main()
