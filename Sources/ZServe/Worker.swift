@@ -7,8 +7,8 @@ import ZeroMQ
 ///
 /// Runs entirely on its own thread (`run`). It announces itself ready, then for each work item replies with a result,
 /// which also tells the broker it is free again. A worker in another process (`heartbeats`) also exchanges heartbeats
-/// with the broker and gives up when the broker stays silent for `Heartbeat.liveness` intervals. Exits on a
-/// disconnect from the broker or when the context shuts down.
+/// with the broker and, when the broker stays silent for `Heartbeat.liveness` intervals, reconnects and announces
+/// itself again. Exits on a disconnect from the broker or when the context shuts down.
 public struct Worker: Sendable {
     /// Why a worker stopped other than being asked to.
     public enum Failure: Error, CustomStringConvertible {
@@ -43,10 +43,25 @@ public struct Worker: Sendable {
         self.logger = logger
     }
 
-    /// Serves until the broker says disconnect (returns normally) or the context shuts down.
+    /// Serves until the broker says disconnect (returns normally) or the context shuts down. A remote worker whose
+    /// broker falls silent (a partition, a restart) opens a new connection and announces itself again, so it rejoins
+    /// as soon as the broker is reachable; the request it held was re-queued by the broker meanwhile.
+    ///
+    /// - Throws: the socket error that ended the loop.
+    public func run() throws {
+        while true {
+            do {
+                return try runConnection()
+            } catch Failure.brokerSilent {
+                logger.warning("broker silent; reconnecting", metadata: ["broker": "\(brokerEndpoint)"])
+            }
+        }
+    }
+
+    /// One connection to the broker, until it ends.
     ///
     /// - Throws: `Failure.brokerSilent` when heartbeats stop, or the socket error that ended the loop.
-    public func run() throws {
+    private func runConnection() throws {
         let socket = try Socket(context: context, type: .dealer)
         defer { socket.close() }
         try curve?.apply(to: socket)

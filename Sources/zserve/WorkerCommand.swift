@@ -15,8 +15,9 @@ struct WorkerCommand: ParsableCommand {
         discussion: """
             The worker loads models from its own --model-repository (the server's, shared or synced) and polls it
             for new versions. It exchanges heartbeats with the server; either side gives the other up after three
-            silent seconds (the server re-queues the request a dead worker held). Exits 0 on SIGTERM, 1 when the
-            server goes silent.
+            silent seconds (the server re-queues the request a dead worker held); a worker that hears nothing for
+            three seconds reconnects and announces itself again, so it rejoins when a partition heals. Exits 0 on
+            SIGTERM.
             """
     )
 
