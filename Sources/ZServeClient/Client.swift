@@ -81,8 +81,8 @@ public final class Client {
     ) throws -> Response {
         // REQ adds the empty delimiter itself: send [method][payload], receive [status][response].
         let frames = try Envelope.request(method, request).dropFirst()
-        guard try socket.send(Array(frames)) else { throw Failure.timeout(milliseconds: timeoutMilliseconds) }
-        guard let reply = try socket.receive() else {
+        // A send times out when the connection was refused before it (libzmq dropped the peer and its queue).
+        guard try socket.send(Array(frames)), let reply = try socket.receive() else {
             let handshake = monitor.latestFailure()
             socket.close()
             (socket, monitor) = try Self.openSocket(context, endpoint, timeoutMilliseconds, curve)

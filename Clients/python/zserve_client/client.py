@@ -33,6 +33,8 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
     def _open(self) -> None:
         """Opens the REQ socket with a monitor of its handshakes (to tell a refused key from a silent server)."""
         self._socket = open_socket(self._context, zmq.REQ, self._curve)
+        # A send waits for a connected peer; one refused at the handshake never comes, so bound the wait too.
+        self._socket.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
         self._monitor = self._socket.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         self._socket.connect(self.endpoint)
@@ -60,8 +62,12 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
         """Builds a call with make_call(*args), sends it and returns its result; raises ZServeError (ZServeTimeout
         after timeout_ms)."""
         call = make_call(*args)
-        self._socket.send_multipart(call.frames())
-        if not self._socket.poll(self.timeout_ms):
+        try:
+            self._socket.send_multipart(call.frames())
+            answered = self._socket.poll(self.timeout_ms)
+        except zmq.Again:
+            answered = False
+        if not answered:
             refused = self._handshake_failure()
             self.close()
             self._open()
