@@ -1,20 +1,24 @@
 """The Swift, Python and C clients name methods and failures the same way.
 
-A pyzmq ROUTER stands in for a server that answers with a status code zserve.v1 does not define, or never answers;
-each client (the Python library, `zserve predict`, the C example CLI) must report the same code name.
+A pyzmq ROUTER stands in for a server that answers with a status code zserve.v1 does not define, or never answers,
+or requires CURVE (pyzmq's ZAP authenticator allowing one key); each client (the Python library, `zserve predict`, the
+C example CLI) must report the same code name.
 """
 
 import os
 import re
+import shutil
 import subprocess
 import threading
 
 import numpy as np
 import pytest
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 import zserve_testing
-from zserve_client import METHODS, Client, ZServeError, ZServeTimeout
+from zserve_client import METHODS, Client, CurveKeys, ZServeError, ZServeTimeout
 from zserve_client.protos import status_pb2
 from zserve_testing import REPO_ROOT
 
@@ -25,11 +29,24 @@ TIMEOUT_MS = 300
 
 
 class FakeServer:
-    """A ROUTER on an ephemeral loopback port that answers every request with `code`, or never (code None)."""
+    """A ROUTER on an ephemeral loopback port that answers every request with `code`, or never (code None); the first
+    `ignore` requests get no answer either.
 
-    def __init__(self, code):
+    With `keys` (a directory of `zserve keygen` files), it is a CURVE server with server.key that allows the public
+    keys in keys/allowed (pyzmq's authenticator reads the certificates named *.key there)."""
+
+    def __init__(self, code, keys=None, ignore=0):
         self.context = zmq.Context()
+        self.authenticator = None
         self.socket = self.context.socket(zmq.ROUTER)
+        if keys:
+            self.authenticator = ThreadAuthenticator(self.context)
+            self.authenticator.start()
+            self.authenticator.configure_curve(domain="*", location=str(keys / "allowed"))
+            self.socket.curve_publickey, self.socket.curve_secretkey = zmq.auth.load_certificate(
+                str(keys / "server.key"))
+            self.socket.curve_server = True
+        self.ignore = ignore
         port = self.socket.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.code = code
@@ -42,7 +59,8 @@ class FakeServer:
             if not self.socket.poll(50):
                 continue
             frames = self.socket.recv_multipart()
-            if self.code is None:
+            if self.code is None or self.ignore > 0:
+                self.ignore -= 1
                 continue
             delimiter = frames.index(b"")
             status = status_pb2.Status(code=self.code, message="from the fake server").SerializeToString()
@@ -52,6 +70,8 @@ class FakeServer:
         self.stop.set()
         self.thread.join()
         self.socket.close(linger=0)
+        if self.authenticator:
+            self.authenticator.stop()
         self.context.term()
 
 
@@ -62,24 +82,44 @@ def c_cli():
     return C_CLIENT_DIR / "build" / "zserve-c-predict"
 
 
-def failure_names(endpoint: str, c_cli) -> dict:
-    """The code name each client reports for one Predict against endpoint."""
-    names = {}
+@pytest.fixture
+def keys(tmp_path):
+    """`zserve keygen` key pairs for the fake server, a client it allows (its .pub in allowed/) and a stranger."""
+    for name in ["server", "client", "stranger"]:
+        made = subprocess.run([os.environ["ZSERVE_BIN"], "keygen", "--out", str(tmp_path / name)], capture_output=True,
+                              text=True, timeout=30)
+        assert made.returncode == 0, made.stderr
+    (tmp_path / "allowed").mkdir()
+    shutil.copy(tmp_path / "client.pub", tmp_path / "allowed" / "client.key")  # see FakeServer
+    return tmp_path
+
+
+def failures(endpoint: str, c_cli, key_files=()) -> dict:
+    """"CODE_NAME: message" (or "OK") from each client for one Predict against endpoint; key_files: the server's
+    public key file and the client's secret key file, for CURVE."""
+    lines = {}
+    options = ["--server-public-key", str(key_files[0]), "--client-key", str(key_files[1])] if key_files else []
+    curve = CurveKeys.from_files(*map(str, key_files)) if key_files else None
     try:
-        with Client(endpoint, timeout_ms=TIMEOUT_MS) as client:
+        with Client(endpoint, timeout_ms=TIMEOUT_MS, curve=curve) as client:
             client.predict("m", {"x": np.ones((1, 1), dtype=np.float32)})
-        names["python"] = "OK"
+        lines["python"] = "OK"
     except ZServeError as error:
-        names["python"] = error.code_name
+        lines["python"] = f"{error.code_name}: {error.message}"
     swift = subprocess.run(
         [os.environ["ZSERVE_BIN"], "predict", "--endpoint", endpoint, "--model", "m", "--timeout-ms", str(TIMEOUT_MS),
-         "--json", '{"x": {"dtype": "float32", "shape": [1, 1], "data": [1]}}'],
+         "--json", '{"x": {"dtype": "float32", "shape": [1, 1], "data": [1]}}', *options],
         capture_output=True, text=True, timeout=30)
-    names["swift"] = swift.stderr.strip().split(":")[0] if swift.returncode else "OK"
-    c = subprocess.run([str(c_cli), endpoint, "m", "1", "1", "1"], capture_output=True, text=True, timeout=30,
-                       env={**os.environ, "ZSERVE_TIMEOUT_MS": str(TIMEOUT_MS)})
-    names["c"] = c.stderr.strip().split(":")[0] if c.returncode else "OK"
-    return names
+    lines["swift"] = swift.stderr.strip() if swift.returncode else "OK"
+    c = subprocess.run([str(c_cli), *options, endpoint, "m", "1", "1", "1"], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "ZSERVE_TIMEOUT_MS": str(TIMEOUT_MS)})
+    lines["c"] = c.stderr.strip() if c.returncode else "OK"
+    return lines
+
+
+def failure_names(endpoint: str, c_cli, key_files=()) -> dict:
+    """The code name each client reports for one Predict against endpoint."""
+    return {client: line.split(":")[0] for client, line in failures(endpoint, c_cli, key_files).items()}
 
 
 def test_a_timeout_is_deadline_exceeded_in_every_client(c_cli):
@@ -101,6 +141,22 @@ def test_status_codes_are_named_alike(c_cli, code, name):
         assert failure_names(fake.endpoint, c_cli) == {"python": name, "swift": name, "c": name}
     finally:
         fake.close()
+
+
+@pytest.mark.parametrize("client_key, name, reason", [
+    pytest.param("client", "NOT_FOUND", "from the fake server", id="allowed"),
+    pytest.param("stranger", "UNAUTHENTICATED", "refused this client's key", id="stranger"),
+    pytest.param(None, "UNAUTHENTICATED", "the endpoint requires CURVE", id="no-keys"),
+])
+def test_curve_keys_work_and_refusals_are_named_alike(c_cli, keys, client_key, name, reason):
+    fake = FakeServer(code=5, keys=keys)
+    try:
+        key_files = (keys / "server.pub", keys / f"{client_key}.key") if client_key else ()
+        lines = failures(fake.endpoint, c_cli, key_files)
+    finally:
+        fake.close()
+    assert {client: line.split(":")[0] for client, line in lines.items()} == dict.fromkeys(lines, name), lines
+    assert all(reason in line for line in lines.values()), lines
 
 
 def test_method_names_come_from_the_protos_and_the_c_client_uses_them():
