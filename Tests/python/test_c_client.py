@@ -229,7 +229,7 @@ def test_a_socket_reopened_after_a_timeout_keeps_the_curve_keys(curve_reopen, ke
     # A CURVE server that allows only the client's key and ignores the first request: the second is answered only if
     # the socket that replaced the timed-out one authenticated with the same keys.
     (tmp_path / "allowed").mkdir()
-    shutil.copy(keys / "client.pub", tmp_path / "allowed" / "client.key")  # see FakeServer
+    shutil.copy(keys / "client.pub", tmp_path / "allowed")
     shutil.copy(keys / "server.key", tmp_path / "server.key")
     fake = FakeServer(code=5, keys=tmp_path, ignore=1)
     try:
