@@ -1,10 +1,12 @@
 /* zserve-c-predict: runs a model on a float32 matrix through the ZServe C client and prints its first output.
  *
- *   zserve-c-predict [--input NAME] ENDPOINT MODEL ROWS COLS V1 V2 ...
+ *   zserve-c-predict [--input NAME] [--server-public-key FILE --client-key FILE] ENDPOINT MODEL ROWS COLS V1 V2 ...
  *
  * Sends the ROWS x COLS values (row-major) as the input NAME (default "features") to the model's default version and
- * prints {"model": ..., "version": N, "output": ..., "shape": [...], "data": [...]} on stdout.
- * Exit status: 0 on success; 1 when the request fails, with "CODE_NAME: message" on stderr; 2 on a usage error.
+ * prints {"model": ..., "version": N, "output": ..., "shape": [...], "data": [...]} on stdout. With the server's
+ * public key file and this client's secret key file (zserve keygen), it authenticates with CURVE.
+ * Exit status: 0 on success; 1 when the request fails, with "CODE_NAME: message" on stderr; 2 on a usage error,
+ * including a key file that cannot be used ("INVALID_ARGUMENT: FILE: reason" on stderr).
  * ZSERVE_TIMEOUT_MS in the environment sets how long to wait for the reply (default 10000).
  */
 #include <errno.h>
@@ -18,10 +20,14 @@
 #include "zserve_client.h"
 
 #define TIMEOUT_MS 10000
-#define USAGE "usage: zserve-c-predict [--input NAME] ENDPOINT MODEL ROWS COLS V1 V2 ...\n"
+#define USAGE                                                                                                       \
+    "usage: zserve-c-predict [--input NAME] [--server-public-key FILE --client-key FILE] ENDPOINT MODEL ROWS COLS "  \
+    "V1 V2 ...\n"
 
 struct arguments {
     const char *input;
+    const char *server_public_key; /* NULL without CURVE; set together with client_key */
+    const char *client_key;
     const char *endpoint;
     const char *model;
     int64_t shape[2];
@@ -55,14 +61,44 @@ static int parse_value(const char *text, float *value) {
     return 0;
 }
 
+/* Reads the options before the positional arguments into *args; returns the index of the first positional one, or -1
+ * after printing a usage error. */
+static int parse_options(int argc, char **argv, struct arguments *args) {
+    static const char *const names[] = {"--input", "--server-public-key", "--client-key"};
+    const char **values[] = {&args->input, &args->server_public_key, &args->client_key};
+    int index = 1;
+    while (index < argc && strncmp(argv[index], "--", 2) == 0) {
+        size_t option = 0;
+        while (option < sizeof names / sizeof names[0] && strcmp(argv[index], names[option]) != 0) {
+            option++;
+        }
+        if (option == sizeof names / sizeof names[0]) {
+            usage_error("unknown option", argv[index]);
+            return -1;
+        }
+        if (index + 1 >= argc) {
+            usage_error("missing value", argv[index]);
+            return -1;
+        }
+        *values[option] = argv[index + 1];
+        index += 2;
+    }
+    if ((args->server_public_key == NULL) != (args->client_key == NULL)) {
+        fputs("zserve-c-predict: --server-public-key and --client-key go together\n" USAGE, stderr);
+        return -1;
+    }
+    return index;
+}
+
 /* Fills *args from the command line; returns 0, or 2 after printing a usage error. */
 static int parse_arguments(int argc, char **argv, struct arguments *args) {
     args->input = "features";
+    args->server_public_key = NULL;
+    args->client_key = NULL;
     args->values = NULL;
-    int first = 1;
-    if (argc > 2 && strcmp(argv[1], "--input") == 0) {
-        args->input = argv[2];
-        first = 3;
+    int first = parse_options(argc, argv, args);
+    if (first < 0) {
+        return 2;
     }
     if (argc - first < 4) {
         fputs(USAGE, stderr);
@@ -142,6 +178,15 @@ static int run(const struct arguments *args) {
         fprintf(stderr, "%s: cannot connect to %s: %s\n", zserve_code_name(ZSERVE_UNAVAILABLE), args->endpoint,
                 strerror(errno));
         return 1;
+    }
+    if (args->server_public_key) {
+        char message[ZSERVE_MESSAGE_SIZE];
+        int code = zserve_use_curve(client, args->server_public_key, args->client_key, message, sizeof message);
+        if (code != ZSERVE_OK) {
+            fprintf(stderr, "%s: %s\n", zserve_code_name(code), message);
+            zserve_close(client);
+            return code == ZSERVE_INVALID_ARGUMENT ? 2 : 1;
+        }
     }
     zserve_result_t result;
     int code = zserve_predict_f32(client, args->model, 0, args->input, args->values, args->shape, 2, &result);

@@ -10,11 +10,15 @@
 
 #include <zmq.h>
 
+#include "curve_keys.h"
 #include "zserve/v1/inference.pb-c.h"
 #include "zserve/v1/status.pb-c.h"
 
 #define PREDICT_METHOD "zserve.v1.Inference/Predict"
 #define SESSION_BYTES 16
+/* The handshake failures that tell a refused or missing CURVE key from a silent server. */
+#define HANDSHAKE_FAILURES \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 /* raw_data holds IEEE-754 binary32 values; the byte order is handled explicitly below. */
 _Static_assert(sizeof(float) == 4, "float must be 32 bits wide");
@@ -22,7 +26,13 @@ _Static_assert(sizeof(float) == 4, "float must be 32 bits wide");
 struct zserve_client {
     void *context;  /* owned; one per client, so clients share no state */
     void *socket;   /* owned REQ socket; NULL when reopening it failed, retried by the next request */
+    void *monitor;  /* owned PAIR socket receiving the REQ socket's failed handshakes; NULL when socket is */
+    unsigned monitors; /* sockets opened so far: each monitor gets its own inproc endpoint */
     char *endpoint; /* owned copy, to reopen the socket */
+    int curve;      /* nonzero once zserve_use_curve succeeded: every socket opened since is a CURVE client */
+    char server_public_key[CURVE_KEY_TEXT_SIZE]; /* Z85 */
+    char public_key[CURVE_KEY_TEXT_SIZE];        /* Z85 */
+    char secret_key[CURVE_KEY_TEXT_SIZE];        /* Z85; never printed, wiped by zserve_close */
     int timeout_ms;
     char session[2 * SESSION_BYTES + 1]; /* random hex: request ids are unique across clients and processes */
     uint64_t requests;                   /* requests made so far: request ids are unique within the client */
@@ -174,32 +184,91 @@ static int read_session(char *session) {
     return 0;
 }
 
-/* A REQ socket connected to the client's endpoint, or NULL with errno set. */
-static void *open_socket(const zserve_client_t *client) {
-    void *socket = zmq_socket(client->context, ZMQ_REQ);
-    if (!socket) {
-        return NULL;
+/* Sets the client's CURVE keys on a socket not yet connected. */
+static int set_curve_keys(const zserve_client_t *client, void *socket) {
+    size_t length = CURVE_KEY_TEXT_SIZE - 1; /* 40 characters: libzmq reads them as Z85 */
+    return zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, client->server_public_key, length) == 0 &&
+                   zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, client->public_key, length) == 0 &&
+                   zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, client->secret_key, length) == 0
+               ? 0
+               : -1;
+}
+
+/* Stops monitoring and closes the REQ socket and its monitor; each may be NULL. */
+static void close_socket(zserve_client_t *client) {
+    if (client->socket) {
+        zmq_socket_monitor(client->socket, NULL, 0);
+        zmq_close(client->socket);
     }
+    if (client->monitor) {
+        zmq_close(client->monitor);
+    }
+    client->socket = NULL;
+    client->monitor = NULL;
+}
+
+/* Opens a REQ socket (a CURVE client when the client has keys) with a monitor of its failed handshakes and connects it
+ * to the client's endpoint. Returns 0, or -1 with errno set and both sockets NULL. */
+static int open_socket(zserve_client_t *client) {
+    char monitor_endpoint[48];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://zserve-handshakes-%u", client->monitors++);
     int linger = 0; /* closing must not wait for a request the server never took */
-    if (zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(socket, ZMQ_SNDTIMEO, &client->timeout_ms, sizeof client->timeout_ms) != 0 ||
-        zmq_setsockopt(socket, ZMQ_RCVTIMEO, &client->timeout_ms, sizeof client->timeout_ms) != 0 ||
-        zmq_connect(socket, client->endpoint) != 0) {
-        int error = errno;
-        zmq_close(socket);
-        errno = error;
-        return NULL;
+    client->socket = zmq_socket(client->context, ZMQ_REQ);
+    client->monitor = client->socket ? zmq_socket(client->context, ZMQ_PAIR) : NULL;
+    if (client->monitor && zmq_setsockopt(client->socket, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+        zmq_setsockopt(client->socket, ZMQ_SNDTIMEO, &client->timeout_ms, sizeof client->timeout_ms) == 0 &&
+        zmq_setsockopt(client->socket, ZMQ_RCVTIMEO, &client->timeout_ms, sizeof client->timeout_ms) == 0 &&
+        (!client->curve || set_curve_keys(client, client->socket) == 0) &&
+        zmq_socket_monitor(client->socket, monitor_endpoint, HANDSHAKE_FAILURES) == 0 &&
+        zmq_setsockopt(client->monitor, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+        zmq_connect(client->monitor, monitor_endpoint) == 0 && zmq_connect(client->socket, client->endpoint) == 0) {
+        return 0;
     }
-    return socket;
+    int error = errno;
+    close_socket(client);
+    errno = error;
+    return -1;
 }
 
 /* A REQ socket that has sent must receive before it sends again, and one left inside a reply would read the rest of
  * it as the next reply, so after any failed exchange the socket is replaced; a late reply then goes nowhere. */
 static void reset_socket(zserve_client_t *client) {
-    if (client->socket) {
-        zmq_close(client->socket);
+    close_socket(client);
+    open_socket(client);
+}
+
+/* The latest failed handshake the monitor reported since the last call: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH (with the
+ * ZAP status code in *zap_status), another HANDSHAKE_FAILURES event, or 0 for none. Does not wait. */
+static int latest_handshake_failure(zserve_client_t *client, uint32_t *zap_status) {
+    int latest = 0;
+    if (!client->monitor) {
+        return 0;
     }
-    client->socket = open_socket(client);
+    for (;;) {
+        /* An event is two frames: 2 bytes of event and 4 of value in the host's byte order, then the peer's
+         * address. Both arrive together, so the second is read without waiting too. */
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, client->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return latest;
+        }
+        if (zmq_msg_size(&frame) >= 6) {
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, zmq_msg_data(&frame), sizeof event);
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&frame) + 2, sizeof value);
+            if (event & HANDSHAKE_FAILURES) {
+                latest = event;
+                *zap_status = value;
+            }
+        }
+        int more = zmq_msg_more(&frame);
+        while (more && zmq_msg_recv(&frame, client->monitor, ZMQ_DONTWAIT) >= 0) {
+            more = zmq_msg_more(&frame);
+        }
+        zmq_msg_close(&frame);
+    }
 }
 
 zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
@@ -214,7 +283,7 @@ zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
     client->timeout_ms = timeout_ms;
     client->endpoint = copy_string(endpoint);
     client->context = client->endpoint ? zmq_ctx_new() : NULL;
-    if (client->context && read_session(client->session) == 0 && (client->socket = open_socket(client))) {
+    if (client->context && read_session(client->session) == 0 && open_socket(client) == 0) {
         return client;
     }
     int error = errno;
@@ -223,18 +292,57 @@ zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
     return NULL;
 }
 
+/* Writes a printf-formatted message into the caller's buffer (nothing when message_size is 0) and returns code. */
+static int describe(char *message, size_t message_size, int code, const char *format, ...) {
+    if (message_size > 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(message, message_size, format, args);
+        va_end(args);
+    }
+    return code;
+}
+
+int zserve_use_curve(zserve_client_t *client, const char *server_public_key_file, const char *client_key_file,
+                     char *message, size_t message_size) {
+    if (!message) {
+        message_size = 0;
+    }
+    if (!client || !server_public_key_file || !client_key_file) {
+        return describe(message, message_size, ZSERVE_INVALID_ARGUMENT, "client and key files must not be NULL");
+    }
+    if (zmq_has("curve") != 1) {
+        return describe(message, message_size, ZSERVE_UNIMPLEMENTED, "this libzmq was built without CURVE");
+    }
+    char server_public_key[CURVE_KEY_TEXT_SIZE], public_key[CURVE_KEY_TEXT_SIZE], secret_key[CURVE_KEY_TEXT_SIZE];
+    if (curve_read_public_key(server_public_key_file, server_public_key, message, message_size) != 0 ||
+        curve_read_key_pair(client_key_file, public_key, secret_key, message, message_size) != 0) {
+        return ZSERVE_INVALID_ARGUMENT;
+    }
+    memcpy(client->server_public_key, server_public_key, sizeof server_public_key);
+    memcpy(client->public_key, public_key, sizeof public_key);
+    memcpy(client->secret_key, secret_key, sizeof secret_key);
+    curve_wipe(secret_key, sizeof secret_key);
+    client->curve = 1;
+    close_socket(client);
+    if (open_socket(client) != 0) {
+        return describe(message, message_size, ZSERVE_UNAVAILABLE, "cannot reopen a socket to %s: %s",
+                        client->endpoint, zmq_strerror(errno));
+    }
+    return describe(message, message_size, ZSERVE_OK, "%s", "");
+}
+
 void zserve_close(zserve_client_t *client) {
     if (!client) {
         return;
     }
-    if (client->socket) {
-        zmq_close(client->socket);
-    }
+    close_socket(client);
     if (client->context) {
         while (zmq_ctx_term(client->context) != 0 && errno == EINTR) {
             /* interrupted by a signal: zmq_ctx_term asks to be called again */
         }
     }
+    curve_wipe(client->secret_key, sizeof client->secret_key);
     free(client->endpoint);
     free(client);
 }
@@ -293,11 +401,26 @@ static uint8_t *pack_request(const char *id, const char *model, int64_t version,
     return packed;
 }
 
-/* Replaces the socket after a failed send or receive (errno tells why) and reports DEADLINE_EXCEEDED for a
- * timeout (as the Swift and Python clients do), UNAVAILABLE otherwise. */
+/* Replaces the socket after a failed send or receive (errno tells why) and reports UNAUTHENTICATED when the monitor
+ * saw the server refuse the handshake (the server then never replies), DEADLINE_EXCEEDED for another timeout (as the
+ * Swift and Python clients do), UNAVAILABLE otherwise. */
 static int transport_failure(zserve_client_t *client, const char *what, zserve_result_t *out) {
     int error = errno;
+    uint32_t zap_status = 0;
+    int handshake = error == EAGAIN ? latest_handshake_failure(client, &zap_status) : 0;
     reset_socket(client);
+    if (handshake == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        return report(out, ZSERVE_UNAUTHENTICATED,
+                      "the server refused this client's key (ZAP status %" PRIu32
+                      "); its .pub must be in the server's allowed keys",
+                      zap_status);
+    }
+    if (handshake) {
+        return report(out, ZSERVE_UNAUTHENTICATED, "%s",
+                      client->curve ? "the CURVE handshake failed: is the server's public key right?"
+                                    : "the endpoint requires CURVE: call zserve_use_curve (zserve-c-predict: give "
+                                      "--server-public-key and --client-key)");
+    }
     if (error == EAGAIN) {
         return report(out, ZSERVE_DEADLINE_EXCEEDED, "%s %s: timed out after %d ms", what, client->endpoint,
                       client->timeout_ms);
@@ -315,7 +438,7 @@ static int frame_count_failure(zserve_client_t *client, const char *problem, zse
  * and closes. */
 static int exchange(zserve_client_t *client, const uint8_t *request, size_t length, struct reply_frames *reply,
                     zserve_result_t *out) {
-    if (!client->socket && !(client->socket = open_socket(client))) {
+    if (!client->socket && open_socket(client) != 0) {
         return report(out, ZSERVE_UNAVAILABLE, "cannot reopen a socket to %s: %s", client->endpoint,
                       zmq_strerror(errno));
     }

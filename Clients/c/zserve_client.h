@@ -3,8 +3,8 @@
  * A client owns a ZeroMQ context and one REQ socket, so it carries one request at a time: use each client from one
  * thread at a time (separate clients may run in separate threads).
  *
- * Ownership: the library never keeps a pointer the caller passed in (the endpoint is copied; request arguments are
- * read only during the call). Everything in a zserve_result_t belongs to the result and is released by
+ * Ownership: the library never keeps a pointer the caller passed in (the endpoint and CURVE keys are copied; request
+ * arguments are read only during the call). Everything in a zserve_result_t belongs to the result and is released by
  * zserve_result_free; a client is released by zserve_close.
  */
 #ifndef ZSERVE_CLIENT_H
@@ -41,6 +41,9 @@ enum zserve_code {
 /* Room for a request id and its terminating NUL. */
 #define ZSERVE_REQUEST_ID_SIZE 64
 
+/* Enough room for a zserve_use_curve message (a longer one is truncated). */
+#define ZSERVE_MESSAGE_SIZE 1024
+
 typedef struct zserve_client zserve_client_t;
 
 /* What zserve_predict_f32 reports. The call overwrites every field without freeing anything, so release a result
@@ -64,12 +67,39 @@ typedef struct {
  */
 zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms);
 
+/* Makes the client authenticate with CurveZMQ, for a server started with `zserve serve --server-key F
+ * --frontend-keys DIR`: reads the server's public key file and this client's secret key file (both written by
+ * `zserve keygen --out PREFIX`: PREFIX.pub and PREFIX.key), then replaces the client's socket by one that is a CURVE
+ * client with those keys. Every socket the client opens later (after a timeout or a failed exchange) uses them too.
+ * Call it right after zserve_connect, before the first request.
+ *
+ * Key files are read as the Swift client reads them: a ZeroMQ certificate (`public-key = "..."`, and in a secret key
+ * file `secret-key = "..."`; lines starting with '#' are comments) or one bare 40-character Z85 key. A secret key
+ * file that group or others may access is refused (chmod 600), and its public-key must belong to its secret-key.
+ *
+ * Returns ZSERVE_OK; ZSERVE_INVALID_ARGUMENT for a NULL argument or a key file that is missing, unreadable, malformed
+ * or readable by others (the client is then unchanged); ZSERVE_UNIMPLEMENTED when libzmq was built without CURVE;
+ * ZSERVE_UNAVAILABLE when the new socket cannot be opened (the keys are kept and the next request retries). errno is
+ * not part of the result. Unless message is NULL, writes a NUL-terminated description into it (message_size bytes,
+ * truncated to fit; ZSERVE_MESSAGE_SIZE is plenty): "FILE: reason" for a key file, "" on success. No message contains
+ * a key.
+ *
+ * The secret key stays in the client (and in libzmq's socket) until zserve_close, which overwrites the client's copy.
+ * A server that refuses the key, or wants CURVE from a client without keys, never replies: zserve_predict_f32 then
+ * returns ZSERVE_UNAUTHENTICATED when the timeout passes (see below).
+ */
+int zserve_use_curve(zserve_client_t *client, const char *server_public_key_file, const char *client_key_file,
+                     char *message, size_t message_size);
+
 /* Runs version `version` of `model` (<= 0: the model's default version) on one float32 input: `input_name`, with
  * `rank` dimensions `shape` and product(shape) elements `data` in row-major order.
  *
  * Returns the status code (ZSERVE_OK is 0) and fills *out (see zserve_result_t). Besides the server's codes:
  * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out, ZSERVE_UNAVAILABLE when it failed otherwise (the
- * socket is then replaced, so the client stays usable and a late reply is discarded), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
+ * socket is then replaced, so the client stays usable and a late reply is discarded), ZSERVE_UNAUTHENTICATED instead
+ * of DEADLINE_EXCEEDED when the server refused the connection's security handshake (its message says whether the
+ * server refused this client's key, wants CURVE from a client without keys, or the CURVE handshake failed, as with a
+ * wrong server public key), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
  * when the first output is not float32, ZSERVE_INVALID_ARGUMENT for a NULL argument or a negative dimension, and
  * ZSERVE_RESOURCE_EXHAUSTED when memory runs out.
  */
@@ -79,7 +109,8 @@ int zserve_predict_f32(zserve_client_t *client, const char *model, int64_t versi
 /* Releases what a result owns and zeroes it; safe on a zeroed result, twice in a row, and on NULL. */
 void zserve_result_free(zserve_result_t *result);
 
-/* Closes the socket, dropping a request still unsent, and releases the client; NULL is ignored. */
+/* Closes the socket, dropping a request still unsent, overwrites the client's CURVE secret key and releases the
+ * client; NULL is ignored. */
 void zserve_close(zserve_client_t *client);
 
 /* The name of a status code, e.g. "NOT_FOUND"; "CODE_<number>" for a number zserve.v1.Code does not define (as the
