@@ -108,14 +108,19 @@ enum WorkerMessage: Equatable {
         }
     }
 
-    /// Appends `[origin][count][envelope...][method][payload][received-at]`.
+    /// Appends `[origin][count][envelope...][method][payload][age]`: the request's age in nanoseconds now, not the
+    /// broker's arrival time, because a worker on another host has another monotonic clock. The receiver turns the
+    /// age back into an arrival time on its own clock (`workItem`), so deadlines hold across hosts; the time in
+    /// transit is not counted.
     private static func append(_ item: WorkItem, to frames: inout [[UInt8]]) {
         frames.append([item.origin.rawValue])
         frames.append([UInt8(item.envelope.count)])
         frames.append(contentsOf: item.envelope)
         frames.append(item.method.frame)
         frames.append(item.payload)
-        frames.append(withUnsafeBytes(of: item.receivedAt.littleEndian, Array.init))
+        let now = MonotonicClock.nanoseconds
+        let age = now > item.receivedAt ? now - item.receivedAt : 0
+        frames.append(withUnsafeBytes(of: age.littleEndian, Array.init))
     }
 
     /// Appends `[origin][count][envelope...][status][response]`.
@@ -167,12 +172,15 @@ enum WorkerMessage: Equatable {
         }
     }
 
-    /// Reads `[origin][count][envelope...][method][payload][received-at]` at `position`, moving past it.
+    /// Reads `[origin][count][envelope...][method][payload][age]` at `position`, moving past it; the item's arrival
+    /// time is now minus its age on this process's clock.
     private static func workItem(_ frames: [[UInt8]], _ position: inout Int) -> WorkItem? {
         guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 3,
               let method = Method(frame: frames[position]), frames[position + 2].count == 8
         else { return nil }
-        let receivedAt = frames[position + 2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let age = frames[position + 2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let now = MonotonicClock.nanoseconds
+        let receivedAt = now > age ? now - age : 0
         let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: frames[position + 1], receivedAt: receivedAt)
         position += 3
         return item
