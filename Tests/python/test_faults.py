@@ -30,6 +30,7 @@ from test_hot_swap import (
 )
 from test_wire import assert_code, connect, receive
 from zserve_client import AdminClient, Client, ZServeError
+from zserve_client.calls import METHODS
 from zserve_client.protos import inference_pb2, model_control_pb2, status_pb2, tensor_pb2
 
 zserve_testing.skip_without_binary()
@@ -382,3 +383,223 @@ def test_shipped_inputs_that_fit_pass_the_same_model(tmp_path):
         version, outputs = client.predict(MODEL, {INPUT: indices})
     assert version == 2
     np.testing.assert_allclose(outputs[OUTPUT], reference(lookup_model(), indices), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 4. Malformed requests to every RPC of both services, with a bystander predicting throughout
+#
+# Kinds test_wire (frames, Predict) and test_hot_swap (PushModel, mutations on the frontend) already cover are not
+# repeated here. Each request goes out as raw frames from a DEALER socket; the reply must carry exactly the status
+# listed, the server's listing must not change, and the bystander must keep being answered correctly.
+
+FRONTEND, ADMIN = "frontend", "admin"
+# On disk but not loadable: a truncated model, left FAILED at start while version 1 serves.
+BROKEN_VERSION = 7
+ABSENT_VERSION = 9
+
+
+@dataclasses.dataclass(frozen=True)
+class Malformed:
+    """Frames sent to an endpoint and the status they must get; `routing` frames come back before the delimiter, and
+    `response` checks the response of a request answered OK."""
+
+    endpoint: str
+    frames: list
+    code: str
+    routing: int = 0
+    response: Callable | None = None
+
+
+def method(name: str) -> bytes:
+    return METHODS[name].encode()
+
+
+def call(name: str, payload, endpoint: str = FRONTEND, code: str = "INVALID_ARGUMENT", **options) -> Malformed:
+    """A request to method `name` (a message, or raw payload bytes)."""
+    data = payload if isinstance(payload, bytes) else payload.SerializeToString()
+    return Malformed(endpoint, [b"", method(name), data], code, **options)
+
+
+def admin_call(name: str, payload, code: str = "INVALID_ARGUMENT") -> Malformed:
+    return call(name, payload, ADMIN, code)
+
+
+def predict(code: str = "INVALID_ARGUMENT", model: str = MODEL, version: int = 0, inputs=None, **fields) -> Malformed:
+    """A Predict of the ctr model on X, with any field replaced."""
+    inputs = [tensor_pb2.Tensor(name=INPUT, dtype=FLOAT32, shape=X.shape, raw_data=X.tobytes())] if inputs is None \
+        else inputs
+    request = inference_pb2.PredictRequest(id="malformed", model=inference_pb2.ModelSpec(name=model, version=version),
+                                           inputs=inputs, **fields)
+    return call("Predict", request, code=code)
+
+
+def x_tensor(**fields) -> tensor_pb2.Tensor:
+    """The tensor x of X with any field replaced."""
+    tensor = {"name": INPUT, "dtype": FLOAT32, "shape": X.shape, "raw_data": X.tobytes()} | fields
+    return tensor_pb2.Tensor(**tensor)
+
+
+def spec(name: str = MODEL, version: int = 0, label: str = "") -> inference_pb2.ModelSpec:
+    return inference_pb2.ModelSpec(name=name, version=version, label=label)
+
+
+def opening(**fields) -> model_control_pb2.PushModelRequest:
+    """The opening chunk of a push of V1's bytes, with any field replaced."""
+    request = {"model": MODEL, "sha256": bytes(32), "total_size": len(V1)} | fields
+    return model_control_pb2.PushModelRequest(**request)
+
+
+def not_ready(response: bytes) -> None:
+    assert inference_pb2.ModelReadyResponse.FromString(response).ready is False
+
+
+GOOD_PREDICT = predict().frames[2]
+GARBAGE = b"\xff\xff\xff"
+Load, Unload = model_control_pb2.LoadModelRequest, model_control_pb2.UnloadModelRequest
+Label, Rollback = model_control_pb2.SetLabelRequest, model_control_pb2.RollbackRequest
+Scale = model_control_pb2.ScaleWorkersRequest
+
+MALFORMED = [
+    # Frames and method paths
+    pytest.param(Malformed(FRONTEND, [b"", b"", GOOD_PREDICT], "UNIMPLEMENTED"), id="method-empty"),
+    pytest.param(Malformed(FRONTEND, [b"", b"Predict", GOOD_PREDICT], "UNIMPLEMENTED"), id="method-without-service"),
+    pytest.param(Malformed(FRONTEND, [b"", b"zserve.v1.inference/predict", GOOD_PREDICT], "UNIMPLEMENTED"),
+                 id="method-in-lower-case"),
+    pytest.param(Malformed(FRONTEND, [b"", b"/" + method("Predict") + b"/", GOOD_PREDICT], "UNIMPLEMENTED"),
+                 id="method-with-trailing-slash"),
+    pytest.param(Malformed(FRONTEND, [b"", method("Predict") + b"\0", GOOD_PREDICT], "UNIMPLEMENTED"),
+                 id="method-with-trailing-nul"),
+    pytest.param(Malformed(FRONTEND, [b"", b"\xff\xfe/\x80", GOOD_PREDICT], "UNIMPLEMENTED"), id="method-not-utf8"),
+    pytest.param(Malformed(FRONTEND, [b"", b"zserve.v1.Inference/" + b"x" * 10_000, GOOD_PREDICT], "UNIMPLEMENTED"),
+                 id="method-of-10k-bytes"),
+    pytest.param(Malformed(FRONTEND, [b""], "INVALID_ARGUMENT"), id="delimiter-only"),
+    pytest.param(Malformed(FRONTEND, [b"", method("Predict")] + [GOOD_PREDICT] * 1000, "INVALID_ARGUMENT"),
+                 id="thousand-payload-frames"),
+    pytest.param(Malformed(FRONTEND, [b"hop"] * 8 + [b"", method("Predict"), GOOD_PREDICT], "INVALID_ARGUMENT",
+                           routing=8), id="routing-frames-past-the-limit"),
+    pytest.param(Malformed(ADMIN, [b"", method("Predict"), GOOD_PREDICT], "UNIMPLEMENTED"), id="predict-on-admin"),
+    # Payloads that are not their request message
+    pytest.param(call("Predict", b"\x0a\x02\xff\xfe" + GOOD_PREDICT), id="string-not-utf8"),
+    pytest.param(call("Predict", b"\x00\x01" + GOOD_PREDICT), id="field-number-zero"),
+    pytest.param(call("Predict", b"\x28" + b"\xff" * 10 + b"\x01"), id="varint-of-11-bytes"),
+    pytest.param(call("Predict", b"\xfb\x07" * 100_000), id="groups-nested-100k-deep"),
+    pytest.param(call("ListModels", b"\x0a\x80\x80\x40" + bytes(1 << 20)), id="control-payload-over-1MiB"),
+    pytest.param(call("ServerReady", GARBAGE), id="ServerReady-not-protobuf"),
+    pytest.param(call("ListModels", GARBAGE), id="ListModels-not-protobuf"),
+    # Predict
+    pytest.param(predict(inputs=[x_tensor(dtype=tensor_pb2.DATA_TYPE_UNSPECIFIED)]), id="dtype-unspecified"),
+    pytest.param(predict(inputs=[x_tensor(dtype=99)]), id="dtype-outside-the-enum"),
+    pytest.param(predict(inputs=[x_tensor(shape=[-4, -16])]), id="negative-dimensions"),
+    pytest.param(predict(inputs=[x_tensor(shape=[1 << 40, 1 << 40, 16])]), id="shape-overflowing-int64"),
+    pytest.param(predict(inputs=[x_tensor(name="")]), id="input-name-empty"),
+    pytest.param(predict(version=-1), id="negative-version"),
+    pytest.param(predict("NOT_FOUND", model=f"../{MODEL}"), id="model-name-escaping-the-repository"),
+    pytest.param(predict("NOT_FOUND", model="m" * 10_000), id="model-name-of-10k-chars"),
+    # ModelMetadata
+    pytest.param(call("ModelMetadata", inference_pb2.ModelMetadataRequest()), id="ModelMetadata-name-empty"),
+    pytest.param(call("ModelMetadata", inference_pb2.ModelMetadataRequest(model=spec(version=ABSENT_VERSION)),
+                      code="NOT_FOUND"), id="ModelMetadata-unknown-version"),
+    pytest.param(call("ModelMetadata", inference_pb2.ModelMetadataRequest(model=spec(label="nope")), code="NOT_FOUND"),
+                 id="ModelMetadata-unknown-label"),
+    pytest.param(call("ModelMetadata", GARBAGE), id="ModelMetadata-not-protobuf"),
+    # ModelReady: an unknown model is simply not ready
+    pytest.param(call("ModelReady", inference_pb2.ModelReadyRequest(model=spec("nope")), code="OK", response=not_ready),
+                 id="ModelReady-unknown-model"),
+    pytest.param(call("ModelReady", inference_pb2.ModelReadyRequest()), id="ModelReady-name-empty"),
+    pytest.param(call("ModelReady", GARBAGE), id="ModelReady-not-protobuf"),
+    # ModelStatus
+    pytest.param(call("ModelStatus", model_control_pb2.ModelStatusRequest(model="nope"), code="NOT_FOUND"),
+                 id="ModelStatus-unknown-model"),
+    pytest.param(call("ModelStatus", model_control_pb2.ModelStatusRequest()), id="ModelStatus-name-empty"),
+    pytest.param(admin_call("ModelStatus", GARBAGE), id="ModelStatus-not-protobuf"),
+    # LoadModel
+    pytest.param(admin_call("LoadModel", Load(model="nope", version=1), "NOT_FOUND"), id="LoadModel-unknown-model"),
+    pytest.param(admin_call("LoadModel", Load(model=MODEL, version=ABSENT_VERSION), "NOT_FOUND"),
+                 id="LoadModel-version-not-on-disk"),
+    pytest.param(admin_call("LoadModel", Load(model=MODEL, version=0)), id="LoadModel-version-0"),
+    pytest.param(admin_call("LoadModel", Load(model=MODEL, version=-1)), id="LoadModel-negative-version"),
+    pytest.param(admin_call("LoadModel", Load(model="", version=1)), id="LoadModel-name-empty"),
+    pytest.param(admin_call("LoadModel", Load(model=f"../repository/{MODEL}", version=1), "NOT_FOUND"),
+                 id="LoadModel-name-escaping-the-repository"),
+    pytest.param(admin_call("LoadModel", Load(model=MODEL, version=BROKEN_VERSION)), id="LoadModel-version-that-fails"),
+    pytest.param(admin_call("LoadModel", GARBAGE), id="LoadModel-not-protobuf"),
+    # UnloadModel
+    pytest.param(admin_call("UnloadModel", Unload(model="nope", version=1), "NOT_FOUND"), id="UnloadModel-unknown-model"),
+    pytest.param(admin_call("UnloadModel", Unload(model=MODEL, version=BROKEN_VERSION), "NOT_FOUND"),
+                 id="UnloadModel-version-not-loaded"),
+    pytest.param(admin_call("UnloadModel", Unload(model=MODEL, version=0)), id="UnloadModel-version-0"),
+    pytest.param(admin_call("UnloadModel", Unload(model="", version=1)), id="UnloadModel-name-empty"),
+    pytest.param(admin_call("UnloadModel", GARBAGE), id="UnloadModel-not-protobuf"),
+    # SetLabel
+    pytest.param(admin_call("SetLabel", Label(model="nope", label="canary", version=1), "NOT_FOUND"),
+                 id="SetLabel-unknown-model"),
+    pytest.param(admin_call("SetLabel", Label(model="", label="canary", version=1)), id="SetLabel-name-empty"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="", version=1)), id="SetLabel-label-empty"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="has space", version=1)),
+                 id="SetLabel-label-with-space"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="l" * 65, version=1)), id="SetLabel-label-of-65-chars"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="canary", version=1, weight=101)),
+                 id="SetLabel-weight-over-100"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="canary", version=-1)), id="SetLabel-negative-version"),
+    pytest.param(admin_call("SetLabel", Label(model=MODEL, label="canary", version=BROKEN_VERSION), "FAILED_PRECONDITION"),
+                 id="SetLabel-version-not-loaded"),
+    pytest.param(admin_call("SetLabel", GARBAGE), id="SetLabel-not-protobuf"),
+    # Rollback
+    pytest.param(admin_call("Rollback", Rollback(model="nope"), "NOT_FOUND"), id="Rollback-unknown-model"),
+    pytest.param(admin_call("Rollback", Rollback()), id="Rollback-name-empty"),
+    pytest.param(admin_call("Rollback", Rollback(model=MODEL), "FAILED_PRECONDITION"), id="Rollback-no-earlier-version"),
+    pytest.param(admin_call("Rollback", GARBAGE), id="Rollback-not-protobuf"),
+    # ScaleWorkers
+    pytest.param(admin_call("ScaleWorkers", Scale(workers=-1)), id="ScaleWorkers-negative"),
+    pytest.param(admin_call("ScaleWorkers", Scale(workers=257)), id="ScaleWorkers-over-256"),
+    pytest.param(admin_call("ScaleWorkers", GARBAGE), id="ScaleWorkers-not-protobuf"),
+    pytest.param(call("ScaleWorkers", Scale(workers=3), code="PERMISSION_DENIED"), id="ScaleWorkers-on-the-frontend"),
+    # PushModel (the upload protocol's own faults are test_hot_swap's)
+    pytest.param(admin_call("PushModel", GARBAGE), id="PushModel-not-protobuf"),
+    pytest.param(admin_call("PushModel", opening(total_size=0)), id="PushModel-total-size-0"),
+    pytest.param(admin_call("PushModel", opening(version=-3)), id="PushModel-negative-version"),
+    pytest.param(admin_call("PushModel", opening(labels=["has space"])), id="PushModel-bad-label"),
+    pytest.param(admin_call("PushModel", opening(offset=5, data=V1[5:]), "OUT_OF_RANGE"),
+                 id="PushModel-opening-at-offset-5"),
+]
+
+
+@pytest.fixture(scope="module")
+def malformed_target(tmp_path_factory):
+    """A server over ctr version 1 and a broken version 7, with a bystander predicting for the whole module.
+
+    Yields (server, repository, admin client, bystander, the listing every case must leave as it was).
+    """
+    repository = make_repository(tmp_path_factory.mktemp("malformed"), {1: V1})
+    write_version(repository, BROKEN_VERSION, V1[: len(V1) // 2])
+    with serve(repository) as server, AdminClient(server.admin) as admin, bystander(server, {1: V1}) as traffic:
+        listing = admin.list_models()
+        assert states(listing.models[0]) == {1: "AVAILABLE", BROKEN_VERSION: "FAILED"}
+        yield server, repository, admin, traffic, listing
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_request_gets_its_status_and_harms_no_one(malformed_target, case):
+    server, repository, admin, traffic, listing = malformed_target
+    with connect(server.listen if case.endpoint == FRONTEND else server.admin, zmq.DEALER) as socket:
+        socket.send_multipart(case.frames)
+        reply = receive(socket)
+    assert reply[:case.routing] == case.frames[:case.routing], "the routing frames did not come back"
+    delimiter, status, response = reply[case.routing:]
+    assert delimiter == b""
+    assert_code(status_pb2.Status.FromString(status), case.code)
+    if case.response:
+        case.response(response)
+    else:
+        assert response == b""
+    traffic.wait_for_replies(server)
+    assert admin.list_models() == listing
+    assert upload_files(repository) == []
+
+
+def test_the_table_covers_every_rpc_with_at_least_50_kinds():
+    """Every method of both services gets malformed requests, and the table holds at least 50 distinct kinds."""
+    cases = [param.values[0] for param in MALFORMED]
+    methods = {case.frames[case.routing + 1] for case in cases if len(case.frames) > case.routing + 1}
+    assert {path.decode(errors="replace") for path in methods} >= set(METHODS.values())
+    assert len({case.id for case in MALFORMED}) == len(MALFORMED) >= 50
