@@ -125,7 +125,7 @@ def expanding_model() -> bytes:
     return model_of(nodes, {"shape": np.array([rows, FEATURES], dtype=np.int64)}, output_shape=(1, 1))
 
 
-def slow_warmup_model(size: int = 1024, squarings: int = 12) -> bytes:
+def slow_warmup_model(size: int = 1024, squarings: int = 48) -> bytes:
     """A model whose warm-up takes a while whatever the batch: x -> Gemm to [batch, size] -> its Gram matrix
     [size, size], squared `squarings` times (2·size³ flops each) -> Gemm back to [batch, 1] -> Sigmoid."""
     rng = np.random.default_rng(7)
