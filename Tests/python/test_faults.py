@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import zserve_testing
 from test_hot_swap import (
     FEATURES, INPUT, LARGE_HIDDEN, MODEL, OUTPUT, THREAD_JOIN_TIMEOUT_S, UPLOADS, X, Observed, assert_complete_versions,
     assert_no_temporaries, assert_only_failed_push_shown, assert_serves, clients, ctr_mlp, make_repository,
-    push_all_but_commit, reference, req_traffic, serve, start_traffic, states, tree, upload_files, wait_for,
-    write_version,
+    push_all_but_commit, reference, req_traffic, serialized_model, serve, start_traffic, states, tree, upload_files,
+    wait_for, write_version,
 )
 from test_wire import assert_code, connect, receive
 from zserve_client import AdminClient, Client, ZServeError
@@ -89,17 +89,6 @@ def bystander(server: zserve_testing.Server, expected: dict):
 # Models that fail their warm-up
 
 
-def model_of(nodes, initializers: dict, output_shape=("batch", 1)) -> bytes:
-    """An opset-13 model with the ctr signature: x float32 [batch, 16] -> probability float32 output_shape."""
-    graph = helper.make_graph(
-        nodes, MODEL,
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", FEATURES])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, list(output_shape))],
-        [numpy_helper.from_array(array, name) for name, array in initializers.items()],
-    )
-    return helper.make_model_gen_version(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
-
-
 def lookup_model() -> bytes:
     """Uses x's values as row indices of a [16, 1] table (Cast -> Gather -> ReduceSum): fine on the generated warm-up
     inputs (ones), a run-time error on an x holding an index past the table."""
@@ -110,7 +99,7 @@ def lookup_model() -> bytes:
         helper.make_node("Sigmoid", ["summed"], [OUTPUT]),
     ]
     table = np.linspace(-1, 1, FEATURES, dtype=np.float32).reshape(FEATURES, 1)
-    return model_of(nodes, {"table": table, "axes": np.array([1], dtype=np.int64)})
+    return serialized_model(nodes, {"table": table, "axes": np.array([1], dtype=np.int64)})
 
 
 def expanding_model() -> bytes:
@@ -122,7 +111,7 @@ def expanding_model() -> bytes:
         helper.make_node("ReduceMean", ["expanded"], ["mean"], axes=[0, 1], keepdims=1),
         helper.make_node("Sigmoid", ["mean"], [OUTPUT]),
     ]
-    return model_of(nodes, {"shape": np.array([rows, FEATURES], dtype=np.int64)}, output_shape=(1, 1))
+    return serialized_model(nodes, {"shape": np.array([rows, FEATURES], dtype=np.int64)}, output_shape=(1, 1))
 
 
 def slow_warmup_model(size: int = 1024, squarings: int = 48) -> bytes:
@@ -142,7 +131,7 @@ def slow_warmup_model(size: int = 1024, squarings: int = 48) -> bytes:
     ]
     weights = {"w1": rng.standard_normal((FEATURES, size), dtype=np.float32) / 100,
                "w2": rng.standard_normal((size, 1), dtype=np.float32) / 100}
-    return model_of(nodes, weights)
+    return serialized_model(nodes, weights)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
