@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// How a failed write to the repository is reported to a pusher: full → RESOURCE_EXHAUSTED, read-only → UNAVAILABLE,
-/// anything else → INTERNAL, whichever way the errno arrives (Test/python/test_faults.py injects the real faults).
+/// anything else → INTERNAL, whichever way the errno arrives (Tests/python/test_faults.py injects the real faults).
 @Suite struct StorageFailureTests {
     @Test func errnoFromEachKindOfError() {
         #expect(StorageFailure(POSIXError(.ENOSPC)) == .full)

@@ -245,7 +245,8 @@ def fill(mount: Path, leave_bytes: int = 0, leave_inodes: int | None = None) -> 
 @dataclasses.dataclass
 class FileSystemFault:
     """A push that a full or read-only repository refuses: how to break the file system (given the mount point and
-    the repository; returns how to repair it), the model pushed, and the status and words of the refusal."""
+    the repository; returns how to repair it), the model pushed, and the status and words of the refusal (which
+    name the step that failed: staging, writing or storing)."""
 
     breaks: Callable
     model: bytes
@@ -283,12 +284,16 @@ def read_only_model_directory(_mount: Path, repository: Path):
 
 FILE_SYSTEM_FAULTS = [
     pytest.param(FileSystemFault(full_at_upload, ctr_mlp(seed=2, hidden=LARGE_HIDDEN), "RESOURCE_EXHAUSTED",
-                                 "file system is full"), id="full-mid-upload"),
-    pytest.param(FileSystemFault(no_inode_for_metadata, ctr_mlp(seed=2), "RESOURCE_EXHAUSTED", "file system is full",
+                                 "writing the upload failed: the model repository's file system is full"),
+                 id="full-mid-upload"),
+    pytest.param(FileSystemFault(no_inode_for_metadata, ctr_mlp(seed=2), "RESOURCE_EXHAUSTED",
+                                 "storing the version failed: the model repository's file system is full",
                                  metadata={"trainer": "nightly"}), id="no-inode-left-at-commit"),
-    pytest.param(FileSystemFault(read_only_repository, ctr_mlp(seed=2), "UNAVAILABLE", "read-only"),
+    pytest.param(FileSystemFault(read_only_repository, ctr_mlp(seed=2), "UNAVAILABLE",
+                                 "cannot stage the upload: the model repository's file system is read-only"),
                  id="read-only-repository"),
-    pytest.param(FileSystemFault(read_only_model_directory, ctr_mlp(seed=2), "UNAVAILABLE", "read-only"),
+    pytest.param(FileSystemFault(read_only_model_directory, ctr_mlp(seed=2), "UNAVAILABLE",
+                                 "storing the version failed: the model repository's file system is read-only"),
                  id="read-only-model-directory-at-commit"),
 ]
 
