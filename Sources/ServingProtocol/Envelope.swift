@@ -55,8 +55,11 @@ public struct RequestEnvelope: Sendable {
         func reject(_ code: Zserve_V1_Code, _ message: String) -> Result<RequestEnvelope, Rejection> {
             .failure(Rejection(routing: routing, error: ServingError(code, message)))
         }
-        guard let delimiter, routing.count <= Envelope.maximumRoutingFrames else {
+        guard let delimiter else {
             return reject(.invalidArgument, "expected frames [empty][method][payload]: the empty delimiter frame is missing")
+        }
+        guard routing.count <= Envelope.maximumRoutingFrames else {
+            return reject(.invalidArgument, "\(routing.count) routing frames before the empty delimiter, more than \(Envelope.maximumRoutingFrames) (the ROUTER's routing id included)")
         }
         let after = frames.count - delimiter - 1
         guard !truncated, after == 2 else {

@@ -136,6 +136,19 @@ final class ManagerHarness {
         #expect(throws: ServingError(.notFound, "model 'm' has no version 9 on disk")) { try harness.manager.load("m", 9) }
     }
 
+    @Test func operatorRequestsNamingNoModelOrNoVersionAreInvalidAndAnUnknownModelIsNotFound() throws {
+        let harness = try ManagerHarness(versions: [1])
+        let emptyName = ServingError(.invalidArgument, "model name is empty")
+        #expect(throws: emptyName) { try harness.manager.load("", 1) }
+        #expect(throws: emptyName) { try harness.manager.unload("", 1) }
+        #expect(throws: emptyName) { try harness.manager.setLabel("", label: "canary", version: 1, weight: 0) }
+        #expect(throws: emptyName) { _ = try harness.manager.rollback("") }
+        #expect(throws: ServingError(.invalidArgument, "model version must be positive, got 0")) { try harness.manager.load("m", 0) }
+        #expect(throws: ServingError(.invalidArgument, "model version must be positive, got -1")) { try harness.manager.unload("m", -1) }
+        #expect(throws: ServingError(.notFound, "model 'nope' not found")) { _ = try harness.manager.rollback("nope") }
+        #expect(harness.registry.availableVersions(of: "m") == [1])
+    }
+
     @Test func configIsParsedOncePerChange() throws {
         let harness = try ManagerHarness(versions: [1, 2, 3], config: #"{"version_policy": {"latest": 2}}"#)
         #expect(harness.registry.availableVersions(of: "m") == [2, 3])

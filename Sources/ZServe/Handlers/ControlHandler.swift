@@ -33,6 +33,7 @@ struct ControlHandler {
                 return .ok(listModels(workerCount: workerCount))
             case .modelStatus:
                 let request = try decodeRequest(Zserve_V1_ModelStatusRequest.self, from: payload)
+                try ModelManager.checkNamed(request.model)
                 guard let snapshot = registry.snapshot(of: request.model) else {
                     throw ServingError(.notFound, "model '\(request.model)' not found")
                 }

@@ -252,8 +252,9 @@ public final class ModelManager {
     /// Takes one PushModel chunk; the committing chunk verifies the upload, loads and warms it up (LOADING, or FAILED
     /// with the reason), stores it atomically and publishes it as the new default.
     ///
-    /// - Throws: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE, DATA_LOSS, RESOURCE_EXHAUSTED or
-    ///   INTERNAL naming what is wrong; the upload is then discarded and nothing changes on disk.
+    /// - Throws: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE, DATA_LOSS, RESOURCE_EXHAUSTED (limits,
+    ///   or the repository's file system full), UNAVAILABLE (the repository read-only) or INTERNAL naming what is
+    ///   wrong; the upload is then discarded and nothing changes on disk.
     func push(_ request: Zserve_V1_PushModelRequest) throws(ServingError) -> PushOutcome {
         let upload = request.uploadID.isEmpty ? try open(request) : try existingUpload(request.uploadID)
         do throws(ServingError) {
@@ -300,12 +301,22 @@ public final class ModelManager {
             throw ServingError(.resourceExhausted, "\(uploads.count) uploads are already in progress")
         }
         let id = UUID().uuidString.lowercased()
+        let directory: URL
         do {
-            let upload = try Upload(id: id, request: request, directory: try store.makeUploadDirectory(id: id))
+            directory = try store.makeUploadDirectory(id: id)
+        } catch {
+            store.removeUploadsFolderIfEmpty()
+            throw StorageFailure.servingError("cannot stage the upload", error)
+        }
+        do {
+            let upload = try Upload(id: id, request: request, directory: directory)
             uploads[id] = upload
             return upload
         } catch {
-            throw ServingError(.internal, "cannot stage the upload: \(error)")
+            // A full file system may refuse the file after the directory: leave nothing behind.
+            try? FileManager.default.removeItem(at: directory)
+            store.removeUploadsFolderIfEmpty()
+            throw StorageFailure.servingError("cannot stage the upload", error)
         }
     }
 
@@ -333,7 +344,7 @@ public final class ModelManager {
             let failure = if case ModelStoreError.versionExists = error {
                 ServingError(.alreadyExists, "model '\(name)' already has a version \(version)")
             } else {
-                ServingError(.internal, "storing the version failed: \(error)")
+                StorageFailure.servingError("storing the version failed", error)
             }
             registry.markFailed(name: name, version: version, error: failure.message)
             throw failure
@@ -368,8 +379,10 @@ public final class ModelManager {
 
     /// Serves `version` of `name` whatever the policy says, until unloaded.
     ///
-    /// - Throws: NOT_FOUND when the version is not on disk, INVALID_ARGUMENT with the reason when it does not load.
+    /// - Throws: INVALID_ARGUMENT for an empty name or a version that is not positive, NOT_FOUND when the version is
+    ///   not on disk, INVALID_ARGUMENT with the reason when it does not load.
     func load(_ name: String, _ version: Int64) throws(ServingError) {
+        try Self.checkNamed(name, version: version)
         guard ModelRepository.isValidModelName(name), version > 0, store.fingerprint(name, version) != nil else {
             throw ServingError(.notFound, "model '\(name.prefix(200))' has no version \(version) on disk")
         }
@@ -387,8 +400,10 @@ public final class ModelManager {
 
     /// Stops serving `version` of `name`; the poll does not bring it back until an operator loads it.
     ///
-    /// - Throws: NOT_FOUND when the version is not available.
+    /// - Throws: INVALID_ARGUMENT for an empty name or a version that is not positive, NOT_FOUND when the version is
+    ///   not available.
     func unload(_ name: String, _ version: Int64) throws(ServingError) {
+        try Self.checkNamed(name, version: version)
         guard registry.availableVersions(of: name).contains(version) else {
             throw ServingError(.notFound, "model '\(name.prefix(200))' has no available version \(version)")
         }
@@ -399,9 +414,10 @@ public final class ModelManager {
 
     /// Points `label` at `version` with a canary `weight` (percent), or removes it (version 0).
     ///
-    /// - Throws: NOT_FOUND (unknown model), INVALID_ARGUMENT (bad label or weights), FAILED_PRECONDITION (the version
-    ///   is not available).
+    /// - Throws: NOT_FOUND (unknown model), INVALID_ARGUMENT (empty model name, bad label or weights),
+    ///   FAILED_PRECONDITION (the version is not available).
     func setLabel(_ name: String, label: String, version: Int64, weight: UInt32) throws(ServingError) {
+        try Self.checkNamed(name)
         guard registry.snapshot(of: name) != nil else { throw ServingError(.notFound, "model '\(name.prefix(200))' not found") }
         guard Self.isValidLabel(label) else {
             throw ServingError(.invalidArgument, "label '\(label.prefix(200))' must be 1-64 characters of A-Z a-z 0-9 _ -")
@@ -425,9 +441,14 @@ public final class ModelManager {
 
     /// Makes the newest earlier version that loads the default again (pinned until a newer version is pushed).
     ///
-    /// - Throws: FAILED_PRECONDITION when there is no default or no earlier version loads.
+    /// - Throws: INVALID_ARGUMENT for an empty name, NOT_FOUND for an unknown model, FAILED_PRECONDITION when there
+    ///   is no default or no earlier version loads.
     func rollback(_ name: String) throws(ServingError) -> (from: Int64, to: Int64) {
-        guard let current = registry.snapshot(of: name)?.defaultVersion else {
+        try Self.checkNamed(name)
+        guard let snapshot = registry.snapshot(of: name) else {
+            throw ServingError(.notFound, "model '\(name.prefix(200))' not found")
+        }
+        guard let current = snapshot.defaultVersion else {
             throw ServingError(.failedPrecondition, "model '\(name.prefix(200))' has no default version to roll back from")
         }
         let candidates = Set((onDisk[name] ?? []) + registry.availableVersions(of: name)).filter { $0 < current }.sorted(by: >)
@@ -441,6 +462,15 @@ public final class ModelManager {
             }
         }
         throw ServingError(.failedPrecondition, "model '\(name)' has no earlier version that loads")
+    }
+
+    /// Refuses an operator request that names no model, or a version that is not positive (when one is given), with
+    /// INVALID_ARGUMENT, as Predict does.
+    static func checkNamed(_ name: String, version: Int64? = nil) throws(ServingError) {
+        guard !name.isEmpty else { throw ServingError(.invalidArgument, "model name is empty") }
+        if let version, version <= 0 {
+            throw ServingError(.invalidArgument, "model version must be positive, got \(version)")
+        }
     }
 
     static func isValidLabel(_ label: String) -> Bool {

@@ -35,9 +35,7 @@ final class Upload {
         self.totalSize = request.totalSize
         self.directory = directory
         let file = directory.appendingPathComponent("model.onnx")
-        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
-            throw ServingError(.internal, "cannot create \(file.path)")
-        }
+        try Data().write(to: file, options: .withoutOverwriting)
         handle = try FileHandle(forWritingTo: file)
     }
 
@@ -46,7 +44,8 @@ final class Upload {
     /// Appends the next chunk.
     ///
     /// - Throws: OUT_OF_RANGE when `offset` is not the number of bytes received so far or the chunk runs past the
-    ///   announced size; INTERNAL when the disk refuses.
+    ///   announced size; RESOURCE_EXHAUSTED when the file system is full, UNAVAILABLE when it is read-only, INTERNAL
+    ///   when the disk refuses otherwise (`StorageFailure`).
     func append(offset: UInt64, _ data: Data) throws(ServingError) {
         guard offset == received else {
             throw ServingError(.outOfRange, "chunk at offset \(offset), but \(received) bytes were received so far")
@@ -57,7 +56,7 @@ final class Upload {
         do {
             try handle.write(contentsOf: data)
         } catch {
-            throw ServingError(.internal, "writing the upload failed: \(error.localizedDescription)")
+            throw StorageFailure.servingError("writing the upload failed", error)
         }
         hasher.update(data: data)
         received += UInt64(data.count)
@@ -66,7 +65,8 @@ final class Upload {
 
     /// Checks that every announced byte arrived and matches the checksum, then flushes the file to disk.
     ///
-    /// - Throws: DATA_LOSS for a short transfer or a checksum mismatch; INTERNAL when the disk refuses.
+    /// - Throws: DATA_LOSS for a short transfer or a checksum mismatch; RESOURCE_EXHAUSTED, UNAVAILABLE or INTERNAL
+    ///   when the disk refuses (`StorageFailure`).
     func finish() throws(ServingError) {
         guard received == totalSize else {
             throw ServingError(.dataLoss, "transfer truncated: \(received) of \(totalSize) bytes received")
@@ -79,7 +79,7 @@ final class Upload {
             try handle.synchronize()
             try handle.close()
         } catch {
-            throw ServingError(.internal, "flushing the upload failed: \(error.localizedDescription)")
+            throw StorageFailure.servingError("flushing the upload failed", error)
         }
     }
 

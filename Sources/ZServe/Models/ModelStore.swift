@@ -3,13 +3,14 @@ import Foundation
 /// Why the store could not read or write the repository.
 public enum ModelStoreError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration(String)
-    case io(String)
+    /// A file operation failed; `errno` is the system's error number when known (0 otherwise).
+    case io(String, errno: Int32 = 0)
     case versionExists(String, Int64)
 
     public var description: String {
         switch self {
         case .invalidConfiguration(let message): "invalid configuration: \(message)"
-        case .io(let message): "repository I/O failed: \(message)"
+        case .io(let message, _): "repository I/O failed: \(message)"
         case .versionExists(let model, let version): "model '\(model)' already has a version \(version)"
         }
     }
@@ -104,7 +105,7 @@ struct ModelStore {
         } catch let error as ModelStoreError {
             throw error
         } catch {
-            throw ModelStoreError.io("\(error.localizedDescription)")
+            throw ModelStoreError.io("\(error.localizedDescription)", errno: StorageFailure.errno(of: error))
         }
     }
 
