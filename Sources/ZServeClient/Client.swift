@@ -3,10 +3,16 @@ import ServingProtocol
 import SwiftProtobuf
 import ZeroMQ
 
-/// A blocking ZServe client over one REQ socket: one request at a time.
+/// A blocking ZServe client over one REQ socket: one request at a time, to one server or spread over several.
 ///
 /// Not thread-safe (it owns a socket); use one per thread. When a reply does not arrive within the timeout the socket
 /// is closed and reopened (a REQ socket cannot send again before it has received), and the call throws `.timeout`.
+///
+/// Retry policy: with several endpoints, requests go round-robin to the servers that are connected. When a
+/// connection is lost while a read-only call (Predict, ModelMetadata, ServerReady, ModelReady, ListModels,
+/// ModelStatus — all idempotent) waits, the call is sent again at once to a server still connected, up to `retries`
+/// times; the timeout covers all attempts. Calls that change serving state (the ModelControl methods) are never
+/// resent: a lost connection there ends in `.timeout`, and the caller decides.
 public final class Client {
     /// Why a call failed.
     public enum Failure: Error, CustomStringConvertible {
@@ -36,8 +42,12 @@ public final class Client {
         }
     }
 
-    public let endpoint: String
+    /// The first endpoint (see `endpoints`).
+    public var endpoint: String { endpoints[0] }
+    public let endpoints: [String]
     public let timeoutMilliseconds: Int32
+    /// How often a read-only call is resent after its connection was lost.
+    public let retries: Int
     private let context: Context
     private let curve: CurveClientCredentials?
     private var socket: Socket
@@ -49,28 +59,70 @@ public final class Client {
     /// - Parameter curve: credentials for an endpoint that requires CurveZMQ (`zserve serve --server-key`). A call
     ///   whose connection the server refused (unknown key, or no keys where CURVE is required) fails with
     ///   UNAUTHENTICATED once its timeout passes.
-    public init(
+    public convenience init(
         endpoint: String, timeoutMilliseconds: Int32 = 30_000, context: Context? = nil, curve: CurveClientCredentials? = nil
     ) throws {
-        self.endpoint = endpoint
+        try self.init(endpoints: [endpoint], timeoutMilliseconds: timeoutMilliseconds, context: context, curve: curve)
+    }
+
+    /// Connects to one or several servers (the same service on each); see the type's retry policy.
+    ///
+    /// - Precondition: `endpoints` is not empty.
+    public init(
+        endpoints: [String], timeoutMilliseconds: Int32 = 30_000, context: Context? = nil,
+        curve: CurveClientCredentials? = nil, retries: Int = 2
+    ) throws {
+        precondition(!endpoints.isEmpty, "a client needs an endpoint")
+        self.endpoints = endpoints
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.retries = max(0, retries)
         self.context = try context ?? Context()
         self.curve = curve
-        (socket, monitor) = try Self.openSocket(self.context, endpoint, timeoutMilliseconds, curve)
+        (socket, monitor) = try Self.openSocket(self.context, endpoints, timeoutMilliseconds, curve)
     }
 
     deinit { socket.close() }
 
     private static func openSocket(
-        _ context: Context, _ endpoint: String, _ timeout: Int32, _ curve: CurveClientCredentials?
+        _ context: Context, _ endpoints: [String], _ timeout: Int32, _ curve: CurveClientCredentials?
     ) throws -> (Socket, HandshakeMonitor) {
         let socket = try Socket(context: context, type: .request)
         try socket.setReceiveTimeout(timeout)
         try socket.setSendTimeout(timeout)
+        try socket.setImmediate(true)
         try curve?.apply(to: socket)
         let monitor = try HandshakeMonitor(watching: socket, context: context)
-        try socket.connect(endpoint)
+        for endpoint in endpoints { try socket.connect(endpoint) }
         return (socket, monitor)
+    }
+
+    private func reopen() throws {
+        socket.close()
+        (socket, monitor) = try Self.openSocket(context, endpoints, timeoutMilliseconds, curve)
+    }
+
+    /// How waiting for one reply ended.
+    private enum Wait {
+        case reply([[UInt8]])
+        case connectionLost
+        case refused(HandshakeMonitor.Failure)
+        case timedOut
+    }
+
+    /// Waits for the reply until `deadline` (monotonic nanoseconds), checking the monitor every 50 ms.
+    private func awaitReply(until deadline: UInt64) throws -> Wait {
+        let poller = Poller([socket])
+        while true {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now < deadline else { return .timedOut }
+            if try poller.poll(timeoutMilliseconds: Int(min(50, (deadline - now + 999_999) / 1_000_000)))[0],
+               let reply = try socket.receive(wait: false) {
+                return .reply(reply)
+            }
+            let events = monitor.events()
+            if let failure = events.failure { return .refused(failure) }
+            if events.disconnected { return .connectionLost }
+        }
     }
 
     /// Calls `method` with `request` and decodes the response as `Response`.
@@ -80,24 +132,41 @@ public final class Client {
         _ method: Method, _ request: some SwiftProtobuf.Message, as _: Response.Type = Response.self
     ) throws -> Response {
         // REQ adds the empty delimiter itself: send [method][payload], receive [status][response].
-        let frames = try Envelope.request(method, request).dropFirst()
-        // A send times out when the connection was refused before it (libzmq dropped the peer and its queue).
-        guard try socket.send(Array(frames)), let reply = try socket.receive() else {
-            let handshake = monitor.latestFailure()
-            socket.close()
-            (socket, monitor) = try Self.openSocket(context, endpoint, timeoutMilliseconds, curve)
-            switch handshake {
-            case .refused(let status)?:
-                throw Failure.status(ServingError(.unauthenticated, "the server refused this client's key (ZAP status \(status)); its .pub must be in the server's allowed keys"))
-            case .mechanism?:
-                throw Failure.status(ServingError(.unauthenticated, curve == nil
-                    ? "the endpoint requires CURVE: give --server-public-key and --client-key"
-                    : "the CURVE handshake failed: is the server's public key right?"))
-            case nil:
-                throw Failure.timeout(milliseconds: timeoutMilliseconds)
+        let frames = Array(try Envelope.request(method, request).dropFirst())
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeoutMilliseconds)) * 1_000_000
+        var attempts = 0
+        while true {
+            // A send times out when no server is connected, e.g. one refused at the handshake.
+            let wait: Wait = try socket.send(frames) ? try awaitReply(until: deadline) : .timedOut
+            switch wait {
+            case .reply(let reply):
+                return try Self.decodeReply(reply, as: Response.self)
+            case .connectionLost where !method.changesServingState && attempts < retries:
+                attempts += 1
+                try reopen()
+                continue
+            case .refused(let failure):
+                try failWithoutReply(failure)
+            case .connectionLost, .timedOut:
+                try failWithoutReply(monitor.events().failure)
             }
         }
-        return try Self.decodeReply(reply, as: Response.self)
+    }
+
+    /// Replaces the socket after a call got no reply and throws why: UNAUTHENTICATED when the handshake was
+    /// refused, otherwise `.timeout`.
+    private func failWithoutReply(_ handshake: HandshakeMonitor.Failure?) throws -> Never {
+        try reopen()
+        switch handshake {
+        case .refused(let status)?:
+            throw Failure.status(ServingError(.unauthenticated, "the server refused this client's key (ZAP status \(status)); its .pub must be in the server's allowed keys"))
+        case .mechanism?:
+            throw Failure.status(ServingError(.unauthenticated, curve == nil
+                ? "the endpoint requires CURVE: give --server-public-key and --client-key"
+                : "the CURVE handshake failed: is the server's public key right?"))
+        case nil:
+            throw Failure.timeout(milliseconds: timeoutMilliseconds)
+        }
     }
 
     /// Decodes the frames [status][response] of a reply (after the empty delimiter).

@@ -38,13 +38,14 @@ public final class LoadGenerator {
     ///   - template: the request sent each time (its id is replaced).
     ///   - curve: credentials for a frontend that requires CurveZMQ.
     public init(
-        endpoint: String, template: Zserve_V1_PredictRequest, context: Context, curve: CurveClientCredentials? = nil
+        endpoints: [String], template: Zserve_V1_PredictRequest, context: Context, curve: CurveClientCredentials? = nil
     ) throws {
         socket = try Socket(context: context, type: .dealer)
         try socket.setReceiveHighWaterMark(0)
         try socket.setSendHighWaterMark(0)
         try curve?.apply(to: socket)
-        try socket.connect(endpoint)
+        // With several servers, DEALER spreads the requests over them.
+        for endpoint in endpoints { try socket.connect(endpoint) }
         self.template = template
     }
 

@@ -1,10 +1,10 @@
 import CZeroMQ
 import Synchronization
 
-/// Watches a socket's security handshakes (libzmq's socket monitor), so a client that gets no reply can tell
-/// "the server refused my key" or "the server wants CURVE" from "the server is slow or gone".
+/// Watches a socket's connections (libzmq's socket monitor), so a client that gets no reply can tell "the server
+/// refused my key" or "the server wants CURVE" from "the server is slow", and notice "a server went away".
 ///
-/// Owned by the thread that owns the watched socket; read it after a receive timed out.
+/// Owned by the thread that owns the watched socket; read it while waiting for a reply.
 public final class HandshakeMonitor {
     /// Why a handshake failed.
     public enum Failure: Equatable, Sendable {
@@ -22,6 +22,7 @@ public final class HandshakeMonitor {
     public init(watching watched: Socket, context: Context) throws {
         let endpoint = "inproc://zserve-handshake-monitor-\(Self.counter.add(1, ordering: .relaxed).newValue)"
         let events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            | ZMQ_EVENT_DISCONNECTED
         try watched.check(zmq_socket_monitor(watched.handle, endpoint, events))
         socket = try Socket(context: context, type: .pair)
         socket.linger = 0
@@ -30,14 +31,20 @@ public final class HandshakeMonitor {
 
     deinit { socket.close() }
 
-    /// The latest handshake failure reported since the last call, or nil.
-    public func latestFailure() -> Failure? {
+    /// What happened since the last call: the latest handshake failure (or nil), and whether an established
+    /// connection was lost since.
+    public func events() -> (failure: Failure?, disconnected: Bool) {
         var latest: Failure?
+        var disconnected = false
         while let frames = try? socket.receive(wait: false), let header = frames.first, header.count >= 6 {
             let event = Int32(header[0]) | Int32(header[1]) << 8
             let value = Int(header[2]) | Int(header[3]) << 8 | Int(header[4]) << 16 | Int(header[5]) << 24
-            latest = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? .refused(status: value) : .mechanism
+            switch event {
+            case ZMQ_EVENT_DISCONNECTED: disconnected = true
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: latest = .refused(status: value)
+            default: latest = .mechanism
+            }
         }
-        return latest
+        return (latest, disconnected)
     }
 }

@@ -33,6 +33,12 @@ extension Socket {
         try setOption(ZMQ_SNDTIMEO, milliseconds)
     }
 
+    /// Queue messages only to completed connections: with several endpoints, a request never waits on one whose
+    /// server is down (set before connect).
+    public func setImmediate(_ on: Bool) throws {
+        try setOption(ZMQ_IMMEDIATE, Int32(on ? 1 : 0))
+    }
+
     /// ROUTER only: fail sends to unknown peers (`send(wait: false)` returns false) instead of dropping them silently.
     public func setRouterMandatory(_ on: Bool) throws {
         try setOption(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0))

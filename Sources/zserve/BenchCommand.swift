@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
             template.timeoutUs = deadlineMilliseconds * 1000
             template.inputs = metadata.inputs.map { Self.input(for: $0, batch: batch) }
             let generator = try LoadGenerator(
-                endpoint: client.endpoint, template: template, context: try Context(), curve: client.curveCredentials())
+                endpoints: client.endpoints, template: template, context: try Context(), curve: client.curveCredentials())
             let mode: LoadGenerator.Mode = rate.map { .open(ratePerSecond: $0) } ?? .closed(concurrency: concurrency)
             let report = try generator.run(mode, duration: duration) { progress in
                 let line = String(format: "%.0fs: %d replies, %.0f req/s, p99 %.0f µs\n",

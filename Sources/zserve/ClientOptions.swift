@@ -5,8 +5,11 @@ import ZeroMQ
 
 /// Options every client subcommand shares.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "Server endpoint, e.g. tcp://127.0.0.1:7070.")
-    var endpoint: String = "tcp://127.0.0.1:7070"
+    @Option(help: "Server endpoint, e.g. tcp://127.0.0.1:7070 (the default); repeat it for several servers: read-only calls fail over.")
+    var endpoint: [String] = []
+
+    /// The endpoints given, or the default one.
+    var endpoints: [String] { endpoint.isEmpty ? ["tcp://127.0.0.1:7070"] : endpoint }
 
     @Option(name: .customLong("timeout-ms"), help: "How long to wait for the reply.")
     var timeoutMilliseconds: Int32 = 30_000
@@ -34,7 +37,7 @@ struct ClientOptions: ParsableArguments {
     }
 
     func makeClient() throws -> Client {
-        try Client(endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds, curve: curveCredentials())
+        try Client(endpoints: endpoints, timeoutMilliseconds: timeoutMilliseconds, curve: curveCredentials())
     }
 }
 

@@ -101,20 +101,20 @@ func waitForWorkers(_ client: Client, _ count: Int32) throws {
     @Test func closedAndOpenLoopsCountEveryReply() throws {
         let running = try RunningServer(repository: try standardRepository())
         let context = try Context()
-        let generator = try LoadGenerator(endpoint: running.endpoint, template: propensityRequest(), context: context)
+        let generator = try LoadGenerator(endpoints: [running.endpoint], template: propensityRequest(), context: context)
         let closed = try generator.run(.closed(concurrency: 8), duration: 0.3)
         #expect(closed.requests > 0)
         #expect(closed.statusCounts == ["OK": closed.requests])
         #expect((closed.percentiles[99] ?? 0) >= (closed.percentiles[50] ?? 0))
 
-        let open = try LoadGenerator(endpoint: running.endpoint, template: propensityRequest(), context: context)
+        let open = try LoadGenerator(endpoints: [running.endpoint], template: propensityRequest(), context: context)
             .run(.open(ratePerSecond: 200), duration: 0.5)
         #expect((99...101).contains(open.requests), "the open loop sends on its schedule: \(open.requests)")
         #expect(open.statusCounts == ["OK": open.requests])
 
         var unknown = propensityRequest()
         unknown.model.name = "nope"
-        let failing = try LoadGenerator(endpoint: running.endpoint, template: unknown, context: context)
+        let failing = try LoadGenerator(endpoints: [running.endpoint], template: unknown, context: context)
             .run(.closed(concurrency: 2), duration: 0.2)
         #expect(failing.statusCounts.keys.sorted() == ["NOT_FOUND"])
     }

@@ -90,3 +90,49 @@ def test_a_partitioned_worker_host_loses_nothing_and_rejoins(tmp_path):
                     worker.wait(timeout=10)
                 server.terminate()
                 assert server.wait(timeout=15) == 0, open(log_path).read()[-3000:]
+
+
+CLIENT_SCRIPT = """
+import json, sys, time
+import numpy as np
+from zserve_client import Client
+endpoints = sys.argv[1:]
+features = {"features": np.ones((2, 8), dtype=np.float32)}
+answered, failed, started = 0, [], time.monotonic()
+with Client(endpoints, timeout_ms=15000) as client:
+    while time.monotonic() - started < 8:
+        try:
+            client.predict("purchase_propensity", features)
+            answered += 1
+        except Exception as error:
+            failed.append(repr(error))
+print(json.dumps({"answered": answered, "failed": failed}))
+"""
+
+
+def test_clients_finish_every_request_via_the_other_server_when_one_is_killed(tmp_path):
+    binary = os.environ["ZSERVE_BIN"]
+    with Network() as network:
+        client = network.add_host("client")
+        server_hosts = [network.add_host("server1"), network.add_host("server2")]
+        frontends = [f"tcp://{host.address}:7070" for host in server_hosts]
+        servers = []
+        try:
+            for host, frontend in zip(server_hosts, frontends):
+                log_path = tmp_path / f"{host.name}.log"
+                server = host.popen(binary, "serve", "--model-repository", str(EXAMPLE_REPOSITORY), "--listen", frontend,
+                                    "--workers", "1", stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
+                servers.append(server)
+                assert ready_line(server, log_path)["listen"] == frontend
+            load = client.popen("env", f"PYTHONPATH={install_client()}", sys.executable, "-c", CLIENT_SCRIPT, *frontends,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(3)
+            servers[0].kill()  # SIGKILL under load
+            out, err = load.communicate(timeout=60)
+            report = json.loads(out.strip().splitlines()[-1])
+            assert report["failed"] == [] and report["answered"] > 50, (report, err)
+        finally:
+            for server in servers:
+                if server.poll() is None:
+                    server.terminate()
+                    assert server.wait(timeout=15) == 0

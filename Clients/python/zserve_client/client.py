@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 
 import zmq
@@ -16,16 +17,30 @@ from .sockets import SocketClient, open_socket
 DEFAULT_CHUNK_SIZE = 4 << 20
 
 
+# Calls that only read, so sending one again after a lost connection is safe (predictions are idempotent).
+READ_ONLY = {"Predict", "ModelMetadata", "ServerReady", "ModelReady", "ListModels", "ModelStatus"}
+SLICE_MS = 50
+
+
 class _RequestReplyClient(ControlReadMethods, SocketClient):
     """One REQ socket: one call at a time, each waiting at most timeout_ms for its reply.
 
-    After a timeout the socket is replaced (a REQ socket cannot send again before it has received), so the client
-    stays usable; a late reply to the abandoned call is discarded. Not thread-safe: one thread per client.
+    `endpoint` is one endpoint or a list of servers offering the same service; requests go round-robin to the
+    connected ones. Retry policy (as the Swift client's): when a connection is lost while a read-only call (Predict,
+    ModelMetadata, ServerReady, ModelReady, ListModels, ModelStatus) waits, it is sent again at once to a server still
+    connected, up to `retries` times within timeout_ms; ModelControl calls are never resent. After a timeout the
+    socket is replaced (a REQ socket cannot send again before it has received), so the client stays usable; a late
+    reply to the abandoned call is discarded. Not thread-safe: one thread per client.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int, context: zmq.Context | None, curve: CurveKeys | None):
-        self.endpoint = endpoint
+    def __init__(self, endpoint: str | list[str], timeout_ms: int, context: zmq.Context | None, curve: CurveKeys | None,
+                 retries: int = 2):
+        self.endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not self.endpoints:
+            raise ValueError("a client needs an endpoint")
+        self.endpoint = self.endpoints[0]
         self.timeout_ms = timeout_ms
+        self.retries = max(0, retries)
         self._context = context or zmq.Context.instance()
         self._curve = curve
         self._open()
@@ -35,9 +50,14 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
         self._socket = open_socket(self._context, zmq.REQ, self._curve)
         # A send waits for a connected peer; one refused at the handshake never comes, so bound the wait too.
         self._socket.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
+        # Queue only to completed connections, so a request never waits on a server that is down.
+        self._socket.setsockopt(zmq.IMMEDIATE, 1)
         self._monitor = self._socket.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-        self._socket.connect(self.endpoint)
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | zmq.EVENT_DISCONNECTED)
+        self._handshake_reason = None
+        for endpoint in self.endpoints:
+            self._socket.connect(endpoint)
 
     def close(self) -> None:
         """Closes the socket and its monitor."""
@@ -45,46 +65,72 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
         self._monitor.close()
         self._socket.close()
 
-    def _handshake_failure(self) -> str | None:
-        """Why the server refused the connection, if it did (the latest failed handshake), else None."""
-        reason = None
+    def _connection_events(self) -> bool:
+        """Reads the monitor: records why a handshake failed (`_handshake_reason`); True if a connection was lost."""
+        disconnected = False
         while self._monitor.poll(0):
             event = zmq.utils.monitor.recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                reason = "the server refused this client's key; its .pub must be in the server's allowed keys"
+            if event == zmq.EVENT_DISCONNECTED:
+                disconnected = True
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self._handshake_reason = "the server refused this client's key; its .pub must be in the server's allowed keys"
             elif self._curve is None:
-                reason = "the endpoint requires CURVE: pass curve=CurveKeys.from_files(...)"
+                self._handshake_reason = "the endpoint requires CURVE: pass curve=CurveKeys.from_files(...)"
             else:
-                reason = "the CURVE handshake failed: is the server's public key right?"
-        return reason
+                self._handshake_reason = "the CURVE handshake failed: is the server's public key right?"
+        return disconnected
+
+    def _await_reply(self, deadline: float) -> str:
+        """Waits for the reply until `deadline` (time.monotonic()): "reply", "lost" (a connection dropped),
+        "refused" (a handshake failed) or "timeout"."""
+        while True:
+            remaining_ms = (deadline - time.monotonic()) * 1000
+            if remaining_ms <= 0:
+                return "timeout"
+            if self._socket.poll(min(SLICE_MS, max(1, int(remaining_ms)))):
+                return "reply"
+            lost = self._connection_events()
+            if self._handshake_reason:
+                return "refused"
+            if lost:
+                return "lost"
 
     def _invoke(self, make_call, *args):
         """Builds a call with make_call(*args), sends it and returns its result; raises ZServeError (ZServeTimeout
         after timeout_ms)."""
         call = make_call(*args)
-        try:
-            self._socket.send_multipart(call.frames())
-            answered = self._socket.poll(self.timeout_ms)
-        except zmq.Again:
-            answered = False
-        if not answered:
-            refused = self._handshake_failure()
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        attempts = 0
+        while True:
+            try:
+                self._socket.send_multipart(call.frames())
+                outcome = self._await_reply(deadline)
+            except zmq.Again:
+                outcome = "timeout"
+            if outcome == "reply":
+                return call.result_of(self._socket.recv_multipart())
+            if outcome == "lost" and call.method in READ_ONLY and attempts < self.retries:
+                attempts += 1
+                self.close()
+                self._open()
+                continue
+            self._connection_events()
+            refused = self._handshake_reason
             self.close()
             self._open()
             if refused:
                 raise ZServeError("UNAUTHENTICATED", refused, call.request_id)
             raise ZServeTimeout(
-                f"no reply to {calls.METHODS[call.method]} from {self.endpoint} within {self.timeout_ms} ms",
+                f"no reply to {calls.METHODS[call.method]} from {', '.join(self.endpoints)} within {self.timeout_ms} ms",
                 call.request_id)
-        return call.result_of(self._socket.recv_multipart())
 
 
 class Client(InferenceMethods, _RequestReplyClient):
     """A blocking client of the frontend over one REQ socket (see _RequestReplyClient for timeouts)."""
 
-    def __init__(self, endpoint: str, timeout_ms: int = 10_000, context: zmq.Context | None = None,
-                 curve: CurveKeys | None = None):
-        super().__init__(endpoint, timeout_ms, context, curve)
+    def __init__(self, endpoint: str | list[str], timeout_ms: int = 10_000, context: zmq.Context | None = None,
+                 curve: CurveKeys | None = None, retries: int = 2):
+        super().__init__(endpoint, timeout_ms, context, curve, retries)
 
 
 class AdminClient(_RequestReplyClient):
@@ -95,9 +141,9 @@ class AdminClient(_RequestReplyClient):
     verifies, validates and warms up the model before it replies.
     """
 
-    def __init__(self, endpoint: str, timeout_ms: int = 120_000, context: zmq.Context | None = None,
-                 curve: CurveKeys | None = None):
-        super().__init__(endpoint, timeout_ms, context, curve)
+    def __init__(self, endpoint: str | list[str], timeout_ms: int = 120_000, context: zmq.Context | None = None,
+                 curve: CurveKeys | None = None, retries: int = 2):
+        super().__init__(endpoint, timeout_ms, context, curve, retries)
 
     def push_model(self, model: str, data, version: int = 0, labels=(), metadata: dict | None = None,
                    warmup_inputs: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[int, int]:
