@@ -62,7 +62,8 @@ def real_kustomize() -> list[str] | None:
     """`kustomize build` or `kubectl kustomize`, whichever is installed (None: neither)."""
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
-    if shutil.which("kubectl") and subprocess.run(["kubectl", "kustomize", "--help"], capture_output=True).returncode == 0:
+    kubectl = shutil.which("kubectl")
+    if kubectl and subprocess.run([kubectl, "kustomize", "--help"], capture_output=True).returncode == 0:
         return ["kubectl", "kustomize"]
     return None
 
@@ -408,8 +409,7 @@ class PodFiles:
         """Runs each init container's command with its paths mapped; asserts it succeeds."""
         for init in pod.get("initContainers", []):
             self.mount(init)
-            command = [self.host(arg) if arg.startswith("/") and not arg.startswith("/usr") else arg
-                       for arg in init["command"]]
+            command = [self.host(arg) if arg.startswith("/") else arg for arg in init["command"]]
             result = subprocess.run(command, capture_output=True, text=True)
             assert result.returncode == 0, f"init container {init['name']}: {result.stderr}"
 
