@@ -362,8 +362,9 @@ def test_the_dockerfile_builds_and_runs_what_the_manifests_expect():
 class PodFiles:
     """A pod's volumes laid out under a directory, and the map from the paths its containers see to host paths.
 
-    Secret items get mode 0440 (what a Secret volume has once the pod sets fsGroup: the kubelet adds group read);
-    persistent volume claims map to one shared directory per claim, so server and workers share the repository.
+    Secret and ConfigMap volumes are laid out as the kubelet does (a `..data` link to the files), Secret items with
+    mode 0440 (what a Secret volume has once the pod sets fsGroup: the kubelet adds group read); persistent volume
+    claims map to one shared directory per claim, so server and workers share the repository.
     """
 
     def __init__(self, root: Path, rendered, pod: dict, claims: dict[str, Path]):
@@ -380,12 +381,20 @@ class PodFiles:
                     source = volume[field]
                     data = rendered[(kind, source[name_field])]["data"]
                     items = source.get("items") or [{"key": key, "path": key} for key in data]
+                    # The kubelet's layout: files in a timestamped folder, `..data` links to it, and each name
+                    # links through `..data` (so an update swaps one link).
+                    payload = directory / "..2026_01_01_00_00_00.000000001"
+                    payload.mkdir()
+                    (directory / "..data").symlink_to(payload.name)
                     for item in items:
                         content = data[item["key"]]
-                        file = directory / item["path"]
+                        file = payload / item["path"]
                         file.parent.mkdir(parents=True, exist_ok=True)
                         file.write_bytes(base64.b64decode(content) if kind == "Secret" else content.encode())
                         file.chmod(0o440 if kind == "Secret" else 0o644)
+                        top = item["path"].split("/")[0]
+                        if not (directory / top).is_symlink():
+                            (directory / top).symlink_to(Path("..data") / top)
             self.volumes[volume["name"]] = directory
         self.mounts: list[tuple[str, Path]] = []
 
@@ -422,10 +431,13 @@ def http_get(address: str, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def wait_for(address: str, path: str, status: int, accept=lambda body: True) -> str:
-    """GETs `path` until it answers `status` with a body `accept` takes; returns the body."""
+def wait_for(address: str, path: str, status: int, accept=lambda body: True, process=None) -> str:
+    """GETs `path` until it answers `status` with a body `accept` takes; returns the body. Fails at once when
+    `process` (a worker) has exited, with its stderr."""
     deadline = time.monotonic() + WAIT_S
     while True:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the worker exited with code {process.returncode}: {process.stderr.read()}")
         code, body = http_get(address, path)
         if (code == status and accept(body)) or time.monotonic() > deadline:
             assert code == status and accept(body), f"GET {path}: {code} {body}"
@@ -473,7 +485,7 @@ def test_server_and_worker_pods_start_join_and_serve(deployment, rendered, tmp_p
         command = [os.environ["ZSERVE_BIN"], "worker", *[part for pair in options.items() for part in pair]]
         with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as worker:
             try:
-                wait_for(server.metrics, "/readyz", 200)
+                wait_for(server.metrics, "/readyz", 200, process=worker)
                 metrics = wait_for(server.metrics, "/metrics", 200,
                                    lambda text: re.search(r'^zserve_workers\{location="remote",state="idle"\} 1(\.0)?$',
                                                           text, re.M))
