@@ -62,7 +62,8 @@ public final class ModelRegistry: Sendable {
     /// The servable a request selects: a pinned version, else a label, else a canary label drawn by weight, else the
     /// default version.
     ///
-    /// - Throws: `ServingError` with INVALID_ARGUMENT (no name), NOT_FOUND (unknown model, version or label), or
+    /// - Throws: `ServingError` with INVALID_ARGUMENT (no name, or both a version and a label), NOT_FOUND (unknown
+    ///   model, version or label), or
     ///   UNAVAILABLE (the model or version exists but is not available).
     public func resolve(
         name: String, version: Int64? = nil, label: String = "", requestID: String = ""
@@ -112,6 +113,9 @@ public final class ModelRegistry: Sendable {
         _ entry: Entry?, name: String, version: Int64?, label: String
     ) -> Result<Servable?, ServingError> {
         guard let entry else { return .failure(ServingError(.notFound, "model '\(name)' not found")) }
+        if version != nil, !label.isEmpty {
+            return .failure(ServingError(.invalidArgument, "give a version or a label, not both (version \(version!), label '\(label.prefix(64))')"))
+        }
         if let version {
             if let servable = entry.servables[version] { return .success(servable) }
             if let status = entry.statuses[version] {
