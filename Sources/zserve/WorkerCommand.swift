@@ -21,8 +21,8 @@ struct WorkerCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The server's worker endpoint, e.g. tcp://broker:7072.")
-    var connect: String
+    @Option(help: "A server's worker endpoint, e.g. tcp://broker:7072; repeat it to serve several servers (one worker loop each).")
+    var connect: [String]
 
     @Option(name: .customLong("model-repository"), help: "Model repository directory.")
     var modelRepository: String
@@ -49,6 +49,7 @@ struct WorkerCommand: ParsableCommand {
         guard blasThreads >= 1, pollInterval > 0 else {
             throw ValidationError("--blas-threads must be at least 1 and --poll-interval positive")
         }
+        guard !connect.isEmpty else { throw ValidationError("--connect names at least one server's worker endpoint") }
         guard (serverPublicKey == nil) == (clientKey == nil) else {
             throw ValidationError("--server-public-key and --client-key go together")
         }
@@ -88,14 +89,28 @@ struct WorkerCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
-        let worker = Worker(
-            context: context, brokerEndpoint: connect, registry: registry, heartbeats: true, logger: logger, curve: curve)
-        logger.info("worker connecting", metadata: ["broker": "\(connect)"])
-        do {
-            try worker.run()
-        } catch {
-            logger.error("worker stopped", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
+        // One worker loop per server, each on its own thread and socket, sharing the models: a result must go back
+        // to the server that sent the work, so one socket cannot serve several servers.
+        let failed = Mutex(false)
+        let loops = DispatchGroup()
+        for endpoint in connect {
+            let worker = Worker(
+                context: context, brokerEndpoint: endpoint, registry: registry, heartbeats: true, logger: logger, curve: curve)
+            logger.info("worker connecting", metadata: ["broker": "\(endpoint)"])
+            loops.enter()
+            let thread = Thread {
+                defer { loops.leave() }
+                do {
+                    try worker.run()
+                } catch {
+                    logger.error("worker stopped", metadata: ["broker": "\(endpoint)", "error": "\(error)"])
+                    failed.withLock { $0 = true }
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
         }
+        loops.wait()
+        if failed.withLock({ $0 }) { throw ExitCode(1) }
     }
 }

@@ -111,19 +111,31 @@ print(json.dumps({"answered": answered, "failed": failed}))
 
 
 def test_clients_finish_every_request_via_the_other_server_when_one_is_killed(tmp_path):
+    """Two server hosts without local workers, one worker host serving both (`--connect` twice), a client host with
+    both frontends: server1 is SIGKILLed under load and every request is still answered."""
     binary = os.environ["ZSERVE_BIN"]
     with Network() as network:
         client = network.add_host("client")
         server_hosts = [network.add_host("server1"), network.add_host("server2")]
+        worker_host = network.add_host("worker")
         frontends = [f"tcp://{host.address}:7070" for host in server_hosts]
-        servers = []
+        worker_endpoints = [f"tcp://{host.address}:7072" for host in server_hosts]
+        servers, worker = [], None
         try:
-            for host, frontend in zip(server_hosts, frontends):
+            for host, frontend, worker_endpoint in zip(server_hosts, frontends, worker_endpoints):
                 log_path = tmp_path / f"{host.name}.log"
                 server = host.popen(binary, "serve", "--model-repository", str(EXAMPLE_REPOSITORY), "--listen", frontend,
-                                    "--workers", "1", stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
+                                    "--workers", "0", "--worker-endpoint", worker_endpoint,
+                                    stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
                 servers.append(server)
                 assert ready_line(server, log_path)["listen"] == frontend
+            worker = worker_host.popen(binary, "worker", "--connect", worker_endpoints[0], "--connect", worker_endpoints[1],
+                                       "--model-repository", str(EXAMPLE_REPOSITORY),
+                                       stderr=open(tmp_path / "worker.log", "w"))
+            deadline = time.monotonic() + 30
+            while not all(workers_seen(client, frontend) == 1 for frontend in frontends):
+                assert time.monotonic() < deadline, "the worker did not join both servers"
+                time.sleep(0.2)
             load = client.popen("env", f"PYTHONPATH={install_client()}", sys.executable, "-c", CLIENT_SCRIPT, *frontends,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(3)
@@ -132,6 +144,9 @@ def test_clients_finish_every_request_via_the_other_server_when_one_is_killed(tm
             report = json.loads(out.strip().splitlines()[-1])
             assert report["failed"] == [] and report["answered"] > 50, (report, err)
         finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=10)
             for server in servers:
                 if server.poll() is None:
                     server.terminate()
