@@ -4,7 +4,8 @@ import ONNXSchema
 import Testing
 import ZServeTesting
 
-/// ONNX's own backend node tests (shipped in the onnx wheel), run through the loader and a session.
+/// ONNX's own backend node tests (shipped in the onnx wheel), run through the loader and a session; the report also
+/// covers ONNX's model suites (`ModelSuites`).
 ///
 /// Every node test whose model loads must pass on every data set with ONNX's backend tolerances (rtol 1e-3,
 /// atol 1e-7; integers and bools exact). A model the loader refuses as `.unsupported` is skipped with that reason, as
@@ -44,8 +45,8 @@ enum NodeTests {
     }
 
     /// The operators (op_type, default domain unless named) of the test's top-level graph, and its opset.
-    static func describe(_ reference: ReferenceCase) -> (operators: [String], opset: Int) {
-        guard let bytes = try? Data(contentsOf: reference.modelFile),
+    static func describe(_ modelFile: URL) -> (operators: [String], opset: Int) {
+        guard let bytes = try? Data(contentsOf: modelFile),
               let model = try? Onnx_ModelProto(serializedBytes: bytes)
         else { return ([], 0) }
         let operators = Set(model.graph.node.map { node in
@@ -71,22 +72,29 @@ enum NodeTests {
     /// Loads and runs one node test.
     static func evaluate(_ reference: ReferenceCase) -> Outcome {
         if let reason = nonTensorValue(reference) { return .skipped(reason) }
+        return evaluate(modelFile: reference.modelFile, dataSets: reference.dataSets)
+    }
+
+    /// Loads the model in `modelFile` and runs it on every data set, comparing with ONNX's backend tolerances.
+    static func evaluate(
+        modelFile: URL, dataSets: () throws -> [(inputs: [(String, Tensor)], outputs: [(String, Tensor)])]
+    ) -> Outcome {
         let model: Model
         do {
-            model = try Model(contentsOf: reference.modelFile)
+            model = try Model(contentsOf: modelFile)
         } catch InferenceError.unsupported(let items) {
             return .skipped("unsupported: " + items.joined(separator: ", "))
         } catch {
             return .failed("load: \(error)")
         }
-        let dataSets: [(inputs: [(String, Tensor)], outputs: [(String, Tensor)])]
+        let sets: [(inputs: [(String, Tensor)], outputs: [(String, Tensor)])]
         do {
-            dataSets = try reference.dataSets()
+            sets = try dataSets()
         } catch {
             return .skipped("test data is not tensors: \(error)")
         }
         let session = model.makeSession()
-        for (setIndex, dataSet) in dataSets.enumerated() {
+        for (setIndex, dataSet) in sets.enumerated() {
             do {
                 for (position, (name, tensor)) in dataSet.inputs.enumerated() {
                     let index = model.inputs.firstIndex { $0.name == name } ?? position
@@ -107,6 +115,18 @@ enum NodeTests {
             }
         }
         return .passed
+    }
+
+    /// The report entry of one test: name, operators, opset, status and reason.
+    static func entry(name: String, modelFile: URL, outcome: Outcome) -> [String: Any] {
+        let (operators, opset) = describe(modelFile)
+        var entry: [String: Any] = ["name": name, "operators": operators, "opset": opset]
+        switch outcome {
+        case .passed: entry["status"] = "passed"
+        case .skipped(let reason): entry["status"] = "skipped"; entry["reason"] = reason
+        case .failed(let message): entry["status"] = "failed"; entry["reason"] = message
+        }
+        return entry
     }
 }
 
@@ -130,21 +150,19 @@ enum NodeTests {
     /// Writes the JSON report when `$ZSERVE_OPERATOR_REPORT` names a file; does nothing otherwise.
     @Test func operatorReport() throws {
         guard let path = ProcessInfo.processInfo.environment["ZSERVE_OPERATOR_REPORT"], !path.isEmpty else { return }
-        var tests: [[String: Any]] = []
-        for reference in NodeTests.cases {
-            let (operators, opset) = NodeTests.describe(reference)
-            var entry: [String: Any] = ["name": reference.name, "operators": operators, "opset": opset]
-            switch NodeTests.evaluate(reference) {
-            case .passed: entry["status"] = "passed"
-            case .skipped(let reason): entry["status"] = "skipped"; entry["reason"] = reason
-            case .failed(let message): entry["status"] = "failed"; entry["reason"] = message
-            }
-            tests.append(entry)
+        let tests = NodeTests.cases.map {
+            NodeTests.entry(name: $0.name, modelFile: $0.modelFile, outcome: NodeTests.evaluate($0))
+        }
+        var suites: [String: [[String: Any]]] = [:]
+        for suiteCase in ModelSuites.cases {
+            suites[suiteCase.suite, default: []].append(
+                NodeTests.entry(name: suiteCase.name, modelFile: suiteCase.modelFile, outcome: suiteCase.evaluate()))
         }
         let report: [String: Any] = [
             "onnx_node_tests": NodeTests.directory?.path ?? "",
             "supported_operators": OperatorRegistry.standard.operators,
             "tests": tests,
+            "suites": suites,
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))

@@ -4,6 +4,9 @@ extension OperatorRegistry {
         register("Gather", GatherKernel.init)
         register("GatherElements", GatherElementsKernel.init)
         register("TopK", TopKKernel.init)
+        for op in VariadicOperator.allCases {
+            register(op.opType) { try VariadicKernel(op, $0) }
+        }
         for op in ReduceOperator.allCases {
             register(op.opType) { try ReduceKernel(op, $0) }
         }

@@ -7,18 +7,21 @@ enum ComparisonOperator: String, CaseIterable, Sendable {
 }
 
 /// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool for
-/// Equal) with multidirectional broadcasting; the output is bool (one byte, 0 or 1).
+/// Equal) with multidirectional broadcasting (before opset 7: `LegacyBroadcast`); the output is bool (one byte, 0 or 1).
 struct ComparisonKernel: Kernel {
     let op: ComparisonOperator
+    let legacy: LegacyBroadcast?
 
     init(_ op: ComparisonOperator, _ node: NodeDefinition) throws {
         try node.expectInputs(2)
         self.op = op
+        legacy = try LegacyBroadcast(node)
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
+        if let legacy { b = try legacy.align(a, b, op.opType) }
         guard a.elementType == b.elementType else {
             throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
         }

@@ -141,15 +141,19 @@ struct UnaryKernel: Kernel {
 }
 
 /// Pow with multidirectional broadcasting: the output has the base's type; the exponent may be any numeric type
-/// (opset ≥ 12). Float bases use `pow`; integer bases compute in double precision and convert back, saturating.
+/// (opset ≥ 12; before opset 7 the `broadcast`/`axis` attributes, see `LegacyBroadcast`). Float bases use `pow`; integer bases compute in double precision and convert back, saturating.
 struct PowKernel: Kernel {
+    let legacy: LegacyBroadcast?
+
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2)
+        legacy = try LegacyBroadcast(node)
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
+        if let legacy { b = try legacy.align(a, b, "Pow") }
         guard a.elementType.isNumeric, b.elementType.isNumeric else {
             throw InferenceError.invalidInput("Pow does not take \(a.elementType) and \(b.elementType)")
         }
