@@ -32,8 +32,18 @@ extension OperatorRegistry {
         register("Expand", ExpandKernel.init)
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
-        register("LayerNormalization", LayerNormalizationKernel.init)
+        register("LayerNormalization") { try LayerNormalizationKernel(centered: true, $0) }
+        register("RMSNormalization") { try LayerNormalizationKernel(centered: false, $0) }
         register("Pow", PowKernel.init)
+        register("Pad", PadKernel.init)
+        register("Split", SplitKernel.init)
+        register("Range", RangeKernel.init)
+        register("CumSum", CumSumKernel.init)
+        register("Trilu", TriluKernel.init)
+        register("DepthToSpace") { try DepthSpaceKernel(toSpace: true, $0) }
+        register("SpaceToDepth") { try DepthSpaceKernel(toSpace: false, $0) }
+        register("IsNaN") { try FloatClassKernel(nan: true, $0) }
+        register("IsInf") { try FloatClassKernel(nan: false, $0) }
         for op in UnaryOperator.allCases {
             register(op.opType) { try UnaryKernel(op, $0) }
         }

@@ -4,7 +4,11 @@ extension OperatorRegistry {
         register("Conv", ConvKernel.init)
         register("MaxPool", MaxPoolKernel.init)
         register("AveragePool", AveragePoolKernel.init)
-        register("GlobalAveragePool", GlobalAveragePoolKernel.init)
+        register("GlobalAveragePool") { try GlobalPoolKernel(largest: false, $0) }
+        register("GlobalMaxPool") { try GlobalPoolKernel(largest: true, $0) }
+        register("InstanceNormalization") { try GroupNormalizationKernel(instance: true, $0) }
+        register("GroupNormalization") { try GroupNormalizationKernel(instance: false, $0) }
+        register("LRN", LocalResponseNormalizationKernel.init)
         register("BatchNormalization", BatchNormalizationKernel.init)
         register("Dropout", DropoutKernel.init)
         register("GRU", GRUKernel.init)

@@ -42,7 +42,9 @@ public struct OperatorRegistry: Sendable {
         for activation in Activation.standalone {
             registry.register(activation.opType) { try ActivationKernel(activation, $0) }
         }
-        registry.register("Softmax", SoftmaxKernel.init)
+        for op in SoftmaxOperator.allCases {
+            registry.register(op.opType) { try SoftmaxKernel(op, $0) }
+        }
         registry.register("Flatten", FlattenKernel.init)
         registry.register("Reshape", ReshapeKernel.init)
         registry.register("Identity", IdentityKernel.init)

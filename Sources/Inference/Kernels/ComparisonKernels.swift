@@ -98,3 +98,33 @@ struct WhereKernel: Kernel {
         }
     }
 }
+
+/// IsNaN and IsInf (`detect_negative` / `detect_positive` choosing which infinities) on float32 and float64; the
+/// output is bool.
+struct FloatClassKernel: Kernel {
+    let nan: Bool
+    let negative: Bool
+    let positive: Bool
+
+    init(nan: Bool, _ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        self.nan = nan
+        negative = nan ? false : try node.attributes.int("detect_negative", default: 1) != 0
+        positive = nan ? false : try node.attributes.int("detect_positive", default: 1) != 0
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        let y = try io.output(0, .bool, x.shape)
+        let out = y.mutableElements(as: UInt8.self)
+        switch x.elementType {
+        case .float32: for (i, v) in x.elements(as: Float.self).enumerated() { out[i] = test(Double(v)) ? 1 : 0 }
+        case .float64: for (i, v) in x.elements(as: Double.self).enumerated() { out[i] = test(v) ? 1 : 0 }
+        default: throw InferenceError.invalidInput("\(nan ? "IsNaN" : "IsInf") does not take \(x.elementType)")
+        }
+    }
+
+    private func test(_ v: Double) -> Bool {
+        nan ? v.isNaN : v.isInfinite && (v < 0 ? negative : positive)
+    }
+}

@@ -277,19 +277,24 @@ struct AveragePoolKernel: Kernel {
     }
 }
 
-/// GlobalAveragePool: the mean over every spatial axis of [N, C, D1, ...], giving [N, C, 1, ...]; float32.
-struct GlobalAveragePoolKernel: Kernel {
-    init(_ node: NodeDefinition) throws {
+/// GlobalAveragePool and GlobalMaxPool: the mean (or the largest value) over every spatial axis of [N, C, D1, ...],
+/// giving [N, C, 1, ...]; float32.
+struct GlobalPoolKernel: Kernel {
+    let largest: Bool
+    var opType: String { largest ? "GlobalMaxPool" : "GlobalAveragePool" }
+
+    init(largest: Bool, _ node: NodeDefinition) throws {
         try node.expectInputs(1)
+        self.largest = largest
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("GlobalAveragePool takes float32, got \(x.elementType)")
+            throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
         }
         guard x.rank >= 2 else {
-            throw InferenceError.invalidInput("GlobalAveragePool takes [N, C, ...], got \(x.shape)")
+            throw InferenceError.invalidInput("\(opType) takes [N, C, ...], got \(x.shape)")
         }
         let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
         let y = try io.output(0, .float32, shape)
@@ -301,9 +306,13 @@ struct GlobalAveragePoolKernel: Kernel {
         let scale = 1 / Float(plane)
         for p in 0..<planes {
             let values = src + p * plane
-            var sum: Float = 0
-            for i in 0..<plane { sum += values[i] }
-            dst[p] = sum * scale
+            if largest {
+                dst[p] = plane > 0 ? VectorLoop.max(values, plane) : -.infinity
+            } else {
+                var sum: Float = 0
+                for i in 0..<plane { sum += values[i] }
+                dst[p] = sum * scale
+            }
         }
     }
 }

@@ -181,6 +181,8 @@ protocol _ReduceArithmetic: Numeric, Comparable {
     /// `f` applied in double precision, converted back (saturating for integers).
     static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self
     var isFiniteValue: Bool { get }
+    /// The value in double precision.
+    var asDouble: Double { get }
 }
 
 extension _ReduceArithmetic where Self: BinaryFloatingPoint {
@@ -193,6 +195,7 @@ extension _ReduceArithmetic where Self: BinaryFloatingPoint {
     static func divide(_ a: Self, _ count: Int) -> Self { a / Self(count) }
     static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self { Self(f(Double(a))) }
     var isFiniteValue: Bool { isFinite }
+    var asDouble: Double { Double(self) }
 }
 
 extension _ReduceArithmetic where Self: FixedWidthInteger {
@@ -209,6 +212,7 @@ extension _ReduceArithmetic where Self: FixedWidthInteger {
     }
     static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self { CastKernel.saturating(f(Double(a)), to: Self.self) }
     var isFiniteValue: Bool { true }
+    var asDouble: Double { Double(self) }
 }
 
 extension Float: _ReduceArithmetic {}
