@@ -36,6 +36,8 @@ extension OperatorRegistry {
         register("RMSNormalization") { try LayerNormalizationKernel(centered: false, $0) }
         register("Pow", PowKernel.init)
         register("Pad", PadKernel.init)
+        register("NegativeLogLikelihoodLoss") { try LossKernel(softmax: false, $0) }
+        register("SoftmaxCrossEntropyLoss") { try LossKernel(softmax: true, $0) }
         register("Split", SplitKernel.init)
         register("Range", RangeKernel.init)
         register("CumSum", CumSumKernel.init)
