@@ -2,6 +2,7 @@ extension OperatorRegistry {
     /// Convolution, pooling, normalization and recurrent operators (CNN and session models).
     mutating func registerVisionAndSequenceOperators() {
         register("Conv", ConvKernel.init)
+        register("ConvTranspose", ConvTransposeKernel.init)
         register("MaxPool", MaxPoolKernel.init)
         register("AveragePool", AveragePoolKernel.init)
         register("GlobalAveragePool") { try GlobalPoolKernel(largest: false, $0) }
