@@ -8,8 +8,8 @@ enum SoftmaxOperator: String, CaseIterable, Sendable {
 }
 
 /// Softmax, LogSoftmax and Hardmax over one axis (opset ≥ 13, default axis -1), or over the flattened trailing axes
-/// from `axis` on (opset < 13, default axis 1), on float32. LogSoftmax is x − max − log Σ exp(x − max); Hardmax is 1
-/// at the first largest element of each row and 0 elsewhere.
+/// from `axis` on (opset < 13, default axis 1). LogSoftmax is x − max − log Σ exp(x − max); Hardmax is 1
+/// at the first largest element of each row and 0 elsewhere. float32 (vectorized along contiguous rows) and float64.
 struct SoftmaxKernel: Kernel {
     let op: SoftmaxOperator
     let axis: Int
@@ -24,16 +24,21 @@ struct SoftmaxKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("\(op.opType) takes float32, got \(x.elementType)")
+        guard x.elementType == .float32 || x.elementType == .float64 else {
+            throw InferenceError.invalidInput("\(op.opType) takes float32 or float64, got \(x.elementType)")
         }
         let axis = try normalizedAxis(self.axis, rank: x.rank)
         let outer = x.shape[..<axis].reduce(1, *)
         let (length, inner) = flattensTrailingAxes
             ? (x.shape[axis...].reduce(1, *), 1)
             : (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
-        let y = try io.output(0, .float32, x.shape)
+        let y = try io.output(0, x.elementType, x.shape)
         guard x.count > 0 else { return }
+        if x.elementType == .float64 {
+            strided(x.elements(as: Double.self).baseAddress!, y.mutableElements(as: Double.self).baseAddress!,
+                    outer, length, inner)
+            return
+        }
         let src = x.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
         if inner == 1 && op != .hardmax {
@@ -56,10 +61,17 @@ struct SoftmaxKernel: Kernel {
             }
             return
         }
+        strided(src, dst, outer, length, inner)
+    }
+
+    /// Rows of `length` elements `inner` apart (any layout), one at a time; exponentials in double precision.
+    private func strided<T: BinaryFloatingPoint>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ outer: Int, _ length: Int, _ inner: Int
+    ) {
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * length * inner + i
-                var maximum = -Float.infinity, first = 0
+                var maximum = -T.infinity, first = 0
                 for j in 0..<length where src[base + j * inner] > maximum || j == 0 {
                     maximum = src[base + j * inner]
                     first = j
@@ -68,18 +80,18 @@ struct SoftmaxKernel: Kernel {
                 case .hardmax:
                     for j in 0..<length { dst[base + j * inner] = j == first ? 1 : 0 }
                 case .softmax, .logSoftmax:
-                    var sum: Float = 0
+                    var sum = 0.0
                     for j in 0..<length {
-                        let e = FastMath.exp(src[base + j * inner] - maximum)
-                        dst[base + j * inner] = e
+                        let e = Foundation.exp(Double(src[base + j * inner] - maximum))
+                        dst[base + j * inner] = T(e)
                         sum += e
                     }
                     if op == .softmax {
                         let scale = 1 / sum
-                        for j in 0..<length { dst[base + j * inner] *= scale }
+                        for j in 0..<length { dst[base + j * inner] = T(Double(dst[base + j * inner]) * scale) }
                     } else {
-                        let shift = maximum + Foundation.log(sum)
-                        for j in 0..<length { dst[base + j * inner] = src[base + j * inner] - shift }
+                        let shift = Double(maximum) + Foundation.log(sum)
+                        for j in 0..<length { dst[base + j * inner] = T(Double(src[base + j * inner]) - shift) }
                     }
                 }
             }

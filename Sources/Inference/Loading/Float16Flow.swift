@@ -12,7 +12,7 @@ struct Float16Flow {
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
         "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Dropout", "Split", "Pad",
         "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Shape", "Size", "Cast", "CastLike", "Constant",
-        "ConstantOfShape", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
+        "ConstantOfShape", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
     ]
 
     /// Operators whose output 0 is int64 or bool whatever their inputs.

@@ -27,10 +27,10 @@ enum LegacyOpsets {
     /// Operators whose kernels read their own pre-7 forms when given the model's opset: the arithmetic and
     /// comparison `broadcast`/`axis` attributes, Gemm's `broadcast`, BatchNormalization's and Dropout's `is_test`,
     /// Concat's optional axis, Reshape's `shape` attribute, Pad's `paddings`/`pads` attributes, Split's `split`
-    /// attribute, Cast's string `to`.
+    /// attribute, Cast's string `to`, Upsample's `height_scale`/`width_scale`.
     static let mappedByKernel: Set<String> = [
         "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "Gemm",
-        "BatchNormalization", "Dropout", "Concat", "Reshape", "Pad", "Split", "Cast", "PRelu",
+        "BatchNormalization", "Dropout", "Concat", "Reshape", "Pad", "Split", "Cast", "PRelu", "Upsample",
     ]
 
     /// Operators whose version 1 differs from version 6 only by `consumed_inputs`; built as at opset 7.

@@ -19,7 +19,7 @@ struct ModelLoader {
     }
 
     /// The oldest and newest default-domain opsets the loader accepts; before 7 nodes go through `LegacyOpsets`.
-    static let supportedOpsets = 1...25
+    static let supportedOpsets = 1...27
     /// The `ai.onnx.ml` opsets whose semantics the kernels follow (TreeEnsemble needs 5, the rest 1 or more).
     static let supportedMLOpsets = 1...5
 
