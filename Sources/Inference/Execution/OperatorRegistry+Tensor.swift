@@ -32,6 +32,7 @@ extension OperatorRegistry {
         register("Expand", ExpandKernel.init)
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
+        register("Attention", AttentionKernel.init)
         register("LayerNormalization") { try LayerNormalizationKernel(centered: true, $0) }
         register("RMSNormalization") { try LayerNormalizationKernel(centered: false, $0) }
         register("Pow", PowKernel.init)

@@ -34,7 +34,7 @@ struct Float16Flow {
     ) -> String? {
         let inputTypes = inputs.map { $0 >= 0 ? types[$0] : nil }
         if !Self.capable.contains(opType), let position = inputTypes.firstIndex(of: .float16) {
-            return "\(label): float16 input '\(inputNames[position])' (\(opType) computes on float32 and float64)"
+            return "\(label): float16 input '\(inputNames[position])' (this runtime computes \(opType) in float32 or float64 only)"
         }
         guard let first = outputs.first else { return nil }
         let output: ElementType?
