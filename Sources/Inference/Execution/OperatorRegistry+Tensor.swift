@@ -3,6 +3,10 @@ extension OperatorRegistry {
     mutating func registerTensorOperators() {
         register("Gather", GatherKernel.init)
         register("GatherElements", GatherElementsKernel.init)
+        register("GatherND", GatherNDKernel.init)
+        register("ScatterElements", ScatterElementsKernel.init)
+        register("Scatter", ScatterElementsKernel.init)
+        register("ScatterND", ScatterNDKernel.init)
         register("TopK", TopKKernel.init)
         for op in VariadicOperator.allCases {
             register(op.opType) { try VariadicKernel(op, $0) }
@@ -41,7 +45,8 @@ extension OperatorRegistry {
         register("SoftmaxCrossEntropyLoss") { try LossKernel(softmax: true, $0) }
         register("Split", SplitKernel.init)
         register("Range", RangeKernel.init)
-        register("CumSum", CumSumKernel.init)
+        register("CumSum") { try CumulativeKernel(product: false, $0) }
+        register("CumProd") { try CumulativeKernel(product: true, $0) }
         register("Trilu", TriluKernel.init)
         register("DepthToSpace") { try DepthSpaceKernel(toSpace: true, $0) }
         register("SpaceToDepth") { try DepthSpaceKernel(toSpace: false, $0) }
