@@ -37,6 +37,11 @@ extension OperatorRegistry {
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
         register("Attention", AttentionKernel.init)
+        register("QuantizeLinear") { try LinearQuantizationKernel(quantize: true, $0) }
+        register("DequantizeLinear") { try LinearQuantizationKernel(quantize: false, $0) }
+        register("DynamicQuantizeLinear", DynamicQuantizeLinearKernel.init)
+        register("MatMulInteger") { try IntegerMatMulKernel(requantizes: false, $0) }
+        register("QLinearMatMul") { try IntegerMatMulKernel(requantizes: true, $0) }
         register("LayerNormalization") { try LayerNormalizationKernel(centered: true, $0) }
         register("RMSNormalization") { try LayerNormalizationKernel(centered: false, $0) }
         register("Pow", PowKernel.init)
