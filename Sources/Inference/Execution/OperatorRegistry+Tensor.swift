@@ -37,6 +37,24 @@ extension OperatorRegistry {
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
         register("Attention", AttentionKernel.init)
+        register("Einsum", EinsumKernel.init)
+        register("Det", DetKernel.init)
+        register("EyeLike", EyeLikeKernel.init)
+        register("OneHot", OneHotKernel.init)
+        register("HannWindow") { try WindowKernel(.hann, $0) }
+        register("HammingWindow") { try WindowKernel(.hamming, $0) }
+        register("BlackmanWindow") { try WindowKernel(.blackman, $0) }
+        register("Compress", CompressKernel.init)
+        register("NonZero", NonZeroKernel.init)
+        register("ReverseSequence", ReverseSequenceKernel.init)
+        register("CenterCropPad", CenterCropPadKernel.init)
+        register("LpNormalization", LpNormalizationKernel.init)
+        register("MeanVarianceNormalization", MeanVarianceNormalizationKernel.init)
+        for op in BitwiseOperator.allCases {
+            register(op.rawValue) { try BitwiseKernel(op, $0) }
+        }
+        register("BitwiseNot") { try BitwiseKernel(nil, $0) }
+        register("BitShift", BitShiftKernel.init)
         register("QuantizeLinear") { try LinearQuantizationKernel(quantize: true, $0) }
         register("DequantizeLinear") { try LinearQuantizationKernel(quantize: false, $0) }
         register("DynamicQuantizeLinear", DynamicQuantizeLinearKernel.init)

@@ -6,7 +6,8 @@ extension OperatorRegistry {
         register("Resize") { try ResizeKernel(upsample: false, $0) }
         register("Upsample") { try ResizeKernel(upsample: true, $0) }
         register("MaxPool", MaxPoolKernel.init)
-        register("AveragePool", AveragePoolKernel.init)
+        register("AveragePool") { try AveragePoolKernel(lp: false, $0) }
+        register("LpPool") { try AveragePoolKernel(lp: true, $0) }
         register("GlobalAveragePool") { try GlobalPoolKernel(largest: false, $0) }
         register("GlobalMaxPool") { try GlobalPoolKernel(largest: true, $0) }
         register("InstanceNormalization") { try GroupNormalizationKernel(instance: true, $0) }
@@ -16,5 +17,6 @@ extension OperatorRegistry {
         register("Dropout", DropoutKernel.init)
         register("GRU", GRUKernel.init)
         register("LSTM", LSTMKernel.init)
+        register("RNN", RNNKernel.init)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The attributes GRU and LSTM share: hidden_size, direction, layout; default activations only.
+/// The attributes RNN, GRU and LSTM share: hidden_size, direction, layout; default activations only.
 struct RecurrentAttributes: Sendable {
     enum Direction: String, Sendable {
         case forward, reverse, bidirectional
@@ -59,7 +59,7 @@ struct RecurrentAttributes: Sendable {
     }
 }
 
-/// The checked inputs of one GRU or LSTM run.
+/// The checked inputs of one RNN, GRU or LSTM run.
 private struct RecurrentInputs {
     let sequenceLength: Int
     let batch: Int
@@ -419,6 +419,67 @@ struct LSTMKernel: Kernel {
                 for b in 0..<batch {
                     (target + layout.stateOffset(d, b)).update(from: source + b * hidden, count: hidden)
                 }
+            }
+        }
+    }
+}
+
+/// RNN (the simple recurrence H = Tanh(X·Wᵀ + H·Rᵀ + Wb + Rb)), forward / reverse / bidirectional, optional B,
+/// sequence_lens (any lengths) and initial_h; layout 0 and 1; the default activation (Tanh). Outputs Y and Y_h.
+struct RNNKernel: Kernel {
+    let attributes: RecurrentAttributes
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(3, 6)
+        attributes = try RecurrentAttributes(node, defaultActivations: ["Tanh"])
+    }
+
+    func run(_ io: NodeIO) throws {
+        let inputs = try RecurrentInputs(io, attributes, gates: 1, op: "RNN")
+        let hidden = attributes.hiddenSize
+        let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
+        let layout = RecurrentLayout(
+            batchMajor: attributes.batchMajor, sequenceLength: seq, batch: batch, directions: dirs, hidden: hidden)
+        let y = try io.output(0, .float32, layout.outputShape)
+        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        guard batch > 0 else { return }
+        try [seq * batch + 2 * batch, hidden].validateShape()
+        let projectionCount = seq * batch * hidden
+        let scratch = try io.scratch(floats: projectionCount + 2 * batch * hidden)
+        let projection = scratch, state = scratch + projectionCount, recurrent = state + batch * hidden
+        let out = y.mutableElements(as: Float.self).baseAddress!
+        for d in 0..<dirs {
+            let bias = inputs.bias.map { $0 + d * 2 * hidden }
+            project(inputs, weights: inputs.w + d * hidden * inputs.inputSize, biasRow: { j in
+                bias.map { $0[j] + $0[hidden + j] } ?? 0
+            }, gateRows: hidden, into: projection)
+            for b in 0..<batch {
+                let h = state + b * hidden
+                if let initial = inputs.initialH {
+                    h.update(from: initial + layout.stateOffset(d, b), count: hidden)
+                } else {
+                    h.update(repeating: 0, count: hidden)
+                }
+            }
+            for step in 0..<seq {
+                let t = attributes.isReverse(d) ? seq - 1 - step : step
+                BLAS.sgemm(
+                    transposeA: false, transposeB: true, m: batch, n: hidden, k: hidden, alpha: 1,
+                    a: state, lda: hidden, b: inputs.r + d * hidden * hidden, ldb: hidden, beta: 0, c: recurrent, ldc: hidden)
+                for b in 0..<batch {
+                    let h = state + b * hidden, target = out + layout.outputOffset(t, d, b)
+                    guard inputs.isActive(b, at: t) else {
+                        target.update(repeating: 0, count: hidden)
+                        continue
+                    }
+                    let x = projection + layout.inputRow(t, b) * hidden, r = recurrent + b * hidden
+                    VectorLoop.forEachBlock(hidden) { block in block.store(FastMath.tanh(block.load(x) + block.load(r)), to: h) }
+                    target.update(from: h, count: hidden)
+                }
+            }
+            if let yH {
+                let target = yH.mutableElements(as: Float.self).baseAddress!
+                for b in 0..<batch { (target + layout.stateOffset(d, b)).update(from: state + b * hidden, count: hidden) }
             }
         }
     }

@@ -8,7 +8,7 @@ enum UnaryOperator: String, CaseIterable, Sendable {
     case sin = "Sin", cos = "Cos", tan = "Tan", asin = "Asin", acos = "Acos", atan = "Atan"
     case sinh = "Sinh", cosh = "Cosh", asinh = "Asinh", acosh = "Acosh", atanh = "Atanh"
     case elu = "Elu", selu = "Selu", celu = "Celu", softsign = "Softsign", mish = "Mish", hardSwish = "HardSwish"
-    case thresholdedRelu = "ThresholdedRelu", shrink = "Shrink"
+    case thresholdedRelu = "ThresholdedRelu", shrink = "Shrink", swish = "Swish"
 
     var opType: String { rawValue }
 
@@ -17,7 +17,7 @@ enum UnaryOperator: String, CaseIterable, Sendable {
         switch self {
         case .leakyRelu: (Double(try attributes.float("alpha", default: 0.01)), 0)
         case .hardSigmoid: (Double(try attributes.float("alpha", default: 0.2)), Double(try attributes.float("beta", default: 0.5)))
-        case .elu, .celu, .thresholdedRelu: (Double(try attributes.float("alpha", default: 1)), 0)
+        case .elu, .celu, .thresholdedRelu, .swish: (Double(try attributes.float("alpha", default: 1)), 0)
         case .selu:
             (Double(try attributes.float("alpha", default: 1.67326319217681884765625)),
              Double(try attributes.float("gamma", default: 1.05070102214813232421875)))
@@ -156,6 +156,7 @@ struct UnaryKernel: Kernel {
         case .hardSwish: x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
         case .thresholdedRelu: x > alpha ? x : 0
         case .shrink: x < -alpha ? x + beta : x > alpha ? x - beta : 0
+        case .swish: x / (1 + Foundation.exp(-alpha * x))
         }
     }
 }

@@ -11,8 +11,9 @@ struct Float16Flow {
     static let capable: Set<String> = [
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
         "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Dropout", "Split", "Pad",
-        "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Shape", "Size", "Cast", "CastLike", "Constant",
-        "ConstantOfShape", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
+        "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Compress", "ReverseSequence", "CenterCropPad", "OneHot",
+        "NonZero", "Shape", "Size", "Cast", "CastLike", "Constant",
+        "ConstantOfShape", "EyeLike", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
     ]
 
     /// Operators whose output 0 is int64 or bool whatever their inputs.
@@ -48,6 +49,10 @@ struct Float16Flow {
             output = inputTypes.count > 1 ? inputTypes[1] : nil
         } else if opType == "Where" {
             output = inputTypes.count > 1 ? inputTypes[1] : nil
+        } else if opType == "OneHot" {
+            output = inputTypes.count > 2 ? inputTypes[2] : nil
+        } else if opType == "EyeLike" {
+            output = attributes.peekInt("dtype").flatMap { ElementType(rawValue: Int32(clamping: $0)) } ?? inputTypes.first ?? nil
         } else if opType == "ConstantOfShape" || opType == "Constant" {
             output = nil
         } else {
