@@ -38,6 +38,8 @@ extension OperatorRegistry {
         register("Transpose", TransposeKernel.init)
         register("Attention", AttentionKernel.init)
         register("Einsum", EinsumKernel.init)
+        register("NonMaxSuppression", NonMaxSuppressionKernel.init)
+        register("RotaryEmbedding", RotaryEmbeddingKernel.init)
         register("Det", DetKernel.init)
         register("EyeLike", EyeLikeKernel.init)
         register("OneHot", OneHotKernel.init)
