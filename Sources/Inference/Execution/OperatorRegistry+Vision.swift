@@ -3,6 +3,7 @@ extension OperatorRegistry {
     mutating func registerVisionAndSequenceOperators() {
         register("Conv", ConvKernel.init)
         register("ConvTranspose", ConvTransposeKernel.init)
+        register("GridSample", GridSampleKernel.init)
         register("Resize") { try ResizeKernel(upsample: false, $0) }
         register("Upsample") { try ResizeKernel(upsample: true, $0) }
         register("MaxPool", MaxPoolKernel.init)
