@@ -36,16 +36,8 @@ extension OperatorRegistry {
         register("Expand", ExpandKernel.init)
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
-        register("Attention", AttentionKernel.init)
         register("Einsum", EinsumKernel.init)
-        register("NonMaxSuppression", NonMaxSuppressionKernel.init)
-        register("RotaryEmbedding", RotaryEmbeddingKernel.init)
         register("Det", DetKernel.init)
-        register("EyeLike", EyeLikeKernel.init)
-        register("OneHot", OneHotKernel.init)
-        register("HannWindow") { try WindowKernel(.hann, $0) }
-        register("HammingWindow") { try WindowKernel(.hamming, $0) }
-        register("BlackmanWindow") { try WindowKernel(.blackman, $0) }
         register("Compress", CompressKernel.init)
         register("NonZero", NonZeroKernel.init)
         register("ReverseSequence", ReverseSequenceKernel.init)
@@ -57,19 +49,9 @@ extension OperatorRegistry {
         }
         register("BitwiseNot") { try BitwiseKernel(nil, $0) }
         register("BitShift", BitShiftKernel.init)
-        register("QuantizeLinear") { try LinearQuantizationKernel(quantize: true, $0) }
-        register("DequantizeLinear") { try LinearQuantizationKernel(quantize: false, $0) }
-        register("DynamicQuantizeLinear", DynamicQuantizeLinearKernel.init)
-        register("MatMulInteger") { try IntegerMatMulKernel(requantizes: false, $0) }
-        register("QLinearMatMul") { try IntegerMatMulKernel(requantizes: true, $0) }
-        register("LayerNormalization") { try LayerNormalizationKernel(centered: true, $0) }
-        register("RMSNormalization") { try LayerNormalizationKernel(centered: false, $0) }
         register("Pow", PowKernel.init)
         register("Pad", PadKernel.init)
-        register("NegativeLogLikelihoodLoss") { try LossKernel(softmax: false, $0) }
-        register("SoftmaxCrossEntropyLoss") { try LossKernel(softmax: true, $0) }
         register("Split", SplitKernel.init)
-        register("Range", RangeKernel.init)
         register("CumSum") { try CumulativeKernel(product: false, $0) }
         register("CumProd") { try CumulativeKernel(product: true, $0) }
         register("Trilu", TriluKernel.init)

@@ -1,9 +1,10 @@
 extension OperatorRegistry {
-    /// Convolution, pooling, normalization and recurrent operators (CNN and session models).
+    /// Convolution, resampling, pooling, normalization, detection and recurrent operators (CNN and session models).
     mutating func registerVisionAndSequenceOperators() {
         register("Conv", ConvKernel.init)
         register("ConvTranspose", ConvTransposeKernel.init)
         register("GridSample", GridSampleKernel.init)
+        register("NonMaxSuppression", NonMaxSuppressionKernel.init)
         register("Resize") { try ResizeKernel(upsample: false, $0) }
         register("Upsample") { try ResizeKernel(upsample: true, $0) }
         register("MaxPool", MaxPoolKernel.init)

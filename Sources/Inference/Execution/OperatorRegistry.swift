@@ -51,6 +51,9 @@ public struct OperatorRegistry: Sendable {
         registry.register("Concat", ConcatKernel.init)
         registry.register("Constant", ConstantKernel.init)
         registry.registerTensorOperators()
+        registry.registerAttentionOperators()
+        registry.registerGeneratorOperators()
+        registry.registerQuantizationOperators()
         registry.registerVisionAndSequenceOperators()
         registry.registerMachineLearningOperators()
         return registry

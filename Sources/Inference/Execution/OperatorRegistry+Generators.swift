@@ -1,0 +1,12 @@
+extension OperatorRegistry {
+    /// Operators that generate tensors from sizes or indices: ranges, identity matrices, one-hot vectors and the
+    /// signal windows.
+    mutating func registerGeneratorOperators() {
+        register("Range", RangeKernel.init)
+        register("EyeLike", EyeLikeKernel.init)
+        register("OneHot", OneHotKernel.init)
+        register("HannWindow") { try WindowKernel(.hann, $0) }
+        register("HammingWindow") { try WindowKernel(.hamming, $0) }
+        register("BlackmanWindow") { try WindowKernel(.blackman, $0) }
+    }
+}
