@@ -179,6 +179,11 @@ private struct RecurrentLayout {
         }
     }
 
+    /// Output Y, and Y_h when the node has it.
+    func outputs(_ io: NodeIO) throws -> (Tensor, Tensor?) {
+        (try io.output(0, .float32, outputShape), io.outputIndexes.count > 1 ? try io.output(1, .float32, stateShape) : nil)
+    }
+
     /// Copies each batch row's final state for direction `d` into `output` (Y_h or Y_c), when the node has it.
     func storeState(_ state: UnsafePointer<Float>, direction d: Int, into output: Tensor?) {
         guard let output else { return }
@@ -221,8 +226,7 @@ struct GRUKernel: Kernel {
         let hidden = attributes.hiddenSize
         let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
         let layout = RecurrentLayout(attributes, inputs)
-        let y = try io.output(0, .float32, layout.outputShape)
-        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        let (y, yH) = try layout.outputs(io)
         guard batch > 0 else { return }
 
         let gateRows = 3 * hidden
@@ -349,8 +353,7 @@ struct LSTMKernel: Kernel {
         if let peepholes, peepholes.elementType != .float32 || peepholes.shape != [dirs, 3 * hidden] {
             throw InferenceError.invalidInput("LSTM P must be float32 of shape \([dirs, 3 * hidden])")
         }
-        let y = try io.output(0, .float32, layout.outputShape)
-        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        let (y, yH) = try layout.outputs(io)
         let yC = io.outputIndexes.count > 2 ? try io.output(2, .float32, layout.stateShape) : nil
         guard batch > 0 else { return }
 
@@ -438,8 +441,7 @@ struct RNNKernel: Kernel {
         let hidden = attributes.hiddenSize
         let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
         let layout = RecurrentLayout(attributes, inputs)
-        let y = try io.output(0, .float32, layout.outputShape)
-        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        let (y, yH) = try layout.outputs(io)
         guard batch > 0 else { return }
         try [seq * batch + 2 * batch, hidden].validateShape()
         let projectionCount = seq * batch * hidden
