@@ -62,6 +62,14 @@ def main() -> int:
         "in `ReferenceModelTests` and through the CLI (`Tests/python/test_cli_predict.py`). ZipMap is refused at "
         "load, naming the exporter option (`zipmap=False`) that leaves the scores a tensor.",
         "",
+        "Models importing default-domain opsets 1–6 load too: operators whose meaning did not change before opset 7 "
+        "run as at opset 7, the changed ones are mapped at load (`broadcast`/`axis` on arithmetic and comparisons, "
+        "Gemm's `broadcast`, `is_test` on BatchNormalization and Dropout, Reshape's `shape`, Pad's `paddings`, Split's "
+        "`split`, Concat's default axis, Cast's type names, PRelu's per-channel slope, Upsample's scales; "
+        "`consumed_inputs` is accepted) and anything else is refused naming the node, the operator version and the "
+        "opset (`Sources/Inference/Loading/LegacyOpsets.swift`). A float16 value reaching an operator that does not "
+        "compute on float16 is refused at load, naming the node and input (`Float16Flow.swift`).",
+        "",
         f"All node tests: {len(tests)}; passed {status['passed']}, skipped {status['skipped']}, "
         f"failed {status['failed']}. Tests using at least one supported operator: {len(relevant)}; passed "
         f"{relevant_status['passed']}, skipped {relevant_status['skipped']}, failed {relevant_status['failed']}.",
@@ -73,12 +81,21 @@ def main() -> int:
         lines.append(f"- {count} × {reason}")
     lines += [
         "",
+        "The element types carried are float32, float64, float16, int8, uint8, int32, int64 and bool; tests whose "
+        "graph values are of another type (16/32/64-bit unsigned, int16, bfloat16, the float8/float4 and 2/4-bit "
+        "types, strings) are skipped at load.",
+    ]
+    lines += [
+        "",
         "| Operator | Passed | Total | Skipped | Failed |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for op in supported:
         counts = collections.Counter(t["status"] for t in by_op.get(op, []))
         lines.append(f"| {op} | {counts['passed']} | {len(by_op.get(op, []))} | {counts['skipped']} | {counts['failed']} |")
+
+    lines += suite_section(report.get("suites", {}))
+    lines += missing_section(tests, set(supported))
 
     failed = [t for t in tests if t["status"] == "failed"]
     if failed:
@@ -106,9 +123,95 @@ def main() -> int:
     return 0
 
 
+SUITE_NOTES = {
+    "pytorch-converted": "PyTorch module exports (mostly opset 6)",
+    "pytorch-operator": "PyTorch operator exports (mostly opset 6)",
+    "simple": "small hand-built graphs",
+    "light": "ImageNet architectures with constant weights, fed ONNX's dummy input (arange(n) / n)",
+}
+
+
+def suite_section(suites: dict) -> list:
+    """Per suite: counts, then every model that did not pass with its reason."""
+    if not suites:
+        return []
+    lines = [
+        "",
+        "## ONNX model suites",
+        "",
+        "The other suites in the onnx wheel's `backend/test/data`, run by `Tests/InferenceTests/"
+        "ModelSuiteConformanceTests.swift` with the node tests' rule: a model that loads must give the suite's "
+        "expected outputs (rtol 1e-3, atol 1e-7); a refusal is a skip with the loader's reason.",
+        "",
+        "| Suite | Models | Passed | Skipped | Failed |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in sorted(suites):
+        counts = collections.Counter(t["status"] for t in suites[name])
+        lines.append(f"| {name} ({SUITE_NOTES.get(name, '')}) | {len(suites[name])} | {counts['passed']} | "
+                     f"{counts['skipped']} | {counts['failed']} |")
+    for name in sorted(suites):
+        others = [t for t in sorted(suites[name], key=lambda t: t["name"]) if t["status"] != "passed"]
+        if not others:
+            continue
+        lines += ["", f"<details><summary>{name}: {len(others)} not passed</summary>", ""]
+        for t in others:
+            lines.append(f"- `{t['name']}` (opset {t['opset']}, {t['status']}): {t.get('reason', '')}")
+        lines += ["", "</details>"]
+    return lines
+
+
+# Why an operator the node tests use is not implemented, by kind; anything unlisted is simply not done yet.
+MISSING_REASONS = [
+    (("If", "Loop", "Scan", "SequenceMap"), "control flow: subgraphs are not executed yet"),
+    (("SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
+      "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalGetElement", "OptionalHasElement"),
+     "sequence and optional values: only tensors flow between nodes"),
+    (("StringConcat", "StringNormalizer", "StringSplit", "RegexFullMatch", "TfIdfVectorizer", "ImageDecoder",
+      "ai.onnx.ml.LabelEncoder"), "string tensors (or encoded images) are not carried"),
+    (("Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike"),
+     "random operators: outputs cannot be reproduced, a model server rarely wants them"),
+    (("ai.onnx.preview.training.Adagrad", "ai.onnx.preview.training.Adam", "ai.onnx.preview.training.Momentum",
+      "ai.onnx.preview.training.Gradient", "Gradient"), "training operators"),
+    (("BitCast",), "reinterprets bytes across types this runtime does not carry (opset 26)"),
+]
+
+
+def missing_section(tests: list, supported: set) -> list:
+    """Default-domain and ai.onnx.ml operators the node tests use that the runtime lacks, with why."""
+    uses = collections.Counter()
+    for t in tests:
+        for op in set(t["operators"]) - supported:
+            uses[op] += 1
+    if not uses:
+        return []
+    reasons = {op: why for ops, why in MISSING_REASONS for op in ops}
+    lines = [
+        "",
+        "## Operators not implemented",
+        "",
+        "Operators used by node tests that the runtime refuses at load (number of node tests using each):",
+        "",
+    ]
+    grouped = collections.defaultdict(list)
+    for op in sorted(uses):
+        grouped[reasons.get(op, "not implemented yet")].append(f"{op} ({uses[op]})")
+    for why in sorted(grouped, key=lambda w: (w == "not implemented yet", w)):
+        lines.append(f"- {why}: {', '.join(grouped[why])}")
+    return lines
+
+
+ONNX_TYPES = {
+    4: "uint16", 5: "int16", 8: "string", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",
+    16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz", 21: "uint4",
+    22: "int4", 23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2",
+}
+
+
 def general_reason(reason: str) -> str:
-    """A reason with graph value names removed, for grouping."""
-    return re.sub(r"graph value '[^']*'", "graph value", reason)
+    """A reason with graph value names removed and ONNX type numbers named, for grouping."""
+    reason = re.sub(r"graph value '[^']*'", "graph value", reason)
+    return re.sub(r"ONNX data type (\d+)", lambda m: f"{ONNX_TYPES.get(int(m.group(1)), 'type')} ({m.group(1)})", reason)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ extension OperatorRegistry {
     /// exporter option that removes it.
     mutating func registerMachineLearningOperators() {
         let ml = Self.mlDomain
-        // Default domain, but only skl2onnx exports in the zoo use it (one-vs-rest decision functions).
-        register("Sum", SumKernel.init)
         register("TreeEnsembleRegressor", domain: ml, TreeEnsembleRegressorKernel.init)
         register("TreeEnsembleClassifier", domain: ml, TreeEnsembleClassifierKernel.init)
         register("TreeEnsemble", domain: ml) { node in

@@ -3,7 +3,14 @@ extension OperatorRegistry {
     mutating func registerTensorOperators() {
         register("Gather", GatherKernel.init)
         register("GatherElements", GatherElementsKernel.init)
+        register("GatherND", GatherNDKernel.init)
+        register("ScatterElements", ScatterElementsKernel.init)
+        register("Scatter", ScatterElementsKernel.init)
+        register("ScatterND", ScatterNDKernel.init)
         register("TopK", TopKKernel.init)
+        for op in VariadicOperator.allCases {
+            register(op.opType) { try VariadicKernel(op, $0) }
+        }
         for op in ReduceOperator.allCases {
             register(op.opType) { try ReduceKernel(op, $0) }
         }
@@ -29,8 +36,29 @@ extension OperatorRegistry {
         register("Expand", ExpandKernel.init)
         register("Tile", TileKernel.init)
         register("Transpose", TransposeKernel.init)
-        register("LayerNormalization", LayerNormalizationKernel.init)
+        register("Einsum", EinsumKernel.init)
+        register("Det", DetKernel.init)
+        register("Compress", CompressKernel.init)
+        register("NonZero", NonZeroKernel.init)
+        register("ReverseSequence", ReverseSequenceKernel.init)
+        register("CenterCropPad", CenterCropPadKernel.init)
+        register("LpNormalization", LpNormalizationKernel.init)
+        register("MeanVarianceNormalization", MeanVarianceNormalizationKernel.init)
+        for op in BitwiseOperator.allCases {
+            register(op.rawValue) { try BitwiseKernel(op, $0) }
+        }
+        register("BitwiseNot") { try BitwiseKernel(nil, $0) }
+        register("BitShift", BitShiftKernel.init)
         register("Pow", PowKernel.init)
+        register("Pad", PadKernel.init)
+        register("Split", SplitKernel.init)
+        register("CumSum") { try CumulativeKernel(product: false, $0) }
+        register("CumProd") { try CumulativeKernel(product: true, $0) }
+        register("Trilu", TriluKernel.init)
+        register("DepthToSpace") { try DepthSpaceKernel(toSpace: true, $0) }
+        register("SpaceToDepth") { try DepthSpaceKernel(toSpace: false, $0) }
+        register("IsNaN") { try FloatClassKernel(nan: true, $0) }
+        register("IsInf") { try FloatClassKernel(nan: false, $0) }
         for op in UnaryOperator.allCases {
             register(op.opType) { try UnaryKernel(op, $0) }
         }

@@ -42,13 +42,18 @@ public struct OperatorRegistry: Sendable {
         for activation in Activation.standalone {
             registry.register(activation.opType) { try ActivationKernel(activation, $0) }
         }
-        registry.register("Softmax", SoftmaxKernel.init)
+        for op in SoftmaxOperator.allCases {
+            registry.register(op.opType) { try SoftmaxKernel(op, $0) }
+        }
         registry.register("Flatten", FlattenKernel.init)
         registry.register("Reshape", ReshapeKernel.init)
         registry.register("Identity", IdentityKernel.init)
         registry.register("Concat", ConcatKernel.init)
         registry.register("Constant", ConstantKernel.init)
         registry.registerTensorOperators()
+        registry.registerAttentionOperators()
+        registry.registerGeneratorOperators()
+        registry.registerQuantizationOperators()
         registry.registerVisionAndSequenceOperators()
         registry.registerMachineLearningOperators()
         return registry

@@ -1,34 +1,58 @@
-/// The element-wise arithmetic operators with multidirectional broadcasting.
+import Foundation
+
+/// The element-wise arithmetic operators with broadcasting (multidirectional; PRelu's slope unidirectionally onto X).
 enum BinaryOperator: String, CaseIterable, Sendable {
-    case add = "Add", sub = "Sub", mul = "Mul", div = "Div"
+    case add = "Add", sub = "Sub", mul = "Mul", div = "Div", mod = "Mod", prelu = "PRelu"
 
     var opType: String { rawValue }
 }
 
-/// Add, Sub, Mul and Div on float32, float64, int32 and int64 tensors of broadcastable shapes.
+/// Add, Sub, Mul, Div, Mod and PRelu on float32, float64, float16 (each operation rounded to float16, like numpy),
+/// int8, uint8, int32 and int64 tensors of broadcastable
+/// shapes (PRelu: slope broadcast onto X, and before opset 7 a [C] slope per channel of [N, C, ...]).
+///
+/// Before opset 7 the arithmetic operators broadcast only with `broadcast` = 1, B aligned at `axis` of A
+/// (`LegacyBroadcast`). Mod follows the divisor's sign (Python's `%`) on integers, or C's `fmod` with `fmod` = 1,
+/// which floats require. Integer division or modulo by zero is refused as invalid input.
 struct BinaryKernel: Kernel {
     let op: BinaryOperator
+    let legacy: LegacyBroadcast?
+    /// Mod: truncated (C `fmod`) rather than floored remainder.
+    let truncatedModulo: Bool
+    /// PRelu before opset 7: a 1-D slope of several values is per channel (axis 1).
+    let channelSlope: Bool
 
     init(_ op: BinaryOperator, _ node: NodeDefinition) throws {
         try node.expectInputs(2)
-        if node.opsetVersion < 7 {
-            throw InferenceError.unsupported(["\(op.opType) before opset 7 (legacy broadcast attribute)"])
-        }
         self.op = op
+        legacy = op == .prelu ? nil : try LegacyBroadcast(node)
+        truncatedModulo = try op == .mod && node.attributes.int("fmod", default: 0) != 0
+        channelSlope = op == .prelu && node.opsetVersion < LegacyOpsets.modern
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
         guard a.elementType == b.elementType else {
             throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
         }
-        if a.elementType == .float32, try runContiguousFloats(a, b, io) { return }
+        if let legacy { b = try legacy.align(a, b, op.opType) }
+        if channelSlope && b.rank == 1 && b.count > 1 && a.rank >= 2 {
+            b = b.reshaped(b.shape + [Int](repeating: 1, count: a.rank - 2))
+        }
+        if a.elementType == .float32, op != .mod, try runContiguousFloats(a, b, io) { return }
         let broadcast = try Broadcast([a.shape, b.shape])
+        if op == .prelu && broadcast.resultShape != a.shape {
+            throw InferenceError.invalidInput("PRelu slope of shape \(b.shape) does not broadcast onto X \(a.shape)")
+        }
+        if op == .mod && !truncatedModulo && [.float32, .float64, .float16].contains(a.elementType) {
+            throw InferenceError.invalidInput("Mod of \(a.elementType) needs fmod = 1")
+        }
         let y = try io.output(0, a.elementType, broadcast.resultShape)
         switch a.elementType {
         case .float32: apply(Float.self, a, b, y, broadcast)
         case .float64: apply(Double.self, a, b, y, broadcast)
+        case .float16: apply(Float16.self, a, b, y, broadcast)
         case .int32: try applyInteger(Int32.self, a, b, y, broadcast)
         case .int8: try applyInteger(Int8.self, a, b, y, broadcast)
         case .uint8: try applyInteger(UInt8.self, a, b, y, broadcast)
@@ -49,7 +73,7 @@ struct BinaryKernel: Kernel {
         let rowIsB: Bool
         if a.shape == b.shape || repeats(b, along: a) {
             rowIsB = true
-        } else if repeats(a, along: b) {
+        } else if op != .prelu && repeats(a, along: b) {
             rowIsB = false
         } else {
             return false
@@ -67,6 +91,8 @@ struct BinaryKernel: Kernel {
             case .sub: rowIsB ? f - r : r - f
             case .mul: f * r
             case .div: rowIsB ? f / r : r / f
+            case .prelu: f.replacing(with: f * r, where: f .< 0)
+            case .mod: f  // not reached: Mod takes the general path
             }
         }
         if length == count {
@@ -92,6 +118,8 @@ struct BinaryKernel: Kernel {
         case .sub: broadcast.map(pa, pb, into: py) { $0 - $1 }
         case .mul: broadcast.map(pa, pb, into: py) { $0 * $1 }
         case .div: broadcast.map(pa, pb, into: py) { $0 / $1 }
+        case .mod: broadcast.map(pa, pb, into: py) { T(Foundation.fmod(Double($0), Double($1))) }
+        case .prelu: broadcast.map(pa, pb, into: py) { $0 < 0 ? $0 * $1 : $0 }
         }
     }
 
@@ -107,6 +135,17 @@ struct BinaryKernel: Kernel {
             guard !pb.contains(0) else { throw InferenceError.invalidInput("integer division by zero") }
             // Truncating division like C; the one overflowing case (min / -1) wraps.
             broadcast.map(pa, pb, into: py) { $0.dividedReportingOverflow(by: $1).partialValue }
+        case .mod:
+            guard !pb.contains(0) else { throw InferenceError.invalidInput("integer modulo by zero") }
+            if truncatedModulo {
+                broadcast.map(pa, pb, into: py) { $0.remainderReportingOverflow(dividingBy: $1).partialValue }
+            } else {
+                broadcast.map(pa, pb, into: py) { x, d in
+                    let r = x.remainderReportingOverflow(dividingBy: d).partialValue
+                    return r != 0 && (r < 0) != (d < 0) ? r &+ d : r
+                }
+            }
+        case .prelu: broadcast.map(pa, pb, into: py) { $0 < 0 ? $0 &* $1 : $0 }
         }
     }
 }

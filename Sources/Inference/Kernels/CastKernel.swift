@@ -11,7 +11,9 @@ struct CastKernel: Kernel {
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
-        guard let to = try node.attributes.int("to") else {
+        // Before opset 6 `to` is a type name ("FLOAT", "INT64", ...).
+        let name = node.opsetVersion < 6 ? try node.attributes.string("to") : nil
+        guard let to = try name.map(Self.legacyTypeNumber) ?? node.attributes.int("to") else {
             throw InferenceError.invalidModel("\(node.label) has no 'to' attribute")
         }
         guard let target = ElementType(rawValue: Int32(clamping: to)) else {
@@ -20,6 +22,15 @@ struct CastKernel: Kernel {
         // `saturate` (opset 19) only concerns float8 targets, which are refused above.
         _ = try node.attributes.int("saturate")
         self.target = target
+    }
+
+    /// The ONNX data type number of a Cast-1 type name; -1 (refused as unsupported) for an unknown name.
+    private static func legacyTypeNumber(_ name: String) -> Int {
+        let names = [
+            "FLOAT": 1, "UINT8": 2, "INT8": 3, "UINT16": 4, "INT16": 5, "INT32": 6, "INT64": 7, "STRING": 8, "BOOL": 9,
+            "FLOAT16": 10, "DOUBLE": 11, "UINT32": 12, "UINT64": 13,
+        ]
+        return names[name.uppercased()] ?? -1
     }
 
     func run(_ io: NodeIO) throws {

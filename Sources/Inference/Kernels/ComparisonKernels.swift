@@ -7,18 +7,21 @@ enum ComparisonOperator: String, CaseIterable, Sendable {
 }
 
 /// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool for
-/// Equal) with multidirectional broadcasting; the output is bool (one byte, 0 or 1).
+/// Equal) with multidirectional broadcasting (before opset 7: `LegacyBroadcast`); the output is bool (one byte, 0 or 1).
 struct ComparisonKernel: Kernel {
     let op: ComparisonOperator
+    let legacy: LegacyBroadcast?
 
     init(_ op: ComparisonOperator, _ node: NodeDefinition) throws {
         try node.expectInputs(2)
         self.op = op
+        legacy = try LegacyBroadcast(node)
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
+        if let legacy { b = try legacy.align(a, b, op.opType) }
         guard a.elementType == b.elementType else {
             throw InferenceError.invalidInput("\(op.opType) inputs differ in type: \(a.elementType) and \(b.elementType)")
         }
@@ -93,5 +96,35 @@ struct WhereKernel: Kernel {
                 for i in 0..<count { o[i] = cc[i * sc] != 0 ? xx[i * sx] : yy[i * sy] }
             }
         }
+    }
+}
+
+/// IsNaN and IsInf (`detect_negative` / `detect_positive` choosing which infinities) on float32 and float64; the
+/// output is bool.
+struct FloatClassKernel: Kernel {
+    let nan: Bool
+    let negative: Bool
+    let positive: Bool
+
+    init(nan: Bool, _ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        self.nan = nan
+        negative = nan ? false : try node.attributes.int("detect_negative", default: 1) != 0
+        positive = nan ? false : try node.attributes.int("detect_positive", default: 1) != 0
+    }
+
+    func run(_ io: NodeIO) throws {
+        let x = try io.requiredInput(0)
+        let y = try io.output(0, .bool, x.shape)
+        let out = y.mutableElements(as: UInt8.self)
+        switch x.elementType {
+        case .float32: for (i, v) in x.elements(as: Float.self).enumerated() { out[i] = test(Double(v)) ? 1 : 0 }
+        case .float64: for (i, v) in x.elements(as: Double.self).enumerated() { out[i] = test(v) ? 1 : 0 }
+        default: throw InferenceError.invalidInput("\(nan ? "IsNaN" : "IsInf") does not take \(x.elementType)")
+        }
+    }
+
+    private func test(_ v: Double) -> Bool {
+        nan ? v.isNaN : v.isInfinite && (v < 0 ? negative : positive)
     }
 }

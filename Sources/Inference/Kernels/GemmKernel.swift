@@ -6,6 +6,8 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
     let transposeA: Bool
     private(set) var transposeB: Bool
     var activation: Activation?
+    /// C must be M×N (opset < 7 without `broadcast`).
+    let exactC: Bool
     /// B transposed once at load, used instead of input 1 when B is a constant given transposed (transB = 1, the
     /// usual [out, in] layout of a dense layer's weights): BLAS multiplies an untransposed B faster.
     private(set) var weights: Tensor?
@@ -18,6 +20,8 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
         beta = try node.attributes.float("beta", default: 1)
         transposeA = try node.attributes.int("transA", default: 0) != 0
         transposeB = try node.attributes.int("transB", default: 0) != 0
+        // Before opset 7, C broadcasts only with `broadcast` = 1; otherwise it must already be M×N.
+        exactC = try node.opsetVersion < LegacyOpsets.modern && node.attributes.int("broadcast", default: 0) == 0
     }
 
     /// This Gemm with its constant B (`transB = 1`) stored transposed; nil when B is not given transposed or not
@@ -77,6 +81,9 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
     private func fill(_ out: UnsafeMutableBufferPointer<Float>, m: Int, n: Int, with c: Tensor) throws {
         guard c.elementType == .float32 else {
             throw InferenceError.invalidInput("Gemm C must be float32, got \(c.elementType)")
+        }
+        if exactC && c.shape != [m, n] {
+            throw InferenceError.invalidInput("Gemm C of shape \(c.shape) must be [\(m), \(n)] without broadcast (opset < 7)")
         }
         let source = c.elements(as: Float.self).baseAddress!
         let target = out.baseAddress!

@@ -1,5 +1,5 @@
 /// Reads index `i` of an int32 or int64 indices tensor as `Int`.
-private struct IndexReader {
+struct IndexReader {
     let int64: UnsafePointer<Int64>?
     let int32: UnsafePointer<Int32>?
 

@@ -1,16 +1,20 @@
-/// LayerNormalization (opset 17) on float32: each row over the axes from `axis` on is normalized to zero mean and
-/// unit variance, then scaled and shifted (Scale and optional B broadcast to the normalized shape). The optional
-/// Mean and InvStdDev outputs have the input's leading dims and 1 for the normalized ones.
+/// LayerNormalization (opset 17) and RMSNormalization (opset 23) on float32: each row over the axes from `axis` on
+/// is normalized to zero mean and unit variance (RMS: divided by its root mean square), then scaled and shifted (Scale
+/// and, LayerNormalization only, optional B broadcast to the normalized shape). LayerNormalization's optional Mean
+/// and InvStdDev outputs have the input's leading dims and 1 for the normalized ones.
 struct LayerNormalizationKernel: Kernel {
+    /// Subtracts each row's mean (LayerNormalization); RMSNormalization does not.
+    let centered: Bool
     let axis: Int
     let epsilon: Float
 
-    init(_ node: NodeDefinition) throws {
-        try node.expectInputs(2, 3)
+    init(centered: Bool, _ node: NodeDefinition) throws {
+        self.centered = centered
+        try node.expectInputs(2, centered ? 3 : 2)
         axis = try node.attributes.int("axis", default: -1)
         epsilon = try node.attributes.float("epsilon", default: 1e-5)
         let stash = try node.attributes.int("stash_type", default: 1)
-        guard stash == 1 else { throw InferenceError.unsupported(["LayerNormalization stash_type \(stash)"]) }
+        guard stash == 1 else { throw InferenceError.unsupported(["\(node.opType) stash_type \(stash)"]) }
     }
 
     func run(_ io: NodeIO) throws {
@@ -54,7 +58,7 @@ struct LayerNormalizationKernel: Kernel {
         Parallelism.forEachChunk(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { _, range in
             for r in range {
                 let xr = src + r * n, yr = dst + r * n
-                let mean = VectorLoop.sum(xr, n) / count
+                let mean = centered ? VectorLoop.sum(xr, n) / count : 0
                 let inv = 1 / (VectorLoop.sumOfSquares(xr, n, around: mean) / count + epsilon).squareRoot()
                 let (m, s) = (FloatVector(repeating: mean), FloatVector(repeating: inv))
                 if let beta {

@@ -61,15 +61,18 @@ enum LogicalOperator: String, CaseIterable, Sendable {
 /// And, Or, Xor with multidirectional broadcasting on bool tensors.
 struct LogicalKernel: Kernel {
     let op: LogicalOperator
+    let legacy: LegacyBroadcast?
 
     init(_ op: LogicalOperator, _ node: NodeDefinition) throws {
         try node.expectInputs(2)
         self.op = op
+        legacy = try LegacyBroadcast(node)
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
+        if let legacy { b = try legacy.align(a, b, op.rawValue) }
         guard a.elementType == .bool, b.elementType == .bool else {
             throw InferenceError.invalidInput("\(op.rawValue) takes bool, got \(a.elementType) and \(b.elementType)")
         }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// BatchNormalization in inference mode on float32: y = (x − mean) / √(var + ε) · scale + B per channel of
-/// [N, C, D1, ...]; optionally followed by a fused activation. training_mode 1 (opset ≥ 14) and spatial 0
-/// (opset < 9) are refused.
+/// [N, C, D1, ...]; optionally followed by a fused activation. training_mode 1 (opset ≥ 14), spatial 0 (opset < 9)
+/// and is_test 0 (opset < 7) are refused.
 struct BatchNormalizationKernel: ActivationFusing {
     let epsilon: Float
     var activation: Activation?
@@ -19,8 +19,8 @@ struct BatchNormalizationKernel: ActivationFusing {
         if try attributes.int("spatial", default: 1) != 1 {
             throw InferenceError.unsupported(["BatchNormalization spatial 0"])
         }
-        if try attributes.int("is_test") != nil {
-            throw InferenceError.unsupported(["BatchNormalization attribute 'is_test' (opset < 7)"])
+        if node.opsetVersion < LegacyOpsets.modern, try attributes.int("is_test", default: 0) == 0 {
+            throw InferenceError.unsupported(["\(node.label): is_test 0 (training mode, opset \(node.opsetVersion))"])
         }
     }
 
@@ -92,6 +92,9 @@ struct DropoutKernel: Kernel {
         } else {
             try node.expectInputs(1)
             _ = try node.attributes.float("ratio", default: 0.5)
+            if node.opsetVersion < LegacyOpsets.modern, try node.attributes.int("is_test", default: 0) == 0 {
+                throw InferenceError.unsupported(["\(node.label): is_test 0 (training mode, opset \(node.opsetVersion))"])
+            }
         }
     }
 

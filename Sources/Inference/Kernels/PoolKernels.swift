@@ -1,3 +1,5 @@
+import Foundation
+
 /// MaxPool (1-D and 2-D): kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; float32, float64, int8 and
 /// uint8. The optional Indices output (int64, flat index into the input; storage_order 0 row-major, 1 column-major)
 /// is filled when the node declares it.
@@ -217,27 +219,33 @@ extension MaxPoolKernel {
     }
 }
 
-/// AveragePool (1-D and 2-D) on float32: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode and
-/// count_include_pad (the divisor counts taps in the explicit padding, not those past it from ceil_mode).
+/// AveragePool and LpPool (1-D and 2-D) on float32: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode;
+/// AveragePool's count_include_pad (the divisor counts taps in the explicit padding, not those past it from
+/// ceil_mode); LpPool's `p`, giving (Σ |x|^p)^(1/p) over each window.
 struct AveragePoolKernel: Kernel {
     let window: WindowAttributes
     let countIncludesPadding: Bool
+    /// LpPool's exponent; nil for AveragePool.
+    let norm: Float?
+    var opType: String { norm == nil ? "AveragePool" : "LpPool" }
 
-    init(_ node: NodeDefinition) throws {
+    init(lp: Bool, _ node: NodeDefinition) throws {
         try node.expectInputs(1)
-        // dilations arrived in opset 19.
+        // dilations arrived in opset 19 (AveragePool) and 18 (LpPool), ceil_mode in 18 for LpPool.
         window = try WindowAttributes(
-            node, readsDilations: node.opsetVersion >= 19, readsCeilMode: true, requiresKernelShape: true)
-        countIncludesPadding = try node.attributes.int("count_include_pad", default: 0) != 0
+            node, readsDilations: node.opsetVersion >= (lp ? 18 : 19), readsCeilMode: !lp || node.opsetVersion >= 18,
+            requiresKernelShape: true)
+        countIncludesPadding = lp ? false : try node.attributes.int("count_include_pad", default: 0) != 0
+        norm = lp ? Float(try node.attributes.int("p", default: 2)) : nil
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("AveragePool takes float32, got \(x.elementType)")
+            throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
         }
         guard x.rank == 3 || x.rank == 4 else {
-            throw InferenceError.invalidInput("AveragePool supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+            throw InferenceError.invalidInput("\(opType) supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
         }
         let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
         let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
@@ -258,6 +266,14 @@ struct AveragePoolKernel: Kernel {
                     let tapCols = cols.validTaps(output: ow)
                     let left = ow * cols.stride - cols.padBegin
                     var sum: Float = 0
+                    if let norm {
+                        for kh in tapRows {
+                            let line = image + (top + kh * rows.dilation) * cols.input + left
+                            for kw in tapCols { sum += Foundation.pow(Swift.abs(line[kw * cols.dilation]), norm) }
+                        }
+                        dst[p * plane + oh * cols.output + ow] = Foundation.pow(sum, 1 / norm)
+                        continue
+                    }
                     for kh in tapRows {
                         let line = image + (top + kh * rows.dilation) * cols.input + left
                         if cols.dilation == 1 {
@@ -277,19 +293,24 @@ struct AveragePoolKernel: Kernel {
     }
 }
 
-/// GlobalAveragePool: the mean over every spatial axis of [N, C, D1, ...], giving [N, C, 1, ...]; float32.
-struct GlobalAveragePoolKernel: Kernel {
-    init(_ node: NodeDefinition) throws {
+/// GlobalAveragePool and GlobalMaxPool: the mean (or the largest value) over every spatial axis of [N, C, D1, ...],
+/// giving [N, C, 1, ...]; float32.
+struct GlobalPoolKernel: Kernel {
+    let largest: Bool
+    var opType: String { largest ? "GlobalMaxPool" : "GlobalAveragePool" }
+
+    init(largest: Bool, _ node: NodeDefinition) throws {
         try node.expectInputs(1)
+        self.largest = largest
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("GlobalAveragePool takes float32, got \(x.elementType)")
+            throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
         }
         guard x.rank >= 2 else {
-            throw InferenceError.invalidInput("GlobalAveragePool takes [N, C, ...], got \(x.shape)")
+            throw InferenceError.invalidInput("\(opType) takes [N, C, ...], got \(x.shape)")
         }
         let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
         let y = try io.output(0, .float32, shape)
@@ -301,9 +322,13 @@ struct GlobalAveragePoolKernel: Kernel {
         let scale = 1 / Float(plane)
         for p in 0..<planes {
             let values = src + p * plane
-            var sum: Float = 0
-            for i in 0..<plane { sum += values[i] }
-            dst[p] = sum * scale
+            if largest {
+                dst[p] = plane > 0 ? VectorLoop.max(values, plane) : -.infinity
+            } else {
+                var sum: Float = 0
+                for i in 0..<plane { sum += values[i] }
+                dst[p] = sum * scale
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The attributes GRU and LSTM share: hidden_size, direction, layout; default activations only.
+/// The attributes RNN, GRU and LSTM share: hidden_size, direction, layout; default activations only.
 struct RecurrentAttributes: Sendable {
     enum Direction: String, Sendable {
         case forward, reverse, bidirectional
@@ -59,7 +59,7 @@ struct RecurrentAttributes: Sendable {
     }
 }
 
-/// The checked inputs of one GRU or LSTM run.
+/// The checked inputs of one RNN, GRU or LSTM run.
 private struct RecurrentInputs {
     let sequenceLength: Int
     let batch: Int
@@ -163,6 +163,33 @@ private struct RecurrentLayout {
     }
 
     var stateShape: [Int] { batchMajor ? [batch, directions, hidden] : [directions, batch, hidden] }
+
+    /// The layout of a run of `inputs` under `attributes`.
+    init(_ attributes: RecurrentAttributes, _ inputs: RecurrentInputs) {
+        (batchMajor, sequenceLength, batch, directions, hidden) = (
+            attributes.batchMajor, inputs.sequenceLength, inputs.batch, attributes.directions, attributes.hiddenSize)
+    }
+
+    /// Sets each batch row's state (rows of `hidden` at `state`) for direction `d` from `initial` (an initial_h or
+    /// initial_c), or to zero without one.
+    func loadState(_ initial: UnsafePointer<Float>?, direction d: Int, into state: UnsafeMutablePointer<Float>) {
+        for b in 0..<batch {
+            let row = state + b * hidden
+            if let initial { row.update(from: initial + stateOffset(d, b), count: hidden) } else { row.update(repeating: 0, count: hidden) }
+        }
+    }
+
+    /// Output Y, and Y_h when the node has it.
+    func outputs(_ io: NodeIO) throws -> (Tensor, Tensor?) {
+        (try io.output(0, .float32, outputShape), io.outputIndexes.count > 1 ? try io.output(1, .float32, stateShape) : nil)
+    }
+
+    /// Copies each batch row's final state for direction `d` into `output` (Y_h or Y_c), when the node has it.
+    func storeState(_ state: UnsafePointer<Float>, direction d: Int, into output: Tensor?) {
+        guard let output else { return }
+        let target = output.mutableElements(as: Float.self).baseAddress!
+        for b in 0..<batch { (target + stateOffset(d, b)).update(from: state + b * hidden, count: hidden) }
+    }
 }
 
 /// Computes the input projection of every time step at once: rows of X times Wᵀ (+ bias row) into `projection`
@@ -198,10 +225,8 @@ struct GRUKernel: Kernel {
         let inputs = try RecurrentInputs(io, attributes, gates: 3, op: "GRU")
         let hidden = attributes.hiddenSize
         let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
-        let layout = RecurrentLayout(
-            batchMajor: attributes.batchMajor, sequenceLength: seq, batch: batch, directions: dirs, hidden: hidden)
-        let y = try io.output(0, .float32, layout.outputShape)
-        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        let layout = RecurrentLayout(attributes, inputs)
+        let (y, yH) = try layout.outputs(io)
         guard batch > 0 else { return }
 
         let gateRows = 3 * hidden
@@ -225,14 +250,7 @@ struct GRUKernel: Kernel {
                 guard let bias else { return 0 }
                 return bias[j] + (j < 2 * hidden || !linearBeforeReset ? bias[gateRows + j] : 0)
             }, gateRows: gateRows, into: projection)
-            for b in 0..<batch {
-                let h = state + b * hidden
-                if let initial = inputs.initialH {
-                    h.update(from: initial + layout.stateOffset(d, b), count: hidden)
-                } else {
-                    h.update(repeating: 0, count: hidden)
-                }
-            }
+            layout.loadState(inputs.initialH, direction: d, into: state)
             let reverse = attributes.isReverse(d)
             for step in 0..<seq {
                 let t = reverse ? seq - 1 - step : step
@@ -303,12 +321,7 @@ struct GRUKernel: Kernel {
                     }
                 }
             }
-            if let yH {
-                let target = yH.mutableElements(as: Float.self).baseAddress!
-                for b in 0..<batch {
-                    (target + layout.stateOffset(d, b)).update(from: state + b * hidden, count: hidden)
-                }
-            }
+            layout.storeState(state, direction: d, into: yH)
         }
     }
 }
@@ -331,8 +344,7 @@ struct LSTMKernel: Kernel {
         let inputs = try RecurrentInputs(io, attributes, gates: 4, op: "LSTM")
         let hidden = attributes.hiddenSize
         let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
-        let layout = RecurrentLayout(
-            batchMajor: attributes.batchMajor, sequenceLength: seq, batch: batch, directions: dirs, hidden: hidden)
+        let layout = RecurrentLayout(attributes, inputs)
         let initialC = io.input(6)
         let peepholes = io.input(7)
         if let initialC, initialC.elementType != .float32 || initialC.shape != layout.stateShape {
@@ -341,8 +353,7 @@ struct LSTMKernel: Kernel {
         if let peepholes, peepholes.elementType != .float32 || peepholes.shape != [dirs, 3 * hidden] {
             throw InferenceError.invalidInput("LSTM P must be float32 of shape \([dirs, 3 * hidden])")
         }
-        let y = try io.output(0, .float32, layout.outputShape)
-        let yH = io.outputIndexes.count > 1 ? try io.output(1, .float32, layout.stateShape) : nil
+        let (y, yH) = try layout.outputs(io)
         let yC = io.outputIndexes.count > 2 ? try io.output(2, .float32, layout.stateShape) : nil
         guard batch > 0 else { return }
 
@@ -369,12 +380,8 @@ struct LSTMKernel: Kernel {
                 guard let bias else { return 0 }
                 return bias[j] + bias[gateRows + j]
             }, gateRows: gateRows, into: projection)
-            for b in 0..<batch {
-                let offset = layout.stateOffset(d, b)
-                let h = hState + b * hidden, c = cState + b * hidden
-                if let initial = inputs.initialH { h.update(from: initial + offset, count: hidden) } else { h.update(repeating: 0, count: hidden) }
-                if let initialCells { c.update(from: initialCells + offset, count: hidden) } else { c.update(repeating: 0, count: hidden) }
-            }
+            layout.loadState(inputs.initialH, direction: d, into: hState)
+            layout.loadState(initialCells, direction: d, into: cState)
             // P is [pi, po, pf] per direction.
             let pi = peepholeWeights.map { $0 + d * 3 * hidden }
             let po = pi.map { $0 + hidden }
@@ -413,13 +420,57 @@ struct LSTMKernel: Kernel {
                     target.update(from: h, count: hidden)
                 }
             }
-            for (output, source) in [(yH, hState), (yC, cState)] {
-                guard let output else { continue }
-                let target = output.mutableElements(as: Float.self).baseAddress!
+            layout.storeState(hState, direction: d, into: yH)
+            layout.storeState(cState, direction: d, into: yC)
+        }
+    }
+}
+
+/// RNN (the simple recurrence H = Tanh(X·Wᵀ + H·Rᵀ + Wb + Rb)), forward / reverse / bidirectional, optional B,
+/// sequence_lens (any lengths) and initial_h; layout 0 and 1; the default activation (Tanh). Outputs Y and Y_h.
+struct RNNKernel: Kernel {
+    let attributes: RecurrentAttributes
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(3, 6)
+        attributes = try RecurrentAttributes(node, defaultActivations: ["Tanh"])
+    }
+
+    func run(_ io: NodeIO) throws {
+        let inputs = try RecurrentInputs(io, attributes, gates: 1, op: "RNN")
+        let hidden = attributes.hiddenSize
+        let (seq, batch, dirs) = (inputs.sequenceLength, inputs.batch, attributes.directions)
+        let layout = RecurrentLayout(attributes, inputs)
+        let (y, yH) = try layout.outputs(io)
+        guard batch > 0 else { return }
+        try [seq * batch + 2 * batch, hidden].validateShape()
+        let projectionCount = seq * batch * hidden
+        let scratch = try io.scratch(floats: projectionCount + 2 * batch * hidden)
+        let projection = scratch, state = scratch + projectionCount, recurrent = state + batch * hidden
+        let out = y.mutableElements(as: Float.self).baseAddress!
+        for d in 0..<dirs {
+            let bias = inputs.bias.map { $0 + d * 2 * hidden }
+            project(inputs, weights: inputs.w + d * hidden * inputs.inputSize, biasRow: { j in
+                bias.map { $0[j] + $0[hidden + j] } ?? 0
+            }, gateRows: hidden, into: projection)
+            layout.loadState(inputs.initialH, direction: d, into: state)
+            for step in 0..<seq {
+                let t = attributes.isReverse(d) ? seq - 1 - step : step
+                BLAS.sgemm(
+                    transposeA: false, transposeB: true, m: batch, n: hidden, k: hidden, alpha: 1,
+                    a: state, lda: hidden, b: inputs.r + d * hidden * hidden, ldb: hidden, beta: 0, c: recurrent, ldc: hidden)
                 for b in 0..<batch {
-                    (target + layout.stateOffset(d, b)).update(from: source + b * hidden, count: hidden)
+                    let h = state + b * hidden, target = out + layout.outputOffset(t, d, b)
+                    guard inputs.isActive(b, at: t) else {
+                        target.update(repeating: 0, count: hidden)
+                        continue
+                    }
+                    let x = projection + layout.inputRow(t, b) * hidden, r = recurrent + b * hidden
+                    VectorLoop.forEachBlock(hidden) { block in block.store(FastMath.tanh(block.load(x) + block.load(r)), to: h) }
+                    target.update(from: h, count: hidden)
                 }
             }
+            layout.storeState(state, direction: d, into: yH)
         }
     }
 }

@@ -1,17 +1,47 @@
+import Foundation
+
 /// The reductions over a set of axes.
 enum ReduceOperator: String, CaseIterable, Sendable {
-    case sum = "ReduceSum", mean = "ReduceMean", max = "ReduceMax", min = "ReduceMin"
+    case sum = "ReduceSum", mean = "ReduceMean", max = "ReduceMax", min = "ReduceMin", prod = "ReduceProd"
+    case sumSquare = "ReduceSumSquare", l1 = "ReduceL1", l2 = "ReduceL2", logSum = "ReduceLogSum"
+    case logSumExp = "ReduceLogSumExp"
 
     var opType: String { rawValue }
 
     /// The first opset taking the axes as an input instead of an attribute.
     var axesInputOpset: Int { self == .sum ? 13 : 18 }
+
+    /// How the elements combine: added (after a per-element transform), multiplied, or the largest / smallest kept.
+    var accumulation: Accumulation {
+        switch self {
+        case .max: .largest
+        case .min: .smallest
+        case .prod: .product
+        case .sum, .mean, .logSum, .logSumExp: .sum(.identity)
+        case .sumSquare, .l2: .sum(.square)
+        case .l1: .sum(.magnitude)
+        }
+    }
+
+    /// Whether the result is only defined through floating point (a root, a logarithm, an exponential).
+    var needsFloats: Bool { self == .l2 || self == .logSum || self == .logSumExp }
+
+    enum Accumulation: Equatable {
+        case sum(Transform), product, largest, smallest
+    }
+
+    enum Transform: Equatable {
+        case identity, square, magnitude
+    }
 }
 
-/// ReduceSum, ReduceMean, ReduceMax and ReduceMin over the given axes (all when none are given, unless
-/// `noop_with_empty_axes`), `keepdims` keeping them as 1. Axes are an attribute before opset 13 (Sum) / 18 (the
-/// others) and an optional int64 input from then on. float32, float64, int32, int64 (Max/Min also int8, uint8, bool).
-/// Empty reductions give 0 (Sum), NaN (Mean of floats), or the type's lowest/highest value (Max/Min).
+/// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1, ReduceL2, ReduceLogSum and
+/// ReduceLogSumExp over the given axes (all when none are given, unless `noop_with_empty_axes`), `keepdims` keeping
+/// them as 1. Axes are an attribute before opset 13 (Sum) / 18 (the others) and an optional int64 input from then on.
+/// float32, float64, int32, int64 (Max/Min also int8, uint8, bool; L2, LogSum and LogSumExp only floats). Empty
+/// reductions give the operation's identity: 0 (sums), 1 (Prod), NaN (Mean of floats), −∞ (LogSum, LogSumExp), or the
+/// type's lowest/highest value (Max/Min). LogSumExp subtracts each output's maximum before exponentiating, so large
+/// inputs do not overflow.
 struct ReduceKernel: Kernel {
     let op: ReduceOperator
     let keepDims: Bool
@@ -54,82 +84,140 @@ struct ReduceKernel: Kernel {
         let outShape = keepDims ? keptShape : x.shape.indices.filter { !reduced.contains($0) }.map { x.shape[$0] }
         let y = try io.output(0, x.elementType, outShape)
         let reducedCount = reduced.reduce(1) { $0 * x.shape[$1] }
+        let ordered = op == .max || op == .min
         switch x.elementType {
-        case .float32: try reduce(Float.self, x, y, keptShape, reducedCount, low: -.infinity, high: .infinity)
-        case .float64: try reduce(Double.self, x, y, keptShape, reducedCount, low: -.infinity, high: .infinity)
-        case .int32: try reduce(Int32.self, x, y, keptShape, reducedCount, low: .min, high: .max)
-        case .int64: try reduce(Int64.self, x, y, keptShape, reducedCount, low: .min, high: .max)
-        case .int8 where op == .max || op == .min: try reduce(Int8.self, x, y, keptShape, reducedCount, low: .min, high: .max)
-        case .uint8 where op == .max || op == .min: try reduce(UInt8.self, x, y, keptShape, reducedCount, low: .min, high: .max)
-        case .bool where op == .max || op == .min: try reduce(UInt8.self, x, y, keptShape, reducedCount, low: 0, high: 1)
+        case .float32: try reduce(Float.self, x, y, keptShape, reducedCount, low: -.infinity, high: .infinity, io)
+        case .float64: try reduce(Double.self, x, y, keptShape, reducedCount, low: -.infinity, high: .infinity, io)
+        case .int32 where !op.needsFloats: try reduce(Int32.self, x, y, keptShape, reducedCount, low: .min, high: .max, io)
+        case .int64 where !op.needsFloats: try reduce(Int64.self, x, y, keptShape, reducedCount, low: .min, high: .max, io)
+        case .int8 where ordered: try reduce(Int8.self, x, y, keptShape, reducedCount, low: .min, high: .max, io)
+        case .uint8 where ordered: try reduce(UInt8.self, x, y, keptShape, reducedCount, low: .min, high: .max, io)
+        case .bool where ordered: try reduce(UInt8.self, x, y, keptShape, reducedCount, low: 0, high: 1, io)
         default: throw InferenceError.invalidInput("\(op.opType) does not take \(x.elementType)")
         }
     }
 
-    private func reduce<T: Numeric & Comparable>(
-        _: T.Type, _ x: Tensor, _ y: Tensor, _ keptShape: [Int], _ reducedCount: Int, low: T, high: T
-    ) throws where T: _ReduceArithmetic {
+    private func reduce<T: _ReduceArithmetic>(
+        _: T.Type, _ x: Tensor, _ y: Tensor, _ keptShape: [Int], _ reducedCount: Int, low: T, high: T, _ io: NodeIO
+    ) throws {
         let out = y.mutableElements(as: T.self)
         guard let dst = out.baseAddress, out.count > 0 else { return }
-        let initial: T = op == .max ? low : op == .min ? high : 0
-        dst.update(repeating: initial, count: out.count)
-        guard x.count > 0 else {
-            if op == .mean { for i in 0..<out.count { dst[i] = T.divide(dst[i], 0) } }
-            return
+        // LogSumExp: each output's maximum first (in scratch), then the sum of exp(x − max) around it.
+        var center: UnsafeMutablePointer<T>?
+        if op == .logSumExp {
+            let maxima = try io.scratch(T.self, count: out.count)
+            try accumulate(.largest, x, maxima, out.count, keptShape, initial: low, center: nil)
+            for i in 0..<out.count where !maxima[i].isFiniteValue { maxima[i] = 0 }
+            center = maxima
         }
+        let accumulation = op.accumulation
+        let initial: T = switch accumulation {
+        case .largest: low
+        case .smallest: high
+        case .product: 1
+        case .sum: 0
+        }
+        try accumulate(accumulation, x, dst, out.count, keptShape, initial: initial, center: center)
+        switch op {
+        case .mean: for i in 0..<out.count { dst[i] = T.divide(dst[i], reducedCount) }
+        case .l2: for i in 0..<out.count { dst[i] = T.viaDouble(dst[i]) { $0.squareRoot() } }
+        case .logSum: for i in 0..<out.count { dst[i] = T.viaDouble(dst[i]) { Foundation.log($0) } }
+        case .logSumExp:
+            for i in 0..<out.count { dst[i] = T.add(T.viaDouble(dst[i]) { Foundation.log($0) }, center![i]) }
+        default: break
+        }
+    }
+
+    /// Combines every element of `x` into `dst` (`count` values shaped `keptShape`, filled with `initial` first);
+    /// with `center`, sums exp(x − center) instead.
+    private func accumulate<T: _ReduceArithmetic>(
+        _ accumulation: ReduceOperator.Accumulation, _ x: Tensor, _ dst: UnsafeMutablePointer<T>, _ count: Int,
+        _ keptShape: [Int], initial: T, center: UnsafeMutablePointer<T>?
+    ) throws {
+        dst.update(repeating: initial, count: count)
+        guard x.count > 0 else { return }
         let src = x.elements(as: T.self).baseAddress!
         // The output broadcast back over the input: stride 0 along reduced axes.
         let broadcast = try Broadcast([x.shape, keptShape])
-        let op = self.op
         broadcast.forEachRow { row, offsets, count, steps in
             let from = src + row, to = dst + offsets[1]
-            if steps[1] == 0 {
-                var acc = to[0]
-                switch op {
-                case .sum, .mean: for i in 0..<count { acc = T.add(acc, from[i]) }
-                case .max: for i in 0..<count { acc = Swift.max(acc, from[i]) }
-                case .min: for i in 0..<count { acc = Swift.min(acc, from[i]) }
-                }
-                to[0] = acc
-            } else {
-                switch op {
-                case .sum, .mean: for i in 0..<count { to[i] = T.add(to[i], from[i]) }
-                case .max: for i in 0..<count { to[i] = Swift.max(to[i], from[i]) }
-                case .min: for i in 0..<count { to[i] = Swift.min(to[i], from[i]) }
+            // After axis merging the output either stays put along the row (0) or walks with it (1).
+            @inline(__always) func fold(_ f: (T, T, Int) -> T) {
+                if steps[1] == 0 {
+                    var acc = to[0]
+                    for i in 0..<count { acc = f(acc, from[i], 0) }
+                    to[0] = acc
+                } else {
+                    for i in 0..<count { to[i] = f(to[i], from[i], i) }
                 }
             }
-        }
-        if op == .mean {
-            for i in 0..<out.count { dst[i] = T.divide(dst[i], reducedCount) }
+            if let center {
+                let c = center + offsets[1]
+                fold { acc, x, i in T.add(acc, T.viaDouble(T.subtract(x, c[i])) { Foundation.exp($0) }) }
+                return
+            }
+            switch accumulation {
+            case .sum(.identity): fold { acc, x, _ in T.add(acc, x) }
+            case .sum(.square): fold { acc, x, _ in T.add(acc, T.multiply(x, x)) }
+            case .sum(.magnitude): fold { acc, x, _ in T.add(acc, T.absolute(x)) }
+            case .product: fold { acc, x, _ in T.multiply(acc, x) }
+            case .largest: fold { acc, x, _ in T.larger(acc, x) }
+            case .smallest: fold { acc, x, _ in T.smaller(acc, x) }
+            }
         }
     }
 }
 
-/// Addition and division the reductions use: wrapping for integers, IEEE for floats.
-protocol _ReduceArithmetic {
+/// The element arithmetic the reductions and the variadic operators use: wrapping for integers, IEEE for floats
+/// (where the larger / smaller of a NaN and anything is NaN).
+protocol _ReduceArithmetic: Numeric, Comparable {
     static func add(_ a: Self, _ b: Self) -> Self
+    static func subtract(_ a: Self, _ b: Self) -> Self
+    static func multiply(_ a: Self, _ b: Self) -> Self
+    static func absolute(_ a: Self) -> Self
+    static func larger(_ a: Self, _ b: Self) -> Self
+    static func smaller(_ a: Self, _ b: Self) -> Self
     static func divide(_ a: Self, _ count: Int) -> Self
+    /// `f` applied in double precision, converted back (saturating for integers).
+    static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self
+    var isFiniteValue: Bool { get }
+    /// The value in double precision.
+    var asDouble: Double { get }
 }
 
-extension Float: _ReduceArithmetic {
-    @inline(__always) static func add(_ a: Float, _ b: Float) -> Float { a + b }
-    static func divide(_ a: Float, _ count: Int) -> Float { a / Float(count) }
+extension _ReduceArithmetic where Self: BinaryFloatingPoint {
+    @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a + b }
+    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a - b }
+    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a * b }
+    @inline(__always) static func absolute(_ a: Self) -> Self { Swift.abs(a) }
+    @inline(__always) static func larger(_ a: Self, _ b: Self) -> Self { a.isNaN || b.isNaN ? .nan : Swift.max(a, b) }
+    @inline(__always) static func smaller(_ a: Self, _ b: Self) -> Self { a.isNaN || b.isNaN ? .nan : Swift.min(a, b) }
+    static func divide(_ a: Self, _ count: Int) -> Self { a / Self(count) }
+    static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self { Self(f(Double(a))) }
+    var isFiniteValue: Bool { isFinite }
+    var asDouble: Double { Double(self) }
 }
 
-extension Double: _ReduceArithmetic {
-    @inline(__always) static func add(_ a: Double, _ b: Double) -> Double { a + b }
-    static func divide(_ a: Double, _ count: Int) -> Double { a / Double(count) }
-}
-
-extension FixedWidthInteger {
+extension _ReduceArithmetic where Self: FixedWidthInteger {
     @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
+    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a &- b }
+    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a &* b }
+    @inline(__always) static func absolute(_ a: Self) -> Self { a < 0 ? 0 &- a : a }
+    @inline(__always) static func larger(_ a: Self, _ b: Self) -> Self { Swift.max(a, b) }
+    @inline(__always) static func smaller(_ a: Self, _ b: Self) -> Self { Swift.min(a, b) }
     /// Integer mean truncates; the mean of nothing is 0.
     static func divide(_ a: Self, _ count: Int) -> Self {
         guard count > 0, let divisor = Self(exactly: count) else { return count > 0 ? 0 : a }
         return a.dividedReportingOverflow(by: divisor).partialValue
     }
+    static func viaDouble(_ a: Self, _ f: (Double) -> Double) -> Self { CastKernel.saturating(f(Double(a)), to: Self.self) }
+    var isFiniteValue: Bool { true }
+    var asDouble: Double { Double(self) }
 }
 
+extension Float: _ReduceArithmetic {}
+extension Float16: _ReduceArithmetic {}
+extension Double: _ReduceArithmetic {}
 extension Int8: _ReduceArithmetic {}
 extension Int32: _ReduceArithmetic {}
 extension Int64: _ReduceArithmetic {}

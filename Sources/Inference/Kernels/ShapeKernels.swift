@@ -29,20 +29,38 @@ struct FlattenKernel: Kernel {
     }
 }
 
-/// Reshape (opset ≥ 5, shape as an int64 input): 0 copies the input dimension (unless `allowzero`), -1 is inferred.
+/// Reshape: 0 copies the input dimension (unless `allowzero`), -1 is inferred. The shape is an int64 input from
+/// opset 5, the `shape` attribute before.
 struct ReshapeKernel: Kernel {
     let allowZero: Bool
+    /// The `shape` attribute (opset < 5).
+    let attributeShape: [Int]?
 
     init(_ node: NodeDefinition) throws {
-        try node.expectInputs(2)
         allowZero = try node.attributes.int("allowzero", default: 0) != 0
+        if node.opsetVersion < 5 {
+            try node.expectInputs(1)
+            guard let shape = try node.attributes.ints("shape") else {
+                throw InferenceError.invalidModel("\(node.label) has no 'shape' attribute (opset \(node.opsetVersion))")
+            }
+            attributeShape = shape
+        } else {
+            try node.expectInputs(2)
+            attributeShape = nil
+        }
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        let shapeTensor = try io.requiredInput(1)
-        guard shapeTensor.elementType == .int64, shapeTensor.rank == 1, let requested = shapeTensor.integers() else {
-            throw InferenceError.invalidInput("Reshape shape must be a 1-D int64 tensor")
+        let requested: [Int]
+        if let attributeShape {
+            requested = attributeShape
+        } else {
+            let shapeTensor = try io.requiredInput(1)
+            guard shapeTensor.elementType == .int64, shapeTensor.rank == 1, let values = shapeTensor.integers() else {
+                throw InferenceError.invalidInput("Reshape shape must be a 1-D int64 tensor")
+            }
+            requested = values
         }
         try io.setOutput(0, x.reshaped(try Self.resolve(requested, input: x.shape, allowZero: allowZero)))
     }
@@ -92,7 +110,8 @@ struct ConcatKernel: Kernel {
 
     init(_ node: NodeDefinition) throws {
         guard node.inputCount >= 1 else { throw InferenceError.invalidModel("\(node.label) needs at least one input") }
-        guard let axis = try node.attributes.int("axis") else {
+        // Before opset 4 the axis is optional, 1 by default.
+        guard let axis = try node.attributes.int("axis") ?? (node.opsetVersion < 4 ? 1 : nil) else {
             throw InferenceError.invalidModel("\(node.label) has no axis attribute")
         }
         self.axis = axis

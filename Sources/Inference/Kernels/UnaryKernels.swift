@@ -4,31 +4,46 @@ import Foundation
 enum UnaryOperator: String, CaseIterable, Sendable {
     case erf = "Erf", sqrt = "Sqrt", exp = "Exp", log = "Log", neg = "Neg", abs = "Abs", reciprocal = "Reciprocal"
     case softplus = "Softplus", leakyRelu = "LeakyRelu", hardSigmoid = "HardSigmoid", gelu = "Gelu"
+    case floor = "Floor", ceil = "Ceil", round = "Round", sign = "Sign"
+    case sin = "Sin", cos = "Cos", tan = "Tan", asin = "Asin", acos = "Acos", atan = "Atan"
+    case sinh = "Sinh", cosh = "Cosh", asinh = "Asinh", acosh = "Acosh", atanh = "Atanh"
+    case elu = "Elu", selu = "Selu", celu = "Celu", softsign = "Softsign", mish = "Mish", hardSwish = "HardSwish"
+    case thresholdedRelu = "ThresholdedRelu", shrink = "Shrink", swish = "Swish"
 
     var opType: String { rawValue }
+
+    /// The attributes the operator reads, with their defaults: (alpha, beta).
+    fileprivate func parameters(_ attributes: NodeAttributes) throws -> (Double, Double) {
+        switch self {
+        case .leakyRelu: (Double(try attributes.float("alpha", default: 0.01)), 0)
+        case .hardSigmoid: (Double(try attributes.float("alpha", default: 0.2)), Double(try attributes.float("beta", default: 0.5)))
+        case .elu, .celu, .thresholdedRelu, .swish: (Double(try attributes.float("alpha", default: 1)), 0)
+        case .selu:
+            (Double(try attributes.float("alpha", default: 1.67326319217681884765625)),
+             Double(try attributes.float("gamma", default: 1.05070102214813232421875)))
+        case .shrink: (Double(try attributes.float("lambd", default: 0.5)), Double(try attributes.float("bias", default: 0)))
+        default: (0, 0)
+        }
+    }
+
+    /// Whether the operator also takes signed integers (and uint8): Neg, Abs and Sign.
+    var takesIntegers: Bool { self == .neg || self == .abs || self == .sign }
 }
 
-/// Erf, Sqrt, Exp, Log, Neg, Abs, Reciprocal, Softplus, LeakyRelu, HardSigmoid and Gelu on float32 (and float64);
-/// Neg and Abs also on signed integers (wrapping at the minimum, like two's complement), Abs on uint8.
+/// The element-wise math operators on float32 and float64, each as one scalar
+/// function in double precision; Erf, Exp and Gelu on float32 take vectorized paths. Neg, Abs and Sign also on
+/// signed integers (wrapping at the minimum, like two's complement) and uint8. Round rounds halves to even; Sign of
+/// NaN is NaN.
 struct UnaryKernel: Kernel {
     let op: UnaryOperator
-    let alpha: Float
-    let beta: Float
+    let alpha: Double
+    let beta: Double
     let tanhApproximation: Bool
 
     init(_ op: UnaryOperator, _ node: NodeDefinition) throws {
         try node.expectInputs(1)
         self.op = op
-        switch op {
-        case .leakyRelu:
-            alpha = try node.attributes.float("alpha", default: 0.01)
-            beta = 0
-        case .hardSigmoid:
-            alpha = try node.attributes.float("alpha", default: 0.2)
-            beta = try node.attributes.float("beta", default: 0.5)
-        default:
-            (alpha, beta) = (0, 0)
-        }
+        (alpha, beta) = try op.parameters(node.attributes)
         if op == .gelu {
             switch try node.attributes.string("approximate") ?? "none" {
             case "none": tanhApproximation = false
@@ -47,17 +62,21 @@ struct UnaryKernel: Kernel {
         guard count > 0 else { return }
         switch x.elementType {
         case .float32:
-            apply(x.elements(as: Float.self).baseAddress!, y.mutableElements(as: Float.self).baseAddress!, count)
+            let src = x.elements(as: Float.self).baseAddress!, dst = y.mutableElements(as: Float.self).baseAddress!
+            if !vectorized(src, dst, count) {
+                for i in 0..<count { dst[i] = Float(scalar(Double(src[i]))) }
+            }
         case .float64:
-            applyDouble(x.elements(as: Double.self).baseAddress!, y.mutableElements(as: Double.self).baseAddress!, count)
-        case .int32 where op == .neg || op == .abs:
-            integer(Int32.self, x, y)
-        case .int64 where op == .neg || op == .abs:
-            integer(Int64.self, x, y)
-        case .int8 where op == .neg || op == .abs:
-            integer(Int8.self, x, y)
+            let src = x.elements(as: Double.self).baseAddress!, dst = y.mutableElements(as: Double.self).baseAddress!
+            for i in 0..<count { dst[i] = scalar(src[i]) }
+        case .int32 where op.takesIntegers: integer(Int32.self, x, y)
+        case .int64 where op.takesIntegers: integer(Int64.self, x, y)
+        case .int8 where op.takesIntegers: integer(Int8.self, x, y)
         case .uint8 where op == .abs:
             y.storage.pointer.copyMemory(from: x.storage.pointer, byteCount: count)
+        case .uint8 where op == .sign:
+            let src = x.elements(as: UInt8.self), dst = y.mutableElements(as: UInt8.self)
+            for i in 0..<count { dst[i] = src[i] == 0 ? 0 : 1 }
         default:
             throw InferenceError.invalidInput("\(op.opType) does not take \(x.elementType)")
         }
@@ -65,34 +84,22 @@ struct UnaryKernel: Kernel {
 
     private func integer<T: FixedWidthInteger & SignedInteger>(_: T.Type, _ x: Tensor, _ y: Tensor) {
         let src = x.elements(as: T.self).baseAddress!, dst = y.mutableElements(as: T.self).baseAddress!
-        if op == .neg {
-            for i in 0..<x.count { dst[i] = 0 &- src[i] }
-        } else {
-            for i in 0..<x.count { let v = src[i]; dst[i] = v < 0 ? 0 &- v : v }
+        switch op {
+        case .neg: for i in 0..<x.count { dst[i] = 0 &- src[i] }
+        case .sign: for i in 0..<x.count { dst[i] = T(src[i].signum()) }
+        default: for i in 0..<x.count { let v = src[i]; dst[i] = v < 0 ? 0 &- v : v }
         }
     }
 
-    private func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    /// The float32 operators with a vector or single-precision loop; false for the others.
+    private func vectorized(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) -> Bool {
         switch op {
         case .erf: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.erf($0) } }
-        case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
         case .exp: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.exp($0) } }
-        case .log: for i in 0..<count { dst[i] = Foundation.log(src[i]) }
+        case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
         case .neg: for i in 0..<count { dst[i] = -src[i] }
         case .abs: for i in 0..<count { dst[i] = Swift.abs(src[i]) }
         case .reciprocal: for i in 0..<count { dst[i] = 1 / src[i] }
-        case .softplus:
-            // log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|).
-            for i in 0..<count {
-                let x = src[i]
-                dst[i] = Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
-            }
-        case .leakyRelu:
-            let alpha = self.alpha
-            for i in 0..<count { let x = src[i]; dst[i] = x < 0 ? alpha * x : x }
-        case .hardSigmoid:
-            let (alpha, beta) = (self.alpha, self.beta)
-            for i in 0..<count { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
         case .gelu:
             if tanhApproximation {
                 let c: Float = (2 / Float.pi).squareRoot()
@@ -102,54 +109,72 @@ struct UnaryKernel: Kernel {
             } else {
                 VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.gelu($0) } }
             }
+        default: return false
         }
+        return true
     }
 
-    private func applyDouble(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ count: Int) {
+    /// The operator on one value, in double precision.
+    @inline(__always)
+    private func scalar(_ x: Double) -> Double {
         switch op {
-        case .erf: for i in 0..<count { dst[i] = Foundation.erf(src[i]) }
-        case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
-        case .exp: for i in 0..<count { dst[i] = Foundation.exp(src[i]) }
-        case .log: for i in 0..<count { dst[i] = Foundation.log(src[i]) }
-        case .neg: for i in 0..<count { dst[i] = -src[i] }
-        case .abs: for i in 0..<count { dst[i] = Swift.abs(src[i]) }
-        case .reciprocal: for i in 0..<count { dst[i] = 1 / src[i] }
-        case .softplus:
-            for i in 0..<count {
-                let x = src[i]
-                dst[i] = Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
-            }
-        case .leakyRelu:
-            let alpha = Double(self.alpha)
-            for i in 0..<count { let x = src[i]; dst[i] = x < 0 ? alpha * x : x }
-        case .hardSigmoid:
-            let (alpha, beta) = (Double(self.alpha), Double(self.beta))
-            for i in 0..<count { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
+        case .erf: Foundation.erf(x)
+        case .sqrt: x.squareRoot()
+        case .exp: Foundation.exp(x)
+        case .log: Foundation.log(x)
+        case .neg: -x
+        case .abs: Swift.abs(x)
+        case .reciprocal: 1 / x
+        // log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|).
+        case .softplus: Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+        case .leakyRelu: x < 0 ? alpha * x : x
+        case .hardSigmoid: Swift.max(0, Swift.min(1, alpha * x + beta))
         case .gelu:
-            if tanhApproximation {
-                let c = (2 / Double.pi).squareRoot()
-                for i in 0..<count {
-                    let x = src[i]
-                    dst[i] = 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x)))
-                }
-            } else {
-                let c = 1 / Double(2).squareRoot()
-                for i in 0..<count { let x = src[i]; dst[i] = 0.5 * x * (1 + Foundation.erf(x * c)) }
-            }
+            tanhApproximation
+                ? 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+                : 0.5 * x * (1 + Foundation.erf(x / Double(2).squareRoot()))
+        case .floor: x.rounded(.down)
+        case .ceil: x.rounded(.up)
+        case .round: x.rounded(.toNearestOrEven)
+        case .sign: x.isNaN ? x : x > 0 ? 1 : x < 0 ? -1 : 0
+        case .sin: Foundation.sin(x)
+        case .cos: Foundation.cos(x)
+        case .tan: Foundation.tan(x)
+        case .asin: Foundation.asin(x)
+        case .acos: Foundation.acos(x)
+        case .atan: Foundation.atan(x)
+        case .sinh: Foundation.sinh(x)
+        case .cosh: Foundation.cosh(x)
+        case .asinh: Foundation.asinh(x)
+        case .acosh: Foundation.acosh(x)
+        case .atanh: Foundation.atanh(x)
+        case .elu: x < 0 ? alpha * Foundation.expm1(x) : x
+        case .selu: x <= 0 ? beta * alpha * Foundation.expm1(x) : beta * x
+        case .celu: Swift.max(0, x) + Swift.min(0, alpha * Foundation.expm1(x / alpha))
+        case .softsign: x / (1 + Swift.abs(x))
+        case .mish: x * Foundation.tanh(Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))))
+        case .hardSwish: x * Swift.max(0, Swift.min(1, x / 6 + 0.5))
+        case .thresholdedRelu: x > alpha ? x : 0
+        case .shrink: x < -alpha ? x + beta : x > alpha ? x - beta : 0
+        case .swish: x / (1 + Foundation.exp(-alpha * x))
         }
     }
 }
 
 /// Pow with multidirectional broadcasting: the output has the base's type; the exponent may be any numeric type
-/// (opset ≥ 12). Float bases use `pow`; integer bases compute in double precision and convert back, saturating.
+/// (opset ≥ 12; before opset 7 the `broadcast`/`axis` attributes, see `LegacyBroadcast`). Float bases use `pow`; integer bases compute in double precision and convert back, saturating.
 struct PowKernel: Kernel {
+    let legacy: LegacyBroadcast?
+
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2)
+        legacy = try LegacyBroadcast(node)
     }
 
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
-        let b = try io.requiredInput(1)
+        var b = try io.requiredInput(1)
+        if let legacy { b = try legacy.align(a, b, "Pow") }
         guard a.elementType.isNumeric, b.elementType.isNumeric else {
             throw InferenceError.invalidInput("Pow does not take \(a.elementType) and \(b.elementType)")
         }

@@ -18,8 +18,8 @@ struct ModelLoader {
         var outputIndexes: [Int] = []
     }
 
-    /// The oldest and newest default-domain opsets whose semantics the kernels follow.
-    static let supportedOpsets = 7...25
+    /// The oldest and newest default-domain opsets the loader accepts; before 7 nodes go through `LegacyOpsets`.
+    static let supportedOpsets = 1...27
     /// The `ai.onnx.ml` opsets whose semantics the kernels follow (TreeEnsemble needs 5, the rest 1 or more).
     static let supportedMLOpsets = 1...5
 
@@ -92,6 +92,9 @@ struct ModelLoader {
             plan.inputs.append(try spec(of: input))
             plan.inputIndexes.append(try define(input.name))
         }
+        var float16Flow = Float16Flow()
+        for (index, tensor) in constantValues { float16Flow.set(index, tensor.elementType) }
+        for (spec, index) in zip(plan.inputs, plan.inputIndexes) { float16Flow.set(index, spec.elementType) }
 
         var problems: [String] = []
         var nodes: [PlannedNode] = []
@@ -134,8 +137,17 @@ struct ModelLoader {
                 continue
             }
             let attributes = try NodeAttributes(node.attribute, nodeLabel: label)
+            let kernelOpset: Int
+            do {
+                kernelOpset = isML
+                    ? nodeOpset
+                    : try LegacyOpsets.kernelOpset(node.opType, modelOpset: nodeOpset, attributes: attributes, label: label)
+            } catch InferenceError.unsupported(let items) {
+                problems.append(contentsOf: items)
+                continue
+            }
             let definition = NodeDefinition(
-                opType: node.opType, opsetVersion: nodeOpset, domain: isML ? OperatorRegistry.mlDomain : "",
+                opType: node.opType, opsetVersion: kernelOpset, domain: isML ? OperatorRegistry.mlDomain : "",
                 attributes: attributes, inputCount: node.input.count, label: label)
             do {
                 let kernel = try factory(definition)
@@ -146,6 +158,13 @@ struct ModelLoader {
                 }
                 if let constant = kernel as? ConstantKernel {
                     constantValues[outputs[0]] = constant.value
+                    float16Flow.set(outputs[0], constant.value.elementType)
+                    continue
+                }
+                if !isML, let problem = float16Flow.visit(
+                    opType: node.opType, label: label, inputs: inputs, inputNames: node.input, outputs: outputs,
+                    attributes: attributes) {
+                    problems.append(problem)
                     continue
                 }
                 nodes.append(PlannedNode(opType: node.opType, label: label, kernel: kernel, inputs: inputs, outputs: outputs))

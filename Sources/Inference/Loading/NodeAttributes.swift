@@ -28,6 +28,13 @@ public final class NodeAttributes {
         return byName[name] != nil
     }
 
+    /// An INT attribute without marking it read (for load-time passes other than the kernel's), or nil when absent
+    /// or not an INT.
+    func peekInt(_ name: String) -> Int? {
+        guard let attribute = byName[name], !attribute.hasType || attribute.type == .int else { return nil }
+        return Int(attribute.i)
+    }
+
     /// An INT attribute, or `defaultValue` when absent.
     public func int(_ name: String, default defaultValue: Int) throws -> Int {
         try int(name) ?? defaultValue
