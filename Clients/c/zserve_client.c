@@ -564,7 +564,7 @@ static int64_t now_ms(void) {
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* Milliseconds left until deadline (-1: none), at least 0; -1 without a deadline. */
+/* Milliseconds left until deadline, at least 0; -1 when the deadline is -1 (none). */
 static int remaining_ms(int64_t deadline) {
     if (deadline < 0) {
         return -1;

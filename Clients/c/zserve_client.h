@@ -116,10 +116,10 @@ int zserve_use_curve(zserve_client_t *client, const char *server_public_key_file
  * `rank` dimensions `shape` and product(shape) elements `data` in row-major order.
  *
  * Returns the status code (ZSERVE_OK is 0) and fills *out (see zserve_result_t). Besides the server's codes:
- * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out (also after the retries for lost connections ran
- * out: a loss once they have is not a failure by itself, as the request may be on a connection still alive),
- * ZSERVE_UNAVAILABLE when it failed otherwise (the
- * socket is then replaced, so the client stays usable and a late reply is discarded), ZSERVE_UNAUTHENTICATED instead
+ * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out (a connection lost after the retries ran out does not
+ * end the call: the request may be on a connection still alive, so it waits until the timeout), ZSERVE_UNAVAILABLE
+ * when it failed otherwise (the socket is then replaced, so the client stays usable and a late reply is discarded),
+ * ZSERVE_UNAUTHENTICATED instead
  * of DEADLINE_EXCEEDED when the server refused the connection's security handshake (its message says whether the
  * server refused this client's key, wants CURVE from a client without keys, or the CURVE handshake failed, as with a
  * wrong server public key), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
