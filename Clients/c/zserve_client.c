@@ -1,12 +1,17 @@
 /* ZServe C client over a ZeroMQ REQ socket; zserve_client.h describes the API and who owns what. */
+/* clock_gettime and CLOCK_MONOTONIC are POSIX, not C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "zserve_client.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -19,6 +24,10 @@
 /* The handshake failures that tell a refused or missing CURVE key from a silent server. */
 #define HANDSHAKE_FAILURES \
     (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+/* What the monitor watches: failed handshakes, and connections made and lost (a lost one may hold the request). */
+#define MONITORED_EVENTS (HANDSHAKE_FAILURES | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
+/* How long the wait for a reply sleeps before it looks at the monitor again. */
+#define SLICE_MS 50
 
 /* raw_data holds IEEE-754 binary32 values; the byte order is handled explicitly below. */
 _Static_assert(sizeof(float) == 4, "float must be 32 bits wide");
@@ -26,9 +35,18 @@ _Static_assert(sizeof(float) == 4, "float must be 32 bits wide");
 struct zserve_client {
     void *context;  /* owned; one per client, so clients share no state */
     void *socket;   /* owned REQ socket; NULL when reopening it failed, retried by the next request */
-    void *monitor;  /* owned PAIR socket receiving the REQ socket's failed handshakes; NULL when socket is */
+    void *monitor;  /* owned PAIR socket receiving the REQ socket's connection events; NULL when socket is */
     unsigned monitors; /* sockets opened so far: each monitor gets its own inproc endpoint */
-    char *endpoint; /* owned copy, to reopen the socket */
+    char **endpoints;      /* owned copies, endpoint_count of them: every socket connects to all */
+    size_t endpoint_count;
+    char *endpoint_list;   /* owned: the endpoints joined by ", ", for messages */
+    int retries;           /* resends of a request whose connection was lost (zserve_set_retries) */
+    /* The peer addresses of the socket's connections that completed their handshake (the monitor's view), at most
+     * endpoint_count: only losing one of those can lose a request. Owned strings; emptied when the socket is. */
+    char **established;
+    size_t established_count;
+    int handshake_failure; /* the socket's latest failed handshake event (HANDSHAKE_FAILURES), 0 for none */
+    uint32_t zap_status;   /* its ZAP status code, for ZMQ_EVENT_HANDSHAKE_FAILED_AUTH */
     int curve;      /* nonzero once zserve_use_curve succeeded: every socket opened since is a CURVE client */
     char server_public_key[CURVE_KEY_TEXT_SIZE]; /* Z85 */
     char public_key[CURVE_KEY_TEXT_SIZE];        /* Z85 */
@@ -205,23 +223,41 @@ static void close_socket(zserve_client_t *client) {
     }
     client->socket = NULL;
     client->monitor = NULL;
+    for (size_t i = 0; i < client->established_count; i++) {
+        free(client->established[i]);
+    }
+    client->established_count = 0;
+    client->handshake_failure = 0;
+    client->zap_status = 0;
 }
 
-/* Opens a REQ socket (a CURVE client when the client has keys) with a monitor of its failed handshakes and connects it
- * to the client's endpoint. Returns 0, or -1 with errno set and both sockets NULL. */
+/* Connects the socket to every endpoint; 0, or -1 with errno set. */
+static int connect_all(zserve_client_t *client) {
+    for (size_t i = 0; i < client->endpoint_count; i++) {
+        if (zmq_connect(client->socket, client->endpoints[i]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Opens a REQ socket (a CURVE client when the client has keys) with a monitor of its connections and connects it to
+ * every endpoint. ZMQ_IMMEDIATE: requests go round-robin to connections that completed their handshake only, so none
+ * waits on a server that is down. Returns 0, or -1 with errno set and both sockets NULL. */
 static int open_socket(zserve_client_t *client) {
     char monitor_endpoint[48];
-    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://zserve-handshakes-%u", client->monitors++);
+    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://zserve-connections-%u", client->monitors++);
     int linger = 0; /* closing must not wait for a request the server never took */
+    int immediate = 1;
     client->socket = zmq_socket(client->context, ZMQ_REQ);
     client->monitor = client->socket ? zmq_socket(client->context, ZMQ_PAIR) : NULL;
     if (client->monitor && zmq_setsockopt(client->socket, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
-        zmq_setsockopt(client->socket, ZMQ_SNDTIMEO, &client->timeout_ms, sizeof client->timeout_ms) == 0 &&
+        zmq_setsockopt(client->socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == 0 &&
         zmq_setsockopt(client->socket, ZMQ_RCVTIMEO, &client->timeout_ms, sizeof client->timeout_ms) == 0 &&
         (!client->curve || set_curve_keys(client, client->socket) == 0) &&
-        zmq_socket_monitor(client->socket, monitor_endpoint, HANDSHAKE_FAILURES) == 0 &&
+        zmq_socket_monitor(client->socket, monitor_endpoint, MONITORED_EVENTS) == 0 &&
         zmq_setsockopt(client->monitor, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
-        zmq_connect(client->monitor, monitor_endpoint) == 0 && zmq_connect(client->socket, client->endpoint) == 0) {
+        zmq_connect(client->monitor, monitor_endpoint) == 0 && connect_all(client) == 0) {
         return 0;
     }
     int error = errno;
@@ -237,42 +273,102 @@ static void reset_socket(zserve_client_t *client) {
     open_socket(client);
 }
 
-/* The latest failed handshake the monitor reported since the last call: ZMQ_EVENT_HANDSHAKE_FAILED_AUTH (with the
- * ZAP status code in *zap_status), another HANDSHAKE_FAILURES event, or 0 for none. Does not wait. */
-static int latest_handshake_failure(zserve_client_t *client, uint32_t *zap_status) {
-    int latest = 0;
+/* Records a connection that completed its handshake with the peer `address` (size bytes, not NUL-terminated). */
+static void note_established(zserve_client_t *client, const void *address, size_t size) {
+    char *copy = client->established_count < client->endpoint_count ? malloc(size + 1) : NULL;
+    if (copy) { /* out of memory or more connections than endpoints: that connection's loss goes unnoticed */
+        memcpy(copy, address, size);
+        copy[size] = '\0';
+        client->established[client->established_count++] = copy;
+    }
+}
+
+/* Forgets an established connection to `address`; returns 1 if there was one (a lost connection that may have held
+ * the request), 0 for a connection that never completed its handshake (e.g. one whose handshake failed). */
+static int note_lost(zserve_client_t *client, const void *address, size_t size) {
+    for (size_t i = 0; i < client->established_count; i++) {
+        if (strlen(client->established[i]) == size && memcmp(client->established[i], address, size) == 0) {
+            free(client->established[i]);
+            client->established[i] = client->established[--client->established_count];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads every event the monitor has queued, without waiting: remembers the latest failed handshake (with its ZAP
+ * status) and the established connections. Returns 1 if an established connection was lost since the last call. */
+static int read_connection_events(zserve_client_t *client) {
+    int lost = 0;
     if (!client->monitor) {
         return 0;
     }
     for (;;) {
         /* An event is two frames: 2 bytes of event and 4 of value in the host's byte order, then the peer's
          * address. Both arrive together, so the second is read without waiting too. */
-        zmq_msg_t frame;
-        zmq_msg_init(&frame);
-        if (zmq_msg_recv(&frame, client->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&frame);
-            return latest;
+        zmq_msg_t event_frame, address;
+        zmq_msg_init(&event_frame);
+        if (zmq_msg_recv(&event_frame, client->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&event_frame);
+            return lost;
         }
-        if (zmq_msg_size(&frame) >= 6) {
+        zmq_msg_init(&address);
+        int has_address = zmq_msg_more(&event_frame) && zmq_msg_recv(&address, client->monitor, ZMQ_DONTWAIT) >= 0;
+        while (has_address && zmq_msg_more(&address) && zmq_msg_recv(&address, client->monitor, ZMQ_DONTWAIT) >= 0) {
+            /* no event has more than two frames; skip any that one day does */
+        }
+        if (zmq_msg_size(&event_frame) >= 6) {
             uint16_t event;
             uint32_t value;
-            memcpy(&event, zmq_msg_data(&frame), sizeof event);
-            memcpy(&value, (const uint8_t *)zmq_msg_data(&frame) + 2, sizeof value);
+            memcpy(&event, zmq_msg_data(&event_frame), sizeof event);
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&event_frame) + 2, sizeof value);
             if (event & HANDSHAKE_FAILURES) {
-                latest = event;
-                *zap_status = value;
+                client->handshake_failure = event;
+                client->zap_status = value;
+            } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && has_address) {
+                note_established(client, zmq_msg_data(&address), zmq_msg_size(&address));
+            } else if (event == ZMQ_EVENT_DISCONNECTED && has_address) {
+                lost |= note_lost(client, zmq_msg_data(&address), zmq_msg_size(&address));
             }
         }
-        int more = zmq_msg_more(&frame);
-        while (more && zmq_msg_recv(&frame, client->monitor, ZMQ_DONTWAIT) >= 0) {
-            more = zmq_msg_more(&frame);
-        }
-        zmq_msg_close(&frame);
+        zmq_msg_close(&address);
+        zmq_msg_close(&event_frame);
     }
 }
 
-zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
-    if (!endpoint) {
+/* Copies the endpoints into the client, with the list of them for messages; 0, or -1 when out of memory. */
+static int copy_endpoints(zserve_client_t *client, const char *const *endpoints, size_t count) {
+    client->endpoints = calloc(count, sizeof *client->endpoints);
+    client->established = calloc(count, sizeof *client->established);
+    if (!client->endpoints || !client->established) {
+        return -1;
+    }
+    size_t list_size = 1;
+    for (size_t i = 0; i < count; i++) {
+        client->endpoints[i] = copy_string(endpoints[i]);
+        if (!client->endpoints[i]) {
+            return -1;
+        }
+        client->endpoint_count++;
+        list_size += strlen(endpoints[i]) + 2;
+    }
+    client->endpoint_list = malloc(list_size);
+    if (!client->endpoint_list) {
+        return -1;
+    }
+    client->endpoint_list[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        strcat(strcat(client->endpoint_list, i > 0 ? ", " : ""), endpoints[i]);
+    }
+    return 0;
+}
+
+zserve_client_t *zserve_connect_many(const char *const *endpoints, size_t count, int timeout_ms) {
+    int valid = endpoints != NULL && count > 0;
+    for (size_t i = 0; valid && i < count; i++) {
+        valid = endpoints[i] != NULL;
+    }
+    if (!valid) {
         errno = EINVAL;
         return NULL;
     }
@@ -281,8 +377,12 @@ zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
         return NULL;
     }
     client->timeout_ms = timeout_ms;
-    client->endpoint = copy_string(endpoint);
-    client->context = client->endpoint ? zmq_ctx_new() : NULL;
+    client->retries = ZSERVE_DEFAULT_RETRIES;
+    if (copy_endpoints(client, endpoints, count) == 0) {
+        client->context = zmq_ctx_new();
+    } else {
+        errno = ENOMEM;
+    }
     if (client->context && read_session(client->session) == 0 && open_socket(client) == 0) {
         return client;
     }
@@ -290,6 +390,18 @@ zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
     zserve_close(client);
     errno = error;
     return NULL;
+}
+
+zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms) {
+    return zserve_connect_many(&endpoint, 1, timeout_ms);
+}
+
+int zserve_set_retries(zserve_client_t *client, int retries) {
+    if (!client || retries < 0) {
+        return ZSERVE_INVALID_ARGUMENT;
+    }
+    client->retries = retries;
+    return ZSERVE_OK;
 }
 
 /* Writes a printf-formatted message into the caller's buffer (nothing when message_size is 0) and returns code. */
@@ -327,7 +439,7 @@ int zserve_use_curve(zserve_client_t *client, const char *server_public_key_file
     close_socket(client);
     if (open_socket(client) != 0) {
         return describe(message, message_size, ZSERVE_UNAVAILABLE, "cannot reopen a socket to %s: %s",
-                        client->endpoint, zmq_strerror(errno));
+                        client->endpoint_list, zmq_strerror(errno));
     }
     return describe(message, message_size, ZSERVE_OK, "%s", "");
 }
@@ -343,7 +455,12 @@ void zserve_close(zserve_client_t *client) {
         }
     }
     curve_wipe(client->secret_key, sizeof client->secret_key);
-    free(client->endpoint);
+    for (size_t i = 0; i < client->endpoint_count; i++) {
+        free(client->endpoints[i]);
+    }
+    free(client->endpoints);
+    free(client->established);
+    free(client->endpoint_list);
     free(client);
 }
 
@@ -401,13 +518,15 @@ static uint8_t *pack_request(const char *id, const char *model, int64_t version,
     return packed;
 }
 
-/* Replaces the socket after a failed send or receive (errno tells why) and reports UNAUTHENTICATED when the monitor
- * saw the server refuse the handshake (the server then never replies), DEADLINE_EXCEEDED for another timeout (as the
- * Swift and Python clients do), UNAVAILABLE otherwise. */
-static int transport_failure(zserve_client_t *client, const char *what, zserve_result_t *out) {
+/* Replaces the socket after a failed send or receive (errno tells why; EAGAIN: the call's time ran out) and reports
+ * UNAUTHENTICATED when the monitor saw the server refuse the handshake (the server then never replies),
+ * DEADLINE_EXCEEDED for another timeout (as the Swift and Python clients do), UNAVAILABLE otherwise. `resends` is how
+ * often the request was sent again after a lost connection. */
+static int transport_failure(zserve_client_t *client, const char *what, int resends, zserve_result_t *out) {
     int error = errno;
-    uint32_t zap_status = 0;
-    int handshake = error == EAGAIN ? latest_handshake_failure(client, &zap_status) : 0;
+    read_connection_events(client);
+    int handshake = error == EAGAIN ? client->handshake_failure : 0;
+    uint32_t zap_status = client->zap_status;
     reset_socket(client);
     if (handshake == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         return report(out, ZSERVE_UNAUTHENTICATED,
@@ -422,10 +541,14 @@ static int transport_failure(zserve_client_t *client, const char *what, zserve_r
                                       "--server-public-key and --client-key)");
     }
     if (error == EAGAIN) {
-        return report(out, ZSERVE_DEADLINE_EXCEEDED, "%s %s: timed out after %d ms", what, client->endpoint,
+        if (resends > 0) {
+            return report(out, ZSERVE_DEADLINE_EXCEEDED, "%s %s: timed out after %d ms (resent %d times after a lost "
+                          "connection)", what, client->endpoint_list, client->timeout_ms, resends);
+        }
+        return report(out, ZSERVE_DEADLINE_EXCEEDED, "%s %s: timed out after %d ms", what, client->endpoint_list,
                       client->timeout_ms);
     }
-    return report(out, ZSERVE_UNAVAILABLE, "%s %s: %s", what, client->endpoint, zmq_strerror(error));
+    return report(out, ZSERVE_UNAVAILABLE, "%s %s: %s", what, client->endpoint_list, zmq_strerror(error));
 }
 
 /* Replaces the socket after a reply with the wrong number of frames and reports INTERNAL. */
@@ -434,26 +557,82 @@ static int frame_count_failure(zserve_client_t *client, const char *problem, zse
     return report(out, ZSERVE_INTERNAL, "malformed reply: %s, expected [Status][response]", problem);
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline, at least 0; -1 when the deadline is -1 (none). */
+static int remaining_ms(int64_t deadline) {
+    if (deadline < 0) {
+        return -1;
+    }
+    int64_t left = deadline - now_ms();
+    return left > 0 ? (int)(left < INT_MAX ? left : INT_MAX) : 0;
+}
+
+/* How waiting for a reply ended. */
+enum wait_outcome { WAIT_REPLY, WAIT_LOST, WAIT_FAILED };
+
+/* Waits until the reply is readable or deadline passes (WAIT_FAILED, errno EAGAIN; or another errno when polling
+ * failed), looking at the monitor every SLICE_MS: WAIT_LOST when an established connection was lost and
+ * `may_resend` (otherwise the wait goes on, since the request may be on a connection still alive). */
+static enum wait_outcome await_reply(zserve_client_t *client, int64_t deadline, int may_resend) {
+    for (;;) {
+        int left = remaining_ms(deadline);
+        if (left == 0) {
+            errno = EAGAIN;
+            return WAIT_FAILED;
+        }
+        zmq_pollitem_t item = {.socket = client->socket, .events = ZMQ_POLLIN};
+        int ready = zmq_poll(&item, 1, left < 0 || left > SLICE_MS ? SLICE_MS : left);
+        if (ready < 0) {
+            return WAIT_FAILED;
+        }
+        if (ready > 0) {
+            return WAIT_REPLY;
+        }
+        if (read_connection_events(client) && may_resend) {
+            return WAIT_LOST;
+        }
+    }
+}
+
 /* Sends [method][request] and receives the reply's two frames into *reply, whose messages the caller initialized
- * and closes. */
+ * and closes. Predict is idempotent, so a request whose connection was lost while it waited is sent again at once on a
+ * new socket, up to client->retries times; the timeout covers all attempts. */
 static int exchange(zserve_client_t *client, const uint8_t *request, size_t length, struct reply_frames *reply,
                     zserve_result_t *out) {
-    if (!client->socket && open_socket(client) != 0) {
-        return report(out, ZSERVE_UNAVAILABLE, "cannot reopen a socket to %s: %s", client->endpoint,
-                      zmq_strerror(errno));
-    }
-    if (zmq_send(client->socket, PREDICT_METHOD, strlen(PREDICT_METHOD), ZMQ_SNDMORE) < 0 ||
-        zmq_send(client->socket, request, length, 0) < 0) {
-        return transport_failure(client, "sending the request to", out);
-    }
-    if (zmq_msg_recv(&reply->status, client->socket, 0) < 0) {
-        return transport_failure(client, "waiting for the reply from", out);
+    int64_t deadline = client->timeout_ms < 0 ? -1 : now_ms() + client->timeout_ms;
+    for (int resends = 0;; resends++) {
+        if (!client->socket && open_socket(client) != 0) {
+            return report(out, ZSERVE_UNAVAILABLE, "cannot reopen a socket to %s: %s", client->endpoint_list,
+                          zmq_strerror(errno));
+        }
+        /* A send waits for a completed connection (ZMQ_IMMEDIATE): bound it by what is left of the call's time. */
+        int send_timeout = remaining_ms(deadline);
+        if (zmq_setsockopt(client->socket, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0 ||
+            zmq_send(client->socket, PREDICT_METHOD, strlen(PREDICT_METHOD), ZMQ_SNDMORE) < 0 ||
+            zmq_send(client->socket, request, length, 0) < 0) {
+            return transport_failure(client, "sending the request to", resends, out);
+        }
+        enum wait_outcome outcome = await_reply(client, deadline, resends < client->retries);
+        if (outcome == WAIT_LOST) {
+            reset_socket(client); /* a REQ socket must receive before it sends again */
+            continue;
+        }
+        if (outcome == WAIT_FAILED || zmq_msg_recv(&reply->status, client->socket, ZMQ_DONTWAIT) < 0) {
+            return transport_failure(client, "waiting for the reply from", resends, out);
+        }
+        break;
     }
     if (!zmq_msg_more(&reply->status)) {
         return frame_count_failure(client, "one frame", out);
     }
     if (zmq_msg_recv(&reply->response, client->socket, 0) < 0) {
-        return transport_failure(client, "receiving the reply from", out);
+        return transport_failure(client, "receiving the reply from", 0, out);
     }
     if (zmq_msg_more(&reply->response)) {
         return frame_count_failure(client, "more than two frames", out);

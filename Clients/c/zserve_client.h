@@ -3,7 +3,13 @@
  * A client owns a ZeroMQ context and one REQ socket, so it carries one request at a time: use each client from one
  * thread at a time (separate clients may run in separate threads).
  *
- * Ownership: the library never keeps a pointer the caller passed in (the endpoint and CURVE keys are copied; request
+ * Retry policy (that of the Swift and Python clients): the socket is connected to every endpoint the client was given
+ * (servers offering the same models) and sends each request to one whose connection is complete, round-robin. When a
+ * connection is lost while a request waits for its reply (a server stopped or crashed), the request is sent again at
+ * once on a new socket, so to a server still connected, up to `retries` times (zserve_set_retries, default
+ * ZSERVE_DEFAULT_RETRIES); the timeout covers all attempts. Predict only reads, so running it twice is harmless.
+ *
+ * Ownership: the library never keeps a pointer the caller passed in (the endpoints and CURVE keys are copied; request
  * arguments are read only during the call). Everything in a zserve_result_t belongs to the result and is released by
  * zserve_result_free; a client is released by zserve_close.
  */
@@ -44,6 +50,9 @@ enum zserve_code {
 /* Enough room for a zserve_use_curve message (a longer one is truncated). */
 #define ZSERVE_MESSAGE_SIZE 1024
 
+/* How often a client resends a request whose connection was lost, unless zserve_set_retries says otherwise. */
+#define ZSERVE_DEFAULT_RETRIES 2
+
 typedef struct zserve_client zserve_client_t;
 
 /* What zserve_predict_f32 reports. The call overwrites every field without freeing anything, so release a result
@@ -61,16 +70,28 @@ typedef struct {
     size_t count;
 } zserve_result_t;
 
-/* Connects to a ZServe frontend, e.g. "tcp://127.0.0.1:5555". ZeroMQ connects in the background, so this does not
- * wait for the server. timeout_ms bounds each send and each wait for a reply (-1: wait forever).
- * Returns a client to release with zserve_close, or NULL with errno set (malformed endpoint, out of memory, ...).
- */
+/* Connects to a ZServe frontend, e.g. "tcp://127.0.0.1:5555": zserve_connect_many with one endpoint. */
 zserve_client_t *zserve_connect(const char *endpoint, int timeout_ms);
+
+/* Connects to `count` ZServe frontends offering the same models (see the retry policy above). ZeroMQ connects in the
+ * background, so this does not wait for any server, and one that is down is tried again every 100 ms. timeout_ms
+ * bounds each call: sending (which waits for a completed connection), the wait for the reply and any resends
+ * (-1: wait forever).
+ * Returns a client to release with zserve_close, or NULL with errno set: EINVAL when endpoints is NULL, count is 0 or
+ * an endpoint is NULL; what zmq_connect sets for a malformed endpoint; ENOMEM; ...
+ */
+zserve_client_t *zserve_connect_many(const char *const *endpoints, size_t count, int timeout_ms);
+
+/* Sets how often a request whose connection was lost while it waited is sent again (0: never; the call then waits
+ * for a reply until its timeout). Returns ZSERVE_OK, or ZSERVE_INVALID_ARGUMENT for a NULL client or a negative
+ * number (the client is then unchanged). */
+int zserve_set_retries(zserve_client_t *client, int retries);
 
 /* Makes the client authenticate with CurveZMQ, for a server started with `zserve serve --server-key F
  * --frontend-keys DIR`: reads the server's public key file and this client's secret key file (both written by
  * `zserve keygen --out PREFIX`: PREFIX.pub and PREFIX.key), then replaces the client's socket by one that is a CURVE
- * client with those keys. Every socket the client opens later (after a timeout or a failed exchange) uses them too.
+ * client with those keys (the same server key for every endpoint). Every socket the client opens later (after a
+ * timeout, a failed exchange or a lost connection) uses them too and connects to every endpoint.
  * Call it right after zserve_connect, before the first request.
  *
  * Key files are read as the Swift client reads them: a ZeroMQ certificate (`public-key = "..."`, and in a secret key
@@ -95,8 +116,10 @@ int zserve_use_curve(zserve_client_t *client, const char *server_public_key_file
  * `rank` dimensions `shape` and product(shape) elements `data` in row-major order.
  *
  * Returns the status code (ZSERVE_OK is 0) and fills *out (see zserve_result_t). Besides the server's codes:
- * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out, ZSERVE_UNAVAILABLE when it failed otherwise (the
- * socket is then replaced, so the client stays usable and a late reply is discarded), ZSERVE_UNAUTHENTICATED instead
+ * ZSERVE_DEADLINE_EXCEEDED when sending or the reply timed out (a connection lost after the retries ran out does not
+ * end the call: the request may be on a connection still alive, so it waits until the timeout), ZSERVE_UNAVAILABLE
+ * when it failed otherwise (the socket is then replaced, so the client stays usable and a late reply is discarded),
+ * ZSERVE_UNAUTHENTICATED instead
  * of DEADLINE_EXCEEDED when the server refused the connection's security handshake (its message says whether the
  * server refused this client's key, wants CURVE from a client without keys, or the CURVE handshake failed, as with a
  * wrong server public key), ZSERVE_INTERNAL for a reply that breaks the protocol, ZSERVE_UNIMPLEMENTED
