@@ -27,7 +27,7 @@ public enum ModelFuzzHarness {
             guard (try? shape.validateShape()) != nil else { return nil }
             elements += shape.elementCount
             guard elements <= inputElementLimit else { return nil }
-            let bytes = [[UInt8]](repeating: one(spec.elementType), count: shape.elementCount).joined()
+            let bytes = [[UInt8]](repeating: spec.elementType.oneBytes, count: shape.elementCount).joined()
             let set = Array(bytes).withUnsafeBytes { raw in
                 Result { () throws(InferenceError) in
                     try session.setInput(position, elementType: spec.elementType, shape: shape, copying: raw)
@@ -57,15 +57,5 @@ public enum ModelFuzzHarness {
         let example = Fixtures.exampleRepository.appendingPathComponent("purchase_propensity/1/model.onnx")
         if let bytes = try? Data(contentsOf: example) { seeds.append(("purchase_propensity.onnx", Array(bytes))) }
         return seeds
-    }
-
-    /// The little-endian bytes of 1 in `elementType` (ones, not zeros: zeros could divide by zero).
-    static func one(_ elementType: ElementType) -> [UInt8] {
-        switch elementType {
-        case .float32: withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
-        case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
-        case .float16: [0x00, 0x3c]
-        default: [1] + [UInt8](repeating: 0, count: elementType.byteSize - 1)
-        }
     }
 }
