@@ -18,6 +18,9 @@ swift test --skip-build
 # so a tolerance tighter than float32 allows fails here rather than on someone else's machine.
 OPENBLAS_CORETYPE=Haswell swift test --skip-build --filter 'InferenceTests|BatchingTests'
 
+echo "== fuzzers: each target briefly on its committed corpus (docs/fuzzing.md runs them long)" >&2
+scripts/fuzz.sh check 15
+
 echo "== Python and C clients against the zserve binary" >&2
 export ZSERVE_BIN="$root/.build/debug/zserve"
 # Clients/python/tests is the Python client's own suite (it imports the package installed from a copy of the clone,

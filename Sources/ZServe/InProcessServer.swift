@@ -32,17 +32,26 @@ public final class InProcessServer {
         core = BrokerCore(configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger)
         var pending: [BrokerAction] = []
         for _ in 0..<max(1, configuration.workers) { pending += core.handle(.worker(addWorker(), .ready(heartbeats: false))) }
-        _ = run(pending, until: [])
+        _ = run(pending, until: nil)
     }
 
     /// Serves one request as if it arrived on the frontend (or the admin endpoint) and returns its reply.
     public func call(_ method: Method, payload: [UInt8], admin: Bool = false) -> ReplyEnvelope {
-        nextCaller += 1
-        let routing = [withUnsafeBytes(of: nextCaller.littleEndian, Array.init)]
-        let actions = core.handle(.request(admin ? .admin : .frontend, frames: routing + Envelope.request(method, payload: payload), truncated: false))
-        let frames = run(actions, until: routing)
+        let frames = receive(frames: Envelope.request(method, payload: payload), admin: admin)
         // The reply frames were made by the server itself: [empty][status][response] always parses.
         return (try? ReplyEnvelope(frames: frames)) ?? ReplyEnvelope.internalError
+    }
+
+    /// Serves frames exactly as a client sent them (the ROUTER adds its routing id in front, as a real one does) and
+    /// returns the reply's frames after that id: the client's own routing frames, then [empty][status][response].
+    /// Any frames at all are accepted, so this is the entry for fuzzing and malformed-request tests.
+    ///
+    /// - Parameter truncated: whether more frames arrived than the broker reads (`RequestEnvelope.frameLimit`).
+    public func receive(frames: [[UInt8]], truncated: Bool = false, admin: Bool = false) -> [[UInt8]] {
+        nextCaller += 1
+        let routing = [withUnsafeBytes(of: nextCaller.littleEndian, Array.init)]
+        let actions = core.handle(.request(admin ? .admin : .frontend, frames: routing + frames, truncated: truncated))
+        return run(actions, until: routing[0])
     }
 
     /// Rescans the repository (what the server's poll does every `--poll-interval`).
@@ -57,16 +66,17 @@ public final class InProcessServer {
         return id
     }
 
-    /// Carries out actions (running workers and the manager inline) until the reply for `routing` appears; returns
-    /// its frames after the routing ([empty][status][response]). With an empty `routing`, runs until nothing is left.
-    private func run(_ initial: [BrokerAction], until routing: [[UInt8]]) -> [[UInt8]] {
+    /// Carries out actions (running workers and the manager inline) until the reply to the caller `routing` (a
+    /// ROUTER id: the first routing frame) appears; returns its frames after that id (any further routing frames,
+    /// then [empty][status][response]). With no `routing`, runs until nothing is left.
+    private func run(_ initial: [BrokerAction], until routing: [UInt8]?) -> [[UInt8]] {
         var pending = initial[...]
         var reply: [[UInt8]]?
         while true {
             while let action = pending.popFirst() {
                 switch action {
-                case .reply(_, let to, let status, let response) where to == routing && !routing.isEmpty:
-                    reply = Envelope.reply(status: status, response: response)
+                case .reply(_, let to, let status, let response) where routing != nil && to.first == routing:
+                    reply = to.dropFirst() + Envelope.reply(status: status, response: response)
                 case .toWorker(let id, .disconnect):
                     workers[id] = nil
                 case .toWorker(let id, let message):
@@ -82,7 +92,7 @@ public final class InProcessServer {
                 }
             }
             if let reply { return reply }
-            if routing.isEmpty || workers.isEmpty { return [] }
+            if routing == nil || workers.isEmpty { return [] }
             // Queued for a fuller batch: wait for its delay on the real clock.
             let wait = core.nanosecondsUntilNextEvent()
             if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1e9) }

@@ -19,6 +19,17 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 
+    /// The little-endian bytes of the value 1 in this type (`true` for bool): what generated warm-up inputs are filled
+    /// with (ones, not zeros, which could divide by zero).
+    public var oneBytes: [UInt8] {
+        switch self {
+        case .float32: withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
+        case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
+        case .float16: [0x00, 0x3c]
+        default: [1] + [UInt8](repeating: 0, count: byteSize - 1)
+        }
+    }
+
     /// The lower-case name used in JSON and messages: `float32`, `int64`, `bool`, ...
     public var name: String {
         switch self {

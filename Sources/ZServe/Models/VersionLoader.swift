@@ -55,18 +55,8 @@ enum VersionLoader {
                 $0.name = spec.name
                 $0.dtype = TensorCodec.dataType(spec.elementType)
                 $0.shape = shape.map(Int64.init)
-                $0.rawData = Data(repeatElement(one(spec.elementType), count: shape.elementCount).joined())
+                $0.rawData = Data(repeatElement(spec.elementType.oneBytes, count: shape.elementCount).joined())
             }
-        }
-    }
-
-    /// The little-endian bytes of the value 1 in `elementType`.
-    static func one(_ elementType: ElementType) -> [UInt8] {
-        switch elementType {
-        case .float32: withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
-        case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
-        case .float16: [0x00, 0x3c]
-        default: [1] + [UInt8](repeating: 0, count: elementType.byteSize - 1)
         }
     }
 }
