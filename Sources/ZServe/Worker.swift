@@ -25,14 +25,21 @@ public struct Worker: Sendable {
     let metrics: ServerMetrics?
     let curve: CurveClientCredentials?
     let limits: RequestLimits
+    /// Where a worker in another process gets its models and reports them ready (nil: a worker thread sharing the
+    /// server's registry, which serves every available version).
+    let models: WorkerModels?
 
     /// - Parameters:
     ///   - metrics: where answered requests and compute times are recorded (nil: nowhere).
     ///   - curve: credentials for a worker endpoint that requires CurveZMQ (`serve --worker-keys`).
+    ///   - models: for a worker in another process, where its models come from (fetched from the server into a
+    ///     cache, or its own repository); the versions ready are reported to the broker, which routes only those here.
     public init(
         context: Context, brokerEndpoint: String, registry: ModelRegistry, heartbeats: Bool, logger: Logger,
-        metrics: ServerMetrics? = nil, curve: CurveClientCredentials? = nil, limits: RequestLimits = RequestLimits()
+        metrics: ServerMetrics? = nil, curve: CurveClientCredentials? = nil, limits: RequestLimits = RequestLimits(),
+        models: WorkerModels? = nil
     ) {
+        self.models = models
         self.metrics = metrics
         self.limits = limits
         self.curve = curve
@@ -49,11 +56,13 @@ public struct Worker: Sendable {
     ///
     /// - Throws: the socket error that ended the loop.
     public func run() throws {
+        let connection = models?.source.attach() ?? 0
         while true {
             do {
-                return try runConnection()
+                return try runConnection(connection)
             } catch Failure.brokerSilent {
                 logger.warning("broker silent; reconnecting", metadata: ["broker": "\(brokerEndpoint)"])
+                models?.source.reset(connection: connection)
             }
         }
     }
@@ -61,13 +70,13 @@ public struct Worker: Sendable {
     /// One connection to the broker, until it ends.
     ///
     /// - Throws: `Failure.brokerSilent` when heartbeats stop, or the socket error that ended the loop.
-    private func runConnection() throws {
+    private func runConnection(_ connection: Int) throws {
         let socket = try Socket(context: context, type: .dealer)
         defer { socket.close() }
         try curve?.apply(to: socket)
         try socket.connect(brokerEndpoint)
         do {
-            try serve(on: socket)
+            try serve(on: socket, connection: connection)
         } catch let error as ZMQError where error.isContextTerminated {
             return
         } catch {
@@ -77,29 +86,36 @@ public struct Worker: Sendable {
         }
     }
 
-    private func serve(on socket: Socket) throws {
+    private func serve(on socket: Socket, connection: Int) throws {
         try socket.send(WorkerMessage.ready(heartbeats: heartbeats).frames)
         let predict = PredictHandler(registry: registry, metrics: metrics, limits: limits)
         let poller = Poller([socket])
         var lastHeard = MonotonicClock.nanoseconds
         var lastSent = lastHeard
+        var report = ReadyReport()
+        func send(_ message: WorkerMessage) throws {
+            try socket.send(message.frames)
+            lastSent = MonotonicClock.nanoseconds
+        }
         while true {
+            if let source = models?.source {
+                if let have = report.changed(source, connection) { try send(.have(have)) }
+                if source.isSettling { for message in source.outbox(connection: connection) { try send(message) } }
+            }
             if heartbeats {
                 let now = MonotonicClock.nanoseconds
                 if now - lastHeard > Heartbeat.deadAfterNanoseconds { throw Failure.brokerSilent }
-                if now - lastSent >= Heartbeat.intervalNanoseconds {
-                    try socket.send(WorkerMessage.heartbeat.frames)
-                    lastSent = now
-                }
-                let wait = Int((Heartbeat.intervalNanoseconds - min(Heartbeat.intervalNanoseconds, now - lastSent)) / 1_000_000)
+                if now - lastSent >= Heartbeat.intervalNanoseconds { try send(.heartbeat) }
+                var wait = Int((Heartbeat.intervalNanoseconds - min(Heartbeat.intervalNanoseconds, now - lastSent)) / 1_000_000)
+                // While versions are fetched and loaded, look often for a ready set to report.
+                if models?.source.isSettling == true { wait = min(wait, 20) }
                 guard try poller.poll(timeoutMilliseconds: max(1, wait))[0] else { continue }
             }
             guard let frames = try socket.receive(wait: !heartbeats) else { continue }
             lastHeard = MonotonicClock.nanoseconds
             let message = WorkerMessage(frames: frames)
             if let message, let result = predict.result(for: message) {
-                try socket.send(result.frames)
-                lastSent = MonotonicClock.nanoseconds
+                try send(result)
                 continue
             }
             switch message {
@@ -107,9 +123,28 @@ public struct Worker: Sendable {
                 continue
             case .disconnect:
                 return
+            case .catalog, .chunk, .fetchFailed:
+                for reply in models?.source.receive(message!, connection: connection) ?? [] { try send(reply) }
             default:
                 logger.warning("worker ignoring an unexpected message")
             }
+        }
+    }
+
+    /// The ready set last reported on a connection, so a report is sent only when it changes.
+    private struct ReadyReport {
+        var generation: UInt64?
+        var sent: [VersionKey]?
+
+        /// The connection's ready set when it differs from the last one sent (always on a fresh connection).
+        mutating func changed(_ source: any WorkerModelSource, _ connection: Int) -> [VersionKey]? {
+            let now = source.generation
+            guard now != generation else { return nil }
+            generation = now
+            let ready = source.ready(connection: connection)
+            guard ready != sent else { return nil }
+            sent = ready
+            return ready
         }
     }
 }

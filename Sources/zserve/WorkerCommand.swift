@@ -13,8 +13,13 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Serve predictions for a server on another host: connect to its --worker-endpoint.",
         discussion: """
-            The worker loads models from its own --model-repository (the server's, shared or synced) and polls it
-            for new versions. It exchanges heartbeats with the server; either side gives the other up after three
+            With --cache DIR (the normal case) the worker serves exactly the versions each server serves: it fetches
+            their files from the server into DIR (verified by SHA-256, renamed into place once complete), loads and
+            warms them up, and only then does the server route those versions to it; versions the server stops
+            serving are dropped once their replacements are ready. With --model-repository DIR it loads from a
+            repository of its own (shared with or synced from the server's) and polls it instead.
+
+            It exchanges heartbeats with the server; either side gives the other up after three
             silent seconds (the server re-queues the request a dead worker held); a worker that hears nothing for
             three seconds reconnects and announces itself again, so it rejoins when a partition heals. Exits 0 on
             SIGTERM.
@@ -24,8 +29,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A server's worker endpoint, e.g. tcp://broker:7072; repeat it to serve several servers (one worker loop each).")
     var connect: [String]
 
-    @Option(name: .customLong("model-repository"), help: "Model repository directory.")
-    var modelRepository: String
+    @Option(help: "Directory for model files fetched from the servers (created if missing; reused across restarts).")
+    var cache: String?
+
+    @Option(name: .customLong("model-repository"), help: "Load from this repository instead of fetching from the servers.")
+    var modelRepository: String?
 
     @Option(name: .customLong("blas-threads"), help: "Threads per model run (matrix products and large loops split across them).")
     var blasThreads: Int = 1
@@ -50,6 +58,9 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--blas-threads must be at least 1 and --poll-interval positive")
         }
         guard !connect.isEmpty else { throw ValidationError("--connect names at least one server's worker endpoint") }
+        guard (cache == nil) != (modelRepository == nil) else {
+            throw ValidationError("give --cache DIR (models fetched from the servers) or --model-repository DIR, not both")
+        }
         guard (serverPublicKey == nil) == (clientKey == nil) else {
             throw ValidationError("--server-public-key and --client-key go together")
         }
@@ -62,23 +73,32 @@ struct WorkerCommand: ParsableCommand {
         let logger = Logger(label: "zserve-worker")
         Parallelism.setThreadCount(blasThreads)
         let registry = ModelRegistry()
-        let repository = ModelRepository(root: URL(fileURLWithPath: modelRepository))
 
         let context = try Context()
         let signals = TerminationSignals { context.shutdown() }
         defer { signals.cancel() }
-        // The model manager's own thread loads the repository, then polls it; the context shutdown stops it.
-        let manager: ServiceThread
-        do {
-            manager = try ManagerService.startPolling(
-                context: context, registry: registry, repository: repository,
-                pollInterval: .milliseconds(Int(pollInterval * 1000)), logger: logger)
-        } catch {
-            throw ValidationError("cannot read the repository: \(error)")
+        let models: WorkerModels
+        var manager: ServiceThread?
+        if let modelRepository {
+            // The model manager's own thread loads the repository, then polls it; the context shutdown stops it.
+            do {
+                manager = try ManagerService.startPolling(
+                    context: context, registry: registry, repository: ModelRepository(root: URL(fileURLWithPath: modelRepository)),
+                    pollInterval: .milliseconds(Int(pollInterval * 1000)), logger: logger)
+            } catch {
+                throw ValidationError("cannot read the repository: \(error)")
+            }
+            models = .repository(registry: registry)
+        } else {
+            do {
+                models = try .cache(directory: URL(fileURLWithPath: cache!), registry: registry, logger: logger)
+            } catch {
+                throw ValidationError("cannot use the cache directory \(cache!): \(error)")
+            }
         }
         defer {
             context.shutdown()
-            manager.join()
+            manager?.join()
         }
 
         var curve: CurveClientCredentials?
@@ -95,7 +115,8 @@ struct WorkerCommand: ParsableCommand {
         let loops = DispatchGroup()
         for endpoint in connect {
             let worker = Worker(
-                context: context, brokerEndpoint: endpoint, registry: registry, heartbeats: true, logger: logger, curve: curve)
+                context: context, brokerEndpoint: endpoint, registry: registry, heartbeats: true, logger: logger, curve: curve,
+                models: models)
             logger.info("worker connecting", metadata: ["broker": "\(endpoint)"])
             loops.enter()
             let thread = Thread {

@@ -13,7 +13,9 @@ final class CoreHarness {
     let registry = ModelRegistry()
     let core: BrokerCore
 
-    init(workers: Int = 1, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    init(
+        workers: Int = 1, files: (any VersionFiles)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
         var graph = ONNXGraphBuilder(opset: 17)
         graph.input("x", .float32, [nil, 2])
         graph.node("Identity", ["x"], ["y"])
@@ -23,15 +25,16 @@ final class CoreHarness {
         var configuration = ServerConfiguration(
             repository: URL(fileURLWithPath: "/nonexistent"), listen: "tcp://127.0.0.1:0", workers: workers)
         configure(&configuration)
-        core = BrokerCore(configuration: configuration, registry: registry, clock: clock, logger: Logger(label: "test"))
+        core = BrokerCore(configuration: configuration, registry: registry, clock: clock, logger: Logger(label: "test"), files: files)
     }
 
-    /// A Predict from client `id` (its routing frame) for `model`.
+    /// A Predict from client `id` (its routing frame) for `model` (and `version` when positive).
     @discardableResult
-    func predict(_ id: String, model: String = "m", timeoutMicroseconds: UInt64 = 0) throws -> [BrokerAction] {
+    func predict(_ id: String, model: String = "m", version: Int64 = 0, timeoutMicroseconds: UInt64 = 0) throws -> [BrokerAction] {
         let request = Zserve_V1_PredictRequest.with {
             $0.id = id
             $0.model.name = model
+            $0.model.version = version
             $0.timeoutUs = timeoutMicroseconds
             $0.inputs = [.with { $0.name = "x"; $0.dtype = .float32; $0.shape = [1, 2]; $0.rawData = Data(count: 8) }]
         }
@@ -206,9 +209,13 @@ func disconnected(_ actions: [BrokerAction]) -> [String] {
     @Test func aWorkerThatDiesMidBatchLosesNoRequest() throws {
         let harness = try CoreHarness(workers: 0) { $0.maxBatchSize = 4 }
         for i in 0..<3 { try harness.predict("r\(i)") }
-        let held = dispatched(harness.worker("a", .ready(heartbeats: true)))
+        let m1 = VersionKey(model: "m", version: 1)
+        // A remote worker gets requests once it reports their version ready.
+        #expect(dispatched(harness.worker("a", .ready(heartbeats: true))).isEmpty)
+        let held = dispatched(harness.worker("a", .have([m1])))
         #expect(held["a"]?.count == 3)
         _ = harness.worker("b", .ready(heartbeats: true))
+        _ = harness.worker("b", .have([m1]))
         var resent: [String: [WorkItem]] = [:]
         for _ in 0..<4 {
             // b keeps heartbeating; a is silent.

@@ -66,6 +66,10 @@ final class BrokerCore {
     private var announcedReady = false
     private var lastHeartbeatSent: UInt64 = 0
     private var actions: [BrokerAction] = []
+    /// The server's version files, read for remote workers fetching them.
+    private let files: any VersionFiles
+    /// The registry generation the remote workers' catalog was last sent for.
+    private var catalogGeneration: UInt64?
 
     /// Largest payload for the control methods answered on the broker thread, so none can stall dispatch.
     static let controlPayloadLimit = 1 << 20
@@ -75,10 +79,12 @@ final class BrokerCore {
     /// - Parameters:
     ///   - metrics: where requests, latencies, batch sizes, queue depth, workers and bytes are recorded (nil: nowhere).
     ///   - health: told how many workers there are, for the probes.
+    ///   - files: where remote workers' fetches are read (default: the registry's version files).
     init(
         configuration: ServerConfiguration, registry: ModelRegistry, clock: any NanosecondClock, logger: Logger,
-        metrics: ServerMetrics? = nil, health: ServerHealth? = nil
+        metrics: ServerMetrics? = nil, health: ServerHealth? = nil, files: (any VersionFiles)? = nil
     ) {
+        self.files = files ?? RegistryVersionFiles(registry: registry)
         self.metrics = metrics
         self.recorder = metrics.map(MetricsRecorder.init)
         self.health = health
@@ -119,6 +125,7 @@ final class BrokerCore {
             draining = true
         case .drainTimedOut: abandonUnfinished()
         }
+        sendCatalogIfChanged()
         dispatchQueued()
         health?.setWorkers(pool.count)
         if let metrics {
@@ -158,7 +165,7 @@ final class BrokerCore {
         }
         metrics?.bytesIn[origin]?.increment(by: Int64(request.payload.count))
         let header = request.method == .predict ? PredictHeader(payload: request.payload) : PredictHeader()
-        let item = WorkItem(
+        var item = WorkItem(
             origin: origin, envelope: request.routing, method: request.method, payload: request.payload,
             receivedAt: clock.now(), header: header)
         guard !draining else { return answer(item, ServingError(.unavailable, "server is shutting down")) }
@@ -180,18 +187,40 @@ final class BrokerCore {
         guard origin == .frontend else {
             return answer(item, ServingError(.unimplemented, "Predict is served on the frontend endpoint, not the admin endpoint"))
         }
-        // A payload whose model name could not be read goes to a worker, which decodes it and answers precisely.
-        if !header.model.isEmpty, let unavailable = registry.unavailability(
-            name: header.model, version: header.version > 0 ? header.version : nil, label: header.label) {
-            return answer(item, unavailable)
+        switch route(header) {
+        case .failure(let error): return answer(item, error)
+        case .success(let version): item.version = version
         }
-        if scheduler.sendsAtOnce(header.model), let worker = pool.takeIdle() {
+        if scheduler.sendsAtOnce(header.model), let worker = pool.takeIdle(for: item.versionKey) {
             dispatch([item], to: worker)
         } else if queue.hasRoom(for: request.payload.count) {
             queue.append(item)
         } else {
             answer(item, ServingError(.resourceExhausted, "all \(pool.count) workers are busy and the queue is full (\(queue.count) requests, \(queue.bytes) bytes)"))
         }
+    }
+
+    /// The version a Predict request goes to: what its model spec selects in the registry (version, label, canary,
+    /// default). Local workers serve every available version, remote ones what they reported ready. While the
+    /// selected version is still on its way to the remote workers, a request naming no version goes to the newest
+    /// version one of them has ready (so a rollout fails no request); otherwise it waits in the queue for a worker
+    /// that gets the version (within its deadline and the queue's bounds, as when no worker is connected yet).
+    /// 0: not routed (the payload's model name could not be read, or its version is negative); the worker decodes
+    /// it and answers precisely.
+    private func route(_ header: PredictHeader) -> Result<Int64, ServingError> {
+        guard !header.model.isEmpty, header.version >= 0 else { return .success(0) }
+        let selected: Int64
+        do {
+            selected = try registry.resolve(
+                name: header.model, version: header.version > 0 ? header.version : nil, label: header.label,
+                requestID: header.requestID).version
+        } catch {
+            return .failure(error)
+        }
+        if pool.servesEverything || header.version > 0 || pool.isReadyRemotely(VersionKey(model: header.model, version: selected)) {
+            return .success(selected)
+        }
+        return .success(pool.newestReadyRemotely(model: header.model) ?? selected)
     }
 
     private func reply(_ origin: Origin, _ routing: [[UInt8]], _ reply: Reply) {
@@ -217,6 +246,7 @@ final class BrokerCore {
             pool.join(id, remote: heartbeats, now: now)
             if heartbeats {
                 logger.notice("remote worker joined", metadata: ["worker": "\(Self.describe(id))", "workers": "\(pool.count)"])
+                actions.append(.toWorker(id, .catalog(registry.catalog())))
             }
             if !announcedReady && pool.count >= configuration.workers {
                 announcedReady = true
@@ -236,6 +266,24 @@ final class BrokerCore {
             becameIdle(id)
         case .heartbeat:
             return
+        case .have(let keys):
+            pool.setReady(id, Set(keys))
+            rerouteQueued()
+            logger.info("worker versions ready", metadata: [
+                "worker": "\(Self.describe(id))", "versions": "\(keys.map(\.description).joined(separator: ", "))",
+            ])
+        case .missing(let key):
+            guard let assignment = pool.finish(id) else { return }
+            pool.dropReady(id, key)
+            rerouteQueued()
+            queue.prepend(reroute(assignment.items))
+            becameIdle(id)
+        case .fetch(let sha256, let offset, let length):
+            guard pool.isRemote(id) else { return }
+            switch files.read(sha256: sha256, offset: offset, length: length) {
+            case .success(let bytes): actions.append(.toWorker(id, .chunk(sha256: sha256, offset: offset, bytes: bytes)))
+            case .failure(let error): actions.append(.toWorker(id, .fetchFailed(sha256: sha256, reason: error.message)))
+            }
         case .disconnect:
             if pool.isRemote(id) {
                 logger.notice("remote worker left", metadata: [
@@ -243,8 +291,8 @@ final class BrokerCore {
                 ])
             }
             lose(id)
-        case .work, .batch:
-            logger.warning("ignoring a work message from a worker")
+        case .work, .batch, .catalog, .chunk, .fetchFailed:
+            logger.warning("ignoring a broker-to-worker message from a worker")
         }
     }
 
@@ -264,16 +312,49 @@ final class BrokerCore {
         if pool.becameIdle(id) { actions.append(.toWorker(id, .disconnect)) }
     }
 
-    /// Forgets a worker that left, died or could not be reached; what it held goes to another worker or back to
-    /// the front of the queue (predictions are idempotent), so no request is lost with a worker.
+    /// Forgets a worker that left, died or could not be reached; what it held goes back to the front of the queue
+    /// (predictions are idempotent), so no request is lost with a worker.
     private func lose(_ id: WorkerPool.ID) {
         let held = pool.forget(id)
-        guard !held.isEmpty else { return }
-        if let next = pool.takeIdle() {
-            dispatch(held, to: next)
-        } else {
-            queue.prepend(held)
+        rerouteQueued()
+        if !held.isEmpty { queue.prepend(reroute(held)) }
+    }
+
+    /// Routes queued requests again after the versions the workers have changed, so none waits for a version no
+    /// worker has any more. Order and arrival times are kept.
+    private func rerouteQueued() {
+        guard !queue.isEmpty, !pool.servesEverything || !pool.ready.isEmpty else { return }
+        queue.prepend(reroute(queue.removeAll()))
+    }
+
+    /// Requests routed to a version a worker turned out not to have, or held by a worker that is gone: those whose
+    /// version can no longer be served are routed again (or answered, when nothing can serve them now).
+    private func reroute(_ items: [WorkItem]) -> [WorkItem] {
+        items.compactMap { item in
+            guard let key = item.versionKey, !(pool.servesEverything && registry.servable(key) != nil),
+                  !pool.isReadyRemotely(key)
+            else { return item }
+            switch route(item.header) {
+            case .success(let version):
+                var rerouted = item
+                rerouted.version = version
+                return rerouted
+            case .failure(let error):
+                // Unloaded everywhere, or its label removed, while it waited.
+                answer(item, error)
+                return nil
+            }
         }
+    }
+
+    /// Sends remote workers the catalog when the set of available versions changed since it was last sent.
+    private func sendCatalogIfChanged() {
+        let generation = registry.generation
+        guard generation != catalogGeneration else { return }
+        catalogGeneration = generation
+        guard !pool.remotes.isEmpty else { return }
+        let catalog = registry.catalog()
+        for id in pool.remotes { actions.append(.toWorker(id, .catalog(catalog))) }
     }
 
     private func dispatch(_ items: [WorkItem], to worker: WorkerPool.ID) {
@@ -291,7 +372,10 @@ final class BrokerCore {
         guard pool.hasIdle, !queue.isEmpty else { return }
         let now = clock.now()
         while pool.hasIdle, let (key, size) = scheduler.nextBatch(from: queue, now: now, draining: draining) {
-            dispatch(queue.take(key, limit: size), to: pool.takeIdle()!)
+            // The oldest request waits for a worker that has its version (remote workers still fetching it do not).
+            guard let worker = pool.takeIdle(for: key.version > 0 ? VersionKey(model: key.model, version: key.version) : nil)
+            else { return }
+            dispatch(queue.take(key, limit: size), to: worker)
         }
     }
 
@@ -335,9 +419,7 @@ final class BrokerCore {
     }
 
     /// A worker's routing identity as logs show it (hex).
-    private static func describe(_ id: WorkerPool.ID) -> String {
-        id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-    }
+    private static func describe(_ id: WorkerPool.ID) -> String { id.hexString }
 
     /// Answers every unfinished request UNAVAILABLE (the drain timed out).
     private func abandonUnfinished() {

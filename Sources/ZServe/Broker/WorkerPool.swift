@@ -18,6 +18,10 @@ struct WorkerPool {
     private(set) var assignments: [ID: Assignment] = [:]
     /// Workers in other processes, with when each was last heard from.
     private(set) var remoteLastSeen: [ID: UInt64] = [:]
+    /// The versions each remote worker reported ready (local workers share the server's registry and serve every
+    /// available version), and on how many remote workers each version is ready.
+    private(set) var ready: [ID: Set<VersionKey>] = [:]
+    private var readyCounts: [VersionKey: Int] = [:]
     /// Local workers asked for; started but not yet announced; to retire once idle.
     private(set) var target: Int
     private(set) var starting: Int
@@ -50,8 +54,47 @@ struct WorkerPool {
         if remoteLastSeen[id] != nil { remoteLastSeen[id] = now }
     }
 
-    /// An idle worker to hand requests to, most recently idle first (its caches are warm).
-    mutating func takeIdle() -> ID? { idle.popLast() }
+    /// Whether local workers exist or are starting: they serve every version the server has available.
+    var servesEverything: Bool { localCount + starting > 0 }
+
+    /// Whether some remote worker has `key` ready.
+    func isReadyRemotely(_ key: VersionKey) -> Bool { readyCounts[key, default: 0] > 0 }
+
+    /// The newest version of `model` some remote worker has ready.
+    func newestReadyRemotely(model: String) -> Int64? {
+        readyCounts.keys.lazy.filter { $0.model == model }.map(\.version).max()
+    }
+
+    /// Whether worker `id` can serve requests routed to `key` (nil: not routed, any worker can).
+    func canServe(_ id: ID, _ key: VersionKey?) -> Bool {
+        guard let key, isRemote(id) else { return true }
+        return ready[id]?.contains(key) == true
+    }
+
+    /// An idle worker that can serve `key`, most recently idle first (its caches are warm).
+    mutating func takeIdle(for key: VersionKey?) -> ID? {
+        guard let position = idle.lastIndex(where: { canServe($0, key) }) else { return nil }
+        return idle.remove(at: position)
+    }
+
+    /// Replaces what remote worker `id` has ready.
+    mutating func setReady(_ id: ID, _ keys: Set<VersionKey>) {
+        guard isRemote(id) else { return }
+        let previous = ready[id] ?? []
+        for key in previous.subtracting(keys) { decrementReady(key) }
+        for key in keys.subtracting(previous) { readyCounts[key, default: 0] += 1 }
+        ready[id] = keys
+    }
+
+    /// Remote worker `id` turned out not to have `key` (any more).
+    mutating func dropReady(_ id: ID, _ key: VersionKey) {
+        if ready[id]?.remove(key) != nil { decrementReady(key) }
+    }
+
+    private mutating func decrementReady(_ key: VersionKey) {
+        readyCounts[key, default: 0] -= 1
+        if readyCounts[key]! <= 0 { readyCounts[key] = nil }
+    }
 
     /// Records that `id` now holds `items`.
     mutating func assign(_ items: [WorkItem], to id: ID, now: UInt64) {
@@ -78,6 +121,8 @@ struct WorkerPool {
     /// Drops a worker that left, died or could not be reached; returns the requests it held.
     mutating func forget(_ id: ID) -> [WorkItem] {
         members.remove(id)
+        setReady(id, [])
+        ready[id] = nil
         remoteLastSeen[id] = nil
         idle.removeAll { $0 == id }
         return assignments.removeValue(forKey: id)?.items ?? []

@@ -19,9 +19,16 @@ struct WorkItem: Equatable {
     /// What the broker peeked from a Predict payload (id, model spec, timeout); empty for other methods and on the
     /// worker side, which decodes the payload itself.
     var header = PredictHeader()
+    /// The version the broker chose to serve it (the request's model spec resolved: version, label, canary,
+    /// default); 0 when not resolved (other methods, or a payload whose model name could not be read, which the
+    /// worker decodes and answers itself).
+    var version: Int64 = 0
 
-    /// Which queued requests may go to a worker together: those naming the same model, version and label.
-    var batchKey: BatchKey { BatchKey(model: header.model, version: header.version, label: header.label) }
+    /// Which queued requests may go to a worker together: those for the same model and resolved version.
+    var batchKey: BatchKey { BatchKey(model: header.model, version: version) }
+
+    /// The version it was routed to, if it was.
+    var versionKey: VersionKey? { version > 0 ? VersionKey(model: header.model, version: version) : nil }
 
     /// When the request's timeout runs out (`receivedAt` + timeout), nil without one or when it cannot be represented.
     var deadline: UInt64? {
@@ -32,13 +39,13 @@ struct WorkItem: Equatable {
     }
 }
 
-/// The batching identity of a Predict request as the broker sees it: requests with equal keys may be handed to one
-/// worker together. The worker then stacks into one run those that resolve to the same version and agree in every
-/// dimension but the first (`PredictHandler`); the rest of a batch runs one by one.
+/// The batching identity of a Predict request as the broker sees it: requests routed to the same version may be
+/// handed to one worker together. The worker then stacks into one run those that agree in every dimension but the
+/// first (`PredictHandler`); the rest of a batch runs one by one.
 struct BatchKey: Hashable, Sendable {
     let model: String
+    /// The resolved version (`WorkItem.version`).
     let version: Int64
-    let label: String
 }
 
 /// A worker's reply for one request.
@@ -70,12 +77,27 @@ enum WorkerMessage: Equatable {
     case result(origin: Origin, envelope: [[UInt8]], status: [UInt8], response: [UInt8])
     /// Both ways: the sender leaves (worker) or asks the worker to leave (broker).
     case disconnect
+    /// Broker → remote worker: every version the server serves now (on join and whenever the set changes).
+    case catalog([CatalogEntry])
+    /// Remote worker → broker: send `length` bytes of the file with this digest from `offset`.
+    case fetch(sha256: [UInt8], offset: UInt64, length: UInt32)
+    /// Broker → remote worker: bytes of a file from `offset` (fewer than asked only at the end of the file).
+    case chunk(sha256: [UInt8], offset: UInt64, bytes: [UInt8])
+    /// Broker → remote worker: the file cannot be sent (no longer served, unreadable), and why.
+    case fetchFailed(sha256: [UInt8], reason: String)
+    /// Worker → broker: every version it has loaded, validated and warmed up, ready for requests (replaces the
+    /// previous report).
+    case have([VersionKey])
+    /// Worker → broker: it cannot serve the work it was just given, routed to a version it does not have (any
+    /// more); the broker routes those requests again. Also means ready again.
+    case missing(VersionKey)
 
     /// Most routing frames an envelope may carry.
     static let maximumEnvelopeFrames = Envelope.maximumRoutingFrames
 
-    private enum Command: UInt8 {
+    enum Command: UInt8 {
         case ready = 1, work = 2, result = 3, disconnect = 4, heartbeat = 5, batch = 6, results = 7
+        case catalog = 8, fetch = 9, chunk = 10, fetchFailed = 11, have = 12, missing = 13
     }
 
     /// The message's frames (after the ROUTER's routing id on the broker side), built in one array.
@@ -105,13 +127,15 @@ enum WorkerMessage: Equatable {
             frames.reserveCapacity(1 + results.count * (4 + (results.first?.envelope.count ?? 1)))
             for result in results { Self.append(result, to: &frames) }
             return frames
+        case .catalog, .fetch, .chunk, .fetchFailed, .have, .missing:
+            return distributionFrames
         }
     }
 
-    /// Appends `[origin][count][envelope...][method][payload][age]`: the request's age in nanoseconds now, not the
-    /// broker's arrival time, because a worker on another host has another monotonic clock. The receiver turns the
-    /// age back into an arrival time on its own clock (`workItem`), so deadlines hold across hosts; the time in
-    /// transit is not counted.
+    /// Appends `[origin][count][envelope...][method][payload][age, version]`: the request's age in nanoseconds now,
+    /// not the broker's arrival time, because a worker on another host has another monotonic clock. The receiver
+    /// turns the age back into an arrival time on its own clock (`workItem`), so deadlines hold across hosts; the
+    /// time in transit is not counted. The last frame is 16 bytes: age and resolved version, little-endian.
     private static func append(_ item: WorkItem, to frames: inout [[UInt8]]) {
         frames.append([item.origin.rawValue])
         frames.append([UInt8(item.envelope.count)])
@@ -120,7 +144,11 @@ enum WorkerMessage: Equatable {
         frames.append(item.payload)
         let now = MonotonicClock.nanoseconds
         let age = now > item.receivedAt ? now - item.receivedAt : 0
-        frames.append(withUnsafeBytes(of: age.littleEndian, Array.init))
+        var meta = [UInt8]()
+        meta.reserveCapacity(16)
+        meta.appendLittleEndian(age)
+        meta.appendLittleEndian(UInt64(bitPattern: item.version))
+        frames.append(meta)
     }
 
     /// Appends `[origin][count][envelope...][status][response]`.
@@ -167,21 +195,26 @@ enum WorkerMessage: Equatable {
             }
             guard !results.isEmpty else { return nil }
             self = .results(results)
+        case .catalog, .fetch, .chunk, .fetchFailed, .have, .missing:
+            guard let message = Self(distribution: command, frames) else { return nil }
+            self = message
         default:
             return nil
         }
     }
 
-    /// Reads `[origin][count][envelope...][method][payload][age]` at `position`, moving past it; the item's arrival
-    /// time is now minus its age on this process's clock.
+    /// Reads `[origin][count][envelope...][method][payload][age, version]` at `position`, moving past it; the
+    /// item's arrival time is now minus its age on this process's clock.
     private static func workItem(_ frames: [[UInt8]], _ position: inout Int) -> WorkItem? {
         guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 3,
-              let method = Method(frame: frames[position]), frames[position + 2].count == 8
+              let method = Method(frame: frames[position]), frames[position + 2].count == 16
         else { return nil }
-        let age = frames[position + 2].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let meta = frames[position + 2]
+        let age = meta.littleEndianUInt64(at: 0)
         let now = MonotonicClock.nanoseconds
         let receivedAt = now > age ? now - age : 0
-        let item = WorkItem(origin: origin, envelope: envelope, method: method, payload: frames[position + 1], receivedAt: receivedAt)
+        var item = WorkItem(origin: origin, envelope: envelope, method: method, payload: frames[position + 1], receivedAt: receivedAt)
+        item.version = Int64(bitPattern: meta.littleEndianUInt64(at: 8))
         position += 3
         return item
     }

@@ -27,7 +27,7 @@ final class PredictHandler {
         }
     }
 
-    private let registry: ModelRegistry
+    let registry: ModelRegistry
     /// One session per servable this worker has run, keyed by servable identity.
     private var sessions: [ObjectIdentifier: Session] = [:]
     /// The servables those sessions belong to, kept to notice when one stops serving.
@@ -45,9 +45,10 @@ final class PredictHandler {
         self.limits = limits
     }
 
-    /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds).
-    func handle(payload: [UInt8], receivedAt: UInt64) -> Reply {
-        switch prepare(payload: payload, receivedAt: receivedAt) {
+    /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds) on `servable` (the version
+    /// the broker routed it to), or on the version its model spec selects when nil.
+    func handle(payload: [UInt8], receivedAt: UInt64, servable: Servable? = nil) -> Reply {
+        switch prepare(payload: payload, receivedAt: receivedAt, routedTo: servable) {
         case .failure(let failure): answer(failure)
         case .success(let prepared): run([prepared])[0].ending(prepared, counting: metrics)
         }
@@ -55,13 +56,13 @@ final class PredictHandler {
 
     /// Serves several requests; those for the same version whose inputs agree except in the first dimension run as
     /// one stacked batch and have their outputs split back. Replies are in `items` order.
-    func handle(batch items: [(payload: [UInt8], receivedAt: UInt64)]) -> [Reply] {
+    func handle(batch items: [(payload: [UInt8], receivedAt: UInt64, servable: Servable?)]) -> [Reply] {
         var replies = [Reply?](repeating: nil, count: items.count)
         var groups: [[Int]] = []
         var groupKeys: [String: Int] = [:]
         var prepared: [Int: Prepared] = [:]
         for (index, item) in items.enumerated() {
-            switch prepare(payload: item.payload, receivedAt: item.receivedAt) {
+            switch prepare(payload: item.payload, receivedAt: item.receivedAt, routedTo: item.servable) {
             case .failure(let failure):
                 replies[index] = answer(failure)
             case .success(let request):
@@ -110,7 +111,9 @@ final class PredictHandler {
     }
 
     /// Decodes and checks one request: deadline, version, every input against the model.
-    private func prepare(payload: [UInt8], receivedAt: UInt64) -> Result<Prepared, Failure> {
+    ///
+    /// - Parameter routedTo: the version the broker chose for it; nil: resolve the request's model spec here.
+    private func prepare(payload: [UInt8], receivedAt: UInt64, routedTo: Servable?) -> Result<Prepared, Failure> {
         var requestID = ""
         var model = ""
         do throws(ServingError) {
@@ -120,7 +123,11 @@ final class PredictHandler {
             if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
             }
-            let servable = try registry.resolve(request.model, requestID: request.id)
+            let servable = if let routedTo, routedTo.name == request.model.name {
+                routedTo
+            } else {
+                try registry.resolve(request.model, requestID: request.id)
+            }
             let model = servable.model
             var inputs = [(elementType: ElementType, shape: [Int], tensor: Zserve_V1_Tensor)?](repeating: nil, count: model.inputs.count)
             for tensor in request.inputs {

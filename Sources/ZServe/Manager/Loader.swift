@@ -26,7 +26,7 @@ public enum Warmup: Sendable {
 
 /// The runtime's loader: size limits checked on the file, then parse, operator check, memory plan, warm-up run
 /// (`VersionLoader`).
-public struct ONNXLoader: Loader {
+public struct ONNXLoader: Loader, Sendable {
     public let limits: ModelFileLimits
 
     public init(limits: ModelFileLimits = ModelFileLimits()) {

@@ -210,8 +210,11 @@ public final class ModelManager {
     private func loadFromDisk(_ name: String, _ version: Int64, requireWarmup: Bool) -> Bool {
         let fingerprint = store.fingerprint(name, version)
         if let fingerprint, failed[name]?[version] == fingerprint { return false }
-        switch bringUp(name, version, file: store.repository.modelFile(name, version), warmup: .generated(required: requireWarmup)) {
-        case .success(let servable):
+        let file = store.repository.modelFile(name, version)
+        switch bringUp(name, version, file: file, warmup: .generated(required: requireWarmup)) {
+        case .success(let loaded):
+            // Remote workers fetch the file by its digest; a file that cannot be hashed still serves locally.
+            let servable = (try? VersionSource(hashing: file)).map(loaded.located) ?? loaded
             registry.publish(servable)
             failed[name]?[version] = nil
             logger.info("loaded model", metadata: [
@@ -350,7 +353,9 @@ public final class ModelManager {
             throw failure
         }
         onDisk[name, default: []].append(version)
-        registry.publish(servable, asNewDefault: true)
+        let stored = VersionSource(
+            file: store.repository.modelFile(name, version), sha256: upload.sha256, size: upload.received)
+        registry.publish(servable.located(stored), asNewDefault: true)
         if servingStates.state(of: name).defaultVersion != nil {
             servingStates.pinDefault(of: name, to: nil, stateContext)
         }

@@ -73,7 +73,7 @@ final class Upload {
         }
         let digest = Array(hasher.finalize())
         guard digest == expectedDigest else {
-            throw ServingError(.dataLoss, "sha256 mismatch: received \(Self.hex(digest)), announced \(Self.hex(expectedDigest))")
+            throw ServingError(.dataLoss, "sha256 mismatch: received \(digest.hexString), announced \(expectedDigest.hexString)")
         }
         do {
             try handle.synchronize()
@@ -89,7 +89,6 @@ final class Upload {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
+    /// The announced (after `finish`, verified) SHA-256 of the file.
+    var sha256: [UInt8] { expectedDigest }
 }

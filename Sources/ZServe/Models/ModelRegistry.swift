@@ -51,6 +51,9 @@ public final class ModelRegistry: Sendable {
 
     private let state: Mutex<State>
     private let canarySeed: UInt64
+    /// Counts changes to the set of available versions (publish, unload), so the broker and workers notice them with
+    /// one atomic load.
+    private let changes = Atomic<UInt64>(0)
 
     /// - Parameter canarySeed: seeds the canary split, so it is reproducible: a request with an id always takes the
     ///   same branch for a given seed.
@@ -145,6 +148,42 @@ public final class ModelRegistry: Sendable {
             name: spec.name, version: spec.version > 0 ? spec.version : nil, label: spec.label, requestID: requestID)
     }
 
+    /// Changes so far to the set of available versions; differs from an earlier value after a publish or unload.
+    public var generation: UInt64 { changes.load(ordering: .acquiring) }
+
+    /// Exactly `version` of `name` when it is available (no labels, defaults or canaries).
+    public func servable(_ key: VersionKey) -> Servable? {
+        state.withLock { $0.entries[key.model]?.servables[key.version] }
+    }
+
+    /// Every available version, sorted.
+    public func availableKeys() -> [VersionKey] {
+        state.withLock { state in
+            state.entries.flatMap { name, entry in entry.servables.keys.map { VersionKey(model: name, version: $0) } }
+        }.sorted()
+    }
+
+    /// Every available version whose file is known (`Servable.source`), as remote workers learn of them.
+    public func catalog() -> [CatalogEntry] {
+        state.withLock { state in
+            state.entries.values.flatMap { entry in
+                entry.servables.values.compactMap { servable in
+                    servable.source.map { CatalogEntry(key: servable.key, sha256: $0.sha256, size: $0.size) }
+                }
+            }
+        }.sorted { $0.key < $1.key }
+    }
+
+    /// The file of an available version with that digest, if any.
+    public func source(sha256: [UInt8]) -> VersionSource? {
+        state.withLock { state in
+            for entry in state.entries.values {
+                for servable in entry.servables.values where servable.source?.sha256 == sha256 { return servable.source }
+            }
+            return nil
+        }
+    }
+
     /// Records that a version started loading.
     public func markLoading(name: String, version: Int64) {
         setStatus(name, version, .loading, error: nil)
@@ -165,6 +204,7 @@ public final class ModelRegistry: Sendable {
             if asNewDefault { entry.pinnedDefault = nil }
             state.entries[servable.name] = entry
         }
+        changes.add(1, ordering: .releasing)
     }
 
     /// Stops new requests from reaching a version: UNLOADING while requests already holding it finish on it, END once
@@ -175,6 +215,7 @@ public final class ModelRegistry: Sendable {
             state.entries[name]?.statuses[version] = VersionStatus(version: version, state: .unloading, error: nil)
             return servable
         }
+        if removed != nil { changes.add(1, ordering: .releasing) }
         // Outside the lock: the action may run at once and takes the lock itself.
         removed?.whenIdle { [weak self] in self?.markEnded(removed!) }
     }

@@ -11,6 +11,8 @@ public final class Servable: Sendable {
     public let name: String
     public let version: Int64
     public let model: Model
+    /// The file it was loaded from and its digest, on a server (what remote workers fetch); nil when unknown.
+    public let source: VersionSource?
     /// Requests running on this version (an atomic: marked twice per request on the hot path).
     private let running = Atomic<Int>(0)
     /// What to run once no request runs on it, set by `whenIdle` and taken once.
@@ -18,11 +20,21 @@ public final class Servable: Sendable {
     /// Whether `whenIdle` was called, so ending requests of a serving version never take the lock.
     private let awaitingIdle = Atomic<Bool>(false)
 
-    public init(name: String, version: Int64, model: Model) {
+    public init(name: String, version: Int64, model: Model, source: VersionSource? = nil) {
         self.name = name
         self.version = version
         self.model = model
+        self.source = source
     }
+
+    /// The same loaded model with its file's location and digest; call it before publishing (the copy shares the
+    /// model, not the request counts).
+    public func located(_ source: VersionSource) -> Servable {
+        Servable(name: name, version: version, model: model, source: source)
+    }
+
+    /// Which version this is.
+    public var key: VersionKey { VersionKey(model: name, version: version) }
 
     /// A request starts running on this version.
     public func beginRequest() {
