@@ -106,7 +106,9 @@ public struct Worker: Sendable {
                 let now = MonotonicClock.nanoseconds
                 if now - lastHeard > Heartbeat.deadAfterNanoseconds { throw Failure.brokerSilent }
                 if now - lastSent >= Heartbeat.intervalNanoseconds { try send(.heartbeat) }
-                var wait = Int((Heartbeat.intervalNanoseconds - min(Heartbeat.intervalNanoseconds, now - lastSent)) / 1_000_000)
+                // Read the clock again: a heartbeat just sent moved `lastSent` past `now`.
+                let sinceSent = MonotonicClock.nanoseconds - lastSent
+                var wait = Int((Heartbeat.intervalNanoseconds - min(Heartbeat.intervalNanoseconds, sinceSent)) / 1_000_000)
                 // While versions are fetched and loaded, look often for a ready set to report.
                 if models?.source.isSettling == true { wait = min(wait, 20) }
                 guard try poller.poll(timeoutMilliseconds: max(1, wait))[0] else { continue }
