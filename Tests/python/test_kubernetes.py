@@ -6,7 +6,7 @@ PATH, otherwise by render_kustomization below (the few kustomize fields deploy/k
 where a real kustomize exists the two renderings must agree. Every rendered object is validated with
 kubernetes-validate's bundled schemas (strict: unknown fields are errors). The pod tests lay out each pod's volumes in
 a temporary directory (Secrets with the group-readable mode a Secret volume has under fsGroup, ConfigMaps, the
-shared repository volume, emptyDirs), map every path the manifests name into it, and run the init containers' and
+server's repository volume, emptyDirs such as the worker's model cache), map every path the manifests name into it, and run the init containers' and
 containers' commands as written, with only the hosts changed to 127.0.0.1 and the ports to free ones.
 """
 
@@ -290,6 +290,13 @@ def test_workers_connect_to_the_server_worker_port_and_scale_on_queue_depth(rend
     worker_keys_mount = next(m for m in server["volumeMounts"] if m["mountPath"] == config["worker-keys"])
     assert server_volumes[worker_keys_mount["name"]]["secret"]["secretName"] == "zserve-worker-key"
 
+    # Workers fetch their models from the server into a cache of their own: no shared volume.
+    worker_volumes = {v["name"]: v for v in pod_spec(rendered, "zserve-worker")["volumes"]}
+    assert not any("persistentVolumeClaim" in v for v in worker_volumes.values())
+    cache_mount = next(m for m in pod_spec(rendered, "zserve-worker")["containers"][0]["volumeMounts"]
+                       if m["mountPath"] == options["--cache"])
+    assert "emptyDir" in worker_volumes[cache_mount["name"]] and not cache_mount.get("readOnly")
+
     hpa = rendered[("HorizontalPodAutoscaler", "zserve-worker")]["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "zserve-worker"}
     assert "replicas" not in rendered[("Deployment", "zserve-worker")]["spec"], "the HPA owns the replica count"
@@ -364,7 +371,7 @@ class PodFiles:
 
     Secret and ConfigMap volumes are laid out as the kubelet does (a `..data` link to the files), Secret items with
     mode 0440 (what a Secret volume has once the pod sets fsGroup: the kubelet adds group read); persistent volume
-    claims map to one shared directory per claim, so server and workers share the repository.
+    claims map to one directory per claim.
     """
 
     def __init__(self, root: Path, rendered, pod: dict, claims: dict[str, Path]):
@@ -480,7 +487,7 @@ def test_server_and_worker_pods_start_join_and_serve(deployment, rendered, tmp_p
         worker_files.mount(worker_container)
         options = worker_args(rendered)
         options["--connect"] = server.worker_endpoint
-        for flag in ("--model-repository", "--server-public-key", "--client-key"):
+        for flag in ("--cache", "--server-public-key", "--client-key"):
             options[flag] = worker_files.host(options[flag])
         command = [os.environ["ZSERVE_BIN"], "worker", *[part for pair in options.items() for part in pair]]
         with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as worker:
