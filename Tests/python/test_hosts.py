@@ -129,8 +129,10 @@ def test_clients_finish_every_request_via_the_other_server_when_one_is_killed(tm
                                     stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
                 servers.append(server)
                 assert ready_line(server, log_path)["listen"] == frontend
+            # The worker has no repository: it fetches what each server serves into one cache (the servers serve
+            # the same file, so it is fetched once and reported ready to both).
             worker = worker_host.popen(binary, "worker", "--connect", worker_endpoints[0], "--connect", worker_endpoints[1],
-                                       "--model-repository", str(EXAMPLE_REPOSITORY),
+                                       "--cache", str(tmp_path / "worker-cache"),
                                        stderr=open(tmp_path / "worker.log", "w"))
             deadline = time.monotonic() + 30
             while not all(workers_seen(client, frontend) == 1 for frontend in frontends):
