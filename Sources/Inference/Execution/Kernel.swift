@@ -48,9 +48,7 @@ public struct NodeDefinition {
     /// Number of input slots (absent optional inputs included).
     public let inputCount: Int
     /// Number of output slots (unused ones included).
-    public var outputCount: Int = 1
-    /// For each input slot, whether the node names a value there (false for an absent optional input).
-    var inputPresent: [Bool] = []
+    public let outputCount: Int
     /// "Gemm 'fc1'" — for messages.
     public let label: String
     /// Plans the node's graph attributes (the bodies of If, Loop and Scan); nil when it has none.

@@ -131,8 +131,8 @@ struct GraphPlanner {
             : nil
         let definition = NodeDefinition(
             opType: node.opType, opsetVersion: kernelOpset, domain: isML ? OperatorRegistry.mlDomain : "",
-            attributes: attributes, inputCount: node.input.count, outputCount: node.output.count,
-            inputPresent: node.input.map { !$0.isEmpty }, label: label, subgraphs: subgraphs)
+            attributes: attributes, inputCount: node.input.count, outputCount: node.output.count, label: label,
+            subgraphs: subgraphs)
         // A subgraph may not read the outputs of the node it belongs to.
         scope.hidden = Set(node.output)
         defer { scope.hidden = [] }
