@@ -209,6 +209,39 @@ import ZServeTesting
         }
     }
 
+    @Test func subgraphMemoryCountsAgainstTheSessionLimit() throws {
+        // The body expands a scalar to [1024, 1024] float32 (4 MiB) each iteration.
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("m", .int64, [])
+        graph.input("x", .float32, [])
+        graph.initializer("shape", int64s([1024, 1024], [2]))
+        graph.node("Loop", ["m", "", "x"], ["y"], name: "l")
+        graph.output("y", .float32, nil)
+        let body = try subgraph { body in
+            body.input("i", .int64, [])
+            body.input("c", .bool, [])
+            body.input("v", .float32, nil)
+            body.node("Expand", ["v", "shape"], ["big"])
+            body.output("c", .bool, [])
+            body.output("big", .float32, nil)
+        }
+        let model = try Model(onnx: attaching(["body": body], toNode: 0, of: graph))
+        let small = model.makeSession(memoryLimit: 1 << 20)
+        try small.setInput(0, int64s([2], []))
+        try small.setInput(1, floats([1], []))
+        #expect(throws: InferenceError.resourceExhausted(
+            "Loop 'l': body: Expand #0: a [1024, 1024] float32 tensor would take the session past its "
+                + "1048576-byte memory limit")) {
+            try small.run()
+        }
+        let large = model.makeSession(memoryLimit: 64 << 20)
+        try large.setInput(0, int64s([2], []))
+        try large.setInput(1, floats([1], []))
+        #expect(try large.run()[0].shape == [1024, 1024])
+        // The body's buffers are the session's too.
+        #expect(large.memoryInUse >= 2 * (4 << 20))
+    }
+
     /// Loop(M, "", x) whose body doubles x and also emits it as a scan output.
     private func doublingLoop() throws -> Model {
         var graph = ONNXGraphBuilder(opset: 17)
