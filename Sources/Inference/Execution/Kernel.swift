@@ -47,8 +47,12 @@ public struct NodeDefinition {
     public let attributes: NodeAttributes
     /// Number of input slots (absent optional inputs included).
     public let inputCount: Int
+    /// Number of output slots (unused ones included).
+    public let outputCount: Int
     /// "Gemm 'fc1'" — for messages.
     public let label: String
+    /// Plans the node's graph attributes (the bodies of If, Loop and Scan); nil when it has none.
+    var subgraphs: SubgraphPlanner? = nil
 
     /// Fails unless the node has between `min` and `max` inputs.
     public func expectInputs(_ min: Int, _ max: Int? = nil) throws {

@@ -23,6 +23,13 @@ public final class Model: Sendable {
     let constants: [(Int, Tensor)]
     let inputIndexes: [Int]
     let outputIndexes: [Int]
+    /// For a subgraph (the body of an If, Loop or Scan node), the values it reads from the graphs enclosing it, which
+    /// the node binds before each run (`Session.setCapture`); empty for a model.
+    let captureIndexes: [Int]
+    /// For a subgraph, the input and output positions whose type the graph leaves undeclared: such an input is bound
+    /// unchecked, and such an output's `outputs` entry is a placeholder (see `Subgraph.outputType(_:)`).
+    let untypedInputs: Set<Int>
+    let untypedOutputs: Set<Int>
     /// Per node position, the values no later node reads (nor the caller: graph outputs are excluded), which the
     /// session drops after that node runs so their storage can hold later values.
     let releases: [[Int]]
@@ -31,7 +38,8 @@ public final class Model: Sendable {
 
     init(
         inputs: [TensorSpec], outputs: [TensorSpec], opsetVersion: Int, metadata: [String: String],
-        nodes: [PlannedNode], valueCount: Int, constants: [(Int, Tensor)], inputIndexes: [Int], outputIndexes: [Int]
+        nodes: [PlannedNode], valueCount: Int, constants: [(Int, Tensor)], inputIndexes: [Int], outputIndexes: [Int],
+        captureIndexes: [Int] = [], untypedInputs: Set<Int> = [], untypedOutputs: Set<Int> = []
     ) {
         self.inputs = inputs
         self.outputs = outputs
@@ -42,6 +50,9 @@ public final class Model: Sendable {
         self.constants = constants
         self.inputIndexes = inputIndexes
         self.outputIndexes = outputIndexes
+        self.captureIndexes = captureIndexes
+        self.untypedInputs = untypedInputs
+        self.untypedOutputs = untypedOutputs
         self.operatorCounts = nodes.reduce(into: [:]) { $0[$1.opType, default: 0] += 1 }
         let constantIndexes = Set(constants.map(\.0))
         self.releases = Self.releases(
@@ -66,11 +77,13 @@ public final class Model: Sendable {
         try self.init(plan: loader.plan())
     }
 
-    private convenience init(plan: ModelLoader.Plan) {
+    /// A planned graph: the model itself, or a subgraph of one of its nodes.
+    convenience init(plan: ModelLoader.Plan) {
         self.init(
             inputs: plan.inputs, outputs: plan.outputs, opsetVersion: plan.opsetVersion, metadata: plan.metadata,
             nodes: plan.nodes, valueCount: plan.valueCount, constants: plan.constants,
-            inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes)
+            inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes, captureIndexes: plan.captureIndexes,
+            untypedInputs: plan.untypedInputs, untypedOutputs: plan.untypedOutputs)
     }
 
     /// For each node, the values it is the last reader of (or, for values nobody reads, their producer), minus

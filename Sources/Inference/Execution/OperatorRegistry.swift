@@ -56,6 +56,7 @@ public struct OperatorRegistry: Sendable {
         registry.registerQuantizationOperators()
         registry.registerVisionAndSequenceOperators()
         registry.registerMachineLearningOperators()
+        registry.registerControlFlowOperators()
         return registry
     }()
 }

@@ -6,6 +6,9 @@
 /// does not allocate. A block still referenced outside the session (an output tensor the caller kept) is never
 /// handed out again while it is. A run that would take the session's memory past `memoryLimit` bytes fails with
 /// `InferenceError.resourceExhausted` instead of allocating.
+///
+/// A control-flow node (If, Loop, Scan) runs its subgraph through a child session of this one, made on first use and
+/// kept for later runs (`subsession(for:)`); children count their memory against the same limit.
 public final class Session {
     public let model: Model
     /// The most bytes this session's buffers may hold together.
@@ -14,17 +17,26 @@ public final class Session {
     var values: [Tensor?]
     /// Every block of tensor memory the session owns; a block is free when this array holds its only reference.
     private var pool: [TensorStorage] = []
-    private var bufferBytes = 0
-    /// Bytes of tensor and scratch memory the session holds now (what `memoryLimit` bounds).
+    /// Bytes held by this session and its subgraph sessions together.
+    private let account: MemoryAccount
+    private var bufferBytes: Int {
+        get { account.bytes }
+        set { account.bytes = newValue }
+    }
+    /// The sessions running this model's subgraphs, by subgraph.
+    private var subsessions: [ObjectIdentifier: Session] = [:]
+    /// Bytes of tensor and scratch memory the session (with its subgraph sessions) holds now (what `memoryLimit`
+    /// bounds).
     public var memoryInUse: Int { bufferBytes }
     /// Scratch memory kernels borrow while they run (im2col columns, recurrent gates); one block shared by every node.
     private var scratchStorage: TensorStorage?
     /// When set, every run adds each node's time to it (for `zserve perf --profile`); nil costs nothing.
     public var profile: NodeProfile?
 
-    init(model: Model, memoryLimit: Int) {
+    init(model: Model, memoryLimit: Int, account: MemoryAccount = MemoryAccount()) {
         self.model = model
         self.memoryLimit = memoryLimit
+        self.account = account
         self.values = [Tensor?](repeating: nil, count: model.valueCount)
         for (index, tensor) in model.constants {
             values[index] = tensor
@@ -34,7 +46,11 @@ public final class Session {
     /// Sets model input `position` to a copy of `bytes`, after checking type and shape against the input's spec and
     /// the byte count against the shape (`TensorSpec.validate(elementType:shape:byteCount:)`).
     public func setInput(_ position: Int, elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) throws(InferenceError) {
-        try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: bytes.count)
+        if model.untypedInputs.contains(position) {
+            try shape.validateShape()
+        } else {
+            try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: bytes.count)
+        }
         let tensor = try allocate(valueIndex: model.inputIndexes[position], elementType: elementType, shape: shape)
         if let base = bytes.baseAddress, bytes.count > 0 {
             tensor.storage.pointer.copyMemory(from: base, byteCount: bytes.count)
@@ -43,8 +59,26 @@ public final class Session {
 
     /// Sets model input `position` to `tensor` (no copy) after checking it against the input's spec.
     public func setInput(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
-        try model.inputs[position].validate(elementType: tensor.elementType, shape: tensor.shape)
+        if !model.untypedInputs.contains(position) {
+            try model.inputs[position].validate(elementType: tensor.elementType, shape: tensor.shape)
+        }
         values[model.inputIndexes[position]] = tensor
+    }
+
+    /// The session that runs `subgraph` (a graph attribute of one of this model's nodes) for this one: made on
+    /// first use, then kept with its buffers for later runs. It shares this session's memory limit and count.
+    func subsession(for subgraph: Model) -> Session {
+        let key = ObjectIdentifier(subgraph)
+        if let existing = subsessions[key] { return existing }
+        let session = Session(model: subgraph, memoryLimit: memoryLimit, account: account)
+        subsessions[key] = session
+        return session
+    }
+
+    /// Binds the value a subgraph reads from its enclosing graph (`model.captureIndexes[position]`); no check, the
+    /// enclosing graph computed it.
+    func setCapture(_ position: Int, _ tensor: Tensor) {
+        values[model.captureIndexes[position]] = tensor
     }
 
     /// Runs the graph on the inputs set since the last run.
@@ -57,6 +91,9 @@ public final class Session {
         defer { clearValues() }
         for (position, index) in model.inputIndexes.enumerated() where values[index] == nil {
             throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is missing")
+        }
+        for index in model.captureIndexes where values[index] == nil {
+            throw InferenceError.execution(node: "graph", message: "a value read from the enclosing graph is missing")
         }
         for (position, node) in model.nodes.enumerated() {
             defer { for value in model.releases[position] { values[value] = nil } }
@@ -162,4 +199,11 @@ public final class Session {
         values[valueIndex] = tensor
         return tensor
     }
+}
+
+/// The bytes a session and its subgraph sessions hold together, so that one `memoryLimit` bounds them all.
+///
+/// Not thread-safe: shared only by sessions that run on one thread (a session and the children it makes).
+final class MemoryAccount {
+    var bytes = 0
 }

@@ -14,6 +14,8 @@ struct Float16Flow {
         "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Compress", "ReverseSequence", "CenterCropPad", "OneHot",
         "NonZero", "Shape", "Size", "Cast", "CastLike", "Constant",
         "ConstantOfShape", "EyeLike", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
+        // Control flow moves values in and out of its subgraphs, whose nodes are checked in their own flow.
+        "If", "Loop", "Scan",
     ]
 
     /// Operators whose output 0 is int64 or bool whatever their inputs.
@@ -29,13 +31,25 @@ struct Float16Flow {
         types[index] = type
     }
 
+    /// The recorded type of value `index`, if known.
+    func type(of index: Int) -> ElementType? {
+        types[index]
+    }
+
     /// Checks one default-domain node's inputs and records its outputs' types; returns the problem to report, if any.
+    /// `outputTypes`, when given, are the outputs' types as the node's kernel knows them (a control-flow node's, from
+    /// its subgraphs' declared outputs).
     mutating func visit(
-        opType: String, label: String, inputs: [Int], inputNames: [String], outputs: [Int], attributes: NodeAttributes
+        opType: String, label: String, inputs: [Int], inputNames: [String], outputs: [Int], attributes: NodeAttributes,
+        outputTypes: [ElementType?]? = nil
     ) -> String? {
         let inputTypes = inputs.map { $0 >= 0 ? types[$0] : nil }
         if !Self.capable.contains(opType), let position = inputTypes.firstIndex(of: .float16) {
             return "\(label): float16 input '\(inputNames[position])' (this runtime computes \(opType) in float32 or float64 only)"
+        }
+        if let outputTypes {
+            for (index, type) in zip(outputs, outputTypes) { if let type { types[index] = type } }
+            return nil
         }
         guard let first = outputs.first else { return nil }
         let output: ElementType?

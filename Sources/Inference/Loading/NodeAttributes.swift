@@ -82,6 +82,17 @@ public final class NodeAttributes {
         return try Tensor(onnx: attribute.t)
     }
 
+    /// A GRAPH attribute (the body of a control-flow node), or nil when absent.
+    func graph(_ name: String) throws -> Onnx_GraphProto? {
+        guard let attribute = try lookup(name, .graph) else { return nil }
+        return attribute.g
+    }
+
+    /// Whether the node has a GRAPH or GRAPHS attribute (is a control-flow node), without marking anything read.
+    var hasGraphs: Bool {
+        byName.values.contains { $0.type == .graph || $0.type == .graphs || $0.hasG }
+    }
+
     /// Names of attributes the node sets that no kernel code asked for.
     var unread: [String] {
         byName.keys.filter { !read.contains($0) }.sorted()
