@@ -8,7 +8,11 @@ import ZServeClient
 struct PushCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
-        abstract: "Push FILE.onnx as a new version; prints {model, version, state, bytes, sha256} once it is live."
+        abstract: "Push FILE.onnx as a new version; prints {model, version, state, bytes, sha256} once it is live.",
+        discussion: """
+            With several --endpoint servers the file is pushed to each as the same version: the one given, else one
+            more than the highest version any of them knows; the output is then keyed by endpoint.
+            """
     )
 
     @OptionGroup var client: ClientOptions
@@ -19,7 +23,7 @@ struct PushCommand: ParsableCommand {
     @Argument(help: "The ONNX file.")
     var file: String
 
-    @Option(help: "Version to create (default: one more than the highest on the server).")
+    @Option(help: "Version to create (default: one more than the highest on the server, or on any of the servers).")
     var version: Int64 = 0
 
     @Option(help: "Label to point at the new version (repeatable).")
@@ -47,9 +51,10 @@ struct PushCommand: ParsableCommand {
             let parts = entry.split(separator: "=", maxSplits: 1)
             return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
         }
-        try reportingFailures {
-            let showProgress = data.count > 16 << 20
-            let response = try client.makeClient().pushModel(
+        let version = try reportingFailures { try sharedVersion() }
+        let showProgress = data.count > 16 << 20
+        try client.onEveryServer { server in
+            let response = try server.pushModel(
                 name: model, model: data, version: version, labels: label,
                 metadata: Dictionary(pairs, uniquingKeysWith: { _, last in last }), chunkSize: chunkSize
             ) { sent, total in
@@ -58,11 +63,27 @@ struct PushCommand: ParsableCommand {
                     if sent == total { FileHandle.standardError.write(Data("\n".utf8)) }
                 }
             }
-            try printJSON([
+            return [
                 "model": response.model, "version": response.version, "state": response.state.label,
                 "bytes": data.count, "sha256": SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(),
-            ])
+            ] as [String: Any]
         }
+    }
+
+    /// The version to push as: the one asked for; with one server, 0 (the server picks); with several, one more
+    /// than the highest version any of them knows, so they all serve the file under the same number.
+    private func sharedVersion() throws -> Int64 {
+        guard version == 0, client.endpoints.count > 1 else { return version }
+        var highest: Int64 = 0
+        for endpoint in client.endpoints {
+            let server = try Client(endpoints: [endpoint], timeoutMilliseconds: client.timeoutMilliseconds, curve: client.curveCredentials())
+            do {
+                highest = max(highest, try server.modelStatus(model: model).versions.map(\.version).max() ?? 0)
+            } catch Client.Failure.status(let error) where error.code == .notFound {
+                continue
+            }
+        }
+        return highest + 1
     }
 }
 
@@ -86,9 +107,7 @@ struct LabelCommand: ParsableCommand {
     var weight: UInt32 = 0
 
     func run() throws {
-        try reportingFailures {
-            try printJSON(try client.makeClient().setLabel(model: model, label: label, version: version, weight: weight).jsonObject)
-        }
+        try client.onEveryServer { try $0.setLabel(model: model, label: label, version: version, weight: weight).jsonObject }
     }
 }
 
@@ -103,9 +122,9 @@ struct RollbackCommand: ParsableCommand {
     var model: String
 
     func run() throws {
-        try reportingFailures {
-            let response = try client.makeClient().rollback(model: model)
-            try printJSON(["model": model, "from_version": response.fromVersion, "to_version": response.toVersion])
+        try client.onEveryServer { server in
+            let response = try server.rollback(model: model)
+            return ["model": model, "from_version": response.fromVersion, "to_version": response.toVersion] as [String: Any]
         }
     }
 }
@@ -127,9 +146,7 @@ struct LoadCommand: ParsableCommand {
     @OptionGroup var target: ModelVersionOptions
 
     func run() throws {
-        try reportingFailures {
-            try printJSON(try client.makeClient().loadModel(model: target.model, version: target.version).jsonObject)
-        }
+        try client.onEveryServer { try $0.loadModel(model: target.model, version: target.version).jsonObject }
     }
 }
 
@@ -142,9 +159,7 @@ struct UnloadCommand: ParsableCommand {
     @OptionGroup var target: ModelVersionOptions
 
     func run() throws {
-        try reportingFailures {
-            try printJSON(try client.makeClient().unloadModel(model: target.model, version: target.version).jsonObject)
-        }
+        try client.onEveryServer { try $0.unloadModel(model: target.model, version: target.version).jsonObject }
     }
 }
 
@@ -160,9 +175,9 @@ struct ScaleCommand: ParsableCommand {
     var workers: Int32
 
     func run() throws {
-        try reportingFailures {
-            let response = try client.makeClient().scaleWorkers(to: workers)
-            try printJSON(["previous": response.previous, "workers": response.workers])
+        try client.onEveryServer { server in
+            let response = try server.scaleWorkers(to: workers)
+            return ["previous": response.previous, "workers": response.workers] as [String: Any]
         }
     }
 }

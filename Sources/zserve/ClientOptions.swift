@@ -5,7 +5,7 @@ import ZeroMQ
 
 /// Options every client subcommand shares.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "Server endpoint, e.g. tcp://127.0.0.1:7070 (the default); repeat it for several servers: read-only calls fail over.")
+    @Option(help: "Server endpoint, e.g. tcp://127.0.0.1:7070 (the default); repeat it for several servers: read-only calls fail over, state changes (push, label, rollback, load, unload, scale) go to each.")
     var endpoint: [String] = []
 
     /// The endpoints given, or the default one.
@@ -38,6 +38,25 @@ struct ClientOptions: ParsableArguments {
 
     func makeClient() throws -> Client {
         try Client(endpoints: endpoints, timeoutMilliseconds: timeoutMilliseconds, curve: curveCredentials())
+    }
+
+    /// Runs a state-changing call against every server in turn, each over a client of its own (one client over
+    /// several endpoints would hand each call to one of them), and prints its JSON: as it is for one server, else
+    /// `{endpoint: result or {"error": "CODE: message"}}`. Exits 1 when any server refused.
+    func onEveryServer(_ call: (Client) throws -> Any) throws {
+        guard endpoints.count > 1 else { return try reportingFailures { try printJSON(try call(try makeClient())) } }
+        var results: [String: Any] = [:]
+        var failed = false
+        for endpoint in endpoints {
+            do {
+                results[endpoint] = try call(try Client(endpoints: [endpoint], timeoutMilliseconds: timeoutMilliseconds, curve: curveCredentials()))
+            } catch let failure as Client.Failure {
+                results[endpoint] = ["error": "\(failure)"]
+                failed = true
+            }
+        }
+        try printJSON(results)
+        if failed { throw ExitCode(1) }
     }
 }
 

@@ -87,6 +87,7 @@ final class CacheHarness {
         // v2 replaces v1, but its chunks have not arrived yet: v1 still serves.
         let fetches = harness.models.receive(.catalog([v2]), connection: harness.connection)
         #expect(harness.registry.servable(v1.key) != nil, "kept while v2 is on its way")
+        #expect(harness.models.ready(connection: harness.connection) == [v1.key], "and still reported ready")
         harness.exchange(fetches)
         #expect(try await harness.settled() == [v2.key])
         #expect(harness.registry.servable(v1.key) == nil)

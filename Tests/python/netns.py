@@ -39,6 +39,9 @@ class Host:
     name: str
     namespace: str
     address: str
+    # The switch namespace and the name of this host's link's end there (traffic toward the host leaves through it).
+    switch: str = ""
+    switch_end: str = ""
 
     def command(self, *args: str) -> list[str]:
         """`args` run inside this host's namespace."""
@@ -53,6 +56,29 @@ class Host:
     def set_link(self, up: bool) -> None:
         """Cuts (or restores) this host's only link, as `ip link set eth0 down` on the host would."""
         _ip("-n", self.namespace, "link", "set", "eth0", "up" if up else "down")
+
+    def limit_rate(self, rate: str) -> None:
+        """Makes this host's link slow both ways (a token bucket, `tc qdisc ... tbf`, e.g. rate "4mbit")."""
+        for namespace, device in ((self.namespace, "eth0"), (self.switch, self.switch_end)):
+            _tc(namespace, "qdisc", "add", "dev", device, "root", "tbf", "rate", rate, "burst", "32kbit",
+                "latency", "2s")
+
+    def delay(self, milliseconds: int) -> None:
+        """Adds latency both ways (`tc qdisc ... netem delay`); raises QdiscUnavailable where the kernel lacks netem."""
+        for namespace, device in ((self.namespace, "eth0"), (self.switch, self.switch_end)):
+            _tc(namespace, "qdisc", "add", "dev", device, "root", "netem", "delay", f"{milliseconds}ms")
+
+
+class QdiscUnavailable(Exception):
+    """The kernel has no such queueing discipline (these machines' kernels lack netem)."""
+
+
+def _tc(namespace: str, *args: str) -> None:
+    result = subprocess.run(["ip", "netns", "exec", namespace, "tc", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        if "Specified qdisc kind is unknown" in result.stderr or "Unknown qdisc" in result.stderr:
+            raise QdiscUnavailable(f"tc {' '.join(args)}: {result.stderr.strip()}")
+        raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
 
 
 class Network:
@@ -86,7 +112,7 @@ class Network:
         _ip("-n", namespace, "link", "set", "eth0", "up")
         _ip("-n", self.switch, "link", "set", switch_end, "master", "br0")
         _ip("-n", self.switch, "link", "set", switch_end, "up")
-        host = Host(name, namespace, address)
+        host = Host(name, namespace, address, self.switch, switch_end)
         self.hosts.append(host)
         return host
 

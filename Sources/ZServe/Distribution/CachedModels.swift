@@ -11,9 +11,15 @@ import Synchronization
 ///
 /// Thread-safe: worker loops call it from their threads; loads run on a private serial queue.
 final class CachedModels: WorkerModelSource {
-    /// Bytes asked for per fetch, and fetches in flight per file.
-    static let chunkSize: UInt32 = 1 << 20
-    static let window: UInt64 = 4
+    /// Bytes asked for per fetch: starts small (64 KiB), halved while a chunk takes longer than `slowChunk` to
+    /// arrive and doubled while it takes less than `fastChunk`, so on a slow link the broker's heartbeats, which
+    /// queue behind the chunks on the same connection, still arrive well within the liveness limit.
+    static let largestChunk: UInt64 = 1 << 20
+    static let smallestChunk: UInt64 = 16 << 10
+    static let slowChunk: UInt64 = 400_000_000
+    static let fastChunk: UInt64 = 100_000_000
+    /// Fetches in flight per file.
+    static let window = 2
     /// A transfer that received nothing for this long is started again (a chunk was dropped on the way).
     static let stallNanoseconds: UInt64 = 10_000_000_000
 
@@ -24,12 +30,31 @@ final class CachedModels: WorkerModelSource {
         var requested: UInt64
         /// When the last chunk arrived (or the transfer started), `MonotonicClock` nanoseconds.
         var lastProgress = MonotonicClock.nanoseconds
+        /// The size of the next fetch.
+        var chunk: UInt64 = 64 << 10
+        /// Fetches sent and not yet answered.
+        var inFlight = 0
+
+        /// Adapts the chunk size to how long the last chunk took.
+        mutating func arrived(now: UInt64) {
+            let took = now - lastProgress
+            lastProgress = now
+            inFlight -= 1
+            if took > CachedModels.slowChunk {
+                chunk = max(CachedModels.smallestChunk, chunk / 2)
+            } else if took < CachedModels.fastChunk {
+                chunk = min(CachedModels.largestChunk, chunk * 2)
+            }
+        }
     }
 
     private struct State {
         var nextConnection = 0
         /// Each connection's latest catalog.
         var catalogs: [Int: [CatalogEntry]] = [:]
+        /// Versions a connection's server listed before and no longer does, still loaded until their replacements
+        /// are: still reported ready to it, so its broker can keep routing to them during a rollout.
+        var retained: [Int: Set<VersionKey>] = [:]
         /// Digests a connection's server refused to send, not asked again until its next catalog.
         var refused: [Int: Set<[UInt8]>] = [:]
         var transfers: [[UInt8]: Transfer] = [:]
@@ -72,6 +97,10 @@ final class CachedModels: WorkerModelSource {
         switch message {
         case .catalog(let entries):
             let messages = update { state in
+                let listed = Set(entries.map(\.key))
+                let dropped = (state.catalogs[connection] ?? []).filter { state.loaded[$0.key] == $0.sha256 }.map(\.key)
+                state.retained[connection, default: []].formUnion(dropped)
+                state.retained[connection]!.subtract(listed)
                 state.catalogs[connection] = entries
                 state.refused[connection] = []
                 unloadUnlisted(&state)
@@ -120,7 +149,9 @@ final class CachedModels: WorkerModelSource {
 
     func ready(connection: Int) -> [VersionKey] {
         state.withLock { state in
-            (state.catalogs[connection] ?? []).filter { state.loaded[$0.key] == $0.sha256 }.map(\.key).sorted()
+            let listed = (state.catalogs[connection] ?? []).filter { state.loaded[$0.key] == $0.sha256 }.map(\.key)
+            let retained = (state.retained[connection] ?? []).filter { state.loaded[$0] != nil }
+            return Set(listed).union(retained).sorted()
         }
     }
 
@@ -182,11 +213,11 @@ final class CachedModels: WorkerModelSource {
         guard var transfer = state.transfers[digest] else { return [] }
         var messages: [WorkerMessage] = []
         let size = transfer.download.size
-        let chunk = UInt64(Self.chunkSize)
-        while transfer.requested < size, transfer.requested - transfer.download.received < Self.window * chunk {
-            let length = min(chunk, size - transfer.requested)
+        while transfer.requested < size, transfer.inFlight < Self.window {
+            let length = min(transfer.chunk, size - transfer.requested)
             messages.append(.fetch(sha256: digest, offset: transfer.requested, length: UInt32(length)))
             transfer.requested += length
+            transfer.inFlight += 1
         }
         state.transfers[digest] = transfer
         return messages
@@ -199,7 +230,7 @@ final class CachedModels: WorkerModelSource {
         guard var transfer = state.transfers[digest], transfer.connection == connection,
               offset == transfer.download.received
         else { return [] }
-        transfer.lastProgress = MonotonicClock.nanoseconds
+        transfer.arrived(now: MonotonicClock.nanoseconds)
         state.transfers[digest] = transfer
         do {
             try transfer.download.append(offset: offset, bytes)
@@ -227,6 +258,7 @@ final class CachedModels: WorkerModelSource {
             }
             guard !unsettled else { continue }
             state.loaded[key] = nil
+            for connection in state.retained.keys { state.retained[connection]?.remove(key) }
             registry.unload(name: key.model, version: key.version)
             if !listed.contains(where: { $0.sha256 == digest }) { cache.remove(digest) }
             logger.info("version unloaded (no server lists it)", metadata: ["version": "\(key)"])
