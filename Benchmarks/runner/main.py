@@ -28,6 +28,8 @@ class Settings:
     warmup: float
     sweep_fractions: tuple[float, ...]
     kernel_iterations: int
+    # The smallest fraction of the best closed-loop throughput the sweep goes down to when its first step fails.
+    sweep_floor: float = 0.05
 
 
 QUICK = Settings(duration=1.0, warmup=0.3, sweep_fractions=(0.4, 0.7, 1.0), kernel_iterations=2000)
@@ -146,8 +148,10 @@ class Measurer:
         if not system.open_loop:
             return result
         best = max(point["throughput_rps"] for point in result["closed"].values())
-        for fraction in self.settings.sweep_fractions:
-            rate = max(10.0, best * fraction)
+        fractions = list(self.settings.sweep_fractions)
+        lowest = fractions[0]
+        while fractions:
+            rate = max(10.0, best * fractions.pop(0))
             point = self.load(system, running.endpoint, model, rate=rate)
             point["rate"] = rate
             result["open"].append(point)
@@ -155,9 +159,14 @@ class Measurer:
                 point["throughput_rps"] >= 0.95 * rate
             log(f"  {model} {system.name} rate {rate:.0f}: {point['throughput_rps']:.0f} req/s, "
                 f"p99 {point['p99_us']:.0f} µs {'ok' if ok else 'over'}")
-            if not ok:
+            if ok:
+                result["max_rate"] = rate
+            elif result["max_rate"] is None and lowest > self.settings.sweep_floor:
+                # Over the limit already at the lowest step: halve until a rate passes or the floor is reached.
+                lowest /= 2
+                fractions = [lowest]
+            else:
                 break
-            result["max_rate"] = rate
         return result
 
 
