@@ -23,6 +23,14 @@ def _ratio(numerator, denominator) -> str:
     return f"{numerator / denominator:.2f}×"
 
 
+def _max_rate(entry: dict) -> str:
+    if not entry.get("open"):
+        return "n/a (closed loop only)"
+    if entry.get("max_rate") is None:
+        return f"none ≥ {_rate(min(point['rate'] for point in entry['open']))}"
+    return _rate(entry["max_rate"])
+
+
 def _ok(point: dict) -> str:
     bad = {code: count for code, count in point["status"].items() if code != "OK"}
     return "" if not bad else " (" + ", ".join(f"{code} {count}" for code, count in bad.items()) + ")"
@@ -64,8 +72,9 @@ def render(results: dict, groups: dict[str, str]) -> str:
                 f"{_rate(one['throughput_rps'])} · {_us(one['p50_us'])} · {_us(one['p99_us'])}{_ok(one)}" if one else "—",
                 f"{_rate(eight['throughput_rps'])} · {_us(eight['p99_us'])}{_ok(eight)}" if eight else "—",
                 f"{_rate(many['throughput_rps'])} · {_us(many['p99_us'])}{_ok(many)}" if many else "—",
-                _rate(entry.get("max_rate")) if entry.get("open") else "n/a (closed loop only)",
-                _ratio(entry.get("max_rate"), best_peer[1] if best_peer else None) if entry.get("open") else "—",
+                _max_rate(entry),
+                _ratio(entry.get("max_rate"), best_peer[1] if best_peer else None)
+                if entry.get("open") and groups.get(name) != "floor" else "—",
                 _ratio(one["p50_us"], floor) if one and floor and groups.get(name) != "floor" else "—",
                 f"{many['cpu_us_per_request']:.1f}" if many and "cpu_us_per_request" in many else "—",
             ]
