@@ -148,18 +148,27 @@ def plot(results: dict, path: Path) -> None:
     models = list(results["models"])
     figure, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 5.5), squeeze=False)
     for axis, model in zip(axes[0], models):
-        for name, entry in results["models"][model].items():
-            points = list(entry["closed"].values()) + entry["open"]
-            points = sorted((p["throughput_rps"], p["p99_us"] / 1000) for p in points if p["throughput_rps"] > 0)
-            if points:
-                style = "--" if name.startswith(("raw echo", "gRPC echo")) else "-"
-                axis.plot(*zip(*points), style, marker="o", markersize=3, label=name)
+        colors = plt.get_cmap("tab20").colors
+        for index, (name, entry) in enumerate(results["models"][model].items()):
+            color = colors[(2 * index) % 20 if index < 10 else (2 * index + 1) % 20]
+            style = "--" if name.startswith(("raw echo", "gRPC echo")) else "-"
+            # Open loop: a line through the sweep, in rate order; closed loop: squares labelled C.
+            sweep = sorted((p["throughput_rps"], p["p99_us"] / 1000) for p in entry["open"] if p["throughput_rps"] > 0)
+            if sweep:
+                axis.plot(*zip(*sweep), style, color=color, marker="o", markersize=3)
+            closed = [(c, p["throughput_rps"], p["p99_us"] / 1000) for c, p in entry["closed"].items()
+                      if p["throughput_rps"] > 0]
+            axis.scatter([x for _, x, _ in closed], [y for _, _, y in closed], color=color, marker="s", s=14,
+                         label=name)
+            for concurrency, x, y in closed:
+                axis.annotate(str(concurrency), (x, y), fontsize=6, color=color, xytext=(2, 2),
+                              textcoords="offset points")
         axis.axhline(5, color="grey", linewidth=0.8, linestyle=":")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("throughput (req/s)")
         axis.set_ylabel("p99 latency (ms)")
-        axis.set_title(f"{model}: closed loop C=1/8/64 and open-loop sweep")
+        axis.set_title(f"{model}: closed loop (squares, labelled C) and open-loop sweep (lines)")
         axis.grid(True, which="both", linewidth=0.3)
     axes[0][0].legend(fontsize=7, loc="upper left")
     figure.suptitle(f"{results['machine']['cpu']}, {results['machine']['cores']} cores shared by servers and "
