@@ -48,6 +48,7 @@ func catalogs(_ actions: [BrokerAction]) -> [String: [CatalogEntry]] {
         #expect(catalogs(joined)["r"]?.map(\.key) == [m2], "versions without a known file (v1 here) are not offered")
         let early = try harness.predict("a")
         #expect(try replies(early).isEmpty && dispatched(early).isEmpty, "waits: the worker has nothing ready yet")
+        #expect(harness.core.nanosecondsUntilNextEvent() > 0, "and the broker does not spin while it waits")
         let sent = dispatched(harness.worker("r", .have([m2])))
         #expect(sent["r"]?.map(\.version) == [2])
         #expect(sent["r"]?.map(\.header.requestID) == ["a"])

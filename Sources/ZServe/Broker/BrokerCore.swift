@@ -148,7 +148,11 @@ final class BrokerCore {
     func nanosecondsUntilNextEvent() -> UInt64 {
         let now = clock.now()
         var next = now &+ Heartbeat.intervalNanoseconds
-        if pool.hasIdle, let due = scheduler.batchDue(in: queue) { next = min(next, due) }
+        // Only a worker that can take the oldest request's version makes its batch due (no spinning while the
+        // version is on its way to the remote workers).
+        if let oldest = queue.oldest, pool.hasIdle(for: oldest.versionKey), let due = scheduler.batchDue(in: queue) {
+            next = min(next, due)
+        }
         next = min(next, queue.nextExpiry)
         return next > now ? next - now : 0
     }

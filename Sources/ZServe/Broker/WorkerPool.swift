@@ -71,6 +71,9 @@ struct WorkerPool {
         return ready[id]?.contains(key) == true
     }
 
+    /// Whether an idle worker can serve `key`.
+    func hasIdle(for key: VersionKey?) -> Bool { idle.contains { canServe($0, key) } }
+
     /// An idle worker that can serve `key`, most recently idle first (its caches are warm).
     mutating func takeIdle(for key: VersionKey?) -> ID? {
         guard let position = idle.lastIndex(where: { canServe($0, key) }) else { return nil }
