@@ -2,6 +2,9 @@
 worker-count change every 30 s; nothing may fail and memory must settle.
 
     python Benchmarks/soak.py [--bin .build/release/zserve] [--minutes 10] [--load 0.8] [--out docs/soak]
+                              [--push-every 5] [--scale-every 30] [--bench-args "--threads 2"]
+
+--push-every 0 / --scale-every 0 leave the pushes / the scaling out (to tell which one disturbs the serving).
 
 1. Capacity: `zserve bench --concurrency 64` for 5 s on the CTR MLP (2 workers, batching 64).
 2. Soak: `zserve bench --rate (load × capacity)` in consecutive 10 s windows (open loop: latency counts from each
@@ -31,8 +34,6 @@ sys.path.insert(0, str(REPO_ROOT / "Clients" / "python"))
 from zserve_client import AdminClient  # noqa: E402
 
 WINDOW_S = 10
-PUSH_EVERY_S = 5
-SCALE_EVERY_S = 30
 
 
 def rss_bytes(pid: int) -> int:
@@ -49,10 +50,13 @@ def bench(binary: Path, endpoint: str, args: list[str]) -> dict:
 
 
 class Operator(threading.Thread):
-    """Pushes every PUSH_EVERY_S and changes the worker count every SCALE_EVERY_S until stopped; records failures."""
+    """Pushes every `push_every` seconds and changes the worker count every `scale_every` until stopped (0: never);
+    records failures."""
 
-    def __init__(self, admin_endpoint: str, models: list[bytes]):
+    def __init__(self, admin_endpoint: str, models: list[bytes], push_every: float, scale_every: float):
         super().__init__(daemon=True)
+        self.push_every = push_every or float("inf")
+        self.scale_every = scale_every or float("inf")
         self.admin_endpoint = admin_endpoint
         self.models = models
         self.stop = threading.Event()
@@ -62,7 +66,7 @@ class Operator(threading.Thread):
 
     def run(self) -> None:
         started = time.monotonic()
-        next_push, next_scale, workers = started + PUSH_EVERY_S, started + SCALE_EVERY_S, 2
+        next_push, next_scale, workers = started + self.push_every, started + self.scale_every, 2
         with AdminClient(self.admin_endpoint) as admin:
             while not self.stop.wait(0.1):
                 now = time.monotonic()
@@ -70,12 +74,12 @@ class Operator(threading.Thread):
                     if now >= next_push:
                         admin.push_model("ctr", self.models[self.pushes % len(self.models)])
                         self.pushes += 1
-                        next_push += PUSH_EVERY_S
+                        next_push += self.push_every
                     if now >= next_scale:
                         workers = 3 if workers == 2 else 2
                         admin.scale_workers(workers)
                         self.scales += 1
-                        next_scale += SCALE_EVERY_S
+                        next_scale += self.scale_every
                 except Exception as error:  # noqa: BLE001 - every failure is reported
                     self.failures.append(f"{time.monotonic() - started:.0f} s: {error}")
 
@@ -112,6 +116,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--load", type=float, default=0.8)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "soak")
+    parser.add_argument("--push-every", type=float, default=5, help="seconds between pushes (0: none)")
+    parser.add_argument("--scale-every", type=float, default=30, help="seconds between worker-count changes (0: none)")
+    parser.add_argument("--bench-args", default="", help="extra `zserve bench` arguments for the load, e.g. --threads 2")
     parser.add_argument("--model-file", type=Path,
                         default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
     args = parser.parse_args()
@@ -147,12 +154,13 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            operator = Operator(ready["admin"], [altered, model])
+            operator = Operator(ready["admin"], [altered, model], args.push_every, args.scale_every)
             operator.start()
             started = time.monotonic()
             windows = []
             while time.monotonic() - started < args.minutes * 60:
-                result = bench(args.bin, ready["listen"], ["--rate", f"{rate:.0f}", "--duration", str(WINDOW_S)])
+                result = bench(args.bin, ready["listen"],
+                               ["--rate", f"{rate:.0f}", "--duration", str(WINDOW_S), *args.bench_args.split()])
                 windows.append((time.monotonic() - started, result))
                 print(f"{(time.monotonic() - started) / 60:5.1f} min: {result['requests']} requests, "
                       f"p99 {result['p99_us'] / 1000:.2f} ms, status {result['status']}, "
