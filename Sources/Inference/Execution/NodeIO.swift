@@ -50,6 +50,16 @@ public struct NodeIO {
         try session.allocate(elementType, shape)
     }
 
+    /// A copy of `tensor` in this session's buffers, bound to no output: a subgraph's result becoming an element of
+    /// a sequence this node builds.
+    func sequenceElement(copying tensor: Tensor) throws(InferenceError) -> Tensor {
+        let copy = try sequenceElement(tensor.elementType, tensor.shape)
+        if tensor.byteCount > 0 {
+            copy.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.byteCount)
+        }
+        return copy
+    }
+
     /// An output tensor of `elementType` and `shape` to fill. Its storage is reused from earlier runs when large
     /// enough, so its previous contents are arbitrary.
     ///

@@ -212,14 +212,21 @@ public final class Session {
     /// so the pool holds at most as many blocks as values are live at once.
     func allocate(valueIndex: Int, elementType: ElementType, shape: [Int]) throws(InferenceError) -> Tensor {
         values[valueIndex] = nil
-        let tensor = try allocate(elementType, shape)
+        let tensor = try allocate(elementType, shape, forgettingBlocksHeldOutside: true)
         values[valueIndex] = .tensor(tensor)
         return tensor
     }
 
     /// A tensor of `shape` in a free block of the pool (or a new block), bound to no value: an element of a
-    /// sequence being built. Its block returns to the pool once nothing references it.
+    /// sequence being built. Its block returns to the pool once nothing references it. The blocks of the elements
+    /// built before it (held by the kernel, not yet by any value) stay counted.
     func allocate(_ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
+        try allocate(elementType, shape, forgettingBlocksHeldOutside: false)
+    }
+
+    private func allocate(
+        _ elementType: ElementType, _ shape: [Int], forgettingBlocksHeldOutside forgetting: Bool
+    ) throws(InferenceError) -> Tensor {
         try shape.validateShape()
         let bytes = shape.elementCount * elementType.byteSize
         var best: Int?
@@ -237,7 +244,7 @@ public final class Session {
                 bufferBytes -= pool[largestFree].byteCapacity
                 pool.remove(at: largestFree)
             }
-            forgetBlocksHeldOutside()
+            if forgetting { forgetBlocksHeldOutside() }
             guard bufferBytes + bytes <= memoryLimit else {
                 throw .resourceExhausted(
                     "a \(shape) \(elementType) tensor would take the session past its \(memoryLimit)-byte memory limit")

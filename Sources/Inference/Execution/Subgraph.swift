@@ -85,8 +85,8 @@ struct SubgraphRun {
 
     /// Binds the captured outer values and runs the subgraph.
     ///
-    /// - Returns: its outputs, whose tensors view the subgraph session's buffers: copy what must outlive the next
-    ///   run (`NodeIO.setOutput(_:copying:)`). A sequence's tensors are never overwritten while it holds them.
+    /// - Returns: its outputs, whose tensors (a sequence's too) view the subgraph session's buffers: copy what must
+    ///   outlive the next run (`NodeIO.setOutput(_:copying:)`).
     func run() throws(InferenceError) -> [Value] {
         for (position, slot) in subgraph.captureSlots.enumerated() {
             guard let value = io.value(slot) else {
@@ -147,12 +147,16 @@ extension NodeIO {
         }
     }
 
-    /// Sets output `position` to `value`: a tensor copied as `setOutput(_:copying:)` does, a sequence or an empty
-    /// optional as it is (its tensors are never overwritten while it holds them).
+    /// Sets output `position` to a copy of `value` in this session's buffers: a tensor as `setOutput(_:copying:)`,
+    /// a sequence tensor by tensor (so this session counts them and the subgraph's session reuses its own).
     func setOutput(_ position: Int, copying value: Value) throws(InferenceError) {
-        if case .tensor(let tensor) = value {
+        switch value {
+        case .tensor(let tensor):
             try setOutput(position, copying: tensor)
-        } else {
+        case .sequence(var sequence):
+            sequence.tensors = try sequence.tensors.map { tensor throws(InferenceError) in try sequenceElement(copying: tensor) }
+            try setOutput(position, value: .sequence(sequence))
+        case .noElement:
             try setOutput(position, value: value)
         }
     }

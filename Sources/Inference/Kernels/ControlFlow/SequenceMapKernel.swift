@@ -3,8 +3,8 @@
 ///
 /// The body takes the sequence's element at the position, then each additional input: a sequence's element at the
 /// same position (every sequence must be as long as the first) or a tensor, the same one each time. Its outputs
-/// are tensors; each becomes one element of the node's output at that position. A body's output tensors are kept
-/// as they are, not copied: the body's session never reuses a buffer a sequence still holds.
+/// are tensors; each, copied into the node's session (the body's reuses its buffers), becomes one element of the
+/// node's output at that position.
 struct SequenceMapKernel: RunsSubgraphs {
     let body: Subgraph
     /// The node's own inputs (the captured outer values follow them).
@@ -50,7 +50,9 @@ struct SequenceMapKernel: RunsSubgraphs {
                     try run.bind(position, value)
                 }
             }
-            for (position, tensor) in try run.runTensors().enumerated() { results[position].append(tensor) }
+            for (position, tensor) in try run.runTensors().enumerated() {
+                results[position].append(try io.sequenceElement(copying: tensor))
+            }
         }
         for (position, tensors) in results.enumerated() {
             let elementType = tensors.first?.elementType ?? body.outputType(position) ?? .float32
