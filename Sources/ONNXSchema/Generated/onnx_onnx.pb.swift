@@ -794,6 +794,7 @@ public nonisolated struct Onnx_SequenceProto: Sendable {
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
   public mutating func clearName() {self._name = nil}
 
+  /// ONNX's SequenceProto.DataType: 1 tensor, 3 sequence, 5 optional (ZServe reads tensors).
   public var elemType: Int32 {
     get {_elemType ?? 0}
     set {_elemType = newValue}
@@ -810,20 +811,6 @@ public nonisolated struct Onnx_SequenceProto: Sendable {
   public var optionalValues: [Onnx_OptionalProto] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public nonisolated enum DataType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
-    case undefined = 0
-    case tensor = 1
-    case sparseTensor = 2
-    case sequence = 3
-    case map = 4
-    case `optional` = 5
-
-    public init() {
-      self = .undefined
-    }
-
-  }
 
   public init() {}
 
@@ -846,6 +833,7 @@ public nonisolated struct Onnx_OptionalProto: @unchecked Sendable {
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
   public mutating func clearName() {_uniqueStorage()._name = nil}
 
+  /// ONNX's OptionalProto.DataType, numbered as SequenceProto's.
   public var elemType: Int32 {
     get {_storage._elemType ?? 0}
     set {_uniqueStorage()._elemType = newValue}
@@ -883,20 +871,6 @@ public nonisolated struct Onnx_OptionalProto: @unchecked Sendable {
   public mutating func clearOptionalValue() {_uniqueStorage()._optionalValue = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public nonisolated enum DataType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
-    case undefined = 0
-    case tensor = 1
-    case sparseTensor = 2
-    case sequence = 3
-    case map = 4
-    case `optional` = 5
-
-    public init() {
-      self = .undefined
-    }
-
-  }
 
   public init() {}
 
@@ -2197,10 +2171,6 @@ nonisolated extension Onnx_SequenceProto: SwiftProtobuf.Message, SwiftProtobuf._
   }
 }
 
-nonisolated extension Onnx_SequenceProto.DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}TENSOR\0\u{1}SPARSE_TENSOR\0\u{1}SEQUENCE\0\u{1}MAP\0\u{1}OPTIONAL\0")
-}
-
 nonisolated extension Onnx_OptionalProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OptionalProto"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}elem_type\0\u{3}tensor_value\0\u{4}\u{2}sequence_value\0\u{4}\u{2}optional_value\0")
@@ -2297,10 +2267,6 @@ nonisolated extension Onnx_OptionalProto: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
-}
-
-nonisolated extension Onnx_OptionalProto.DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}TENSOR\0\u{1}SPARSE_TENSOR\0\u{1}SEQUENCE\0\u{1}MAP\0\u{1}OPTIONAL\0")
 }
 
 nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
