@@ -249,6 +249,8 @@ struct ConvKernel: ActivationFusing {
             let image = input + channel * g.inputPlane
             repeat {
                 for kh in 0..<rows.kernel {
+                    let rowOffset = kh * rows.dilation - rows.padBegin
+                    let validRows = rows.validOutputs(tapOffset: rowOffset)
                     for kw in 0..<cols.kernel {
                         repeat {
                             // The input plane this outer tap reads at this outer position, if inside the input.
@@ -260,7 +262,9 @@ struct ConvKernel: ActivationFusing {
                                 plane = plane * axis.input + at
                             }
                             if inside {
-                                im2colBlock(image + plane * inputBlock, kh: kh, kw: kw, rows: rows, cols: cols, row: row)
+                                im2colBlock(
+                                    image + plane * inputBlock, rowOffset: rowOffset, validRows: validRows, kw: kw,
+                                    rows: rows, cols: cols, row: row)
                             } else {
                                 row.update(repeating: 0, count: block)
                             }
@@ -286,15 +290,14 @@ struct ConvKernel: ActivationFusing {
         return false
     }
 
-    /// One tap's row of the 2-D columns matrix: [outH·outW] values of `image` (one input plane) at tap (kh, kw).
+    /// One tap's row of the 2-D columns matrix: [outH·outW] values of `image` (one input plane) at tap (kh, kw),
+    /// given as its row offset (kh · dilation − padBegin) and the output rows it reads inside the input.
     @inline(__always)
     private static func im2colBlock(
-        _ image: UnsafePointer<Float>, kh: Int, kw: Int, rows: AxisWindow, cols: AxisWindow,
-        row: UnsafeMutablePointer<Float>
+        _ image: UnsafePointer<Float>, rowOffset: Int, validRows: Range<Int>, kw: Int, rows: AxisWindow,
+        cols: AxisWindow, row: UnsafeMutablePointer<Float>
     ) {
         let plane = rows.output * cols.output
-        let rowOffset = kh * rows.dilation - rows.padBegin
-        let validRows = rows.validOutputs(tapOffset: rowOffset)
         let colOffset = kw * cols.dilation - cols.padBegin
         let validCols = cols.validOutputs(tapOffset: colOffset)
         if validRows.isEmpty || validCols.isEmpty {
