@@ -37,6 +37,14 @@ public struct ONNXGraphBuilder {
         model.graph.output.append(Self.valueInfo(name, type, shape))
     }
 
+    /// Declares a graph output that is a sequence of `type` tensors (what a served model may not have).
+    public mutating func sequenceOutput(_ name: String, _ type: ElementType) {
+        model.graph.output.append(.with { info in
+            info.name = name
+            info.type.sequenceType.elemType = Self.valueInfo(name, type, nil).type
+        })
+    }
+
     /// Adds an initializer stored as raw_data (or in the typed field when `typed` is true).
     public mutating func initializer(_ name: String, _ tensor: Tensor, typed: Bool = false) {
         model.graph.initializer.append(Self.tensorProto(name, tensor, typed: typed))

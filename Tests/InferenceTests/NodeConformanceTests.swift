@@ -9,7 +9,7 @@ import ZServeTesting
 ///
 /// Every node test whose model loads must pass on every data set with ONNX's backend tolerances (rtol 1e-3,
 /// atol 1e-7; integers and bools exact). A model the loader refuses as `.unsupported` is skipped with that reason, as
-/// is a test whose graph inputs or outputs are not tensors. With `ZSERVE_OPERATOR_REPORT=FILE` set, `operatorReport`
+/// is a test whose graph inputs or outputs are maps; sequences and optionals go through `SequenceValueTests`. With `ZSERVE_OPERATOR_REPORT=FILE` set, `operatorReport`
 /// also writes every test's outcome and operators as JSON to FILE (`scripts/operator_report.py` turns it into
 /// `docs/operators.md`).
 enum NodeTests {
@@ -77,7 +77,9 @@ enum NodeTests {
 
     /// Loads and runs one node test.
     static func evaluate(_ reference: ReferenceCase) -> Outcome {
-        if let reason = nonTensorValue(reference) { return .skipped(reason) }
+        if let reason = nonTensorValue(reference) {
+            return SequenceValueTests.evaluate(reference) ?? .skipped(reason)
+        }
         return evaluate(modelFile: reference.modelFile, dataSets: reference.dataSets,
                         sumTerms: float32Transforms[reference.name])
     }

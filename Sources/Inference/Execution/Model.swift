@@ -30,6 +30,10 @@ public final class Model: Sendable {
     /// unchecked, and such an output's `outputs` entry is a placeholder (see `Subgraph.outputType(_:)`).
     let untypedInputs: Set<Int>
     let untypedOutputs: Set<Int>
+    /// Input and output positions declared as sequences or optionals (a subgraph's, or a test model's): their
+    /// `inputs` / `outputs` entries are placeholders, and only `Session.setInput(_:value:)` binds such an input.
+    let nonTensorInputs: Set<Int>
+    let nonTensorOutputs: Set<Int>
     /// Per node position, the values no later node reads (nor the caller: graph outputs are excluded), which the
     /// session drops after that node runs so their storage can hold later values.
     let releases: [[Int]]
@@ -39,7 +43,8 @@ public final class Model: Sendable {
     init(
         inputs: [TensorSpec], outputs: [TensorSpec], opsetVersion: Int, metadata: [String: String],
         nodes: [PlannedNode], valueCount: Int, constants: [(Int, Tensor)], inputIndexes: [Int], outputIndexes: [Int],
-        captureIndexes: [Int] = [], untypedInputs: Set<Int> = [], untypedOutputs: Set<Int> = []
+        captureIndexes: [Int] = [], untypedInputs: Set<Int> = [], untypedOutputs: Set<Int> = [],
+        nonTensorInputs: Set<Int> = [], nonTensorOutputs: Set<Int> = []
     ) {
         self.inputs = inputs
         self.outputs = outputs
@@ -53,6 +58,8 @@ public final class Model: Sendable {
         self.captureIndexes = captureIndexes
         self.untypedInputs = untypedInputs
         self.untypedOutputs = untypedOutputs
+        self.nonTensorInputs = nonTensorInputs
+        self.nonTensorOutputs = nonTensorOutputs
         self.operatorCounts = nodes.reduce(into: [:]) { $0[$1.opType, default: 0] += 1 }
         let constantIndexes = Set(constants.map(\.0))
         self.releases = Self.releases(
@@ -83,7 +90,17 @@ public final class Model: Sendable {
             inputs: plan.inputs, outputs: plan.outputs, opsetVersion: plan.opsetVersion, metadata: plan.metadata,
             nodes: plan.nodes, valueCount: plan.valueCount, constants: plan.constants,
             inputIndexes: plan.inputIndexes, outputIndexes: plan.outputIndexes, captureIndexes: plan.captureIndexes,
-            untypedInputs: plan.untypedInputs, untypedOutputs: plan.untypedOutputs)
+            untypedInputs: plan.untypedInputs, untypedOutputs: plan.untypedOutputs,
+            nonTensorInputs: plan.nonTensorInputs, nonTensorOutputs: plan.nonTensorOutputs)
+    }
+
+    /// Loads a model whose own inputs and outputs may be sequences or optionals, which `init(onnx:)` refuses (the
+    /// serving API carries tensors): for ONNX's sequence node tests, run through `Session.setInput(_:value:)` and
+    /// `Session.runValues()`.
+    convenience init(contentsOf url: URL, allowingNonTensorGraphValues: Bool) throws {
+        var loader = try ModelLoader(file: try ONNXFile(url: url), registry: .standard)
+        loader.allowsNonTensorGraphValues = allowingNonTensorGraphValues
+        try self.init(plan: loader.plan())
     }
 
     /// For each node, the values it is the last reader of (or, for values nobody reads, their producer), minus

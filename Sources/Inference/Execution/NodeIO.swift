@@ -11,16 +11,53 @@ public struct NodeIO {
 
     /// Input `position`, or nil when the slot is absent (an optional input left empty) or beyond the node's inputs.
     public func input(_ position: Int) -> Tensor? {
-        guard position < inputIndexes.count, inputIndexes[position] >= 0 else { return nil }
-        return session.values[inputIndexes[position]]
+        value(position)?.tensor
     }
 
     /// Input `position`, which the node must have.
     public func requiredInput(_ position: Int) throws(InferenceError) -> Tensor {
-        guard let tensor = input(position) else {
+        guard let value = value(position) else {
             throw InferenceError.invalidInput("missing input \(position)")
         }
+        guard let tensor = value.tensor else {
+            throw InferenceError.invalidInput("input \(position) is \(value.kindDescription), not a tensor")
+        }
         return tensor
+    }
+
+    /// Input `position` whatever its kind, or nil when the slot is absent or beyond the node's inputs.
+    func value(_ position: Int) -> Value? {
+        guard position < inputIndexes.count, inputIndexes[position] >= 0 else { return nil }
+        return session.values[inputIndexes[position]]
+    }
+
+    /// Input `position`, which must be a sequence.
+    func sequence(_ position: Int) throws(InferenceError) -> TensorSequence {
+        guard let value = value(position) else { throw InferenceError.invalidInput("missing input \(position)") }
+        guard case .sequence(let sequence) = value else {
+            throw InferenceError.invalidInput("input \(position) is \(value.kindDescription), not a sequence")
+        }
+        return sequence
+    }
+
+    /// Sets output `position` to `value` (a sequence, an empty optional, or a tensor view); no copy.
+    func setOutput(_ position: Int, value: Value) throws(InferenceError) {
+        session.values[try outputIndex(position)] = value
+    }
+
+    /// A tensor of `elementType` and `shape` to fill, bound to no output: an element of a sequence this node builds.
+    func sequenceElement(_ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
+        try session.allocate(elementType, shape)
+    }
+
+    /// A copy of `tensor` in this session's buffers, bound to no output: a subgraph's result becoming an element of
+    /// a sequence this node builds.
+    func sequenceElement(copying tensor: Tensor) throws(InferenceError) -> Tensor {
+        let copy = try sequenceElement(tensor.elementType, tensor.shape)
+        if tensor.byteCount > 0 {
+            copy.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.byteCount)
+        }
+        return copy
     }
 
     /// An output tensor of `elementType` and `shape` to fill. Its storage is reused from earlier runs when large
@@ -33,7 +70,7 @@ public struct NodeIO {
 
     /// Sets output `position` to an existing tensor (a view such as a reshape of an input); no copy.
     public func setOutput(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
-        session.values[try outputIndex(position)] = tensor
+        session.values[try outputIndex(position)] = .tensor(tensor)
     }
 
     /// Scratch space for `count` floats, valid until the kernel returns; contents arbitrary. One block serves every

@@ -57,6 +57,7 @@ public struct OperatorRegistry: Sendable {
         registry.registerVisionAndSequenceOperators()
         registry.registerMachineLearningOperators()
         registry.registerControlFlowOperators()
+        registry.registerSequenceOperators()
         return registry
     }()
 }

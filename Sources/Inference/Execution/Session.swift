@@ -13,8 +13,9 @@ public final class Session {
     public let model: Model
     /// The most bytes this session's buffers may hold together.
     public let memoryLimit: Int
-    /// Current tensor of every value in the graph, indexed by the model's value numbering.
-    var values: [Tensor?]
+    /// Current value of every value in the graph (a tensor, or a sequence or optional inside the graph), indexed by
+    /// the model's value numbering.
+    var values: [Value?]
     /// Every block of tensor memory the session owns; a block is free when this array holds its only reference.
     private var pool: [TensorStorage] = []
     /// Bytes held by this session and its subgraph sessions together.
@@ -37,15 +38,16 @@ public final class Session {
         self.model = model
         self.memoryLimit = memoryLimit
         self.account = account
-        self.values = [Tensor?](repeating: nil, count: model.valueCount)
+        self.values = [Value?](repeating: nil, count: model.valueCount)
         for (index, tensor) in model.constants {
-            values[index] = tensor
+            values[index] = .tensor(tensor)
         }
     }
 
     /// Sets model input `position` to a copy of `bytes`, after checking type and shape against the input's spec and
     /// the byte count against the shape (`TensorSpec.validate(elementType:shape:byteCount:)`).
     public func setInput(_ position: Int, elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) throws(InferenceError) {
+        try expectTensorInput(position)
         if model.untypedInputs.contains(position) {
             try shape.validateShape()
         } else {
@@ -59,10 +61,30 @@ public final class Session {
 
     /// Sets model input `position` to `tensor` (no copy) after checking it against the input's spec.
     public func setInput(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
+        try expectTensorInput(position)
         if !model.untypedInputs.contains(position) {
             try model.inputs[position].validate(elementType: tensor.elementType, shape: tensor.shape)
         }
-        values[model.inputIndexes[position]] = tensor
+        values[model.inputIndexes[position]] = .tensor(tensor)
+    }
+
+    /// Sets model input `position` to `value`: a tensor goes through `setInput(_:_:)`; a sequence or an empty
+    /// optional only binds an input the graph declares as a sequence or optional.
+    func setInput(_ position: Int, value: Value) throws(InferenceError) {
+        if case .tensor(let tensor) = value, !model.nonTensorInputs.contains(position) {
+            return try setInput(position, tensor)
+        }
+        guard model.nonTensorInputs.contains(position) else {
+            throw InferenceError.invalidInput(
+                "input '\(model.inputs[position].name)' takes a tensor, was given \(value.kindDescription)")
+        }
+        values[model.inputIndexes[position]] = value
+    }
+
+    private func expectTensorInput(_ position: Int) throws(InferenceError) {
+        if model.nonTensorInputs.contains(position) {
+            throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is a sequence or optional, not a tensor")
+        }
     }
 
     /// The session that runs `subgraph` (a graph attribute of one of this model's nodes) for this one: made on
@@ -77,8 +99,8 @@ public final class Session {
 
     /// Binds the value a subgraph reads from its enclosing graph (`model.captureIndexes[position]`); no check, the
     /// enclosing graph computed it.
-    func setCapture(_ position: Int, _ tensor: Tensor) {
-        values[model.captureIndexes[position]] = tensor
+    func setCapture(_ position: Int, _ value: Value) {
+        values[model.captureIndexes[position]] = value
     }
 
     /// Runs the graph on the inputs set since the last run.
@@ -88,6 +110,21 @@ public final class Session {
     /// - Throws: `InferenceError.invalidInput` when an input is missing or a node rejects the inputs' shapes or
     ///   values, `.resourceExhausted` past the memory limit, `.execution` for anything else; messages name the node.
     public func run() throws(InferenceError) -> [Tensor] {
+        let outputs = try runValues()
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(outputs.count)
+        for (position, value) in outputs.enumerated() {
+            guard let tensor = value.tensor else {
+                throw .execution(
+                    node: "graph", message: "output '\(model.outputs[position].name)' is \(value.kindDescription), not a tensor")
+            }
+            tensors.append(tensor)
+        }
+        return tensors
+    }
+
+    /// Runs the graph as `run()` does, returning its outputs whatever their kind (a subgraph's sequences, a test's).
+    func runValues() throws(InferenceError) -> [Value] {
         defer { clearValues() }
         for (position, index) in model.inputIndexes.enumerated() where values[index] == nil {
             throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is missing")
@@ -117,13 +154,13 @@ public final class Session {
                 throw .execution(node: node.label, message: "\(error)")
             }
         }
-        var outputs: [Tensor] = []
+        var outputs: [Value] = []
         outputs.reserveCapacity(model.outputIndexes.count)
         for (position, index) in model.outputIndexes.enumerated() {
-            guard let tensor = values[index] else {
+            guard let value = values[index] else {
                 throw .execution(node: "graph", message: "output '\(model.outputs[position].name)' was not computed")
             }
-            outputs.append(tensor)
+            outputs.append(value)
         }
         return outputs
     }
@@ -151,7 +188,13 @@ public final class Session {
     /// earlier runs the caller still holds, which are the caller's from now on.
     private func forgetBlocksHeldOutside() {
         var live = Set<ObjectIdentifier>()
-        for case let tensor? in values { live.insert(ObjectIdentifier(tensor.storage)) }
+        for case let value? in values {
+            switch value {
+            case .tensor(let tensor): live.insert(ObjectIdentifier(tensor.storage))
+            case .sequence(let sequence): for tensor in sequence.tensors { live.insert(ObjectIdentifier(tensor.storage)) }
+            case .noElement: break
+            }
+        }
         var index = 0
         while index < pool.count {
             if !isKnownUniquelyReferenced(&pool[index]) && !live.contains(ObjectIdentifier(pool[index])) {
@@ -168,9 +211,24 @@ public final class Session {
     /// The smallest free block that fits is taken; when none fits, the largest free block (too small) is replaced,
     /// so the pool holds at most as many blocks as values are live at once.
     func allocate(valueIndex: Int, elementType: ElementType, shape: [Int]) throws(InferenceError) -> Tensor {
+        values[valueIndex] = nil
+        let tensor = try allocate(elementType, shape, forgettingBlocksHeldOutside: true)
+        values[valueIndex] = .tensor(tensor)
+        return tensor
+    }
+
+    /// A tensor of `shape` in a free block of the pool (or a new block), bound to no value: an element of a
+    /// sequence being built. Its block returns to the pool once nothing references it. The blocks of the elements
+    /// built before it (held by the kernel, not yet by any value) stay counted.
+    func allocate(_ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
+        try allocate(elementType, shape, forgettingBlocksHeldOutside: false)
+    }
+
+    private func allocate(
+        _ elementType: ElementType, _ shape: [Int], forgettingBlocksHeldOutside forgetting: Bool
+    ) throws(InferenceError) -> Tensor {
         try shape.validateShape()
         let bytes = shape.elementCount * elementType.byteSize
-        values[valueIndex] = nil
         var best: Int?
         var largestFree: Int?
         for index in pool.indices where isKnownUniquelyReferenced(&pool[index]) {
@@ -186,7 +244,7 @@ public final class Session {
                 bufferBytes -= pool[largestFree].byteCapacity
                 pool.remove(at: largestFree)
             }
-            forgetBlocksHeldOutside()
+            if forgetting { forgetBlocksHeldOutside() }
             guard bufferBytes + bytes <= memoryLimit else {
                 throw .resourceExhausted(
                     "a \(shape) \(elementType) tensor would take the session past its \(memoryLimit)-byte memory limit")
@@ -195,9 +253,7 @@ public final class Session {
             pool.append(storage)
             bufferBytes += bytes
         }
-        let tensor = Tensor(elementType: elementType, shape: shape, storage: storage)
-        values[valueIndex] = tensor
-        return tensor
+        return Tensor(elementType: elementType, shape: shape, storage: storage)
     }
 }
 

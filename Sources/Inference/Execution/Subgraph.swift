@@ -14,12 +14,13 @@ struct Subgraph: Sendable {
 
     /// The element type the subgraph declares for output `position`, or nil when it leaves it to the node.
     func outputType(_ position: Int) -> ElementType? {
-        model.untypedOutputs.contains(position) ? nil : model.outputs[position].elementType
+        declaredOutput(position)?.elementType
     }
 
-    /// The declared output `position`, or nil when untyped (for an empty scan output's type and shape).
+    /// The declared output `position`, or nil when untyped or a sequence or optional (for an empty scan output's
+    /// type and shape).
     func declaredOutput(_ position: Int) -> TensorSpec? {
-        model.untypedOutputs.contains(position) ? nil : model.outputs[position]
+        model.untypedOutputs.contains(position) || model.nonTensorOutputs.contains(position) ? nil : model.outputs[position]
     }
 
     /// Starts a run of the subgraph inside the node running through `io`: bind the inputs, then `run()`.
@@ -37,10 +38,11 @@ struct SubgraphRun {
     let session: Session
     let io: NodeIO
 
-    /// Binds subgraph input `position` to `tensor` (no copy), after checking its element type.
-    func bind(_ position: Int, _ tensor: Tensor) throws(InferenceError) {
+    /// Binds subgraph input `position` to `value` (no copy), after checking a tensor's element type and that a
+    /// sequence or optional goes to an input declared as one.
+    func bind(_ position: Int, _ value: Value) throws(InferenceError) {
         do {
-            try session.setInput(position, tensor)
+            try session.setInput(position, value: value)
         } catch {
             throw named(error)
         }
@@ -83,19 +85,33 @@ struct SubgraphRun {
 
     /// Binds the captured outer values and runs the subgraph.
     ///
-    /// - Returns: its outputs, which view the subgraph session's buffers: copy what must outlive the next run.
-    func run() throws(InferenceError) -> [Tensor] {
+    /// - Returns: its outputs, whose tensors (a sequence's too) view the subgraph session's buffers: copy what must
+    ///   outlive the next run (`NodeIO.setOutput(_:copying:)`).
+    func run() throws(InferenceError) -> [Value] {
         for (position, slot) in subgraph.captureSlots.enumerated() {
-            guard let tensor = io.input(slot) else {
+            guard let value = io.value(slot) else {
                 throw InferenceError.execution(node: subgraph.name, message: "an outer value it reads was not computed")
             }
-            session.setCapture(position, tensor)
+            session.setCapture(position, value)
         }
         do {
-            return try session.run()
+            return try session.runValues()
         } catch {
             throw named(error)
         }
+    }
+
+    /// Runs the subgraph as `run()` does, requiring every output to be a tensor (Scan's, a condition).
+    func runTensors() throws(InferenceError) -> [Tensor] {
+        var tensors: [Tensor] = []
+        for (position, value) in try run().enumerated() {
+            guard let tensor = value.tensor else {
+                throw InferenceError.invalidInput(
+                    "\(subgraph.name) output \(position) is \(value.kindDescription) where a tensor is needed")
+            }
+            tensors.append(tensor)
+        }
+        return tensors
     }
 
     private func named(_ error: InferenceError) -> InferenceError {
@@ -128,6 +144,20 @@ extension NodeIO {
         let output = try output(position, tensor.elementType, tensor.shape)
         if tensor.byteCount > 0 {
             output.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.byteCount)
+        }
+    }
+
+    /// Sets output `position` to a copy of `value` in this session's buffers: a tensor as `setOutput(_:copying:)`,
+    /// a sequence tensor by tensor (so this session counts them and the subgraph's session reuses its own).
+    func setOutput(_ position: Int, copying value: Value) throws(InferenceError) {
+        switch value {
+        case .tensor(let tensor):
+            try setOutput(position, copying: tensor)
+        case .sequence(var sequence):
+            sequence.tensors = try sequence.tensors.map { tensor throws(InferenceError) in try sequenceElement(copying: tensor) }
+            try setOutput(position, value: .sequence(sequence))
+        case .noElement:
+            try setOutput(position, value: value)
         }
     }
 }

@@ -1,9 +1,10 @@
-/// Conv (1-D and 2-D) on float32: strides, pads, auto_pad, dilations, group, optional bias, fused activation and
-/// an optional fused MaxPool.
+/// Conv over any number of spatial axes on float32: strides, pads, auto_pad, dilations, group, optional bias, fused
+/// activation and an optional fused MaxPool.
 ///
 /// Per image and group: im2col into session scratch, then one `cblas_sgemm` of the group's weights [M/g, C/g·kH·kW]
-/// by the columns [C/g·kH·kW, outH·outW]. A 1×1 kernel with stride 1 and no padding multiplies the input directly;
-/// depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM; convolutions
+/// by the columns [C/g·kH·kW, outH·outW] (with more than two spatial axes the leading ones join both: C/g·kD·kH·kW
+/// by outD·outH·outW). A 1×1 kernel with stride 1 and no padding multiplies the input directly;
+/// 1-D and 2-D depthwise convolutions (one input channel per group) run a direct loop instead of a one-row GEMM; convolutions
 /// with few taps per output (the first layer of an image model) run `SmallDepthConv`. With a fused MaxPool each
 /// image's maps are computed into scratch (or registers) and pooled there, so the full-size convolution output is
 /// never written.
@@ -46,8 +47,8 @@ struct ConvKernel: ActivationFusing {
         guard x.elementType == .float32, w.elementType == .float32, bias.map({ $0.elementType == .float32 }) ?? true else {
             throw InferenceError.invalidInput("Conv takes float32 X, W and B")
         }
-        guard x.rank == 3 || x.rank == 4 else {
-            throw InferenceError.invalidInput("Conv supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+        guard x.rank >= 3 else {
+            throw InferenceError.invalidInput("Conv takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
         guard w.rank == x.rank else {
             throw InferenceError.invalidInput("Conv weight \(w.shape) does not match input \(x.shape)")
@@ -65,25 +66,26 @@ struct ConvKernel: ActivationFusing {
         if let bias, bias.shape != [maps] {
             throw InferenceError.invalidInput("Conv bias has shape \(bias.shape), needs [\(maps)]")
         }
-        let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: kernel)
-        let pooled = try pool.map { pool throws(InferenceError) in
-            try pool.windows(spatialShape: x.rank == 4 ? [rows.output, cols.output] : [cols.output])
-        }
-        let (outRows, outCols) = pooled ?? (rows, cols)
-        let outShape = x.rank == 4 ? [batch, maps, outRows.output, outCols.output] : [batch, maps, outCols.output]
-        let y = try io.output(0, .float32, outShape)
+        let axes = try window.axes(spatialShape: Array(x.shape[2...]), kernel: kernel)
+        let (outer, rows, cols) = axes.planeSplit
+        let poolAxes = try pool.map { pool throws(InferenceError) in try pool.windows(spatialShape: axes.map(\.output)) }
+        let (_, outRows, outCols) = (poolAxes ?? axes).planeSplit
+        let y = try io.output(0, .float32, [batch, maps] + (poolAxes ?? axes).map(\.output))
         guard y.count > 0 else { return }
 
         let geometry = Geometry(
-            channels: channels, maps: maps, groupChannels: groupChannels, rows: rows, cols: cols)
-        if SmallDepthConv.applies(geometry, group: group, pool: pooled) {
+            channels: channels, maps: maps, groupChannels: groupChannels, outer: Array(outer), rows: rows, cols: cols)
+        // The pooling windows as the 2-D paths take them; nil with more spatial axes, which pool through a grid.
+        let pooled = poolAxes.flatMap { $0.count <= 2 ? (height: outRows, width: outCols) : nil }
+        let poolGrid = poolAxes.flatMap { $0.count > 2 ? WindowGrid($0) : nil }
+        if geometry.outer.isEmpty && SmallDepthConv.applies(geometry, group: group, pool: pooled) {
             let direct = SmallDepthConv(geometry: geometry, activation: activation, pool: pooled)
             return try run(direct, x, w, bias, y, io)
         }
         let method = geometry.method(group: group)
         let columnsSize = method == .im2col ? geometry.depth * geometry.plane : 0
         let stagingSize = pool == nil ? 0 : maps * geometry.plane
-        let outPlane = outRows.output * outCols.output
+        let outPlane = (poolAxes ?? axes).outputVolume
         let parts = Parallelism.parts(batch, grain: 1)
         try [columnsSize + stagingSize, parts].validateShape()
         let scratch = columnsSize + stagingSize > 0 ? try io.scratch(floats: parts * (columnsSize + stagingSize)) : nil
@@ -104,7 +106,9 @@ struct ConvKernel: ActivationFusing {
                     columns: columns, method: method, geometry: geometry, serial: parts > 1)
                 // Bias and activation while the image's output is still in cache, then the pooling.
                 finish(out, maps: maps, plane: geometry.plane, bias: biasPointer)
-                if let pool, let staging {
+                if let pool, let staging, let poolGrid {
+                    pool.poolWindows(UnsafePointer(staging), dst + image * maps * outPlane, nil, 0..<maps, poolGrid)
+                } else if let pool, let staging {
                     pool.poolValues(
                         UnsafePointer(staging), dst + image * maps * outPlane, 0..<maps,
                         inputEnd: staging + maps * geometry.plane, outRows, outCols)
@@ -144,17 +148,26 @@ struct ConvKernel: ActivationFusing {
     /// The sizes one image's convolution works with.
     struct Geometry {
         let channels: Int, maps: Int, groupChannels: Int
+        /// The spatial axes before the last two (a 3-D convolution's depth, …); empty for 1-D and 2-D.
+        let outer: [AxisWindow]
         let rows: AxisWindow, cols: AxisWindow
-        var plane: Int { rows.output * cols.output }
-        var inputPlane: Int { rows.input * cols.input }
-        var taps: Int { rows.kernel * cols.kernel }
+        let plane: Int, inputPlane: Int, taps: Int
+
+        init(channels: Int, maps: Int, groupChannels: Int, outer: [AxisWindow] = [], rows: AxisWindow, cols: AxisWindow) {
+            (self.channels, self.maps, self.groupChannels) = (channels, maps, groupChannels)
+            (self.outer, self.rows, self.cols) = (outer, rows, cols)
+            plane = outer.outputVolume * rows.output * cols.output
+            inputPlane = outer.inputVolume * rows.input * cols.input
+            taps = outer.tapVolume * rows.kernel * cols.kernel
+        }
+
         /// Rows of one group's columns matrix.
         var depth: Int { groupChannels * taps }
 
         func method(group: Int) -> Method {
             if depth == 0 { return .biasOnly }
-            if groupChannels == 1 && group > 1 { return .depthwise }
-            return rows.isIdentity && cols.isIdentity ? .direct : .im2col
+            if groupChannels == 1 && group > 1 && outer.isEmpty { return .depthwise }
+            return rows.isIdentity && cols.isIdentity && outer.allSatisfy(\.isIdentity) ? .direct : .im2col
         }
     }
 
@@ -190,7 +203,7 @@ struct ConvKernel: ActivationFusing {
                 let input = image + gr * g.groupChannels * g.inputPlane
                 let matrix: UnsafePointer<Float>
                 if method == .im2col, let columns {
-                    Self.im2col(input: input, channels: g.groupChannels, rows: g.rows, cols: g.cols, columns: columns)
+                    Self.im2col(input: input, channels: g.groupChannels, geometry: g, columns: columns)
                     matrix = UnsafePointer(columns)
                 } else {
                     matrix = input
@@ -220,52 +233,98 @@ struct ConvKernel: ActivationFusing {
     }
 
     /// Writes the columns matrix [channels·kH·kW, outH·outW] of one image's group of channels; taps that fall in the
-    /// padding are zero.
+    /// padding are zero. With outer axes (a 3-D window's depth, …) each row is [outD·outH·outW] and the taps run over
+    /// them too: for each outer tap and outer output position, the 2-D block of an input plane, or zeros.
     static func im2col(
-        input: UnsafePointer<Float>, channels: Int, rows: AxisWindow, cols: AxisWindow,
-        columns: UnsafeMutablePointer<Float>
+        input: UnsafePointer<Float>, channels: Int, geometry g: Geometry, columns: UnsafeMutablePointer<Float>
+    ) {
+        let (rows, cols) = (g.rows, g.cols)
+        let block = rows.output * cols.output
+        let inputBlock = rows.input * cols.input
+        let outerRank = g.outer.count
+        var row = columns
+        // Odometers over the outer taps and outer output positions; with no outer axes each runs once.
+        var tap = [Int](repeating: 0, count: outerRank), position = [Int](repeating: 0, count: outerRank)
+        for channel in 0..<channels {
+            let image = input + channel * g.inputPlane
+            repeat {
+                for kh in 0..<rows.kernel {
+                    let rowOffset = kh * rows.dilation - rows.padBegin
+                    let validRows = rows.validOutputs(tapOffset: rowOffset)
+                    for kw in 0..<cols.kernel {
+                        repeat {
+                            // The input plane this outer tap reads at this outer position, if inside the input.
+                            var plane = 0, inside = true
+                            for d in 0..<outerRank {
+                                let axis = g.outer[d]
+                                let at = position[d] * axis.stride - axis.padBegin + tap[d] * axis.dilation
+                                inside = inside && at >= 0 && at < axis.input
+                                plane = plane * axis.input + at
+                            }
+                            if inside {
+                                im2colBlock(
+                                    image + plane * inputBlock, rowOffset: rowOffset, validRows: validRows, kw: kw,
+                                    rows: rows, cols: cols, row: row)
+                            } else {
+                                row.update(repeating: 0, count: block)
+                            }
+                            row += block
+                        } while advance(&position, over: g.outer, \.output)
+                    }
+                }
+            } while advance(&tap, over: g.outer, \.kernel)
+        }
+    }
+
+    /// Steps a row-major odometer over `axes` (each digit below `limit` of its axis); false after the last value,
+    /// leaving it at zero again.
+    @inline(__always)
+    private static func advance(_ digits: inout [Int], over axes: [AxisWindow], _ limit: KeyPath<AxisWindow, Int>) -> Bool {
+        var d = digits.count - 1
+        while d >= 0 {
+            digits[d] += 1
+            if digits[d] < axes[d][keyPath: limit] { return true }
+            digits[d] = 0
+            d -= 1
+        }
+        return false
+    }
+
+    /// One tap's row of the 2-D columns matrix: [outH·outW] values of `image` (one input plane) at tap (kh, kw),
+    /// given as its row offset (kh · dilation − padBegin) and the output rows it reads inside the input.
+    @inline(__always)
+    private static func im2colBlock(
+        _ image: UnsafePointer<Float>, rowOffset: Int, validRows: Range<Int>, kw: Int, rows: AxisWindow,
+        cols: AxisWindow, row: UnsafeMutablePointer<Float>
     ) {
         let plane = rows.output * cols.output
-        let inputPlane = rows.input * cols.input
-        var row = columns
-        for channel in 0..<channels {
-            let image = input + channel * inputPlane
-            for kh in 0..<rows.kernel {
-                let rowOffset = kh * rows.dilation - rows.padBegin
-                let validRows = rows.validOutputs(tapOffset: rowOffset)
-                for kw in 0..<cols.kernel {
-                    let colOffset = kw * cols.dilation - cols.padBegin
-                    let validCols = cols.validOutputs(tapOffset: colOffset)
-                    if validRows.isEmpty || validCols.isEmpty {
-                        row.update(repeating: 0, count: plane)
-                        row += plane
-                        continue
-                    }
-                    if validRows.lowerBound > 0 {
-                        row.update(repeating: 0, count: validRows.lowerBound * cols.output)
-                    }
-                    for oh in validRows {
-                        let out = row + oh * cols.output
-                        let line = image + (oh * rows.stride + rowOffset) * cols.input
-                        if validCols.lowerBound > 0 { out.update(repeating: 0, count: validCols.lowerBound) }
-                        if cols.stride == 1 {
-                            VectorLoop.copy(
-                                from: line + validCols.lowerBound + colOffset, to: out + validCols.lowerBound,
-                                count: validCols.count)
-                        } else {
-                            for ow in validCols { out[ow] = line[ow * cols.stride + colOffset] }
-                        }
-                        if validCols.upperBound < cols.output {
-                            (out + validCols.upperBound).update(repeating: 0, count: cols.output - validCols.upperBound)
-                        }
-                    }
-                    if validRows.upperBound < rows.output {
-                        (row + validRows.upperBound * cols.output).update(
-                            repeating: 0, count: (rows.output - validRows.upperBound) * cols.output)
-                    }
-                    row += plane
-                }
+        let colOffset = kw * cols.dilation - cols.padBegin
+        let validCols = cols.validOutputs(tapOffset: colOffset)
+        if validRows.isEmpty || validCols.isEmpty {
+            row.update(repeating: 0, count: plane)
+            return
+        }
+        if validRows.lowerBound > 0 {
+            row.update(repeating: 0, count: validRows.lowerBound * cols.output)
+        }
+        for oh in validRows {
+            let out = row + oh * cols.output
+            let line = image + (oh * rows.stride + rowOffset) * cols.input
+            if validCols.lowerBound > 0 { out.update(repeating: 0, count: validCols.lowerBound) }
+            if cols.stride == 1 {
+                VectorLoop.copy(
+                    from: line + validCols.lowerBound + colOffset, to: out + validCols.lowerBound,
+                    count: validCols.count)
+            } else {
+                for ow in validCols { out[ow] = line[ow * cols.stride + colOffset] }
             }
+            if validCols.upperBound < cols.output {
+                (out + validCols.upperBound).update(repeating: 0, count: cols.output - validCols.upperBound)
+            }
+        }
+        if validRows.upperBound < rows.output {
+            (row + validRows.upperBound * cols.output).update(
+                repeating: 0, count: (rows.output - validRows.upperBound) * cols.output)
         }
     }
 

@@ -1,8 +1,8 @@
 import Foundation
 
-/// MaxPool (1-D and 2-D): kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; float32, float64, int8 and
+/// MaxPool over any number of spatial axes: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; float32, float64, int8 and
 /// uint8. The optional Indices output (int64, flat index into the input; storage_order 0 row-major, 1 column-major)
-/// is filled when the node declares it.
+/// is filled when the node declares it. 1-D and 2-D windows take the loops below; more axes walk a `WindowGrid`.
 struct MaxPoolKernel: Kernel {
     let window: WindowAttributes
     let columnMajorIndices: Bool
@@ -19,43 +19,80 @@ struct MaxPoolKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.rank == 3 || x.rank == 4 else {
-            throw InferenceError.invalidInput("MaxPool supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+        guard x.rank >= 3 else {
+            throw InferenceError.invalidInput("MaxPool takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
-        let (rows, cols) = try windows(spatialShape: Array(x.shape[2...]))
-        let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
+        let axes = try windows(spatialShape: Array(x.shape[2...]))
+        let shape = Array(x.shape[..<2]) + axes.map(\.output)
         let y = try io.output(0, x.elementType, shape)
         let indices = io.outputIndexes.count > 1 ? try io.output(1, .int64, shape) : nil
         let planes = x.shape[0] * x.shape[1]
         switch x.elementType {
-        case .float32: pool(Float.self, x, y, indices, planes, rows, cols)
-        case .float64: pool(Double.self, x, y, indices, planes, rows, cols)
-        case .uint8: pool(UInt8.self, x, y, indices, planes, rows, cols)
-        case .int8: pool(Int8.self, x, y, indices, planes, rows, cols)
+        case .float32: pool(Float.self, x, y, indices, planes, axes)
+        case .float64: pool(Double.self, x, y, indices, planes, axes)
+        case .uint8: pool(UInt8.self, x, y, indices, planes, axes)
+        case .int8: pool(Int8.self, x, y, indices, planes, axes)
         default: throw InferenceError.invalidInput("MaxPool does not take \(x.elementType)")
         }
     }
 
-    /// The window along each axis over planes of `spatialShape` ([W] or [H, W]).
-    func windows(spatialShape: [Int]) throws(InferenceError) -> (height: AxisWindow, width: AxisWindow) {
-        try window.resolve(spatialShape: spatialShape, kernel: window.kernelShape!)
+    /// The window along each axis over planes of `spatialShape`.
+    func windows(spatialShape: [Int]) throws(InferenceError) -> [AxisWindow] {
+        try window.axes(spatialShape: spatialShape, kernel: window.kernelShape!)
     }
 
     private func pool<T: Comparable & AdditiveArithmetic>(
-        _: T.Type, _ x: Tensor, _ y: Tensor, _ indices: Tensor?, _ planes: Int, _ rows: AxisWindow, _ cols: AxisWindow
+        _: T.Type, _ x: Tensor, _ y: Tensor, _ indices: Tensor?, _ planes: Int, _ axes: [AxisWindow]
     ) {
         guard y.count > 0 else { return }
         let src = x.elements(as: T.self).baseAddress!
         let dst = y.mutableElements(as: T.self).baseAddress!
         let where_ = indices?.mutableElements(as: Int64.self).baseAddress
-        let inputPlane = rows.input * cols.input
+        let inputPlane = axes.inputVolume
         // Planes split across threads, at least ~16K inputs per part.
         let grain = Swift.max(1, 16384 / Swift.max(inputPlane, 1))
+        guard axes.count <= 2 else {
+            let grid = WindowGrid(axes)
+            Parallelism.forEachChunk(planes, grain: grain) { _, range in poolWindows(src, dst, where_, range, grid) }
+            return
+        }
+        let (_, rows, cols) = axes.planeSplit
         Parallelism.forEachChunk(planes, grain: grain) { _, range in
             if where_ == nil {
                 poolValues(src, dst, range, inputEnd: src + planes * inputPlane, rows, cols)
             } else {
                 poolPlanes(src, dst, where_, range, rows, cols)
+            }
+        }
+    }
+
+    /// Pools the planes in `range` of `src` into the same planes of `dst` (and their indices into `where_`) on the
+    /// calling thread, over windows of any spatial rank.
+    func poolWindows<T: Comparable & AdditiveArithmetic>(
+        _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ where_: UnsafeMutablePointer<Int64>?,
+        _ planes: Range<Int>, _ grid: WindowGrid
+    ) {
+        let (inputPlane, plane) = (grid.inputVolume, grid.outputVolume)
+        grid.forEachWindow { position, taps, _ in
+            for p in planes {
+                let out = p * plane + position
+                // A window wholly in the padding (possible only with ceil_mode) has no input: ONNX's reference
+                // leaves 0 and index -1 there.
+                guard let first = taps.first else {
+                    dst[out] = .zero
+                    where_?[out] = -1
+                    continue
+                }
+                let image = src + p * inputPlane
+                var best = image[first], at = first
+                for offset in taps where image[offset] > best {
+                    best = image[offset]
+                    at = offset
+                }
+                dst[out] = best
+                if let where_ {
+                    where_[out] = Int64(p * inputPlane + (columnMajorIndices ? grid.columnMajor(at) : at))
+                }
             }
         }
     }
@@ -219,9 +256,9 @@ extension MaxPoolKernel {
     }
 }
 
-/// AveragePool and LpPool (1-D and 2-D) on float32: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode;
-/// AveragePool's count_include_pad (the divisor counts taps in the explicit padding, not those past it from
-/// ceil_mode); LpPool's `p`, giving (Σ |x|^p)^(1/p) over each window.
+/// AveragePool and LpPool over any number of spatial axes on float32: kernel_shape, strides, pads, auto_pad,
+/// dilations, ceil_mode; AveragePool's count_include_pad (the divisor counts taps in the explicit padding, not those
+/// past it from ceil_mode); LpPool's `p`, giving (Σ |x|^p)^(1/p) over each window. Windows come from a `WindowGrid`.
 struct AveragePoolKernel: Kernel {
     let window: WindowAttributes
     let countIncludesPadding: Bool
@@ -244,49 +281,34 @@ struct AveragePoolKernel: Kernel {
         guard x.elementType == .float32 else {
             throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
         }
-        guard x.rank == 3 || x.rank == 4 else {
-            throw InferenceError.invalidInput("\(opType) supports 1-D and 2-D inputs [N, C, (H,) W], got \(x.shape)")
+        guard x.rank >= 3 else {
+            throw InferenceError.invalidInput("\(opType) takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
-        let (rows, cols) = try window.resolve(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
-        let shape = Array(x.shape[..<2]) + (x.rank == 4 ? [rows.output, cols.output] : [cols.output])
-        let y = try io.output(0, .float32, shape)
+        let axes = try window.axes(spatialShape: Array(x.shape[2...]), kernel: window.kernelShape!)
+        let y = try io.output(0, .float32, Array(x.shape[..<2]) + axes.map(\.output))
         guard y.count > 0 else { return }
         let planes = x.shape[0] * x.shape[1]
         let src = x.elements(as: Float.self).baseAddress!
         let dst = y.mutableElements(as: Float.self).baseAddress!
-        let inputPlane = rows.input * cols.input
-        let plane = rows.output * cols.output
-        for p in 0..<planes {
-            let image = src + p * inputPlane
-            for oh in 0..<rows.output {
-                let tapRows = rows.validTaps(output: oh)
-                let top = oh * rows.stride - rows.padBegin
-                let paddedRows = rows.paddedTapCount(output: oh)
-                for ow in 0..<cols.output {
-                    let tapCols = cols.validTaps(output: ow)
-                    let left = ow * cols.stride - cols.padBegin
+        let grid = WindowGrid(axes)
+        let (inputPlane, plane) = (grid.inputVolume, grid.outputVolume)
+        let (norm, countIncludesPadding) = (norm, countIncludesPadding)
+        let grain = Swift.max(1, 16384 / Swift.max(inputPlane, 1))
+        Parallelism.forEachChunk(planes, grain: grain) { _, range in
+            grid.forEachWindow { position, taps, paddedTaps in
+                for p in range {
+                    let image = src + p * inputPlane
                     var sum: Float = 0
                     if let norm {
-                        for kh in tapRows {
-                            let line = image + (top + kh * rows.dilation) * cols.input + left
-                            for kw in tapCols { sum += Foundation.pow(Swift.abs(line[kw * cols.dilation]), norm) }
-                        }
-                        dst[p * plane + oh * cols.output + ow] = Foundation.pow(sum, 1 / norm)
+                        for offset in taps { sum += Foundation.pow(Swift.abs(image[offset]), norm) }
+                        dst[p * plane + position] = Foundation.pow(sum, 1 / norm)
                         continue
                     }
-                    for kh in tapRows {
-                        let line = image + (top + kh * rows.dilation) * cols.input + left
-                        if cols.dilation == 1 {
-                            for kw in tapCols { sum += line[kw] }
-                        } else {
-                            for kw in tapCols { sum += line[kw * cols.dilation] }
-                        }
-                    }
-                    let divisor = countIncludesPadding
-                        ? paddedRows * cols.paddedTapCount(output: ow)
-                        : tapRows.count * tapCols.count
-                    // An empty window (only possible past the padding with ceil_mode) averages to 0, like ONNX's reference.
-                    dst[p * plane + oh * cols.output + ow] = divisor > 0 ? sum / Float(divisor) : 0
+                    for offset in taps { sum += image[offset] }
+                    let divisor = countIncludesPadding ? paddedTaps : taps.count
+                    // An empty window (only possible past the padding with ceil_mode) averages to 0, like ONNX's
+                    // reference.
+                    dst[p * plane + position] = divisor > 0 ? sum / Float(divisor) : 0
                 }
             }
         }

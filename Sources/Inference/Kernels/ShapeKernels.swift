@@ -4,8 +4,10 @@ struct IdentityKernel: Kernel {
         try node.expectInputs(1)
     }
 
+    /// Passes any kind of value on: a tensor, a sequence or an optional.
     func run(_ io: NodeIO) throws {
-        try io.setOutput(0, io.requiredInput(0))
+        guard let value = io.value(0) else { throw InferenceError.invalidInput("missing input 0") }
+        try io.setOutput(0, value: value)
     }
 }
 
@@ -119,19 +121,30 @@ struct ConcatKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let inputs = try (0..<io.inputCount).map { try io.requiredInput($0) }
+        try Self.concatenate(inputs, axis: axis, "Concat") { type, shape throws(InferenceError) in
+            try io.output(0, type, shape)
+        }
+    }
+
+    /// Joins `inputs` (at least one; one element type, equal shapes off `axis`) along `axis` into the tensor
+    /// `output` gives for the result's type and shape: Concat's and ConcatFromSequence's loop.
+    static func concatenate(
+        _ inputs: [Tensor], axis: Int, _ op: String, output: (ElementType, [Int]) throws(InferenceError) -> Tensor
+    ) throws(InferenceError) {
         let first = inputs[0]
-        let axis = try normalizedAxis(self.axis, rank: first.rank)
+        let axis = try normalizedAxis(axis, rank: first.rank)
         var shape = first.shape
         shape[axis] = 0
         for input in inputs {
             guard input.elementType == first.elementType, input.rank == first.rank,
                   (0..<first.rank).allSatisfy({ $0 == axis || input.shape[$0] == first.shape[$0] })
             else {
-                throw InferenceError.invalidInput("Concat inputs \(inputs.map(\.shape)) do not agree off axis \(axis)")
+                throw InferenceError.invalidInput("\(op) inputs \(inputs.map(\.shape)) do not agree off axis \(axis)")
             }
             shape[axis] += input.shape[axis]
         }
-        let y = try io.output(0, first.elementType, shape)
+        try shape.validateShape()
+        let y = try output(first.elementType, shape)
         let outer = shape[..<axis].reduce(1, *)
         let elementSize = first.elementType.byteSize
         let outRow = shape[axis...].reduce(1, *) * elementSize

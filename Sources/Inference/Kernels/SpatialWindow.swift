@@ -6,7 +6,8 @@ enum AutoPad: String, Sendable {
     case valid = "VALID"
 }
 
-/// The sliding-window attributes Conv, MaxPool and AveragePool share, read and checked when the model loads.
+/// The sliding-window attributes Conv, MaxPool, AveragePool and LpPool share, read and checked when the model loads;
+/// any number of spatial axes.
 ///
 /// Sizes the model gives (kernel, stride, dilation, pads) are bounded by `attributeLimit` so that window arithmetic on
 /// request-sized inputs (at most 2^48 per dimension) cannot overflow.
@@ -59,8 +60,8 @@ struct WindowAttributes: Sendable {
             try agree(pads.count / 2, "pads")
         }
         spatialRank = rank
-        if let rank, rank < 1 || rank > 2 {
-            throw InferenceError.unsupported(["\(node.opType) over \(rank) spatial dimensions (1-D and 2-D only)"])
+        if let rank, rank < 1 {
+            throw InferenceError.invalidModel("\(node.label): the window attributes name no spatial axis")
         }
 
         let limit = Self.attributeLimit
@@ -72,16 +73,17 @@ struct WindowAttributes: Sendable {
         }
     }
 
-    /// The per-axis geometry for an input of `spatialShape` and a kernel of `kernel` (the spatial axes as 2-D: a
-    /// 1-D input is a height-1 image).
-    func resolve(spatialShape: [Int], kernel: [Int]) throws(InferenceError) -> (height: AxisWindow, width: AxisWindow) {
+    /// The per-axis geometry for an input of `spatialShape` (any number of axes) and a kernel of `kernel` (one size
+    /// per axis).
+    func axes(spatialShape: [Int], kernel: [Int]) throws(InferenceError) -> [AxisWindow] {
         let rank = spatialShape.count
-        guard rank == 1 || rank == 2 else {
-            throw InferenceError.invalidInput("only 1-D and 2-D windows are supported, the input has \(rank) spatial axes")
-        }
+        guard rank >= 1 else { throw InferenceError.invalidInput("a sliding window needs at least one spatial axis") }
         if let spatialRank, spatialRank != rank {
             throw InferenceError.invalidInput(
                 "the window attributes have \(spatialRank) spatial axes, the input \(rank)")
+        }
+        guard kernel.count == rank else {
+            throw InferenceError.invalidInput("the kernel has \(kernel.count) spatial axes, the input \(rank)")
         }
         var axes: [AxisWindow] = []
         for axis in 0..<rank {
@@ -90,10 +92,34 @@ struct WindowAttributes: Sendable {
                 dilation: dilations?[axis] ?? 1, padBegin: pads?[axis] ?? 0, padEnd: pads?[rank + axis] ?? 0,
                 autoPad: autoPad, ceilMode: ceilMode))
         }
-        if rank == 1 {
-            return (AxisWindow.unit, axes[0])
+        return axes
+    }
+}
+
+extension [AxisWindow] {
+    /// The axes as the 2-D fast paths see them: the last two as height and width (a single axis is a height-1
+    /// image), and the leading ones (a 3-D window's depth, …) as `outer`.
+    var planeSplit: (outer: ArraySlice<AxisWindow>, height: AxisWindow, width: AxisWindow) {
+        if count == 1 { return ([], AxisWindow.unit, self[0]) }
+        return (self[..<(count - 2)], self[count - 2], self[count - 1])
+    }
+
+    /// Input elements of one plane (all spatial axes).
+    var inputVolume: Int { reduce(1) { $0 * $1.input } }
+
+    /// Output elements of one plane (all spatial axes).
+    var outputVolume: Int { reduce(1) { $0 * $1.output } }
+
+    /// Taps of one window (all spatial axes), saturating at `Int.max`: pooling kernel sizes come from the model and
+    /// may multiply past it.
+    var tapVolume: Int {
+        var volume = 1
+        for axis in self {
+            let (product, overflow) = volume.multipliedReportingOverflow(by: axis.kernel)
+            if overflow { return .max }
+            volume = product
         }
-        return (axes[0], axes[1])
+        return volume
     }
 }
 

@@ -46,12 +46,22 @@ struct SplitKernel: Kernel {
         guard sizes.count == outputs, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == dim else {
             throw InferenceError.invalidInput("Split sizes \(sizes) do not cut axis \(axis) of \(x.shape) into \(outputs) outputs")
         }
+        try Self.cut(x, axis: axis, sizes: sizes) { position, shape throws(InferenceError) in
+            try io.output(position, x.elementType, shape)
+        }
+    }
+
+    /// Copies consecutive parts of `sizes` along `axis` of `x` (the sizes sum to the axis) into the tensors `output`
+    /// gives for each part's position and shape: Split's and SplitToSequence's loop.
+    static func cut(
+        _ x: Tensor, axis: Int, sizes: [Int], output: (Int, [Int]) throws(InferenceError) -> Tensor
+    ) throws(InferenceError) {
         let strides = x.shape.strides
         var start = 0
         for (position, size) in sizes.enumerated() {
             var shape = x.shape
             shape[axis] = size
-            let y = try io.output(position, x.elementType, shape)
+            let y = try output(position, shape)
             StridedCopy.copy(from: x, offset: start * strides[axis], strides: strides, shape: shape, to: y)
             start += size
         }

@@ -19,9 +19,10 @@ struct Float16Flow {
     ]
 
     /// Operators whose output 0 is int64 or bool whatever their inputs.
-    static let int64Outputs: Set<String> = ["Shape", "Size", "ArgMax", "ArgMin", "NonZero"]
+    static let int64Outputs: Set<String> = ["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "SequenceLength"]
     static let boolOutputs: Set<String> = [
         "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf",
+        "OptionalHasElement",
     ]
 
     private var types: [Int: ElementType] = [:]

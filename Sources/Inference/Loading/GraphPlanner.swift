@@ -13,6 +13,8 @@ struct GraphPlanner {
     let defaultOpset: Int?
     /// The `ai.onnx.ml` opset, or nil.
     let mlOpset: Int?
+    /// Whether the main graph's inputs and outputs may be sequences or optionals (subgraphs' always may).
+    var allowsNonTensorGraphValues = false
 
     /// Plans `graph` in `scope` (which already holds the main graph's initializers; a subgraph's are read here).
     func plan(_ graph: Onnx_GraphProto, in scope: GraphScope) throws -> ModelLoader.Plan {
@@ -24,8 +26,13 @@ struct GraphPlanner {
         for initializer in graph.initializer {
             scope.constants[try scope.define(initializer.name)] = try Tensor(onnx: initializer)
         }
+        let allowsNonTensor = isSubgraph || allowsNonTensorGraphValues
         for input in graph.input where !scope.definesLocally(input.name) {
-            if isSubgraph && Self.isUntyped(input) {
+            if let kind = Self.nonTensorKind(input) {
+                guard allowsNonTensor else { throw Self.nonTensorRefusal("input", input.name, kind) }
+                plan.nonTensorInputs.insert(plan.inputs.count)
+                plan.inputs.append(Self.untypedSpec(input.name))
+            } else if isSubgraph && Self.isUntyped(input) {
                 plan.untypedInputs.insert(plan.inputs.count)
                 plan.inputs.append(Self.untypedSpec(input.name))
             } else {
@@ -38,7 +45,7 @@ struct GraphPlanner {
         }
         for (index, tensor) in scope.constants { scope.float16Flow.set(index, tensor.elementType) }
         for (position, (spec, index)) in zip(plan.inputs, plan.inputIndexes).enumerated()
-        where !plan.untypedInputs.contains(position) {
+        where !plan.untypedInputs.contains(position) && !plan.nonTensorInputs.contains(position) {
             scope.float16Flow.set(index, spec.elementType)
         }
 
@@ -64,7 +71,11 @@ struct GraphPlanner {
             guard let index = scope.resolve(output.name) else {
                 throw InferenceError.invalidModel("graph output '\(output.name)' is never computed")
             }
-            if isSubgraph && Self.isUntyped(output) {
+            if let kind = Self.nonTensorKind(output) {
+                guard allowsNonTensor else { throw Self.nonTensorRefusal("output", output.name, kind) }
+                plan.nonTensorOutputs.insert(plan.outputs.count)
+                plan.outputs.append(Self.untypedSpec(output.name))
+            } else if isSubgraph && Self.isUntyped(output) {
                 plan.untypedOutputs.insert(plan.outputs.count)
                 plan.outputs.append(Self.untypedSpec(output.name))
             } else {
@@ -160,12 +171,30 @@ struct GraphPlanner {
     /// the bodies of expanded functions, to omit it).
     static func isUntyped(_ value: Onnx_ValueInfoProto) -> Bool {
         guard value.hasType else { return true }
-        guard case .tensorType(let type)? = value.type.value else {
-            // No tensor type: untyped unless it holds another kind of type (sequence, map, optional), which the
-            // generated schema keeps as unknown fields.
+        switch value.type.value {
+        case .tensorType(let type)?: return type.elemType == 0
+        case nil:
+            // Untyped unless it holds a kind of type the schema leaves out (sparse tensor, opaque), kept as
+            // unknown fields.
             return value.type.unknownFields.data.isEmpty
+        default: return false
         }
-        return type.elemType == 0
+    }
+
+    /// "a sequence" or "an optional" when the value is declared as one (what the runtime carries inside a graph),
+    /// else nil.
+    static func nonTensorKind(_ value: Onnx_ValueInfoProto) -> String? {
+        switch value.type.value {
+        case .sequenceType?: "a sequence"
+        case .optionalType?: "an optional"
+        default: nil
+        }
+    }
+
+    /// The refusal of a served model whose own input or output is a sequence or optional.
+    private static func nonTensorRefusal(_ what: String, _ name: String, _ kind: String) -> InferenceError {
+        .unsupported(["graph \(what) '\(name)' is \(kind): a served model's inputs and outputs must be tensors "
+            + "(sequences and optionals may flow inside the graph)"])
     }
 
     /// The spec standing for an untyped subgraph value; its element type is never read (see `Model.untypedInputs`).
@@ -176,7 +205,8 @@ struct GraphPlanner {
     /// The declared type and shape of a graph input or output.
     static func spec(of value: Onnx_ValueInfoProto) throws -> TensorSpec {
         guard case .tensorType(let type)? = value.type.value else {
-            throw InferenceError.unsupported(["graph value '\(value.name)' that is not a tensor"])
+            let kind = if case .mapType? = value.type.value { "a map" } else { "not a tensor" }
+            throw InferenceError.unsupported(["graph value '\(value.name)' that is \(kind)"])
         }
         guard let elementType = ElementType(rawValue: type.elemType) else {
             throw InferenceError.unsupported(["graph value '\(value.name)' of ONNX data type \(type.elemType)"])

@@ -22,6 +22,9 @@ struct ModelLoader {
         /// A subgraph's input and output positions that declare no type (`Model.untypedInputs`).
         var untypedInputs: Set<Int> = []
         var untypedOutputs: Set<Int> = []
+        /// Input and output positions declared as sequences or optionals (`Model.nonTensorInputs`).
+        var nonTensorInputs: Set<Int> = []
+        var nonTensorOutputs: Set<Int> = []
     }
 
     /// The oldest and newest default-domain opsets the loader accepts; before 7 nodes go through `LegacyOpsets`.
@@ -33,6 +36,10 @@ struct ModelLoader {
     /// Where the initializers' raw_data are, when the model was read from a file through `ONNXFile`.
     private let file: ONNXFile?
     let registry: OperatorRegistry
+
+    /// Whether the model's own inputs and outputs may be sequences or optionals: false for served models (the
+    /// serving API carries tensors); the conformance runner sets it to feed ONNX's sequence tests.
+    var allowsNonTensorGraphValues = false
 
     init(bytes: Data, registry: OperatorRegistry) throws {
         model = try Self.decode(bytes)
@@ -67,7 +74,9 @@ struct ModelLoader {
         var initializers = model.graph.initializer
         model.graph.initializer = []
         let graph = model.graph
-        let planner = GraphPlanner(registry: registry, defaultOpset: try defaultOpset(), mlOpset: try mlOpset())
+        let planner = GraphPlanner(
+            registry: registry, defaultOpset: try defaultOpset(), mlOpset: try mlOpset(),
+            allowsNonTensorGraphValues: allowsNonTensorGraphValues)
         let scope = GraphScope(parent: nil)
         for position in initializers.indices {
             let index = try scope.define(initializers[position].name)

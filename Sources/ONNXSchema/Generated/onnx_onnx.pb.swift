@@ -607,34 +607,64 @@ public nonisolated struct Onnx_TensorShapeProto: Sendable {
   public init() {}
 }
 
-public nonisolated struct Onnx_TypeProto: Sendable {
+public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var value: Onnx_TypeProto.OneOf_Value? = nil
+  public var value: OneOf_Value? {
+    get {return _storage._value}
+    set {_uniqueStorage()._value = newValue}
+  }
 
   public var tensorType: Onnx_TypeProto.Tensor {
     get {
-      if case .tensorType(let v)? = value {return v}
+      if case .tensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Tensor()
     }
-    set {value = .tensorType(newValue)}
+    set {_uniqueStorage()._value = .tensorType(newValue)}
+  }
+
+  public var sequenceType: Onnx_TypeProto.Sequence {
+    get {
+      if case .sequenceType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Sequence()
+    }
+    set {_uniqueStorage()._value = .sequenceType(newValue)}
+  }
+
+  public var mapType: Onnx_TypeProto.Map {
+    get {
+      if case .mapType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Map()
+    }
+    set {_uniqueStorage()._value = .mapType(newValue)}
+  }
+
+  public var optionalType: Onnx_TypeProto.Optional {
+    get {
+      if case .optionalType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Optional()
+    }
+    set {_uniqueStorage()._value = .optionalType(newValue)}
   }
 
   public var denotation: String {
-    get {_denotation ?? String()}
-    set {_denotation = newValue}
+    get {_storage._denotation ?? String()}
+    set {_uniqueStorage()._denotation = newValue}
   }
   /// Returns true if `denotation` has been explicitly set.
-  public var hasDenotation: Bool {self._denotation != nil}
+  public var hasDenotation: Bool {_storage._denotation != nil}
   /// Clears the value of `denotation`. Subsequent reads from it will return its default value.
-  public mutating func clearDenotation() {self._denotation = nil}
+  public mutating func clearDenotation() {_uniqueStorage()._denotation = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Value: Equatable, Sendable {
     case tensorType(Onnx_TypeProto.Tensor)
+    case sequenceType(Onnx_TypeProto.Sequence)
+    case mapType(Onnx_TypeProto.Map)
+    case optionalType(Onnx_TypeProto.Optional)
 
   }
 
@@ -669,9 +699,182 @@ public nonisolated struct Onnx_TypeProto: Sendable {
     fileprivate var _shape: Onnx_TensorShapeProto? = nil
   }
 
+  /// A sequence of values of one type (sequence operators, Loop-carried sequences).
+  public nonisolated struct Sequence: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var elemType: Onnx_TypeProto {
+      get {_storage._elemType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._elemType = newValue}
+    }
+    /// Returns true if `elemType` has been explicitly set.
+    public var hasElemType: Bool {_storage._elemType != nil}
+    /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  /// Read only to name it when refusing a graph value of this kind.
+  public nonisolated struct Map: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var keyType: Int32 {
+      get {_storage._keyType ?? 0}
+      set {_uniqueStorage()._keyType = newValue}
+    }
+    /// Returns true if `keyType` has been explicitly set.
+    public var hasKeyType: Bool {_storage._keyType != nil}
+    /// Clears the value of `keyType`. Subsequent reads from it will return its default value.
+    public mutating func clearKeyType() {_uniqueStorage()._keyType = nil}
+
+    public var valueType: Onnx_TypeProto {
+      get {_storage._valueType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._valueType = newValue}
+    }
+    /// Returns true if `valueType` has been explicitly set.
+    public var hasValueType: Bool {_storage._valueType != nil}
+    /// Clears the value of `valueType`. Subsequent reads from it will return its default value.
+    public mutating func clearValueType() {_uniqueStorage()._valueType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  /// A value that may be absent (Optional, OptionalHasElement, OptionalGetElement).
+  public nonisolated struct Optional: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var elemType: Onnx_TypeProto {
+      get {_storage._elemType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._elemType = newValue}
+    }
+    /// Returns true if `elemType` has been explicitly set.
+    public var hasElemType: Bool {_storage._elemType != nil}
+    /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
   public init() {}
 
-  fileprivate var _denotation: String? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A sequence value in ONNX's test data (input_N.pb / output_N.pb of sequence-typed graph values).
+public nonisolated struct Onnx_SequenceProto: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String {
+    get {_name ?? String()}
+    set {_name = newValue}
+  }
+  /// Returns true if `name` has been explicitly set.
+  public var hasName: Bool {self._name != nil}
+  /// Clears the value of `name`. Subsequent reads from it will return its default value.
+  public mutating func clearName() {self._name = nil}
+
+  /// ONNX's SequenceProto.DataType: 1 tensor, 3 sequence, 5 optional (ZServe reads tensors).
+  public var elemType: Int32 {
+    get {_elemType ?? 0}
+    set {_elemType = newValue}
+  }
+  /// Returns true if `elemType` has been explicitly set.
+  public var hasElemType: Bool {self._elemType != nil}
+  /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+  public mutating func clearElemType() {self._elemType = nil}
+
+  public var tensorValues: [Onnx_TensorProto] = []
+
+  public var sequenceValues: [Onnx_SequenceProto] = []
+
+  public var optionalValues: [Onnx_OptionalProto] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _name: String? = nil
+  fileprivate var _elemType: Int32? = nil
+}
+
+/// An optional value in ONNX's test data: no value field set means no element.
+public nonisolated struct Onnx_OptionalProto: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String {
+    get {_storage._name ?? String()}
+    set {_uniqueStorage()._name = newValue}
+  }
+  /// Returns true if `name` has been explicitly set.
+  public var hasName: Bool {_storage._name != nil}
+  /// Clears the value of `name`. Subsequent reads from it will return its default value.
+  public mutating func clearName() {_uniqueStorage()._name = nil}
+
+  /// ONNX's OptionalProto.DataType, numbered as SequenceProto's.
+  public var elemType: Int32 {
+    get {_storage._elemType ?? 0}
+    set {_uniqueStorage()._elemType = newValue}
+  }
+  /// Returns true if `elemType` has been explicitly set.
+  public var hasElemType: Bool {_storage._elemType != nil}
+  /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+  public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+
+  public var tensorValue: Onnx_TensorProto {
+    get {_storage._tensorValue ?? Onnx_TensorProto()}
+    set {_uniqueStorage()._tensorValue = newValue}
+  }
+  /// Returns true if `tensorValue` has been explicitly set.
+  public var hasTensorValue: Bool {_storage._tensorValue != nil}
+  /// Clears the value of `tensorValue`. Subsequent reads from it will return its default value.
+  public mutating func clearTensorValue() {_uniqueStorage()._tensorValue = nil}
+
+  public var sequenceValue: Onnx_SequenceProto {
+    get {_storage._sequenceValue ?? Onnx_SequenceProto()}
+    set {_uniqueStorage()._sequenceValue = newValue}
+  }
+  /// Returns true if `sequenceValue` has been explicitly set.
+  public var hasSequenceValue: Bool {_storage._sequenceValue != nil}
+  /// Clears the value of `sequenceValue`. Subsequent reads from it will return its default value.
+  public mutating func clearSequenceValue() {_uniqueStorage()._sequenceValue = nil}
+
+  public var optionalValue: Onnx_OptionalProto {
+    get {_storage._optionalValue ?? Onnx_OptionalProto()}
+    set {_uniqueStorage()._optionalValue = newValue}
+  }
+  /// Returns true if `optionalValue` has been explicitly set.
+  public var hasOptionalValue: Bool {_storage._optionalValue != nil}
+  /// Clears the value of `optionalValue`. Subsequent reads from it will return its default value.
+  public mutating func clearOptionalValue() {_uniqueStorage()._optionalValue = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
@@ -1517,50 +1720,142 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
 
 nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TypeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{2}\u{5}denotation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{4}\u{3}optional_type\0")
+
+  fileprivate class _StorageClass {
+    var _value: Onnx_TypeProto.OneOf_Value?
+    var _denotation: String? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _value = source._value
+      _denotation = source._denotation
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try {
-        var v: Onnx_TypeProto.Tensor?
-        var hadOneofValue = false
-        if let current = self.value {
-          hadOneofValue = true
-          if case .tensorType(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try {
+          var v: Onnx_TypeProto.Tensor?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .tensorType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .tensorType(v)
+          }
+        }()
+        case 4: try {
+          var v: Onnx_TypeProto.Sequence?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .sequenceType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .sequenceType(v)
+          }
+        }()
+        case 5: try {
+          var v: Onnx_TypeProto.Map?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .mapType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .mapType(v)
+          }
+        }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._denotation) }()
+        case 9: try {
+          var v: Onnx_TypeProto.Optional?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .optionalType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .optionalType(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.value = .tensorType(v)
-        }
-      }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self._denotation) }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if case .tensorType(let v)? = self.value {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._denotation {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 6)
-    } }()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      switch _storage._value {
+      case .tensorType?: try {
+        guard case .tensorType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      }()
+      case .sequenceType?: try {
+        guard case .sequenceType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      }()
+      case .mapType?: try {
+        guard case .mapType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      default: break
+      }
+      try { if let v = _storage._denotation {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 6)
+      } }()
+      try { if case .optionalType(let v)? = _storage._value {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
-    if lhs.value != rhs.value {return false}
-    if lhs._denotation != rhs._denotation {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._value != rhs_storage._value {return false}
+        if _storage._denotation != rhs_storage._denotation {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1600,6 +1895,375 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
     if lhs._elemType != rhs._elemType {return false}
     if lhs._shape != rhs._shape {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+
+  fileprivate class _StorageClass {
+    var _elemType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _elemType = source._elemType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._elemType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._elemType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._elemType != rhs_storage._elemType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
+
+  fileprivate class _StorageClass {
+    var _keyType: Int32? = nil
+    var _valueType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _keyType = source._keyType
+      _valueType = source._valueType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._keyType) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._valueType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._keyType {
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._valueType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._keyType != rhs_storage._keyType {return false}
+        if _storage._valueType != rhs_storage._valueType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+
+  fileprivate class _StorageClass {
+    var _elemType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _elemType = source._elemType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._elemType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._elemType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._elemType != rhs_storage._elemType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_SequenceProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SequenceProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}elem_type\0\u{3}tensor_values\0\u{4}\u{2}sequence_values\0\u{4}\u{2}optional_values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self._name) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self._elemType) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.tensorValues) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.sequenceValues) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.optionalValues) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._name {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._elemType {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 2)
+    } }()
+    if !self.tensorValues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tensorValues, fieldNumber: 3)
+    }
+    if !self.sequenceValues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sequenceValues, fieldNumber: 5)
+    }
+    if !self.optionalValues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.optionalValues, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_SequenceProto, rhs: Onnx_SequenceProto) -> Bool {
+    if lhs._name != rhs._name {return false}
+    if lhs._elemType != rhs._elemType {return false}
+    if lhs.tensorValues != rhs.tensorValues {return false}
+    if lhs.sequenceValues != rhs.sequenceValues {return false}
+    if lhs.optionalValues != rhs.optionalValues {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_OptionalProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OptionalProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}elem_type\0\u{3}tensor_value\0\u{4}\u{2}sequence_value\0\u{4}\u{2}optional_value\0")
+
+  fileprivate class _StorageClass {
+    var _name: String? = nil
+    var _elemType: Int32? = nil
+    var _tensorValue: Onnx_TensorProto? = nil
+    var _sequenceValue: Onnx_SequenceProto? = nil
+    var _optionalValue: Onnx_OptionalProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _name = source._name
+      _elemType = source._elemType
+      _tensorValue = source._tensorValue
+      _sequenceValue = source._sequenceValue
+      _optionalValue = source._optionalValue
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._elemType) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._tensorValue) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._sequenceValue) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._optionalValue) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._name {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._elemType {
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._tensorValue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._sequenceValue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._optionalValue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_OptionalProto, rhs: Onnx_OptionalProto) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._elemType != rhs_storage._elemType {return false}
+        if _storage._tensorValue != rhs_storage._tensorValue {return false}
+        if _storage._sequenceValue != rhs_storage._sequenceValue {return false}
+        if _storage._optionalValue != rhs_storage._optionalValue {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

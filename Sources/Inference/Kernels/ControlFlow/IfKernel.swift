@@ -39,6 +39,6 @@ struct IfKernel: RunsSubgraphs {
     func run(_ io: NodeIO) throws {
         let condition = try io.requiredInput(0).singleBool("If condition")
         let outputs = try (condition ? thenBranch : elseBranch).start(io).run()
-        for (position, tensor) in outputs.enumerated() { try io.setOutput(position, copying: tensor) }
+        for (position, value) in outputs.enumerated() { try io.setOutput(position, copying: value) }
     }
 }

@@ -5,7 +5,8 @@
 /// (iteration number, condition, N values) and returns (condition, N values, K scan slices). As onnxruntime does,
 /// the body's condition is honored whether or not the node has a cond input. After 0 iterations the final values are
 /// the initial ones and each scan output is empty, shaped from the body's declared output (unknown dimensions 0).
-/// Carried values may change shape between iterations; scan slices may not.
+/// Carried values may change shape between iterations, and may be sequences or optionals; scan slices are tensors of
+/// one shape.
 struct LoopKernel: RunsSubgraphs {
     let body: Subgraph
     /// N: loop-carried values.
@@ -43,7 +44,12 @@ struct LoopKernel: RunsSubgraphs {
     func run(_ io: NodeIO) throws {
         let tripCount = try io.input(0).map { try $0.singleInteger("Loop trip count M") } ?? .max
         var condition = try io.input(1).map { try $0.singleBool("Loop condition") } ?? true
-        var values = try (0..<carried).map { try io.requiredInput(2 + $0) }
+        var values = try (0..<carried).map { position throws(InferenceError) in
+            guard let value = io.value(2 + position) else {
+                throw InferenceError.invalidInput("missing loop-carried input \(2 + position)")
+            }
+            return value
+        }
         var stacks = (0..<scans).map { StackedOutput(position: carried + $0, leading: nil) }
         var iteration = 0
         while iteration < tripCount && condition {
@@ -54,13 +60,21 @@ struct LoopKernel: RunsSubgraphs {
             // The body's session may reuse an input's memory after its last reader only if nothing else holds it.
             values.removeAll(keepingCapacity: true)
             let outputs = try run.run()
-            condition = try outputs[0].singleBool("Loop body's condition output")
+            condition = try Self.tensor(outputs[0], "condition output").singleBool("Loop body's condition output")
             values.append(contentsOf: outputs[1..<(1 + carried)])
-            for k in 0..<scans { try stacks[k].place(outputs[1 + carried + k], io) }
+            for k in 0..<scans { try stacks[k].place(try Self.tensor(outputs[1 + carried + k], "scan output \(k)"), io) }
             iteration += 1
         }
         for (position, value) in values.enumerated() { try io.setOutput(position, copying: value) }
         for k in 0..<scans { try stacks[k].finish(declared: body.declaredOutput(1 + carried + k), io) }
+    }
+
+    /// A body output that must be a tensor.
+    private static func tensor(_ value: Value, _ what: String) throws(InferenceError) -> Tensor {
+        guard let tensor = value.tensor else {
+            throw InferenceError.invalidInput("Loop body's \(what) is \(value.kindDescription), not a tensor")
+        }
+        return tensor
     }
 }
 

@@ -89,13 +89,13 @@ struct ScanKernel: RunsSubgraphs {
         }
         for step in 0..<length {
             let run = body.start(io)
-            for (position, value) in values.enumerated() { try run.bind(position, value) }
+            for (position, value) in values.enumerated() { try run.bind(position, .tensor(value)) }
             values.removeAll(keepingCapacity: true)
             for (i, input) in inputs.enumerated() {
                 let index = inputReversed[i] ? length - 1 - step : step
                 try run.bind(states + i, sliceOf: input, axes: [axes[i]], at: [index])
             }
-            let outputs = try run.run()
+            let outputs = try run.runTensors()
             values.append(contentsOf: outputs[0..<states])
             for k in 0..<scanOutputs {
                 try stacks[k].place(outputs[states + k], at: outputReversed[k] ? length - 1 - step : step, io)
@@ -144,7 +144,7 @@ struct ScanKernel: RunsSubgraphs {
                     if step == 0 {
                         try run.bind(position, sliceOf: initial[position], axes: [0], at: [item])
                     } else {
-                        try run.bind(position, values[position])
+                        try run.bind(position, .tensor(values[position]))
                     }
                 }
                 values.removeAll(keepingCapacity: true)
@@ -152,7 +152,7 @@ struct ScanKernel: RunsSubgraphs {
                     let index = inputReversed[i] ? lengths[item] - 1 - step : step
                     try run.bind(states + i, sliceOf: input, axes: [0, 1], at: [item, index])
                 }
-                let outputs = try run.run()
+                let outputs = try run.runTensors()
                 values.append(contentsOf: outputs[0..<states])
                 for k in 0..<scanOutputs { try stacks[k].place(outputs[states + k], at: item * maxLength + step, io) }
             }
