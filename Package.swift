@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "ZServe",
             dependencies: [
-                "ZeroMQ", "ServingProtocol", "Inference",
+                "ZeroMQ", "ServingProtocol", "Inference", "ProtobufWire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),

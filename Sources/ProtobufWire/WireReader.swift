@@ -74,3 +74,15 @@ public struct WireReader {
         throw WireFormatError("protobuf varint longer than 10 bytes")
     }
 }
+
+extension WireField {
+    /// This field's value as a varint (wire type 0): the reader already delimited it, so it is complete and at most
+    /// 10 bytes long.
+    public func varint(in buffer: UnsafeRawBufferPointer) -> UInt64 {
+        var result: UInt64 = 0
+        for (index, offset) in value.enumerated() where index < 10 {
+            result |= UInt64(buffer[offset] & 0x7f) << UInt64(7 * index)
+        }
+        return result
+    }
+}

@@ -24,7 +24,7 @@ public struct PredictHeader: Sendable, Equatable {
                 switch (field.number, field.wireType) {
                 case (1, 2): requestID = Self.string(buffer, field.value)
                 case (2, 2): readSpec(buffer, field.value)
-                case (5, 0): timeoutMicroseconds = Self.varint(buffer, field.value)
+                case (5, 0): timeoutMicroseconds = field.varint(in: buffer)
                 default: continue
                 }
             }
@@ -36,7 +36,7 @@ public struct PredictHeader: Sendable, Equatable {
         while let field = try? spec.next() {
             switch (field.number, field.wireType) {
             case (1, 2): model = Self.string(buffer, field.value)
-            case (2, 0): version = Int64(bitPattern: Self.varint(buffer, field.value))
+            case (2, 0): version = Int64(bitPattern: field.varint(in: buffer))
             case (3, 2): label = Self.string(buffer, field.value)
             default: continue
             }
@@ -45,14 +45,5 @@ public struct PredictHeader: Sendable, Equatable {
 
     private static func string(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: buffer[range], as: UTF8.self)
-    }
-
-    /// The value of a varint the reader already delimited (so it is complete and at most 10 bytes).
-    private static func varint(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt64 {
-        var value: UInt64 = 0
-        for (index, offset) in range.enumerated() where index < 10 {
-            value |= UInt64(buffer[offset] & 0x7f) << UInt64(7 * index)
-        }
-        return value
     }
 }

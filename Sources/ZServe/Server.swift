@@ -100,6 +100,7 @@ public final class Server: Sendable {
                 logger.info("serving", metadata: [
                     "frontend": "\(endpoints.frontend)", "admin": "\(endpoints.admin ?? "none")",
                     "workers": "\(configuration.workers)", "blas_threads": "\(configuration.blasThreads)",
+                    "blas_kernels": "\(BLAS.coreName)",
                 ])
                 return endpoints
             } catch {

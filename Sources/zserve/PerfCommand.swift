@@ -15,7 +15,7 @@ struct PerfCommand: ParsableCommand {
             in order): up to 32 batches of consecutive rows, used in turn (rows wrap around when there are too few).
             Tree models need realistic and changing features: uniform ones send every row down the same path, and
             one repeated row lets the branch predictor learn it.
-            --json prints {"batch", "p50_us", "p99_us", "mean_us", "iterations", "threads"}.
+            --json prints {"batch", "p50_us", "p99_us", "mean_us", "iterations", "threads", "blas_kernels"}.
             --profile adds each node's mean time (standard error beside --json); timing every node costs a little.
             """
     )
@@ -100,11 +100,12 @@ struct PerfCommand: ParsableCommand {
         if json {
             try printJSON([
                 "batch": batch, "p50_us": microseconds(0.5), "p99_us": microseconds(0.99), "mean_us": mean,
-                "iterations": iterations, "threads": threads,
+                "iterations": iterations, "threads": threads, "blas_kernels": BLAS.coreName,
             ])
         } else {
             print(String(format: "batch %d, %d runs, %d thread(s): p50 %.1f µs, p99 %.1f µs, mean %.1f µs",
-                         batch, iterations, threads, microseconds(0.5), microseconds(0.99), mean))
+                         batch, iterations, threads, microseconds(0.5), microseconds(0.99), mean)
+                  + ", OpenBLAS kernels \(BLAS.coreName)")
         }
     }
 

@@ -47,16 +47,32 @@ public final class Session {
     /// Sets model input `position` to a copy of `bytes`, after checking type and shape against the input's spec and
     /// the byte count against the shape (`TensorSpec.validate(elementType:shape:byteCount:)`).
     public func setInput(_ position: Int, elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) throws(InferenceError) {
+        try setInput(position, elementType: elementType, shape: shape, byteCount: bytes.count) { target in
+            if let base = bytes.baseAddress, bytes.count > 0 { target.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+        }
+    }
+
+    /// Sets model input `position` to `byteCount` bytes that `fill` writes straight into the session's buffer (no
+    /// intermediate copy; e.g. several requests' rows stacked), after the same checks as `setInput(_:elementType:
+    /// shape:copying:)`.
+    ///
+    /// `fill` gets exactly `byteCount` bytes of uninitialized memory, valid only during the call, and must write all
+    /// of them. It is not called when a check fails.
+    public func setInput(
+        _ position: Int, elementType: ElementType, shape: [Int], byteCount: Int,
+        filling fill: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(InferenceError) {
         try expectTensorInput(position)
         if model.untypedInputs.contains(position) {
             try shape.validateShape()
+            guard byteCount == shape.elementCount * elementType.byteSize else {
+                throw InferenceError.invalidInput("input '\(model.inputs[position].name)' of shape \(shape) takes \(shape.elementCount * elementType.byteSize) bytes, got \(byteCount)")
+            }
         } else {
-            try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: bytes.count)
+            try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: byteCount)
         }
         let tensor = try allocate(valueIndex: model.inputIndexes[position], elementType: elementType, shape: shape)
-        if let base = bytes.baseAddress, bytes.count > 0 {
-            tensor.storage.pointer.copyMemory(from: base, byteCount: bytes.count)
-        }
+        fill(UnsafeMutableRawBufferPointer(start: tensor.storage.pointer, count: byteCount))
     }
 
     /// Sets model input `position` to `tensor` (no copy) after checking it against the input's spec.

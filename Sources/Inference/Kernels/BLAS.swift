@@ -8,6 +8,13 @@ public enum BLAS {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
+    /// OpenBLAS's name for the CPU whose kernels it runs ("Haswell", "SkylakeX", …): chosen by CPU model when the
+    /// library loads, or pinned with `OPENBLAS_CORETYPE`. Benchmarks print it, since it changes speed several-fold.
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
     /// Products smaller than this many multiply-adds run on one thread: splitting them costs more than it saves.
     static let parallelWork = 1 << 18
 

@@ -1,4 +1,3 @@
-import Foundation
 import Inference
 import ServingProtocol
 
@@ -10,10 +9,12 @@ import ServingProtocol
 final class PredictHandler {
     /// A decoded request whose inputs passed every check, ready to run.
     struct Prepared {
-        let request: Zserve_V1_PredictRequest
+        let request: WirePredictRequest
+        /// The encoded request; the inputs' bytes are ranges of it.
+        let payload: [UInt8]
         let servable: Servable
-        /// Per model input position: element type, shape and the request tensor holding the bytes.
-        let inputs: [(elementType: ElementType, shape: [Int], tensor: Zserve_V1_Tensor)]
+        /// Per model input position: element type, shape and where its bytes lie in `payload`.
+        let inputs: [(elementType: ElementType, shape: [Int], data: Range<Int>)]
         let outputs: [Int]
 
         /// Rows when every input's first dimension is the same and of any size in the model (stackable), else nil.
@@ -24,6 +25,18 @@ final class PredictHandler {
                 input.shape.first == first && spec.shape?.first.map { $0 == nil } ?? false
             }
             return stackable ? first : nil
+        }
+
+        /// Whether `other` can run stacked with this one: same servable and outputs, inputs of the same types and
+        /// trailing dimensions (both must have `rows`).
+        func stacks(with other: Prepared) -> Bool {
+            guard servable === other.servable, outputs == other.outputs, inputs.count == other.inputs.count else { return false }
+            for (mine, theirs) in zip(inputs, other.inputs) {
+                guard mine.elementType == theirs.elementType, mine.shape.count == theirs.shape.count,
+                      mine.shape.dropFirst().elementsEqual(theirs.shape.dropFirst())
+                else { return false }
+            }
+            return true
         }
     }
 
@@ -58,20 +71,22 @@ final class PredictHandler {
     /// one stacked batch and have their outputs split back. Replies are in `items` order.
     func handle(batch items: [(payload: [UInt8], receivedAt: UInt64, servable: Servable?)]) -> [Reply] {
         var replies = [Reply?](repeating: nil, count: items.count)
+        // Stacking groups by their first member; a linear scan, since a batch rarely holds more than one group.
         var groups: [[Int]] = []
-        var groupKeys: [String: Int] = [:]
-        var prepared: [Int: Prepared] = [:]
+        var prepared = [Prepared?](repeating: nil, count: items.count)
         for (index, item) in items.enumerated() {
             switch prepare(payload: item.payload, receivedAt: item.receivedAt, routedTo: item.servable) {
             case .failure(let failure):
                 replies[index] = answer(failure)
             case .success(let request):
                 prepared[index] = request
-                let key = Self.stackingKey(request) ?? "single \(index)"
-                if let group = groupKeys[key] {
+                if request.rows != nil,
+                   let group = groups.firstIndex(where: { group in
+                       let first = prepared[group[0]]!
+                       return first.rows != nil && first.stacks(with: request)
+                   }) {
                     groups[group].append(index)
                 } else {
-                    groupKeys[key] = groups.count
                     groups.append([index])
                 }
             }
@@ -80,13 +95,6 @@ final class PredictHandler {
             for (index, reply) in zip(group, run(group.map { prepared[$0]! })) { replies[index] = reply.ending(prepared[index]!, counting: metrics) }
         }
         return replies.map { $0! }
-    }
-
-    /// Requests with equal keys can be stacked: same servable, same outputs, same types and trailing dimensions.
-    private static func stackingKey(_ prepared: Prepared) -> String? {
-        guard prepared.rows != nil else { return nil }
-        let inputs = prepared.inputs.map { "\($0.elementType.rawValue):\($0.shape.dropFirst())" }.joined(separator: ";")
-        return "\(ObjectIdentifier(prepared.servable).hashValue)|\(prepared.outputs)|\(inputs)"
     }
 
     /// Whether a request received at `receivedAt` with a relative timeout is past its deadline; a timeout too large
@@ -117,19 +125,28 @@ final class PredictHandler {
         var requestID = ""
         var model = ""
         do throws(ServingError) {
-            let request = try decodeRequest(Zserve_V1_PredictRequest.self, from: payload)
-            requestID = request.id
-            model = request.model.name
-            if request.timeoutUs > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutUs) {
-                throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutUs) µs passed before the request ran")
+            let request: WirePredictRequest
+            do {
+                request = try WirePredictRequest(payload: payload)
+            } catch {
+                throw ServingError(.invalidArgument, "payload is not a valid \(Zserve_V1_PredictRequest.protoMessageName): \(error)")
             }
-            let servable = if let routedTo, routedTo.name == request.model.name {
+            requestID = request.id
+            model = request.model
+            if request.timeoutMicroseconds > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutMicroseconds) {
+                throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutMicroseconds) µs passed before the request ran")
+            }
+            let servable = if let routedTo, routedTo.name == request.model {
                 routedTo
             } else {
-                try registry.resolve(request.model, requestID: request.id)
+                try registry.resolve(Zserve_V1_ModelSpec.with {
+                    $0.name = request.model
+                    $0.version = request.version
+                    $0.label = request.label
+                }, requestID: request.id)
             }
             let model = servable.model
-            var inputs = [(elementType: ElementType, shape: [Int], tensor: Zserve_V1_Tensor)?](repeating: nil, count: model.inputs.count)
+            var inputs = [(elementType: ElementType, shape: [Int], data: Range<Int>)?](repeating: nil, count: model.inputs.count)
             for tensor in request.inputs {
                 guard let position = model.inputs.firstIndex(where: { $0.name == tensor.name }) else {
                     let names = model.inputs.map(\.name).joined(separator: ", ")
@@ -140,18 +157,18 @@ final class PredictHandler {
                 }
                 let (elementType, shape) = try TensorCodec.header(of: tensor)
                 do {
-                    try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: tensor.rawData.count)
+                    try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: tensor.data.count)
                 } catch {
                     throw Self.servingError(error)
                 }
                 try limits.check(input: tensor.name, shape: shape)
-                inputs[position] = (elementType, shape, tensor)
+                inputs[position] = (elementType, shape, tensor.data)
             }
             if let missing = inputs.firstIndex(where: { $0 == nil }) {
                 throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
             }
             let prepared = Prepared(
-                request: request, servable: servable, inputs: inputs.map { $0! },
+                request: request, payload: payload, servable: servable, inputs: inputs.map { $0! },
                 outputs: try outputPositions(request.outputNames, model: model))
             // Ended by `Reply.ending(_:)` once the request's reply is built.
             servable.beginRequest()
@@ -172,10 +189,16 @@ final class PredictHandler {
         do throws(ServingError) {
             let session = session(for: prepared.servable)
             for (position, input) in prepared.inputs.enumerated() {
-                try setInput(session, position, input.elementType, input.shape, [input.tensor.rawData])
+                try setInput(session, position, input.elementType, input.shape, [(prepared.payload, input.data)])
             }
             let results = try runSession(session, prepared.servable)
-            return [reply(prepared, outputs: prepared.outputs.map { TensorCodec.wire(results[$0], name: prepared.servable.model.outputs[$0].name) })]
+            let names = prepared.servable.model.outputs
+            return [reply(prepared, outputs: prepared.outputs.map { position in
+                let tensor = results[position]
+                return WirePredictResponse.Output(
+                    name: names[position].name, dtype: TensorCodec.wireType(tensor.elementType), shape: tensor.shape,
+                    bytes: tensor.bytes)
+            })]
         } catch {
             return [.error(error, requestID: prepared.request.id)]
         }
@@ -193,48 +216,54 @@ final class PredictHandler {
         let session = session(for: first.servable)
         for (position, input) in first.inputs.enumerated() {
             let shape = [total] + input.shape.dropFirst()
-            try setInput(session, position, input.elementType, shape, group.map { $0.inputs[position].tensor.rawData })
+            try setInput(session, position, input.elementType, shape, group.map { ($0.payload, $0.inputs[position].data) })
         }
         let results = try runSession(session, first.servable)
-        var perRequest = [[Zserve_V1_Tensor]](repeating: [], count: group.count)
+        var perRequest = [[WirePredictResponse.Output]](repeating: [], count: group.count)
         for position in first.outputs {
             let output = results[position]
             guard output.shape.first == total else { throw ServingError(.internal, "output rows do not follow input rows") }
             let rowBytes = total == 0 ? 0 : output.byteCount / total
+            let dtype = TensorCodec.wireType(output.elementType)
             var offset = 0
             for (index, count) in rows.enumerated() {
-                var tensor = Zserve_V1_Tensor()
-                tensor.name = model.outputs[position].name
-                tensor.dtype = TensorCodec.dataType(output.elementType)
-                tensor.shape = ([count] + output.shape.dropFirst()).map { Int64($0) }
-                tensor.rawData = Data(output.bytes[(offset * rowBytes)..<((offset + count) * rowBytes)])
-                perRequest[index].append(tensor)
+                // `results` keeps the output alive until the replies below are encoded.
+                let bytes = UnsafeRawBufferPointer(rebasing: output.bytes[(offset * rowBytes)..<((offset + count) * rowBytes)])
+                perRequest[index].append(WirePredictResponse.Output(
+                    name: model.outputs[position].name, dtype: dtype, shape: [count] + output.shape.dropFirst(), bytes: bytes))
                 offset += count
             }
         }
-        return zip(group, perRequest).map { reply($0, outputs: $1) }
+        return withExtendedLifetime(results) { zip(group, perRequest).map { reply($0, outputs: $1) } }
     }
 
-    private func reply(_ prepared: Prepared, outputs: [Zserve_V1_Tensor]) -> Reply {
-        .ok(Zserve_V1_PredictResponse.with {
-            $0.id = prepared.request.id
-            $0.model = prepared.servable.name
-            $0.version = prepared.servable.version
-            $0.outputs = outputs
-        }, requestID: prepared.request.id)
+    /// The OK reply with `outputs` encoded (their bytes are read now, so they only need to live for the call).
+    private func reply(_ prepared: Prepared, outputs: [WirePredictResponse.Output]) -> Reply {
+        let response = WirePredictResponse.encode(
+            id: prepared.request.id, model: prepared.servable.name, version: prepared.servable.version, outputs: outputs)
+        return Reply(status: .with { $0.code = .ok; $0.requestID = prepared.request.id }, response: response)
     }
 
-    /// Copies `parts` (concatenated) into the session's input `position`.
+    /// Copies `parts` (byte ranges of payloads, concatenated) into the session's input `position`.
     private func setInput(
-        _ session: Session, _ position: Int, _ elementType: ElementType, _ shape: [Int], _ parts: [Data]
+        _ session: Session, _ position: Int, _ elementType: ElementType, _ shape: [Int],
+        _ parts: [(payload: [UInt8], range: Range<Int>)]
     ) throws(ServingError) {
-        let bytes = parts.count == 1 ? parts[0] : parts.reduce(into: Data()) { $0.append($1) }
-        let copied = bytes.withUnsafeBytes { raw in
-            Result { () throws(InferenceError) in
-                try session.setInput(position, elementType: elementType, shape: shape, copying: raw)
+        let byteCount = parts.reduce(0) { $0 + $1.range.count }
+        do {
+            try session.setInput(position, elementType: elementType, shape: shape, byteCount: byteCount) { target in
+                var offset = 0
+                for part in parts {
+                    part.payload.withUnsafeBytes { source in
+                        guard !part.range.isEmpty else { return }
+                        (target.baseAddress! + offset).copyMemory(from: source.baseAddress! + part.range.lowerBound, byteCount: part.range.count)
+                    }
+                    offset += part.range.count
+                }
             }
+        } catch {
+            throw Self.servingError(error)
         }
-        if case .failure(let error) = copied { throw Self.servingError(error) }
     }
 
     private func runSession(_ session: Session, _ servable: Servable) throws(ServingError) -> [Tensor] {

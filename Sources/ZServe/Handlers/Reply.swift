@@ -1,3 +1,4 @@
+import ProtobufWire
 import ServingProtocol
 import SwiftProtobuf
 
@@ -23,8 +24,14 @@ struct Reply {
 
     /// The encoded status frame.
     var statusFrame: [UInt8] {
+        if status.code == .ok && status.message.isEmpty {
+            // The common case written directly: only field 3, request_id (code OK is the default, left out).
+            var writer = WireWriter(capacity: status.requestID.utf8.count + 6)
+            if !status.requestID.isEmpty { writer.appendStringField(3, status.requestID) }
+            return writer.finish()
+        }
         // A Status holds an enum and two strings: encoding it cannot fail.
-        (try? status.serializedBytes()) ?? []
+        return (try? status.serializedBytes()) ?? []
     }
 }
 

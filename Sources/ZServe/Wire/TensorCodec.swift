@@ -25,6 +25,19 @@ enum TensorCodec {
         return (elementType, tensor.shape.map { Int(clamping: $0) })
     }
 
+    /// The wire dtype number of a runtime element type (`dataType`'s raw value).
+    static func wireType(_ elementType: ElementType) -> Int32 {
+        Int32(dataType(elementType).rawValue)
+    }
+
+    /// A request input's element type and shape, read without the generated message type (`header(of:)`'s checks).
+    static func header(of input: WirePredictRequest.Input) throws(ServingError) -> (ElementType, [Int]) {
+        guard let elementType = ElementType(rawValue: input.dtype) else {
+            throw ServingError(.invalidArgument, "input '\(input.name)' has unsupported dtype \(Zserve_V1_DataType(rawValue: Int(input.dtype)) ?? .unspecified)")
+        }
+        return (elementType, input.shape.map { Int(clamping: $0) })
+    }
+
     /// A wire tensor holding a copy of `tensor`'s elements.
     static func wire(_ tensor: Tensor, name: String) -> Zserve_V1_Tensor {
         var result = Zserve_V1_Tensor()
