@@ -55,9 +55,46 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        if k > 0 && (m == 1 || n == 1) && !hasSmallMatrixKernels {
+            return sgemvProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+}
+
+extension BLAS {
+    /// Whether OpenBLAS multiplies a one-row (or one-column) product through sgemm without packing cost: only its
+    /// AVX-512 cores have small-matrix sgemm kernels. On the others (Haswell, Zen, and every CPU without AVX-512)
+    /// sgemm packs all of B for one row — a dense layer's 256×256 product at batch 1 takes 15–20 µs there and
+    /// 3 µs as a matrix-vector product (sgemv), measured with OpenBLAS 0.3.21.
+    static let hasSmallMatrixKernels = ["skylakex", "cooperlake", "sapphirerapids"].contains(coreName.lowercased())
+
+    /// C = alpha · op(A) · op(B) + beta · C when M or N is 1, as one sgemv (same contract as `sgemmSerial`, k > 0).
+    static func sgemvProduct(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 1 {
+            // The row of C is op(B)ᵀ · (the row of op(A)); that row is A's first row, or its first column when
+            // A is stored transposed ([k × 1], one element per row of lda).
+            let incA = blasint(transposeA ? lda : 1)
+            // B stored [k × n]: Bᵀ · a; stored transposed, [n × k]: B · a.
+            let (rows, columns) = transposeB ? (n, k) : (k, n)
+            cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, blasint(rows), blasint(columns), alpha,
+                        b, blasint(ldb), a, incA, beta, c, 1)
+        } else {
+            // The column of C (one element per row of ldc) is op(A) · (the column of op(B)): B's first column
+            // ([k × 1], one element per row of ldb), or its first row when stored transposed.
+            let incB = blasint(transposeB ? 1 : ldb)
+            // A stored [m × k]: A · b; stored transposed, [k × m]: Aᵀ · b.
+            let (rows, columns) = transposeA ? (k, m) : (m, k)
+            cblas_sgemv(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, blasint(rows), blasint(columns), alpha,
+                        a, blasint(lda), b, incB, beta, c, blasint(ldc))
+        }
     }
 }
 

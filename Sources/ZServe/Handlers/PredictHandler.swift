@@ -7,20 +7,36 @@ import ServingProtocol
 /// Not thread-safe: each worker owns one, with its own sessions (activation buffers) per model version; the models
 /// themselves are shared through the registry.
 final class PredictHandler {
-    /// A decoded request whose inputs passed every check, ready to run.
-    struct Prepared {
+    /// A decoded request whose inputs passed every check, ready to run. A class: a batch passes it around several
+    /// times, and a copy of a struct this size would retain every field.
+    final class Prepared {
+        /// One input: element type, shape and where its bytes lie in `payload`.
+        typealias Input = (elementType: ElementType, shape: [Int], data: Range<Int>)
+
         let request: WirePredictRequest
         /// The encoded request; the inputs' bytes are ranges of it.
         let payload: [UInt8]
         let servable: Servable
-        /// Per model input position: element type, shape and where its bytes lie in `payload`.
-        let inputs: [(elementType: ElementType, shape: [Int], data: Range<Int>)]
+        /// Per model input position.
+        let inputs: [Input]
         let outputs: [Int]
-
         /// Rows when every input's first dimension is the same and of any size in the model (stackable), else nil.
-        var rows: Int? {
+        let rows: Int?
+
+        init(
+            request: WirePredictRequest, payload: [UInt8], servable: Servable,
+            inputs: [Input], outputs: [Int]
+        ) {
+            self.request = request
+            self.payload = payload
+            self.servable = servable
+            self.inputs = inputs
+            self.outputs = outputs
+            self.rows = Self.stackableRows(inputs, servable.model)
+        }
+
+        private static func stackableRows(_ inputs: [Input], _ model: Model) -> Int? {
             guard let first = inputs.first?.shape.first else { return nil }
-            let model = servable.model
             let stackable = zip(model.inputs, inputs).allSatisfy { spec, input in
                 input.shape.first == first && spec.shape?.first.map { $0 == nil } ?? false
             }
@@ -146,7 +162,7 @@ final class PredictHandler {
                 }, requestID: request.id)
             }
             let model = servable.model
-            var inputs = [(elementType: ElementType, shape: [Int], data: Range<Int>)?](repeating: nil, count: model.inputs.count)
+            var inputs = [Prepared.Input?](repeating: nil, count: model.inputs.count)
             for tensor in request.inputs {
                 guard let position = model.inputs.firstIndex(where: { $0.name == tensor.name }) else {
                     let names = model.inputs.map(\.name).joined(separator: ", ")
