@@ -24,8 +24,16 @@ public enum Method: String, CaseIterable, Sendable {
 
     /// Looks up the method named by a method frame's bytes.
     public init?(frame: [UInt8]) {
-        self.init(path: String(decoding: frame, as: UTF8.self))
+        // Compared as bytes first (what clients send), without building a string per request.
+        if let method = Self.allCases.first(where: { Self.frames[$0] == frame }) {
+            self = method
+        } else {
+            self.init(path: String(decoding: frame, as: UTF8.self))
+        }
     }
+
+    /// Every method's frame, built once.
+    private static let frames: [Method: [UInt8]] = Dictionary(uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })
 
     /// The service part of the path, e.g. "zserve.v1.Inference".
     public var service: String { String(rawValue.split(separator: "/")[0]) }
@@ -39,5 +47,5 @@ public enum Method: String, CaseIterable, Sendable {
     }
 
     /// The method frame's bytes.
-    public var frame: [UInt8] { Array(rawValue.utf8) }
+    public var frame: [UInt8] { Self.frames[self]! }
 }

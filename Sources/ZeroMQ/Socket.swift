@@ -51,17 +51,27 @@ public final class Socket {
     /// - Throws: `ZMQError` (with `isContextTerminated` when the context shuts down).
     @discardableResult
     public func send(_ frames: [[UInt8]], wait: Bool = true) throws -> Bool {
-        precondition(!frames.isEmpty, "a ZeroMQ message has at least one frame")
-        for (index, frame) in frames.enumerated() {
-            var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
-            if index < frames.count - 1 { flags |= ZMQ_SNDMORE }
-            let sent = try sendFrame(frame, flags: flags)
-            if !sent {
+        try send(frames, [], wait: wait)
+    }
+
+    /// Sends `head` then `tail` as one multipart message (e.g. routing frames then a reply), without joining them
+    /// into one array first. Same contract as `send(_:wait:)`.
+    @discardableResult
+    public func send(_ head: [[UInt8]], _ tail: [[UInt8]], wait: Bool = true) throws -> Bool {
+        let count = head.count + tail.count
+        precondition(count > 0, "a ZeroMQ message has at least one frame")
+        var index = 0
+        func sendAll(_ frames: [[UInt8]]) throws -> Bool {
+            for frame in frames {
+                var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
+                if index < count - 1 { flags |= ZMQ_SNDMORE }
+                index += 1
                 // libzmq queues all frames of a message atomically or none: only the first can fail with EAGAIN.
-                return false
+                if !(try sendFrame(frame, flags: flags)) { return false }
             }
+            return true
         }
-        return true
+        return try sendAll(head) && sendAll(tail)
     }
 
     private func sendFrame(_ frame: [UInt8], flags: Int32) throws -> Bool {
@@ -101,6 +111,8 @@ public final class Socket {
                 throw error
             }
             received += 1
+            // Requests and worker messages have a handful of frames: one allocation instead of growing 1, 2, 4, 8.
+            if received == 1 { message.frames.reserveCapacity(8) }
             if message.frames.count < frameLimit {
                 // zmq_msg_data points at zmq_msg_size bytes owned by `part`, valid until the next recv or close.
                 let data = UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part))

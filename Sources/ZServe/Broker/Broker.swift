@@ -160,9 +160,9 @@ final class Broker {
                 let socket = origin == .admin ? (admin ?? frontend) : frontend
                 // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the
                 // broker.
-                _ = try socket.send(routing + Envelope.reply(status: status, response: response), wait: false)
+                _ = try socket.send(routing, Envelope.reply(status: status, response: response), wait: false)
             case .toWorker(let id, let message):
-                let sent = try backend.send([id] + message.frames, wait: false)
+                let sent = try backend.send([id], message.frames, wait: false)
                 switch message {
                 case .work, .batch: if !sent { followUps.append(.workerUnreachable(id)) }
                 default: continue

@@ -132,13 +132,16 @@ enum WorkerMessage: Equatable {
         }
     }
 
+    /// The one-byte frames (origin, envelope count), built once and shared rather than allocated per request.
+    private static let byteFrames: [[UInt8]] = (0...255).map { [UInt8($0)] }
+
     /// Appends `[origin][count][envelope...][method][payload][age, version]`: the request's age in nanoseconds now,
     /// not the broker's arrival time, because a worker on another host has another monotonic clock. The receiver
     /// turns the age back into an arrival time on its own clock (`workItem`), so deadlines hold across hosts; the
     /// time in transit is not counted. The last frame is 16 bytes: age and resolved version, little-endian.
     private static func append(_ item: WorkItem, to frames: inout [[UInt8]]) {
-        frames.append([item.origin.rawValue])
-        frames.append([UInt8(item.envelope.count)])
+        frames.append(byteFrames[Int(item.origin.rawValue)])
+        frames.append(byteFrames[item.envelope.count])
         frames.append(contentsOf: item.envelope)
         frames.append(item.method.frame)
         frames.append(item.payload)
@@ -153,8 +156,8 @@ enum WorkerMessage: Equatable {
 
     /// Appends `[origin][count][envelope...][status][response]`.
     private static func append(_ result: WorkResult, to frames: inout [[UInt8]]) {
-        frames.append([result.origin.rawValue])
-        frames.append([UInt8(result.envelope.count)])
+        frames.append(byteFrames[Int(result.origin.rawValue)])
+        frames.append(byteFrames[result.envelope.count])
         frames.append(contentsOf: result.envelope)
         frames.append(result.status)
         frames.append(result.response)
