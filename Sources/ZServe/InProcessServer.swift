@@ -79,7 +79,7 @@ public final class InProcessServer {
                     reply = to.dropFirst() + Envelope.reply(status: status, response: response)
                 case .toWorker(let id, .disconnect):
                     workers[id] = nil
-                case .toWorker(let id, let message):
+                case .toWorker(let id, let message), .compute(let id, let message):
                     if let result = workers[id]?.result(for: message) { pending += core.handle(.worker(id, result)) }
                 case .toManager(let item):
                     let answer = control.handle(item.method, payload: item.payload)

@@ -10,6 +10,9 @@ import ZeroMQ
 final class Broker {
     private let configuration: ServerConfiguration
     private let core: BrokerCore
+    /// Computes the work the core keeps on this thread (`BrokerAction.compute`), with sessions of its own.
+    private let inlineWorker: PredictHandler
+    private let metrics: ServerMetrics?
     private let logger: Logger
     private let frontend: Socket
     private let admin: Socket?
@@ -32,6 +35,8 @@ final class Broker {
         self.startWorkers = startWorkers
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
+        self.inlineWorker = PredictHandler(registry: registry, metrics: metrics, limits: configuration.requestLimits)
         self.core = BrokerCore(
             configuration: configuration, registry: registry, clock: SystemNanosecondClock(), logger: logger,
             metrics: metrics, health: health)
@@ -167,6 +172,11 @@ final class Broker {
                 case .work, .batch: if !sent { followUps.append(.workerUnreachable(id)) }
                 default: continue
                 }
+            case .compute(let id, let message):
+                // Local workers and this handler share the registry, so the result is what the worker would send.
+                guard let result = inlineWorker.result(for: message) else { continue }
+                if case .batch(let items) = message { metrics?.brokerComputed.increment(by: items.count) } else { metrics?.brokerComputed.increment() }
+                followUps.append(.worker(id, result))
             case .toManager(let item):
                 if !(try manager.send(WorkerMessage.work(item).frames, wait: false)) {
                     followUps.append(.managerRefused(item))

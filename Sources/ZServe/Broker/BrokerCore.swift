@@ -28,6 +28,9 @@ enum BrokerAction: Equatable {
     case reply(Origin, routing: [[UInt8]], status: [UInt8], response: [UInt8])
     /// Send a worker protocol message to a worker.
     case toWorker(WorkerPool.ID, WorkerMessage)
+    /// Compute this work (a `.work` or `.batch` for local worker `id`) on the broker thread instead of waking the
+    /// worker, and feed the result back as `.worker(id, result)`; the worker counts as busy until then.
+    case compute(WorkerPool.ID, WorkerMessage)
     /// Hand a state-changing request to the model manager (answered in order by `.managerReply`).
     case toManager(WorkItem)
     /// Start that many local worker threads.
@@ -45,6 +48,8 @@ enum BrokerAction: Equatable {
 /// manager. Not thread-safe: one broker thread drives it (tests drive it directly with a manual clock).
 final class BrokerCore {
     private let configuration: ServerConfiguration
+    /// `configuration.inlineCompute` in nanoseconds (0: never compute on the broker thread).
+    private let inlineComputeNanoseconds: UInt64
     private let registry: ModelRegistry
     private let controlHandler: ControlHandler
     private let clock: any NanosecondClock
@@ -89,6 +94,7 @@ final class BrokerCore {
         self.recorder = metrics.map(MetricsRecorder.init)
         self.health = health
         self.configuration = configuration
+        self.inlineComputeNanoseconds = UInt64(max(0, configuration.inlineCompute / .nanoseconds(1)))
         self.registry = registry
         self.controlHandler = ControlHandler(registry: registry)
         self.clock = clock
@@ -368,7 +374,18 @@ final class BrokerCore {
             for item in items { metrics.queueWait.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
         }
         pool.assign(items, to: worker, now: now)
-        actions.append(.toWorker(worker, items.count == 1 ? .work(items[0]) : .batch(items)))
+        let message: WorkerMessage = items.count == 1 ? .work(items[0]) : .batch(items)
+        actions.append(computesInline(items, for: worker) ? .compute(worker, message) : .toWorker(worker, message))
+    }
+
+    /// Whether work for `worker` is cheap enough to compute on the broker thread: the worker is local (it shares
+    /// the server's registry), the requests were routed to a version, and that version's recent runs put the whole
+    /// batch within `inlineCompute`. A version not run yet goes to the worker, which measures it.
+    private func computesInline(_ items: [WorkItem], for worker: WorkerPool.ID) -> Bool {
+        guard inlineComputeNanoseconds > 0, !pool.isRemote(worker), let key = items.first?.versionKey,
+              let perRequest = registry.servable(key)?.nanosecondsPerRequest
+        else { return false }
+        return perRequest.multipliedReportingOverflow(by: UInt64(items.count)).partialValue <= inlineComputeNanoseconds
     }
 
     /// Hands queued requests to idle workers while the scheduler has a batch ready.

@@ -35,6 +35,7 @@ public struct ServeSettings: Sendable {
     public var queueBytes = 1 << 30
     public var maxBatchSize = 1
     public var maxQueueDelayMicroseconds = 0
+    public var inlineComputeMicroseconds = 0
     public var batchP99TargetMicroseconds: Int?
     public var autoscale: String?
     public var pollInterval = 2.0
@@ -96,6 +97,7 @@ public struct ServeSettings: Sendable {
         Field(key: "queue-bytes", kind: .int(\.queueBytes)),
         Field(key: "max-batch-size", kind: .int(\.maxBatchSize)),
         Field(key: "max-queue-delay-us", kind: .int(\.maxQueueDelayMicroseconds)),
+        Field(key: "inline-compute-us", kind: .int(\.inlineComputeMicroseconds)),
         Field(key: "batch-p99-target-us", kind: .optionalInt(\.batchP99TargetMicroseconds)),
         Field(key: "autoscale", kind: .optionalString(\.autoscale)),
         Field(key: "poll-interval", kind: .double(\.pollInterval)),
@@ -181,6 +183,7 @@ public struct ServeSettings: Sendable {
         try check(queueBytes >= 1, "queue-bytes", "must be positive")
         try check(maxBatchSize >= 1, "max-batch-size", "must be at least 1")
         try check(maxQueueDelayMicroseconds >= 0, "max-queue-delay-us", "must not be negative")
+        try check(inlineComputeMicroseconds >= 0, "inline-compute-us", "must not be negative")
         try check(batchP99TargetMicroseconds.map { $0 > 0 } ?? true, "batch-p99-target-us", "must be positive")
         try check(pollInterval >= 0, "poll-interval", "must not be negative")
         try check(drainTimeout >= 0, "drain-timeout", "must not be negative")
@@ -222,6 +225,7 @@ public struct ServeSettings: Sendable {
         configuration.metricsListen = metricsListen
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelay = .microseconds(maxQueueDelayMicroseconds)
+        configuration.inlineCompute = .microseconds(inlineComputeMicroseconds)
         configuration.batchP99Target = batchP99TargetMicroseconds.map { .microseconds($0) }
         configuration.autoscale = try autoscaleBounds()
         configuration.insecureAdmin = insecureAdmin

@@ -207,7 +207,7 @@ final class PredictHandler {
             for (position, input) in prepared.inputs.enumerated() {
                 try setInput(session, position, input.elementType, input.shape, [(prepared.payload, input.data)])
             }
-            let results = try runSession(session, prepared.servable)
+            let results = try runSession(session, prepared.servable, requests: 1)
             let names = prepared.servable.model.outputs
             return [reply(prepared, outputs: prepared.outputs.map { position in
                 let tensor = results[position]
@@ -234,7 +234,7 @@ final class PredictHandler {
             let shape = [total] + input.shape.dropFirst()
             try setInput(session, position, input.elementType, shape, group.map { ($0.payload, $0.inputs[position].data) })
         }
-        let results = try runSession(session, first.servable)
+        let results = try runSession(session, first.servable, requests: group.count)
         var perRequest = [[WirePredictResponse.Output]](repeating: [], count: group.count)
         for position in first.outputs {
             let output = results[position]
@@ -282,10 +282,13 @@ final class PredictHandler {
         }
     }
 
-    private func runSession(_ session: Session, _ servable: Servable) throws(ServingError) -> [Tensor] {
+    /// Runs the session for `requests` requests; the time goes to the metrics and the servable's estimate.
+    private func runSession(_ session: Session, _ servable: Servable, requests: Int) throws(ServingError) -> [Tensor] {
         let start = MonotonicClock.nanoseconds
         defer {
-            metrics?.recordCompute(model: servable.name, version: servable.version, nanoseconds: MonotonicClock.nanoseconds - start)
+            let elapsed = MonotonicClock.nanoseconds - start
+            metrics?.recordCompute(model: servable.name, version: servable.version, nanoseconds: elapsed)
+            servable.recordCompute(nanoseconds: elapsed, requests: requests)
         }
         do {
             return try session.run()

@@ -19,6 +19,8 @@ public final class Servable: Sendable {
     private let whenIdleAction = Mutex<(@Sendable () -> Void)?>(nil)
     /// Whether `whenIdle` was called, so ending requests of a serving version never take the lock.
     private let awaitingIdle = Atomic<Bool>(false)
+    /// Recent compute time per request in nanoseconds (a moving average; 0 until a run is recorded).
+    private let computePerRequest = Atomic<UInt64>(0)
 
     public init(name: String, version: Int64, model: Model, source: VersionSource? = nil) {
         self.name = name
@@ -35,6 +37,22 @@ public final class Servable: Sendable {
 
     /// Which version this is.
     public var key: VersionKey { VersionKey(model: name, version: version) }
+
+    /// Records a run that computed `requests` requests (stacked or one) in `nanoseconds`. Thread-safe; concurrent
+    /// runs may overwrite each other's update, which an estimate can afford.
+    public func recordCompute(nanoseconds: UInt64, requests: Int) {
+        let sample = nanoseconds / UInt64(max(1, requests))
+        let old = computePerRequest.load(ordering: .relaxed)
+        // Weight 1/8 for the new sample; the first sample is taken as is.
+        let new = old == 0 ? max(1, sample) : old - old / 8 + sample / 8
+        computePerRequest.store(new, ordering: .relaxed)
+    }
+
+    /// Recent compute time per request, nil before any run was recorded.
+    public var nanosecondsPerRequest: UInt64? {
+        let value = computePerRequest.load(ordering: .relaxed)
+        return value == 0 ? nil : value
+    }
 
     /// A request starts running on this version.
     public func beginRequest() {

@@ -22,6 +22,8 @@ public final class ServerMetrics: Sendable {
     let queueWait: CoreMetrics.Timer
     let batchSize: CoreMetrics.Recorder
     let queueDepth: CoreMetrics.Gauge
+    /// Requests computed on the broker thread (`--inline-compute-us`) rather than by a worker.
+    let brokerComputed: CoreMetrics.Counter
     let bytesIn: [Origin: CoreMetrics.Counter]
     let bytesOut: [Origin: CoreMetrics.Counter]
     /// Workers by location and activity, updated by the broker.
@@ -56,6 +58,7 @@ public final class ServerMetrics: Sendable {
         queueWait = CoreMetrics.Timer(label: "zserve_queue_wait_seconds", dimensions: [], factory: factory)
         batchSize = CoreMetrics.Recorder(label: "zserve_batch_size", dimensions: [], aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "zserve_queue_depth", dimensions: [], factory: factory)
+        brokerComputed = CoreMetrics.Counter(label: "zserve_broker_computed_requests_total", dimensions: [], factory: factory)
         bytesIn = [
             .frontend: CoreMetrics.Counter(label: "zserve_received_bytes_total", dimensions: [("endpoint", "frontend")], factory: factory),
             .admin: CoreMetrics.Counter(label: "zserve_received_bytes_total", dimensions: [("endpoint", "admin")], factory: factory),

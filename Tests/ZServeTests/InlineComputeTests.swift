@@ -1,0 +1,74 @@
+import Testing
+@testable import ZServe
+
+/// `--inline-compute-us`: work whose model's recent runs say it is cheap is computed on the broker thread for a
+/// local worker instead of waking it; the rest, remote workers' work and models not run yet go to the worker.
+@Suite struct InlineComputeTests {
+    /// The requests kept on the broker thread, by the worker they count against.
+    func computed(_ actions: [BrokerAction]) -> [String: [WorkItem]] {
+        var result: [String: [WorkItem]] = [:]
+        for case .compute(let id, let message) in actions {
+            switch message {
+            case .work(let item): result[String(decoding: id, as: UTF8.self), default: []].append(item)
+            case .batch(let items): result[String(decoding: id, as: UTF8.self), default: []] += items
+            default: Issue.record("only work is computed inline, got \(message)")
+            }
+        }
+        return result
+    }
+
+    @Test func cheapWorkForALocalWorkerIsComputedInlineAndTheWorkerCountsBusyUntilItsResult() throws {
+        let harness = try CoreHarness { $0.inlineCompute = .microseconds(50); $0.maxBatchSize = 4 }
+        _ = harness.worker("w", .ready(heartbeats: false))
+        // Not run yet: no estimate, so the worker gets it and measures it.
+        let first = try harness.predict("r0")
+        #expect(dispatched(first)["w"]?.count == 1 && computed(first).isEmpty)
+        _ = harness.finish("w", dispatched(first)["w"]!)
+
+        harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 10_000, requests: 1)
+        let cheap = try harness.predict("r1")
+        #expect(computed(cheap)["w"]?.map(\.header.requestID) == ["r1"])
+        #expect(dispatched(cheap).isEmpty, "the worker thread is not woken")
+        let waiting = try harness.predict("r2")
+        #expect(computed(waiting).isEmpty && dispatched(waiting).isEmpty, "the worker counts busy until the result comes back")
+        let next = harness.finish("w", computed(cheap)["w"]!)
+        #expect(try replies(next).map(\.client) == ["r1"])
+        #expect(computed(next)["w"]?.map(\.header.requestID) == ["r2"])
+    }
+
+    @Test func aBatchEstimatedPastTheLimitGoesToTheWorker() throws {
+        let harness = try CoreHarness { $0.inlineCompute = .microseconds(50); $0.maxBatchSize = 8 }
+        harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 20_000, requests: 1)
+        for i in 0..<2 { try harness.predict("small\(i)") }
+        let small = harness.worker("w", .ready(heartbeats: false))
+        #expect(computed(small)["w"]?.count == 2, "2 × 20 µs fits in 50 µs")
+        for i in 0..<3 { try harness.predict("large\(i)") }
+        let large = harness.finish("w", computed(small)["w"]!)
+        #expect(dispatched(large)["w"]?.count == 3 && computed(large).isEmpty, "3 × 20 µs does not")
+    }
+
+    @Test func remoteWorkersAndAnUnsetLimitNeverComputeInline() throws {
+        let remote = try CoreHarness { $0.inlineCompute = .microseconds(50); $0.workerEndpoint = "tcp://127.0.0.1:0" }
+        remote.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 1_000, requests: 1)
+        _ = remote.worker("far", .ready(heartbeats: true))
+        _ = remote.worker("far", .have([VersionKey(model: "m", version: 1)]))
+        let far = try remote.predict("r")
+        #expect(computed(far).isEmpty)
+
+        let off = try CoreHarness()
+        off.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 1_000, requests: 1)
+        _ = off.worker("w", .ready(heartbeats: false))
+        let sent = try off.predict("r")
+        #expect(computed(sent).isEmpty && dispatched(sent)["w"]?.count == 1)
+    }
+
+    @Test func theEstimateFollowsRecentRunsPerRequest() {
+        let harness = try! CoreHarness()
+        let servable = harness.registry.servable(VersionKey(model: "m", version: 1))!
+        #expect(servable.nanosecondsPerRequest == nil)
+        servable.recordCompute(nanoseconds: 64_000, requests: 64)
+        #expect(servable.nanosecondsPerRequest == 1_000)
+        for _ in 0..<100 { servable.recordCompute(nanoseconds: 9_000, requests: 1) }
+        #expect((8_900...9_000).contains(servable.nanosecondsPerRequest!), "moves to the recent runs")
+    }
+}
