@@ -36,6 +36,40 @@ import Testing
         #expect(computed(next)["w"]?.map(\.header.requestID) == ["r2"])
     }
 
+    @Test func whileAWorkerIsBusyCheapWorkGoesToAnotherWorker() throws {
+        let harness = try CoreHarness(workers: 2) { $0.inlineCompute = .microseconds(50) }
+        harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 10_000, requests: 1)
+        _ = harness.worker("a", .ready(heartbeats: false))
+        _ = harness.worker("b", .ready(heartbeats: false))
+        let first = try harness.predict("r1")
+        #expect(computed(first).values.flatMap { $0 }.map(\.header.requestID) == ["r1"], "all idle: computed inline")
+        // Its result has not come back: that worker counts busy, so the next request wakes the other worker.
+        let second = try harness.predict("r2")
+        #expect(computed(second).isEmpty && dispatched(second).values.flatMap { $0 }.map(\.header.requestID) == ["r2"])
+    }
+
+    @Test func aBusyBrokerLoopHandsCheapWorkToTheWorker() throws {
+        let harness = try CoreHarness { $0.inlineCompute = .microseconds(50) }
+        harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 10_000, requests: 1)
+        _ = harness.worker("w", .ready(heartbeats: false))
+        // Windows 0–20 ms and 20–40 ms with 1 ms and no waiting: busy 95 % then 100 %, smoothed to 74 %.
+        harness.core.waited(from: 0, to: 1_000_000)
+        harness.core.waited(from: 20_000_000, to: 20_000_000)
+        harness.core.waited(from: 40_000_000, to: 40_000_000)
+        let sent = try harness.predict("r")
+        #expect(computed(sent).isEmpty && dispatched(sent)["w"]?.count == 1)
+    }
+
+    @Test func theLoopLoadIsTheShareOfTimeNotWaiting() {
+        var load = LoopLoad(window: 10)
+        #expect(load.busyFraction == 0, "starts idle")
+        load.waited(from: 0, to: 10)
+        load.waited(from: 20, to: 20)  // window 0–20: waited 10 → busy 0.5, smoothed 0.25
+        #expect(load.busyFraction == 0.25)
+        load.waited(from: 20, to: 40)  // window 20–40: waited 20 → busy 0, smoothed 0.125
+        #expect(load.busyFraction == 0.125)
+    }
+
     @Test func aBatchEstimatedPastTheLimitGoesToTheWorker() throws {
         let harness = try CoreHarness { $0.inlineCompute = .microseconds(50); $0.maxBatchSize = 8 }
         harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 20_000, requests: 1)

@@ -118,7 +118,9 @@ final class Broker {
         let poller = Poller(sockets)
         while true {
             let wait = core.nanosecondsUntilNextEvent()
+            let pollStart = MonotonicClock.nanoseconds
             let readable = try poller.poll(timeoutMilliseconds: Int((wait + 999_999) / 1_000_000))
+            core.waited(from: pollStart, to: MonotonicClock.nanoseconds)
             try apply(core.handle(.tick))
             if readable[0] { try receiveFromWorkers() }
             if readable[1] { try receiveFromManager() }

@@ -50,6 +50,8 @@ final class BrokerCore {
     private let configuration: ServerConfiguration
     /// `configuration.inlineCompute` in nanoseconds (0: never compute on the broker thread).
     private let inlineComputeNanoseconds: UInt64
+    /// How busy the broker loop is; it computes inline only while mostly idle.
+    private var loopLoad = LoopLoad()
     private let registry: ModelRegistry
     private let controlHandler: ControlHandler
     private let clock: any NanosecondClock
@@ -148,6 +150,12 @@ final class BrokerCore {
     /// The messages that end a drain: every worker is told to leave.
     func disconnectAll() -> [BrokerAction] {
         pool.members.map { .toWorker($0, .disconnect) }
+    }
+
+    /// The broker loop waited idle from `start` to `end` (its clock's nanoseconds): how busy it is decides whether
+    /// it computes small work itself.
+    func waited(from start: UInt64, to end: UInt64) {
+        loopLoad.waited(from: start, to: end)
     }
 
     /// Nanoseconds until the next time-driven event (heartbeat, batch delay, deadline), at most one heartbeat interval.
@@ -373,16 +381,20 @@ final class BrokerCore {
             metrics.batchSize.record(items.count)
             for item in items { metrics.queueWait.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
         }
+        let inline = computesInline(items, for: worker)
         pool.assign(items, to: worker, now: now)
         let message: WorkerMessage = items.count == 1 ? .work(items[0]) : .batch(items)
-        actions.append(computesInline(items, for: worker) ? .compute(worker, message) : .toWorker(worker, message))
+        actions.append(inline ? .compute(worker, message) : .toWorker(worker, message))
     }
 
-    /// Whether work for `worker` is cheap enough to compute on the broker thread: the worker is local (it shares
-    /// the server's registry), the requests were routed to a version, and that version's recent runs put the whole
-    /// batch within `inlineCompute`. A version not run yet goes to the worker, which measures it.
+    /// Whether work for `worker` is better computed on the broker thread: the broker loop was mostly idle lately
+    /// and no worker is busy (under load the workers compute in parallel while this thread keeps receiving and
+    /// dispatching; measured, computing here then costs throughput), the worker is local (it shares the server's
+    /// registry), the requests were routed to a version, and that version's recent runs put the whole batch within
+    /// `inlineCompute`. A version not run yet goes to the worker, which measures it.
     private func computesInline(_ items: [WorkItem], for worker: WorkerPool.ID) -> Bool {
-        guard inlineComputeNanoseconds > 0, !pool.isRemote(worker), let key = items.first?.versionKey,
+        guard inlineComputeNanoseconds > 0, loopLoad.busyFraction < 0.5, pool.assignments.isEmpty, !pool.isRemote(worker),
+              let key = items.first?.versionKey,
               let perRequest = registry.servable(key)?.nanosecondsPerRequest
         else { return false }
         return perRequest.multipliedReportingOverflow(by: UInt64(items.count)).partialValue <= inlineComputeNanoseconds
