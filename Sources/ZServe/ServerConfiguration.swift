@@ -15,8 +15,9 @@ public struct ServerConfiguration: Sendable {
     /// How long a request may wait in the queue for others to batch with while a worker is free; zero: never wait.
     public var maxQueueDelay: Duration = .zero
     /// Work for a local worker that its model's recent runs say takes at most this long is computed on the broker
-    /// thread instead, saving the two thread hand-offs (worth it for small models); zero: always hand it off.
-    public var inlineCompute: Duration = .zero
+    /// thread instead, saving the two thread hand-offs (worth it for small models), while that thread is mostly idle
+    /// and no worker busy (`BrokerCore`); zero: always hand it off.
+    public var inlineCompute: Duration = .microseconds(50)
     /// Bounds for autoscaling the local workers from queue depth; nil: the count only changes by ScaleWorkers.
     public var autoscale: ClosedRange<Int>?
     /// With a target, each model's batch limit adapts (AIMD) to keep its p99 latency under it.

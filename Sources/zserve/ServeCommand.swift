@@ -59,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-queue-delay-us"), help: "Microseconds a request may wait for others to batch with. Default 0.")
     var maxQueueDelayMicroseconds: Int?
 
-    @Option(name: .customLong("inline-compute-us"), help: "Compute work the model's recent runs say takes at most this many microseconds on the broker thread instead of waking a local worker (small models: two thread hand-offs saved). Default 0: off.")
+    @Option(name: .customLong("inline-compute-us"), help: "Compute work the model's recent runs say takes at most this many microseconds on the broker thread instead of waking a local worker, while the broker is mostly idle (two thread hand-offs saved). Default 50; 0: off.")
     var inlineComputeMicroseconds: Int?
 
     @Option(name: .customLong("batch-p99-target-us"), help: "Adapt each model's batch limit (AIMD) to keep p99 under this.")

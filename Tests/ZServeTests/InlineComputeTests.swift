@@ -81,7 +81,7 @@ import Testing
         #expect(dispatched(large)["w"]?.count == 3 && computed(large).isEmpty, "3 × 20 µs does not")
     }
 
-    @Test func remoteWorkersAndAnUnsetLimitNeverComputeInline() throws {
+    @Test func remoteWorkersAndAZeroLimitNeverComputeInline() throws {
         let remote = try CoreHarness { $0.inlineCompute = .microseconds(50); $0.workerEndpoint = "tcp://127.0.0.1:0" }
         remote.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 1_000, requests: 1)
         _ = remote.worker("far", .ready(heartbeats: true))
@@ -89,7 +89,7 @@ import Testing
         let far = try remote.predict("r")
         #expect(computed(far).isEmpty)
 
-        let off = try CoreHarness()
+        let off = try CoreHarness { $0.inlineCompute = .zero }
         off.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 1_000, requests: 1)
         _ = off.worker("w", .ready(heartbeats: false))
         let sent = try off.predict("r")

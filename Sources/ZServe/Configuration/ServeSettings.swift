@@ -35,7 +35,7 @@ public struct ServeSettings: Sendable {
     public var queueBytes = 1 << 30
     public var maxBatchSize = 1
     public var maxQueueDelayMicroseconds = 0
-    public var inlineComputeMicroseconds = 0
+    public var inlineComputeMicroseconds = 50
     public var batchP99TargetMicroseconds: Int?
     public var autoscale: String?
     public var pollInterval = 2.0
