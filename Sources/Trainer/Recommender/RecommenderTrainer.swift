@@ -1,12 +1,15 @@
 import Foundation
 
-/// Learns the recommender's blend of history and popularity with a listwise softmax objective, and builds the model.
+/// Learns the recommender's blend of history, item neighbours and popularity with a listwise softmax objective, and
+/// builds the model.
 ///
-/// The score of item i for customer u is θ·g_i + Σ_c w_c φ_c(u, i): g are item popularity channels, φ the customer's
-/// history channels with item i (0 when never bought). The weights maximize the log-likelihood of the items each
-/// customer bought in the `validationDays` before the cutoff under a softmax over all items, given the history before
-/// those days: full-batch Adam, no randomness, so training is deterministic. The softmax normalizer is computed in
-/// O(history) per customer (Σ_i e^{b_i} once, corrected for the items in the customer's history).
+/// The score of item i for customer u is θ·g_i + Σ_c w_c φ_c(u, i) + v ψ(u, i): g are item popularity channels, φ the
+/// customer's history channels with item i (0 when never bought), ψ the neighbour channel of an item never bought
+/// (0 for items bought before; `ItemNeighbours`). The weights maximize the log-likelihood of the items each customer
+/// bought in the `validationDays` before the cutoff under a softmax over all items, given the history before those
+/// days: full-batch Adam, no randomness, so training is deterministic. The softmax normalizer is computed in
+/// O(reached items) per customer (Σ_i e^{b_i} once, corrected for the items in the customer's history and those its
+/// history's neighbours reach).
 public struct RecommenderTrainer {
     public var k = 10
     public var historyLength = 64
@@ -22,15 +25,22 @@ public struct RecommenderTrainer {
         let split = cutoff - validationDays
         let earlier = PurchaseHistory(log, before: split)
         let labels = PurchaseHistory.purchases(log, in: split..<cutoff)
-        guard let (itemWeights, historyWeights) = fit(history: earlier, labels: labels) else {
+        guard let weights = fit(history: earlier, labels: labels) else {
             throw TrainingError.noData("the recommender learns from customers who ordered before \(split) and again in "
                                        + "\(split)..\(cutoff - 1); there are none")
         }
-        return build(PurchaseHistory(log, before: cutoff), log: log, itemWeights: itemWeights, historyWeights: historyWeights)
+        return build(PurchaseHistory(log, before: cutoff), log: log, weights: weights)
     }
 
-    /// The weights (item channels, history channels) that fit `labels` given `history`; nil without any example.
-    func fit(history: PurchaseHistory, labels: [Int32: Set<Int32>]) -> ([Float], [Float])? {
+    /// The learned blend: weights of the item channels, of the history channels and of the neighbour channel.
+    struct Weights {
+        var item: [Float]
+        var history: [Float]
+        var neighbour: Float
+    }
+
+    /// The weights that fit `labels` given `history`; nil without any example.
+    func fit(history: PurchaseHistory, labels: [Int32: Set<Int32>]) -> Weights? {
         let items = history.popularity.keys.sorted()
         let position = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
         var features = [Float]()
@@ -39,9 +49,12 @@ public struct RecommenderTrainer {
             features += RecommenderFeatures.item(week: p.week, month: p.month, all: p.all)
         }
         RecommenderFeatures.standardize(&features)
-        let gWidth = RecommenderFeatures.itemChannels, hWidth = RecommenderFeatures.historyChannels
+        let gWidth = RecommenderFeatures.itemChannels, hWidth = RecommenderFeatures.historyChannels + 1
+        let neighbours = ItemNeighbours(history, position: position, itemCount: items.count)
 
-        // Training customers: history before the split and purchases of known items after it.
+        // Training customers: history before the split and purchases of known items after it. Per customer, every
+        // item whose score differs from its popularity part ("reached": bought before, or a neighbour of one) with
+        // its channels (history channels and 0 for bought items; zeros and the neighbour channel for the others).
         struct Example { var historyItems: [Int]; var channels: [[Double]]; var positives: [Int]; var positiveChannels: [[Double]] }
         var examples: [Example] = []
         for customer in labels.keys.sorted() {
@@ -50,9 +63,19 @@ public struct RecommenderTrainer {
             guard !positives.isEmpty else { continue }
             var example = Example(historyItems: [], channels: [], positives: positives, positiveChannels: [])
             var channelOf: [Int: [Double]] = [:]
+            var recency: [(index: Int, recency: Float)] = []
             for (item, entry) in bought.sorted(by: { $0.key < $1.key }) {
                 guard let index = position[item] else { continue }
-                let channels = RecommenderFeatures.history(count: Float(entry.invoices), age: Float(history.cutoff - entry.lastDay)).map(Double.init)
+                let age = Float(history.cutoff - entry.lastDay)
+                let channels = RecommenderFeatures.history(count: Float(entry.invoices), age: age).map(Double.init) + [0]
+                example.historyItems.append(index)
+                example.channels.append(channels)
+                channelOf[index] = channels
+                recency.append((index, RecommenderFeatures.neighbourRecency(age: age)))
+            }
+            for (index, score) in neighbours.scores(from: recency).sorted(by: { $0.key < $1.key }) where channelOf[index] == nil {
+                var channels = [Double](repeating: 0, count: hWidth)
+                channels[hWidth - 1] = Double(RecommenderFeatures.neighbour(score: score))
                 example.historyItems.append(index)
                 example.channels.append(channels)
                 channelOf[index] = channels
@@ -109,12 +132,13 @@ public struct RecommenderTrainer {
                 progress.report(step: iteration, loss: loss / totalPositives, examples: Int(totalPositives) * iteration)
             }
         }
-        return (theta.map(Float.init), weights.map(Float.init))
+        return Weights(item: theta.map(Float.init), history: weights.dropLast().map(Float.init), neighbour: Float(weights.last!))
     }
 
     /// The exported model's tables: every customer and product before the cutoff, each customer's strongest
-    /// `historyLength` items by learned history score.
-    func build(_ history: PurchaseHistory, log: TransactionLog, itemWeights: [Float], historyWeights: [Float]) -> RecommenderModel {
+    /// `historyLength` items by learned history score, each item's neighbours.
+    func build(_ history: PurchaseHistory, log: TransactionLog, weights: Weights) -> RecommenderModel {
+        let historyWeights = weights.history
         let items = history.popularity.keys.sorted { log.stockCodes[Int($0)] < log.stockCodes[Int($1)] }
         let position = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1, $0) })
         var features = [Float]()
@@ -140,10 +164,12 @@ public struct RecommenderTrainer {
                 ages[row * length + slot] = entry.2
             }
         }
+        let neighbours = ItemNeighbours(history, position: position, itemCount: items.count)
         return RecommenderModel(
             customers: customers, items: items, stockCodes: items.map { log.stockCodes[Int($0)] },
             historyLength: length, historyItems: historyItems, historyCounts: counts, historyAges: ages,
-            itemFeatures: features, historyWeights: historyWeights, itemWeights: itemWeights, k: min(k, items.count),
-            cutoff: history.cutoff)
+            itemFeatures: features, historyWeights: historyWeights, itemWeights: weights.item,
+            neighbourCount: neighbours.width, neighbourItems: neighbours.items, neighbourWeights: neighbours.weights,
+            neighbourWeight: weights.neighbour, k: min(k, items.count), cutoff: history.cutoff)
     }
 }
