@@ -55,37 +55,37 @@ public struct RecommenderTrainer {
         // Training customers: history before the split and purchases of known items after it. Per customer, every
         // item whose score differs from its popularity part ("reached": bought before, or a neighbour of one) with
         // its channels (history channels and 0 for bought items; zeros and the neighbour channel for the others).
-        struct Example { var historyItems: [Int]; var channels: [[Double]]; var positives: [Int]; var positiveChannels: [[Double]] }
-        var examples: [Example] = []
+        // Flat tables (one row per reached item or positive, `hWidth` channels each) keep the loop below cheap.
+        var reached = Table(width: hWidth), positives = Table(width: hWidth)
+        var exampleCount = 0
         for customer in labels.keys.sorted() {
             guard let bought = history.customers[customer] else { continue }
-            let positives = labels[customer]!.compactMap { position[$0] }.sorted()
-            guard !positives.isEmpty else { continue }
-            var example = Example(historyItems: [], channels: [], positives: positives, positiveChannels: [])
+            let wanted = labels[customer]!.compactMap { position[$0] }.sorted()
+            guard !wanted.isEmpty else { continue }
             var channelOf: [Int: [Double]] = [:]
             var recency: [(index: Int, recency: Float)] = []
             for (item, entry) in bought.sorted(by: { $0.key < $1.key }) {
                 guard let index = position[item] else { continue }
                 let age = Float(history.cutoff - entry.lastDay)
                 let channels = RecommenderFeatures.history(count: Float(entry.invoices), age: age).map(Double.init) + [0]
-                example.historyItems.append(index)
-                example.channels.append(channels)
+                reached.append(index, channels)
                 channelOf[index] = channels
                 recency.append((index, RecommenderFeatures.neighbourRecency(age: age)))
             }
             for (index, score) in neighbours.scores(from: recency).sorted(by: { $0.key < $1.key }) where channelOf[index] == nil {
                 var channels = [Double](repeating: 0, count: hWidth)
                 channels[hWidth - 1] = Double(RecommenderFeatures.neighbour(score: score))
-                example.historyItems.append(index)
-                example.channels.append(channels)
+                reached.append(index, channels)
                 channelOf[index] = channels
             }
-            example.positiveChannels = positives.map { channelOf[$0] ?? [Double](repeating: 0, count: hWidth) }
-            examples.append(example)
+            for index in wanted { positives.append(index, channelOf[index] ?? [Double](repeating: 0, count: hWidth)) }
+            reached.endGroup()
+            positives.endGroup()
+            exampleCount += 1
         }
         var theta = [Double](repeating: 0, count: gWidth), weights = [Double](repeating: 0, count: hWidth)
-        guard !examples.isEmpty else { return nil }
-        let totalPositives = Double(examples.reduce(0) { $0 + $1.positives.count })
+        guard exampleCount > 0 else { return nil }
+        let totalPositives = Double(positives.items.count)
         var optimizer = Adam(count: gWidth + hWidth, learningRate: learningRate)
         var progress = Progress("recommender: iteration", total: iterations)
         progress.quiet = quiet
@@ -95,7 +95,7 @@ public struct RecommenderTrainer {
             var bias = [Double](repeating: 0, count: items.count)
             for i in 0..<items.count { for c in 0..<gWidth { bias[i] += theta[c] * g[i * gWidth + c] } }
             let shift = bias.max() ?? 0
-            var e = bias.map { exp($0 - shift) }
+            let e = bias.map { exp($0 - shift) }
             var sumE = 0.0, sumEG = [Double](repeating: 0, count: gWidth)
             for i in 0..<items.count {
                 sumE += e[i]
@@ -103,27 +103,34 @@ public struct RecommenderTrainer {
             }
             var loss = 0.0
             var gradTheta = [Double](repeating: 0, count: gWidth), gradW = [Double](repeating: 0, count: hWidth)
-            for example in examples {
-                let n = Double(example.positives.count)
-                var z = sumE, zG = sumEG, zPhi = [Double](repeating: 0, count: hWidth)
-                for (j, item) in example.historyItems.enumerated() {
-                    let h = zip(weights, example.channels[j]).reduce(0) { $0 + $1.0 * $1.1 }
-                    let boosted = e[item] * exp(h)
-                    z += boosted - e[item]
-                    for c in 0..<gWidth { zG[c] += (boosted - e[item]) * g[item * gWidth + c] }
-                    for c in 0..<hWidth { zPhi[c] += boosted * example.channels[j][c] }
+            var zG = [Double](repeating: 0, count: gWidth), zPhi = [Double](repeating: 0, count: hWidth)
+            for example in 0..<exampleCount {
+                let wantedRange = positives.range(example)
+                let n = Double(wantedRange.count)
+                var z = sumE
+                for c in 0..<gWidth { zG[c] = sumEG[c] }
+                for c in 0..<hWidth { zPhi[c] = 0 }
+                for row in reached.range(example) {
+                    let item = reached.items[row], base = row * hWidth
+                    var h = 0.0
+                    for c in 0..<hWidth { h += weights[c] * reached.channels[base + c] }
+                    let boosted = e[item] * exp(h), change = boosted - e[item]
+                    z += change
+                    for c in 0..<gWidth { zG[c] += change * g[item * gWidth + c] }
+                    for c in 0..<hWidth { zPhi[c] += boosted * reached.channels[base + c] }
                 }
                 loss += n * (log(z) + shift)
-                for (p, item) in example.positives.enumerated() {
-                    let h = zip(weights, example.positiveChannels[p]).reduce(0) { $0 + $1.0 * $1.1 }
+                for row in wantedRange {
+                    let item = positives.items[row], base = row * hWidth
+                    var h = 0.0
+                    for c in 0..<hWidth { h += weights[c] * positives.channels[base + c] }
                     loss -= bias[item] + h
                     for c in 0..<gWidth { gradTheta[c] -= g[item * gWidth + c] }
-                    for c in 0..<hWidth { gradW[c] -= example.positiveChannels[p][c] }
+                    for c in 0..<hWidth { gradW[c] -= positives.channels[base + c] }
                 }
                 for c in 0..<gWidth { gradTheta[c] += n * zG[c] / z }
                 for c in 0..<hWidth { gradW[c] += n * zPhi[c] / z }
             }
-            e.removeAll()
             var parameters = theta + weights
             optimizer.step(&parameters, gradient: (gradTheta + gradW).map { $0 / totalPositives })
             theta = Array(parameters[0..<gWidth])
@@ -171,5 +178,25 @@ public struct RecommenderTrainer {
             itemFeatures: features, historyWeights: historyWeights, itemWeights: weights.item,
             neighbourCount: neighbours.width, neighbourItems: neighbours.items, neighbourWeights: neighbours.weights,
             neighbourWeight: weights.neighbour, k: min(k, items.count), cutoff: history.cutoff)
+    }
+
+    /// Rows of (item index, channels) grouped by training customer, stored flat.
+    private struct Table {
+        let width: Int
+        var items: [Int] = []
+        var channels: [Double] = []
+        /// Where each customer's rows end.
+        var ends: [Int] = []
+
+        init(width: Int) { self.width = width }
+
+        mutating func append(_ item: Int, _ values: [Double]) {
+            items.append(item)
+            channels += values
+        }
+
+        mutating func endGroup() { ends.append(items.count) }
+
+        func range(_ group: Int) -> Range<Int> { (group == 0 ? 0 : ends[group - 1])..<ends[group] }
     }
 }
