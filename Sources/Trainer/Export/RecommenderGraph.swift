@@ -73,10 +73,9 @@ enum RecommenderGraph {
         let neighbourWeight = graph.constant("neighbour_weight", floats: [model.neighbourWeight], shape: [])
         let neighbourScore = graph.node("Mul", [neighbourChannel, neighbourWeight])
 
-        let historyAxis = graph.constant("axis_1", int64s: [1], shape: [1])
         graph.constant("item_features", floats: model.itemFeatures, shape: [itemCount, RecommenderFeatures.itemChannels])
         graph.constant("item_weights", floats: model.itemWeights, shape: [model.itemWeights.count])
-        let itemScore = graph.node("ReduceSum", [graph.node("Mul", ["item_features", "item_weights"]), historyAxis], ["keepdims": 0])
+        let itemScore = graph.node("MatMul", ["item_features", "item_weights"])
         let scores = graph.node("Add", [graph.node("Add", [personal, neighbourScore]), itemScore])
         let k = graph.constant("k", int64s: [Int64(model.k)], shape: [1])
         graph.node("TopK", [scores, k], outputs: ["score", "item_index"], ["axis": -1, "largest": 1, "sorted": 1])
