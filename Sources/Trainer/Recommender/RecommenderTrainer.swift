@@ -55,8 +55,9 @@ public struct RecommenderTrainer {
         // Training customers: history before the split and purchases of known items after it. Per customer, every
         // item whose score differs from its popularity part ("reached": bought before, or a neighbour of one) with
         // its channels (history channels and 0 for bought items; zeros and the neighbour channel for the others).
-        // Flat tables (one row per reached item or positive, `hWidth` channels each) keep the loop below cheap.
-        var reached = Table(width: hWidth), positives = Table(width: hWidth)
+        // Flat tables (one row per reached item or positive) keep the loop below cheap: bought items with every
+        // channel, neighbour-only items with just the neighbour channel (the others are 0 there).
+        var reached = Table(width: hWidth), reachedByNeighbours = Table(width: 1), positives = Table(width: hWidth)
         var exampleCount = 0
         for customer in labels.keys.sorted() {
             guard let bought = history.customers[customer] else { continue }
@@ -75,11 +76,12 @@ public struct RecommenderTrainer {
             for (index, score) in neighbours.scores(from: recency).sorted(by: { $0.key < $1.key }) where channelOf[index] == nil {
                 var channels = [Double](repeating: 0, count: hWidth)
                 channels[hWidth - 1] = Double(RecommenderFeatures.neighbour(score: score))
-                reached.append(index, channels)
+                reachedByNeighbours.append(index, [channels[hWidth - 1]])
                 channelOf[index] = channels
             }
             for index in wanted { positives.append(index, channelOf[index] ?? [Double](repeating: 0, count: hWidth)) }
             reached.endGroup()
+            reachedByNeighbours.endGroup()
             positives.endGroup()
             exampleCount += 1
         }
@@ -118,6 +120,14 @@ public struct RecommenderTrainer {
                     z += change
                     for c in 0..<gWidth { zG[c] += change * g[item * gWidth + c] }
                     for c in 0..<hWidth { zPhi[c] += boosted * reached.channels[base + c] }
+                }
+                let neighbourWeight = weights[hWidth - 1]
+                for row in reachedByNeighbours.range(example) {
+                    let item = reachedByNeighbours.items[row], value = reachedByNeighbours.channels[row]
+                    let boosted = e[item] * exp(neighbourWeight * value), change = boosted - e[item]
+                    z += change
+                    for c in 0..<gWidth { zG[c] += change * g[item * gWidth + c] }
+                    zPhi[hWidth - 1] += boosted * value
                 }
                 loss += n * (log(z) + shift)
                 for row in wantedRange {
