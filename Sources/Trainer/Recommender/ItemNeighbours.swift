@@ -18,36 +18,45 @@ struct ItemNeighbours {
     let width: Int
 
     /// Neighbours over the model's item indexes (`position` maps log item ids to them; others are ignored).
+    ///
+    /// Works row by row (item i: its buyers' recent items counted in one reused [items] scratch row), so memory is
+    /// O(items + history entries) and time O(Σ over customers of items bought × items bought lately).
     init(_ history: PurchaseHistory, position: [Int32: Int], itemCount: Int, width: Int = ItemNeighbours.count) {
         self.width = width
-        var buyers = [Double](repeating: 0, count: itemCount), recentBuyers = buyers
-        var pairs = [Int32](repeating: 0, count: itemCount * itemCount)
+        // Per customer (in CustomerID order) the items bought and those bought lately; per item its buyers.
+        var recentOf: [[Int]] = [], buyersOf = [[Int]](repeating: [], count: itemCount)
+        var recentBuyers = [Double](repeating: 0, count: itemCount)
         for customer in history.customers.keys.sorted() {
-            let entries = history.customers[customer]!
-            var all: [Int] = [], recent: [Int] = []
-            for (item, entry) in entries {
+            var recent: [Int] = []
+            for (item, entry) in history.customers[customer]! {
                 guard let index = position[item] else { continue }
-                all.append(index)
-                if history.cutoff - entry.lastDay <= Self.recentDays { recent.append(index) }
+                buyersOf[index].append(recentOf.count)
+                if history.cutoff - entry.lastDay <= Self.recentDays {
+                    recent.append(index)
+                    recentBuyers[index] += 1
+                }
             }
-            for i in all { buyers[i] += 1 }
-            for j in recent { recentBuyers[j] += 1 }
-            guard !recent.isEmpty else { continue }
-            for i in all {
-                let row = i * itemCount
-                for j in recent where j != i { pairs[row + j] += 1 }
-            }
+            recentOf.append(recent)
         }
         var items = [Int64](repeating: 0, count: itemCount * width), weights = [Float](repeating: 0, count: itemCount * width)
         var kept: [(row: Int, weight: Double)] = []
+        var pairs = [Int32](repeating: 0, count: itemCount), touched: [Int] = []
         var candidates: [(index: Int, weight: Double)] = []
         for i in 0..<itemCount {
-            candidates.removeAll(keepingCapacity: true)
-            let row = i * itemCount
-            for j in 0..<itemCount where pairs[row + j] > 0 {
-                let weight = Double(pairs[row + j]) / ((buyers[i] + Self.shrinkage) * (recentBuyers[j] + Self.shrinkage)).squareRoot()
-                candidates.append((j, weight))
+            for buyer in buyersOf[i] {
+                for j in recentOf[buyer] where j != i {
+                    if pairs[j] == 0 { touched.append(j) }
+                    pairs[j] += 1
+                }
             }
+            let buyers = Double(buyersOf[i].count)
+            candidates.removeAll(keepingCapacity: true)
+            for j in touched {
+                let weight = Double(pairs[j]) / ((buyers + Self.shrinkage) * (recentBuyers[j] + Self.shrinkage)).squareRoot()
+                candidates.append((j, weight))
+                pairs[j] = 0
+            }
+            touched.removeAll(keepingCapacity: true)
             candidates.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.index < $1.index }
             for slot in 0..<width {
                 if slot < candidates.count {
