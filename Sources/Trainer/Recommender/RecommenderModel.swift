@@ -22,6 +22,12 @@ public struct RecommenderModel: Sendable {
     /// Learned weights of the history channels and the item channels.
     public var historyWeights: [Float]
     public var itemWeights: [Float]
+    /// Neighbours kept per item (`ItemNeighbours`), and the [items × neighbourCount] neighbour indexes and weights.
+    public var neighbourCount: Int
+    public var neighbourItems: [Int64]
+    public var neighbourWeights: [Float]
+    /// Learned weight of the neighbour channel (items the customer never bought).
+    public var neighbourWeight: Float
     /// Top-K length of the served answer.
     public var k: Int
     /// The day the history ends (exclusive).
