@@ -28,6 +28,25 @@ import Testing
         }
     }
 
+    @Test func logMatchesLibmAndLanesMatchScalar() {
+        // Every binade from the subnormals to the largest floats, densely around 1 (where log is near 0), and the
+        // special values.
+        var inputs: [Float] = [0, -0.0, -1, -.infinity, .infinity, .nan, .leastNonzeroMagnitude, .leastNormalMagnitude,
+                               .greatestFiniteMagnitude, 1, 2, 0.5, 1.414_213_5, 1.414_213_6]
+        inputs += stride(from: Float(-149), through: 127, by: 0.173).map { Float(Foundation.exp2(Double($0))) }
+        inputs += stride(from: Float(0.9), through: 1.1, by: 0.000_37).map { $0 }
+        let vector = lanes(inputs) { FastMath.log($0) }
+        for (x, v) in zip(inputs, vector) {
+            let exact = Foundation.log(Double(x))
+            if exact.isNaN || exact.isInfinite {
+                #expect(v.isNaN == exact.isNaN && (exact.isNaN || Double(v) == exact), "log(\(x)) = \(v), libm \(exact)")
+            } else {
+                #expect(abs(Double(v) - exact) <= 2.5e-7 * abs(exact) + 1e-7 * 1.2e-7, "log(\(x)) = \(v), libm \(exact)")
+            }
+            #expect(v.bitPattern == FastMath.log(x).bitPattern || (v.isNaN && FastMath.log(x).isNaN), "log(\(x)): lanes \(v), scalar \(FastMath.log(x))")
+        }
+    }
+
     @Test func erfTanhSigmoidAndGeluMatchLibm() {
         let erf = lanes(grid) { FastMath.erf($0) }
         let tanh = lanes(grid) { FastMath.tanh($0) }

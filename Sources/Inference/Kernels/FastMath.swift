@@ -1,4 +1,4 @@
-/// Branch-free float32 exp, erf, tanh and sigmoid, scalar and eight lanes at a time, instead of one libm call per
+/// Branch-free float32 exp, log, erf, tanh and sigmoid, scalar and eight lanes at a time, instead of one libm call per
 /// element.
 ///
 /// Relative error of `exp` is below 2e-7 over its range (degree-6 Taylor polynomial on |r| ≤ ln 2 / 2 after
@@ -78,6 +78,87 @@ enum FastMath {
         // Same-size reinterpretation between float and integer lanes (what Float(bitPattern:) does per lane).
         let bits = unsafeBitCast(biased, to: SIMD8<UInt32>.self) &- shifter.bitPattern &+ 127
         return p * unsafeBitCast(bits &<< 23, to: FloatVector.self)
+    }
+
+    // log: x = 2^e · m with m in [√½, √2), log x = e · ln 2 + log m, log m from a degree-9 polynomial in f = m - 1
+    // (the Cephes single-precision logf coefficients; relative error about 1 ulp away from 1, absolute below 1e-7
+    // near it). Zero gives -inf, negatives and NaN give NaN, +inf gives +inf, subnormals are scaled up first.
+    @inline(__always)
+    private static func logPolynomial(_ f: Float) -> Float {
+        var p: Float = 7.037_683_629_2e-2
+        p = fma(p, f, -1.151_461_031_0e-1)
+        p = fma(p, f, 1.167_699_874_0e-1)
+        p = fma(p, f, -1.242_014_084_6e-1)
+        p = fma(p, f, 1.424_932_278_7e-1)
+        p = fma(p, f, -1.666_805_766_5e-1)
+        p = fma(p, f, 2.000_071_476_5e-1)
+        p = fma(p, f, -2.499_999_399_3e-1)
+        return fma(p, f, 3.333_333_117_4e-1)
+    }
+
+    @inline(__always)
+    private static func logPolynomial(_ f: FloatVector) -> FloatVector {
+        var p = FloatVector(repeating: 7.037_683_629_2e-2)
+        p = fma(p, f, FloatVector(repeating: -1.151_461_031_0e-1))
+        p = fma(p, f, FloatVector(repeating: 1.167_699_874_0e-1))
+        p = fma(p, f, FloatVector(repeating: -1.242_014_084_6e-1))
+        p = fma(p, f, FloatVector(repeating: 1.424_932_278_7e-1))
+        p = fma(p, f, FloatVector(repeating: -1.666_805_766_5e-1))
+        p = fma(p, f, FloatVector(repeating: 2.000_071_476_5e-1))
+        p = fma(p, f, FloatVector(repeating: -2.499_999_399_3e-1))
+        return fma(p, f, FloatVector(repeating: 3.333_333_117_4e-1))
+    }
+
+    /// ln 2 split in two: the high part has few mantissa bits, so e · it is exact.
+    private static var ln2Upper: Float { 0.693_359_375 }
+    private static var ln2Lower: Float { -2.121_944_4e-4 }
+    /// 2^23, to scale subnormals into the normal range.
+    private static var subnormalScale: Float { 8_388_608 }
+
+    @inline(__always)
+    static func log(_ value: Float) -> Float {
+        let subnormal = value < Float.leastNormalMagnitude
+        let x = subnormal ? value * subnormalScale : value
+        // Exponent and mantissa from the bits; m in [1, 2), moved to [√½, √2) by halving when above √2.
+        let bits = x.bitPattern
+        var e = Float(Int32(bitPattern: (bits &>> 23) & 0xff) &- 127) - (subnormal ? 23 : 0)
+        var m = Float(bitPattern: (bits & 0x007f_ffff) | 0x3f80_0000)
+        let high = m > 1.414_213_56
+        m = high ? m * 0.5 : m
+        e = high ? e + 1 : e
+        let f = m - 1
+        let f2 = f * f
+        var y = logPolynomial(f) * f * f2
+        y = fma(e, ln2Lower, y)
+        y = fma(-0.5, f2, y)
+        let result = fma(e, ln2Upper, f + y)
+        if value > 0 && value < .infinity { return result }
+        if value == 0 { return -.infinity }
+        return value == .infinity ? .infinity : .nan
+    }
+
+    @inline(__always)
+    static func log(_ value: FloatVector) -> FloatVector {
+        let subnormal = value .< Float.leastNormalMagnitude
+        let x = (value * FloatVector(repeating: subnormalScale)).replacing(with: value, where: .!subnormal)
+        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+        let exponent = unsafeBitCast((bits &>> 23) & 0xff, to: SIMD8<Int32>.self) &- 127
+        var e = FloatVector(exponent) - FloatVector(repeating: 23).replacing(with: 0, where: .!subnormal)
+        var m = unsafeBitCast((bits & 0x007f_ffff) | 0x3f80_0000, to: FloatVector.self)
+        let high = m .> 1.414_213_56
+        m = m.replacing(with: m * 0.5, where: high)
+        e = e.replacing(with: e + 1, where: high)
+        let f = m - 1
+        let f2 = f * f
+        var y = logPolynomial(f) * f * f2
+        y = fma(e, FloatVector(repeating: ln2Lower), y)
+        y = fma(FloatVector(repeating: -0.5), f2, y)
+        var result = fma(e, FloatVector(repeating: ln2Upper), f + y)
+        // Outside (0, inf): the same special values as the scalar form (NaN fails every comparison, so it stays NaN
+        // only through the last replacement).
+        result = result.replacing(with: -.infinity, where: value .== 0)
+        result = result.replacing(with: .infinity, where: value .== .infinity)
+        return result.replacing(with: .nan, where: .!(value .>= 0))
     }
 
     /// erfc(|x|) ≈ t · P(t) · e^{-x²} with t = 1 / (1 + 0.3275911 |x|) (Abramowitz & Stegun 7.1.26).

@@ -96,6 +96,7 @@ struct UnaryKernel: Kernel {
         switch op {
         case .erf: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.erf($0) } }
         case .exp: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.exp($0) } }
+        case .log: VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(src + s, dst + s, n) { FastMath.log($0) } }
         case .sqrt: for i in 0..<count { dst[i] = src[i].squareRoot() }
         case .neg: for i in 0..<count { dst[i] = -src[i] }
         case .abs: for i in 0..<count { dst[i] = Swift.abs(src[i]) }
