@@ -209,12 +209,15 @@ final class PredictHandler {
             }
             let results = try runSession(session, prepared.servable, requests: 1)
             let names = prepared.servable.model.outputs
-            return [reply(prepared, outputs: prepared.outputs.map { position in
-                let tensor = results[position]
-                return WirePredictResponse.Output(
-                    name: names[position].name, dtype: TensorCodec.wireType(tensor.elementType), shape: tensor.shape,
-                    bytes: tensor.bytes)
-            })]
+            // `results` keeps the outputs' memory alive until the reply is encoded.
+            return withExtendedLifetime(results) {
+                [reply(prepared, outputs: prepared.outputs.map { position in
+                    let tensor = results[position]
+                    return WirePredictResponse.Output(
+                        name: names[position].name, dtype: TensorCodec.wireType(tensor.elementType), shape: tensor.shape,
+                        bytes: tensor.bytes)
+                })]
+            }
         } catch {
             return [.error(error, requestID: prepared.request.id)]
         }

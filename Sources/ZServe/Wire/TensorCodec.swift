@@ -1,4 +1,3 @@
-import Foundation
 import Inference
 import ServingProtocol
 
@@ -36,16 +35,6 @@ enum TensorCodec {
             throw ServingError(.invalidArgument, "input '\(input.name)' has unsupported dtype \(Zserve_V1_DataType(rawValue: Int(input.dtype)) ?? .unspecified)")
         }
         return (elementType, input.shape.map { Int(clamping: $0) })
-    }
-
-    /// A wire tensor holding a copy of `tensor`'s elements.
-    static func wire(_ tensor: Tensor, name: String) -> Zserve_V1_Tensor {
-        var result = Zserve_V1_Tensor()
-        result.name = name
-        result.dtype = dataType(tensor.elementType)
-        result.shape = tensor.shape.map { Int64($0) }
-        result.rawData = Data(tensor.bytes)
-        return result
     }
 
     /// The wire form of a model input or output spec; -1 marks a dimension of any size.
