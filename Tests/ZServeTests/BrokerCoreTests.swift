@@ -14,7 +14,8 @@ final class CoreHarness {
     let core: BrokerCore
 
     init(
-        workers: Int = 1, files: (any VersionFiles)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
+        workers: Int = 1, files: (any VersionFiles)? = nil, metrics: ServerMetrics? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         var graph = ONNXGraphBuilder(opset: 17)
         graph.input("x", .float32, [nil, 2])
@@ -25,7 +26,9 @@ final class CoreHarness {
         var configuration = ServerConfiguration(
             repository: URL(fileURLWithPath: "/nonexistent"), listen: "tcp://127.0.0.1:0", workers: workers)
         configure(&configuration)
-        core = BrokerCore(configuration: configuration, registry: registry, clock: clock, logger: Logger(label: "test"), files: files)
+        core = BrokerCore(
+            configuration: configuration, registry: registry, clock: clock, logger: Logger(label: "test"), metrics: metrics,
+            files: files)
     }
 
     /// A Predict from client `id` (its routing frame) for `model` (and `version` when positive).
@@ -300,5 +303,39 @@ func disconnected(_ actions: [BrokerAction]) -> [String] {
         let refused = try replies(harness.core.handle(.managerRefused(item)))
         #expect(refused.map(\.code) == [.unavailable])
         #expect(harness.core.isIdle)
+    }
+}
+
+/// `zserve_model_queue_depth{model}`: what waits per model, back to 0 once a model's queue empties.
+@Suite struct ModelQueueDepthTests {
+    func depths(_ metrics: ServerMetrics, _ registry: ModelRegistry) -> [String: Double] {
+        let text = String(decoding: metrics.render(models: registry), as: UTF8.self)
+        var result: [String: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("zserve_model_queue_depth{") {
+            let parts = line.split(separator: " ")
+            result[String(parts[0])] = Double(parts[1])
+        }
+        return result
+    }
+
+    @Test func eachModelsQueuedRequestsAreAGaugeOfTheirOwn() throws {
+        let metrics = ServerMetrics()
+        let harness = try CoreHarness(metrics: metrics)
+        _ = harness.worker("w", .ready(heartbeats: false))
+        let running = dispatched(try harness.predict("r0"))["w"]!
+        try harness.predict("m1")
+        try harness.predict("m2")
+        try harness.predict("o1", model: "other")
+        _ = harness.tick(after: .milliseconds(100))
+        #expect(depths(metrics, harness.registry) == [
+            #"zserve_model_queue_depth{model="m"}"#: 2, #"zserve_model_queue_depth{model="other"}"#: 1,
+        ])
+        var next = dispatched(harness.finish("w", running))["w"]!
+        next = dispatched(harness.finish("w", next))["w"]!
+        #expect(next.map(\.header.requestID) == ["m2"])
+        _ = harness.tick(after: .milliseconds(100))
+        #expect(depths(metrics, harness.registry) == [
+            #"zserve_model_queue_depth{model="m"}"#: 0, #"zserve_model_queue_depth{model="other"}"#: 1,
+        ])
     }
 }

@@ -443,6 +443,7 @@ final class BrokerCore {
 
     private func recordGauges(_ metrics: ServerMetrics) {
         metrics.queueDepth.record(queue.count)
+        metrics.recordModelQueueDepths(queue.countsByModel)
         let busy = pool.assignments.keys
         let remoteBusy = busy.filter(pool.isRemote).count
         let remoteIdle = pool.idle.filter(pool.isRemote).count

@@ -25,6 +25,11 @@ struct RequestQueue {
     /// Requests queued under `key`.
     func queued(_ key: BatchKey) -> Int { perKey[key, default: 0] }
 
+    /// Requests waiting per model (every version and label together).
+    var countsByModel: [String: Int] {
+        perKey.reduce(into: [:]) { counts, entry in counts[entry.key.model, default: 0] += entry.value }
+    }
+
     /// Whether a request of `payloadBytes` fits within both bounds.
     func hasRoom(for payloadBytes: Int) -> Bool {
         items.count < capacity && bytes + payloadBytes <= byteLimit

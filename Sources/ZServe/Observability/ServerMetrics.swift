@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     private let timers = Mutex<[TimerKey: CoreMetrics.Timer]>([:])
     private let swapCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let lifecycleCounters = Mutex<[LifecycleKey: CoreMetrics.Counter]>([:])
+    /// `zserve_model_queue_depth` per model that has had requests queued.
+    private let modelQueueDepths = Mutex<[String: CoreMetrics.Gauge]>([:])
 
     let queueWait: CoreMetrics.Timer
     let batchSize: CoreMetrics.Recorder
@@ -148,6 +150,20 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Sets the worker gauges.
+    /// Sets each model's queued request count; models queued before and absent from `depths` go to 0. Only models
+    /// that ever had requests queued get a series, so a model name nobody serves cannot add one.
+    func recordModelQueueDepths(_ depths: [String: Int]) {
+        modelQueueDepths.withLock { gauges in
+            for (model, gauge) in gauges where depths[model] == nil { gauge.record(0) }
+            for (model, depth) in depths {
+                let gauge = gauges[model] ?? CoreMetrics.Gauge(
+                    label: "zserve_model_queue_depth", dimensions: [("model", model)], factory: factory)
+                gauges[model] = gauge
+                gauge.record(depth)
+            }
+        }
+    }
+
     func recordWorkers(localBusy: Int, localIdle: Int, remoteBusy: Int, remoteIdle: Int) {
         workers["local/busy"]?.record(localBusy)
         workers["local/idle"]?.record(localIdle)
