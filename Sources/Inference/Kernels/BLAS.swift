@@ -55,7 +55,7 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if k > 0 && (m == 1 || n == 1) && !hasSmallMatrixKernels {
+        if k > 0 && m > 0 && n > 0 && (m == 1 || n == 1) && !hasSmallMatrixKernels {
             return sgemvProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
@@ -72,7 +72,8 @@ extension BLAS {
     /// 3 µs as a matrix-vector product (sgemv), measured with OpenBLAS 0.3.21.
     static let hasSmallMatrixKernels = ["skylakex", "cooperlake", "sapphirerapids"].contains(coreName.lowercased())
 
-    /// C = alpha · op(A) · op(B) + beta · C when M or N is 1, as one sgemv (same contract as `sgemmSerial`, k > 0).
+    /// C = alpha · op(A) · op(B) + beta · C when M or N is 1, as one sgemv (same contract as `sgemmSerial`; M, N and
+    /// K positive).
     static func sgemvProduct(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
