@@ -1,11 +1,20 @@
 import CZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Waits until any of a fixed set of sockets has a message to read.
 ///
 /// Holds its sockets strongly; like them, it belongs to one thread.
 public final class Poller {
     private let sockets: [Socket]
     private var items: [zmq_pollitem_t]
+    /// A timer descriptor polled beside the sockets for waits finer than zmq_poll's milliseconds; -1 until first
+    /// needed (or when the system has none: waits are then rounded up to whole milliseconds).
+    private var timer: Int32 = -1
+    /// `items` with the timer last, once the timer exists.
+    private var timedItems: [zmq_pollitem_t] = []
 
     /// Creates a poller over `sockets`, watched for incoming messages; result indexes follow this order.
     public init(_ sockets: [Socket]) {
@@ -13,19 +22,67 @@ public final class Poller {
         self.items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
     }
 
+    deinit {
+        if timer >= 0 { close(timer) }
+    }
+
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which sockets are readable.
     ///
     /// - Throws: `ZMQError` (`isContextTerminated` once the context shuts down).
     public func poll(timeoutMilliseconds: Int) throws -> [Bool] {
+        try Self.wait(&items, timeoutMilliseconds: timeoutMilliseconds)
+        return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+    }
+
+    /// Blocks up to `timeoutNanoseconds` and returns which sockets are readable. Waits under 10 ms that are not
+    /// whole milliseconds run on a timer descriptor, so a 50 µs batch delay is 50 µs and not zmq_poll's rounded-up
+    /// millisecond; longer ones are rounded up to milliseconds.
+    ///
+    /// - Throws: `ZMQError` (`isContextTerminated` once the context shuts down).
+    public func poll(timeoutNanoseconds: UInt64) throws -> [Bool] {
+        let millisecond: UInt64 = 1_000_000
+        guard timeoutNanoseconds > 0, timeoutNanoseconds < 10 * millisecond, timeoutNanoseconds % millisecond != 0,
+              arm(timeoutNanoseconds)
+        else {
+            let rounded = timeoutNanoseconds / millisecond + (timeoutNanoseconds % millisecond == 0 ? 0 : 1)
+            return try poll(timeoutMilliseconds: Int(min(rounded, UInt64(Int32.max))))
+        }
+        defer { disarm() }
+        // The sockets and, last, the timer, which ends the wait when it fires.
+        try Self.wait(&timedItems, timeoutMilliseconds: -1)
+        return timedItems.dropLast().map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+    }
+
+    private static func wait(_ items: inout [zmq_pollitem_t], timeoutMilliseconds: Int) throws {
         while true {
             let result = items.withUnsafeMutableBufferPointer {
                 zmq_poll($0.baseAddress, Int32($0.count), timeoutMilliseconds)
             }
-            if result >= 0 { break }
+            if result >= 0 { return }
             let error = ZMQError.last
             if error.code == EINTR { continue }
             throw error
         }
-        return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+    }
+
+    /// Sets the timer to fire once after `nanoseconds`; false when no timer descriptor can be made.
+    private func arm(_ nanoseconds: UInt64) -> Bool {
+        if timer < 0 {
+            timer = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+            if timer < 0 { return false }
+            timedItems = items + [zmq_pollitem_t(socket: nil, fd: timer, events: Int16(ZMQ_POLLIN), revents: 0)]
+        }
+        var setting = itimerspec()
+        setting.it_value.tv_sec = Int(nanoseconds / 1_000_000_000)
+        setting.it_value.tv_nsec = Int(nanoseconds % 1_000_000_000)
+        return timerfd_settime(timer, 0, &setting, nil) == 0
+    }
+
+    /// Stops the timer and clears a pending expiry, so the next wait starts clean.
+    private func disarm() {
+        var off = itimerspec()
+        _ = timerfd_settime(timer, 0, &off, nil)
+        var expirations: UInt64 = 0
+        _ = read(timer, &expirations, MemoryLayout<UInt64>.size)
     }
 }

@@ -94,6 +94,27 @@ import Testing
         #expect(try pull.receive() == [[42]])
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func subMillisecondWaitsEndWhenTheirTimerFiresAndStillSeeMessages() throws {
+        let pull = try Socket(context: context, type: .pull)
+        let push = try Socket(context: context, type: .push)
+        defer { push.close(); pull.close() }
+        try pull.bind("inproc://poller-timer")
+        try push.connect("inproc://poller-timer")
+        let poller = Poller([pull])
+        // Nothing to read: each wait ends by its timer (the wait itself has no other timeout), and again after
+        // the previous expiry was cleared.
+        for _ in 0..<200 { #expect(try poller.poll(timeoutNanoseconds: 50_000) == [false]) }
+        try push.send([[7]])
+        #expect(try poller.poll(timeoutNanoseconds: 250_000) == [true])
+        #expect(try pull.receive() == [[7]])
+        // Whole milliseconds and long waits take zmq_poll's own timeout; zero does not wait.
+        #expect(try poller.poll(timeoutNanoseconds: 1_000_000) == [false])
+        #expect(try poller.poll(timeoutNanoseconds: 0) == [false])
+        try push.send([[8]])
+        #expect(try poller.poll(timeoutNanoseconds: 20_000_000) == [true])
+    }
+
     @Test func oversizedMessageIsDroppedAndOtherPeersAreStillServed() throws {
         let (router, endpoint) = try boundRouter(maxMessageSize: 1024)
         try router.setReceiveTimeout(300)

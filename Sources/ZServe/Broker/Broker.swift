@@ -119,7 +119,7 @@ final class Broker {
         while true {
             let wait = core.nanosecondsUntilNextEvent()
             let pollStart = MonotonicClock.nanoseconds
-            let readable = try poller.poll(timeoutMilliseconds: Int((wait + 999_999) / 1_000_000))
+            let readable = try poller.poll(timeoutNanoseconds: wait)
             core.waited(from: pollStart, to: MonotonicClock.nanoseconds)
             try apply(core.handle(.tick))
             if readable[0] { try receiveFromWorkers() }
