@@ -70,13 +70,22 @@ final class CoreHarness {
 }
 
 /// The requests each worker was handed, by worker name.
-func dispatched(_ actions: [BrokerAction]) -> [String: [WorkItem]] {
+///
+/// - Parameter computedInline: read the work the broker computes itself for a worker (`.compute`) instead; anything
+///   but work there is recorded as an issue.
+func dispatched(_ actions: [BrokerAction], computedInline: Bool = false) -> [String: [WorkItem]] {
     var result: [String: [WorkItem]] = [:]
-    for case .toWorker(let id, let message) in actions {
+    for action in actions {
+        let id: [UInt8], message: WorkerMessage
+        switch action {
+        case .toWorker(let worker, let sent) where !computedInline: (id, message) = (worker, sent)
+        case .compute(let worker, let work) where computedInline: (id, message) = (worker, work)
+        default: continue
+        }
         switch message {
         case .work(let item): result[String(decoding: id, as: UTF8.self), default: []].append(item)
         case .batch(let items): result[String(decoding: id, as: UTF8.self), default: []] += items
-        default: continue
+        default: if computedInline { Issue.record("only work is computed inline, got \(message)") }
         }
     }
     return result

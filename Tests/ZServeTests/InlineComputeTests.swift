@@ -6,15 +6,7 @@ import Testing
 @Suite struct InlineComputeTests {
     /// The requests kept on the broker thread, by the worker they count against.
     func computed(_ actions: [BrokerAction]) -> [String: [WorkItem]] {
-        var result: [String: [WorkItem]] = [:]
-        for case .compute(let id, let message) in actions {
-            switch message {
-            case .work(let item): result[String(decoding: id, as: UTF8.self), default: []].append(item)
-            case .batch(let items): result[String(decoding: id, as: UTF8.self), default: []] += items
-            default: Issue.record("only work is computed inline, got \(message)")
-            }
-        }
-        return result
+        dispatched(actions, computedInline: true)
     }
 
     @Test func cheapWorkForALocalWorkerIsComputedInlineAndTheWorkerCountsBusyUntilItsResult() throws {

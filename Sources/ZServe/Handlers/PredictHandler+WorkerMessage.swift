@@ -7,25 +7,28 @@ extension PredictHandler {
     func result(for message: WorkerMessage) -> WorkerMessage? {
         switch message {
         case .work(let item):
-            let servable: Servable?
-            switch routed(item) {
-            case .success(let routedTo): servable = routedTo
-            case .failure(let missing): return .missing(missing.key)
+            let reply: Reply
+            if item.method == .predict {
+                let incoming = Incoming(payload: item.payload, receivedAt: item.receivedAt)
+                switch routed(item, incoming: incoming) {
+                case .success(let servable): reply = handle(incoming, servable: servable)
+                case .failure(let missing): return .missing(missing.key)
+                }
+            } else {
+                reply = .error(ServingError(.unimplemented, "workers serve Predict only"))
             }
-            let reply = item.method == .predict
-                ? handle(payload: item.payload, receivedAt: item.receivedAt, servable: servable)
-                : .error(ServingError(.unimplemented, "workers serve Predict only"))
             return .result(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
         case .batch(let items):
-            var servables: [Servable?] = []
-            for item in items {
-                switch routed(item) {
-                case .success(let servable): servables.append(servable)
+            var predictions: [(incoming: Incoming, servable: Servable?)] = []
+            predictions.reserveCapacity(items.count)
+            for item in items where item.method == .predict {
+                let incoming = Incoming(payload: item.payload, receivedAt: item.receivedAt)
+                switch routed(item, incoming: incoming) {
+                case .success(let servable): predictions.append((incoming, servable))
                 case .failure(let missing): return .missing(missing.key)
                 }
             }
-            let predictions = items.indices.filter { items[$0].method == .predict }
-            var replies = handle(batch: predictions.map { (items[$0].payload, items[$0].receivedAt, servables[$0]) })[...]
+            var replies = handle(batch: predictions)[...]
             return .results(items.map { item in
                 let reply = item.method == .predict
                     ? replies.popFirst()! : .error(ServingError(.unimplemented, "workers serve Predict only"))
@@ -36,11 +39,11 @@ extension PredictHandler {
         }
     }
 
-    /// The version the broker routed `item` to (nil when it did not route it: the handler resolves the request's
-    /// model spec itself), or the version this worker lacks.
-    private func routed(_ item: WorkItem) -> Result<Servable?, MissingVersion> {
-        guard item.version > 0 else { return .success(nil) }
-        let key = VersionKey(model: PredictHeader(payload: item.payload).model, version: item.version)
+    /// The version the broker routed `item` to (nil when it did not route it, or when the payload is unreadable: the
+    /// handler then resolves the model spec itself or answers INVALID_ARGUMENT), or the version this worker lacks.
+    private func routed(_ item: WorkItem, incoming: Incoming) -> Result<Servable?, MissingVersion> {
+        guard item.version > 0, case .success(let request) = incoming.request else { return .success(nil) }
+        let key = VersionKey(model: request.model, version: item.version)
         guard let servable = registry.servable(key) else { return .failure(MissingVersion(key: key)) }
         return .success(servable)
     }

@@ -1,4 +1,5 @@
 import Inference
+import ProtobufWire
 import ServingProtocol
 
 /// Serves Predict on one worker thread: decode, select the version, validate inputs against the model, run, encode —
@@ -74,10 +75,25 @@ final class PredictHandler {
         self.limits = limits
     }
 
-    /// Serves one Predict request received at `receivedAt` (`MonotonicClock` nanoseconds) on `servable` (the version
-    /// the broker routed it to), or on the version its model spec selects when nil.
-    func handle(payload: [UInt8], receivedAt: UInt64, servable: Servable? = nil) -> Reply {
-        switch prepare(payload: payload, receivedAt: receivedAt, routedTo: servable) {
+    /// A Predict payload read once: the worker routes by its model name, then serves it.
+    struct Incoming {
+        let payload: [UInt8]
+        /// The payload read, or why it is not a PredictRequest (answered INVALID_ARGUMENT when served).
+        let request: Result<WirePredictRequest, WireFormatError>
+        /// When the broker received it (`MonotonicClock` nanoseconds), for its deadline.
+        let receivedAt: UInt64
+
+        init(payload: [UInt8], receivedAt: UInt64) {
+            self.payload = payload
+            self.receivedAt = receivedAt
+            request = Result { () throws(WireFormatError) in try WirePredictRequest(payload: payload) }
+        }
+    }
+
+    /// Serves one Predict request on `servable` (the version the broker routed it to), or on the version its model
+    /// spec selects when nil.
+    func handle(_ incoming: Incoming, servable: Servable? = nil) -> Reply {
+        switch prepare(incoming, routedTo: servable) {
         case .failure(let failure): answer(failure)
         case .success(let prepared): run([prepared])[0].ending(prepared, counting: metrics)
         }
@@ -85,13 +101,13 @@ final class PredictHandler {
 
     /// Serves several requests; those for the same version whose inputs agree except in the first dimension run as
     /// one stacked batch and have their outputs split back. Replies are in `items` order.
-    func handle(batch items: [(payload: [UInt8], receivedAt: UInt64, servable: Servable?)]) -> [Reply] {
+    func handle(batch items: [(incoming: Incoming, servable: Servable?)]) -> [Reply] {
         var replies = [Reply?](repeating: nil, count: items.count)
         // Stacking groups by their first member; a linear scan, since a batch rarely holds more than one group.
         var groups: [[Int]] = []
         var prepared = [Prepared?](repeating: nil, count: items.count)
         for (index, item) in items.enumerated() {
-            switch prepare(payload: item.payload, receivedAt: item.receivedAt, routedTo: item.servable) {
+            switch prepare(item.incoming, routedTo: item.servable) {
             case .failure(let failure):
                 replies[index] = answer(failure)
             case .success(let request):
@@ -137,19 +153,20 @@ final class PredictHandler {
     /// Decodes and checks one request: deadline, version, every input against the model.
     ///
     /// - Parameter routedTo: the version the broker chose for it; nil: resolve the request's model spec here.
-    private func prepare(payload: [UInt8], receivedAt: UInt64, routedTo: Servable?) -> Result<Prepared, Failure> {
+    private func prepare(_ incoming: Incoming, routedTo: Servable?) -> Result<Prepared, Failure> {
         var requestID = ""
         var model = ""
         do throws(ServingError) {
             let request: WirePredictRequest
-            do {
-                request = try WirePredictRequest(payload: payload)
-            } catch {
+            switch incoming.request {
+            case .success(let read): request = read
+            case .failure(let error):
                 throw ServingError(.invalidArgument, "payload is not a valid \(Zserve_V1_PredictRequest.protoMessageName): \(error)")
             }
             requestID = request.id
             model = request.model
-            if request.timeoutMicroseconds > 0, Self.hasExpired(receivedAt: receivedAt, timeoutMicroseconds: request.timeoutMicroseconds) {
+            if request.timeoutMicroseconds > 0,
+               Self.hasExpired(receivedAt: incoming.receivedAt, timeoutMicroseconds: request.timeoutMicroseconds) {
                 throw ServingError(.deadlineExceeded, "deadline of \(request.timeoutMicroseconds) µs passed before the request ran")
             }
             let servable = if let routedTo, routedTo.name == request.model {
@@ -184,7 +201,7 @@ final class PredictHandler {
                 throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
             }
             let prepared = Prepared(
-                request: request, payload: payload, servable: servable, inputs: inputs.map { $0! },
+                request: request, payload: incoming.payload, servable: servable, inputs: inputs.map { $0! },
                 outputs: try outputPositions(request.outputNames, model: model))
             // Ended by `Reply.ending(_:)` once the request's reply is built.
             servable.beginRequest()

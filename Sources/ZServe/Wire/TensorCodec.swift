@@ -18,10 +18,7 @@ enum TensorCodec {
     ///
     /// - Throws: INVALID_ARGUMENT for a dtype the runtime does not know.
     static func header(of tensor: Zserve_V1_Tensor) throws(ServingError) -> (ElementType, [Int]) {
-        guard let elementType = elementType(tensor.dtype) else {
-            throw ServingError(.invalidArgument, "input '\(tensor.name)' has unsupported dtype \(tensor.dtype)")
-        }
-        return (elementType, tensor.shape.map { Int(clamping: $0) })
+        try header(name: tensor.name, dtype: Int32(truncatingIfNeeded: tensor.dtype.rawValue), shape: tensor.shape)
     }
 
     /// The wire dtype number of a runtime element type (`dataType`'s raw value).
@@ -31,10 +28,15 @@ enum TensorCodec {
 
     /// A request input's element type and shape, read without the generated message type (`header(of:)`'s checks).
     static func header(of input: WirePredictRequest.Input) throws(ServingError) -> (ElementType, [Int]) {
-        guard let elementType = ElementType(rawValue: input.dtype) else {
-            throw ServingError(.invalidArgument, "input '\(input.name)' has unsupported dtype \(Zserve_V1_DataType(rawValue: Int(input.dtype)) ?? .unspecified)")
+        try header(name: input.name, dtype: input.dtype, shape: input.shape)
+    }
+
+    private static func header(name: String, dtype: Int32, shape: [Int64]) throws(ServingError) -> (ElementType, [Int]) {
+        guard let elementType = ElementType(rawValue: dtype) else {
+            let named = Zserve_V1_DataType(rawValue: Int(dtype)) ?? .unspecified
+            throw ServingError(.invalidArgument, "input '\(name)' has unsupported dtype \(named)")
         }
-        return (elementType, input.shape.map { Int(clamping: $0) })
+        return (elementType, shape.map { Int(clamping: $0) })
     }
 
     /// The wire form of a model input or output spec; -1 marks a dimension of any size.
