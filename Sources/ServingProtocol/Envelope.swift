@@ -28,55 +28,6 @@ public enum Envelope {
     }
 }
 
-/// A request as the server's ROUTER received it.
-public struct RequestEnvelope: Sendable {
-    /// The frames before the delimiter; the reply carries them back unchanged.
-    public let routing: [[UInt8]]
-    public let method: Method
-    public let payload: [UInt8]
-
-    /// Why frames are not a request, with the routing frames needed to answer.
-    public struct Rejection: Error, Sendable {
-        public let routing: [[UInt8]]
-        public let error: ServingError
-    }
-
-    /// Most frames a well-formed request has: routing frames, the delimiter, method and payload.
-    public static let frameLimit = Envelope.maximumRoutingFrames + 3
-
-    /// Splits frames received on a ROUTER into routing frames, method and payload.
-    ///
-    /// - Parameter truncated: whether more than `frameLimit` frames arrived (the rest were discarded).
-    /// - Returns: the request, or a rejection: INVALID_ARGUMENT for a missing delimiter or a wrong frame count,
-    ///   UNIMPLEMENTED for an unknown service or method. Without a delimiter only the ROUTER's routing id is kept.
-    public static func parse(_ frames: [[UInt8]], truncated: Bool = false) -> Result<RequestEnvelope, Rejection> {
-        let delimiter = frames.indices.dropFirst().first { frames[$0].isEmpty }
-        let routing = Array(frames[..<(delimiter ?? min(1, frames.count))])
-        func reject(_ code: Zserve_V1_Code, _ message: String) -> Result<RequestEnvelope, Rejection> {
-            .failure(Rejection(routing: routing, error: ServingError(code, message)))
-        }
-        guard let delimiter else {
-            return reject(.invalidArgument, "expected frames [empty][method][payload]: the empty delimiter frame is missing")
-        }
-        guard routing.count <= Envelope.maximumRoutingFrames else {
-            return reject(.invalidArgument, "\(routing.count) routing frames before the empty delimiter, more than \(Envelope.maximumRoutingFrames) (the ROUTER's routing id included)")
-        }
-        let after = frames.count - delimiter - 1
-        guard !truncated, after == 2 else {
-            let count = truncated ? "more than \(frameLimit - delimiter - 1)" : "\(after)"
-            return reject(.invalidArgument, "expected frames [empty][method][payload], got \(count) frame(s) after the delimiter")
-        }
-        let methodFrame = frames[delimiter + 1]
-        guard let method = Method(frame: methodFrame) else {
-            let path = String(decoding: methodFrame.prefix(200), as: UTF8.self)
-            let service = path.split(separator: "/").first.map(String.init) ?? ""
-            let what = Method.services.contains(service) ? "method" : "service"
-            return reject(.unimplemented, "unknown \(what) in '\(path)'")
-        }
-        return .success(RequestEnvelope(routing: routing, method: method, payload: frames[delimiter + 2]))
-    }
-}
-
 /// A reply as a client receives it: the status and, when OK, the response message's bytes.
 public struct ReplyEnvelope: Sendable {
     public let status: Zserve_V1_Status

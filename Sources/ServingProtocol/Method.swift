@@ -24,13 +24,28 @@ public enum Method: String, CaseIterable, Sendable {
 
     /// Looks up the method named by a method frame's bytes.
     public init?(frame: [UInt8]) {
-        // Compared as bytes first (what clients send), without building a string per request.
-        if let method = Self.allCases.first(where: { Self.frames[$0] == frame }) {
-            self = method
-        } else {
-            self.init(path: String(decoding: frame, as: UTF8.self))
-        }
+        self.init(frame: frame[...])
     }
+
+    /// Looks up the method named by a method frame's bytes, viewed where they lie.
+    public init?(frame: ArraySlice<UInt8>) {
+        // Compared as bytes first (what clients send), without building a string per request.
+        var candidate = 0
+        while candidate < Self.table.count {
+            let bytes = Self.table[candidate].frame
+            var offset = 0
+            while offset < bytes.count, offset < frame.count, bytes[offset] == frame[frame.startIndex + offset] { offset += 1 }
+            if offset == bytes.count, offset == frame.count {
+                self = Self.table[candidate].method
+                return
+            }
+            candidate += 1
+        }
+        self.init(path: String(decoding: frame, as: UTF8.self))
+    }
+
+    /// Every method with its frame, in declaration order (Predict, the most frequent, first).
+    private static let table: [(method: Method, frame: [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
 
     /// Every method's frame, built once.
     private static let frames: [Method: [UInt8]] = Dictionary(uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })

@@ -17,6 +17,11 @@ public struct PredictHeader: Sendable, Equatable {
 
     /// Peeks at a PredictRequest payload.
     public init(payload: [UInt8]) {
+        self.init(payload: payload[...])
+    }
+
+    /// Peeks at a PredictRequest payload where it lies.
+    public init(payload: ArraySlice<UInt8>) {
         self.init()
         payload.withUnsafeBytes { buffer in
             var request = WireReader(buffer, 0..<buffer.count)

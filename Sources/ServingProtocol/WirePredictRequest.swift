@@ -7,7 +7,7 @@ import ProtobufWire
 /// are skipped, and so are known fields with another wire type; the last of a repeated singular field wins, an
 /// embedded `ModelSpec` given twice is merged, `shape` may be packed or not; strings must be valid UTF-8.
 public struct WirePredictRequest: Sendable {
-    /// One input tensor; `data` indexes the payload the request was read from.
+    /// One input tensor; `data` is where its bytes lie, counted from the payload's first byte.
     public struct Input: Sendable {
         public var name = ""
         /// The `DataType` number as sent (not checked here).
@@ -28,6 +28,13 @@ public struct WirePredictRequest: Sendable {
     ///
     /// - Throws: `WireFormatError` saying what is malformed.
     public init(payload: [UInt8]) throws(WireFormatError) {
+        try self.init(payload: payload[...])
+    }
+
+    /// Reads `payload` where it lies; `Input.data` ranges count from its first byte.
+    ///
+    /// - Throws: `WireFormatError` saying what is malformed.
+    public init(payload: ArraySlice<UInt8>) throws(WireFormatError) {
         // `withUnsafeBytes` rethrows untyped errors; the typed one travels out in a Result.
         let read = payload.withUnsafeBytes { buffer in
             var request = WirePredictRequest()

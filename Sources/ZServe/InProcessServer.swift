@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServingProtocol
+import ZeroMQ
 
 /// A server without sockets or threads: each call goes through the same broker core, Predict handling and model
 /// manager as a running server's, on the caller's thread — the way HummingbirdTesting's router mode skips the
@@ -46,11 +47,11 @@ public final class InProcessServer {
     /// returns the reply's frames after that id: the client's own routing frames, then [empty][status][response].
     /// Any frames at all are accepted, so this is the entry for fuzzing and malformed-request tests.
     ///
-    /// - Parameter truncated: whether more frames arrived than the broker reads (`RequestEnvelope.frameLimit`).
+    /// - Parameter truncated: whether more frames arrived than the broker reads (`ReceivedRequest.frameLimit`).
     public func receive(frames: [[UInt8]], truncated: Bool = false, admin: Bool = false) -> [[UInt8]] {
         nextCaller += 1
         let routing = [withUnsafeBytes(of: nextCaller.littleEndian, Array.init)]
-        let actions = core.handle(.request(admin ? .admin : .frontend, frames: routing + frames, truncated: truncated))
+        let actions = core.handle(.request(admin ? .admin : .frontend, frames: PackedFrames(routing + frames), truncated: truncated))
         return run(actions, until: routing[0])
     }
 
@@ -75,8 +76,8 @@ public final class InProcessServer {
         while true {
             while let action = pending.popFirst() {
                 switch action {
-                case .reply(_, let to, let status, let response) where routing != nil && to.first == routing:
-                    reply = to.dropFirst() + Envelope.reply(status: status, response: response)
+                case .reply(_, let to, let status, let response) where routing != nil && to.first.map(Array.init) == routing:
+                    reply = to.frames.dropFirst() + Envelope.reply(status: Array(status), response: Array(response))
                 case .toWorker(let id, .disconnect):
                     workers[id] = nil
                 case .toWorker(let id, let message), .compute(let id, let message):
@@ -84,7 +85,7 @@ public final class InProcessServer {
                 case .toManager(let item):
                     let answer = control.handle(item.method, payload: item.payload)
                     pending += core.handle(.managerReply(WorkResult(
-                        origin: item.origin, envelope: item.envelope, status: answer.statusFrame, response: answer.response)))
+                        origin: item.origin, envelope: item.envelope, status: answer.statusFrame[...], response: answer.response[...])))
                 case .startWorkers(let count):
                     for _ in 0..<count { pending += core.handle(.worker(addWorker(), .ready(heartbeats: false))) }
                 case .reply, .workersReady:

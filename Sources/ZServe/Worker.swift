@@ -94,7 +94,7 @@ public struct Worker: Sendable {
         var lastSent = lastHeard
         var report = ReadyReport()
         func send(_ message: WorkerMessage) throws {
-            try socket.send(message.frames)
+            try message.packedFrame.map { try socket.send($0) } ?? socket.send(message.frames)
             lastSent = MonotonicClock.nanoseconds
         }
         while true {
@@ -113,9 +113,9 @@ public struct Worker: Sendable {
                 if models?.source.isSettling == true { wait = min(wait, 20) }
                 guard try poller.poll(timeoutMilliseconds: max(1, wait))[0] else { continue }
             }
-            guard let frames = try socket.receive(wait: !heartbeats) else { continue }
+            guard let (frames, _) = try socket.receivePacked(wait: !heartbeats) else { continue }
             lastHeard = MonotonicClock.nanoseconds
-            let message = WorkerMessage(frames: frames)
+            let message = WorkerMessage(packed: frames)
             if let message, let result = predict.result(for: message) {
                 try send(result)
                 continue

@@ -2,7 +2,7 @@
 ///
 /// Every byte string decodes to some frames (a length past the end takes what is left; a varint cut short ends the
 /// input), so a fuzzer's mutations always reach the server. As on a ROUTER socket, frames past
-/// `RequestEnvelope.frameLimit` are dropped and the message is marked truncated. Seeds and regression inputs are
+/// the broker's `ReceivedRequest.frameLimit` are dropped and the message is marked truncated. Seeds and regression inputs are
 /// written with `encode(_:)`.
 public enum FuzzFrames {
     /// Most frames decoded; more mark the message truncated (the server's own limit).

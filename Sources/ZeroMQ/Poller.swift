@@ -16,8 +16,29 @@ public final class Poller {
     /// `items` with the timer last, once the timer exists.
     private var timedItems: [zmq_pollitem_t] = []
 
-    /// Creates a poller over `sockets`, watched for incoming messages; result indexes follow this order.
+    /// Which of a poller's sockets are readable, in the order the poller was given them (a bit set: polling
+    /// allocates nothing).
+    public struct Readable: RandomAccessCollection, Equatable, Sendable {
+        let bits: UInt64
+        public let count: Int
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { count }
+        public subscript(position: Int) -> Bool {
+            precondition(position >= 0 && position < count, "socket index out of range")
+            return bits & (1 << UInt64(position)) != 0
+        }
+
+        init(_ items: UnsafeBufferPointer<zmq_pollitem_t>) {
+            var bits: UInt64 = 0
+            for (index, item) in items.enumerated() where item.revents & Int16(ZMQ_POLLIN) != 0 { bits |= 1 << UInt64(index) }
+            self.bits = bits
+            count = items.count
+        }
+    }
+
+    /// Creates a poller over `sockets` (at most 63), watched for incoming messages; result indexes follow this order.
     public init(_ sockets: [Socket]) {
+        precondition(sockets.count < 64, "a poller watches at most 63 sockets")
         self.sockets = sockets
         self.items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
     }
@@ -29,9 +50,9 @@ public final class Poller {
     /// Blocks up to `timeoutMilliseconds` (-1: forever) and returns which sockets are readable.
     ///
     /// - Throws: `ZMQError` (`isContextTerminated` once the context shuts down).
-    public func poll(timeoutMilliseconds: Int) throws -> [Bool] {
+    public func poll(timeoutMilliseconds: Int) throws -> Readable {
         try Self.wait(&items, timeoutMilliseconds: timeoutMilliseconds)
-        return items.map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+        return items.withUnsafeBufferPointer { Readable($0) }
     }
 
     /// Blocks up to `timeoutNanoseconds` and returns which sockets are readable. Waits under 10 ms that are not
@@ -39,7 +60,7 @@ public final class Poller {
     /// millisecond; longer ones are rounded up to milliseconds.
     ///
     /// - Throws: `ZMQError` (`isContextTerminated` once the context shuts down).
-    public func poll(timeoutNanoseconds: UInt64) throws -> [Bool] {
+    public func poll(timeoutNanoseconds: UInt64) throws -> Readable {
         let millisecond: UInt64 = 1_000_000
         guard timeoutNanoseconds > 0, timeoutNanoseconds < 10 * millisecond, timeoutNanoseconds % millisecond != 0,
               arm(timeoutNanoseconds)
@@ -50,7 +71,7 @@ public final class Poller {
         defer { disarm() }
         // The sockets and, last, the timer, which ends the wait when it fires.
         try Self.wait(&timedItems, timeoutMilliseconds: -1)
-        return timedItems.dropLast().map { ($0.revents & Int16(ZMQ_POLLIN)) != 0 }
+        return timedItems.withUnsafeBufferPointer { Readable(UnsafeBufferPointer(rebasing: $0.dropLast())) }
     }
 
     private static func wait(_ items: inout [zmq_pollitem_t], timeoutMilliseconds: Int) throws {

@@ -3,6 +3,7 @@ import Inference
 import Logging
 import ServingProtocol
 import Testing
+import ZeroMQ
 @testable import ZServe
 import ZServeTesting
 
@@ -41,7 +42,7 @@ final class CoreHarness {
             $0.timeoutUs = timeoutMicroseconds
             $0.inputs = [.with { $0.name = "x"; $0.dtype = .float32; $0.shape = [1, 2]; $0.rawData = Data(count: 8) }]
         }
-        return core.handle(.request(.frontend, frames: [Array(id.utf8)] + (try Envelope.request(.predict, request)), truncated: false))
+        return core.handle(.request(.frontend, frames: PackedFrames([Array(id.utf8)] + (try Envelope.request(.predict, request))), truncated: false))
     }
 
     func worker(_ name: String, _ message: WorkerMessage) -> [BrokerAction] {
@@ -56,7 +57,7 @@ final class CoreHarness {
     /// A worker's reply to everything it was given, as the worker protocol sends it.
     func finish(_ name: String, _ items: [WorkItem]) -> [BrokerAction] {
         let results = items.map {
-            WorkResult(origin: $0.origin, envelope: $0.envelope, status: Reply.ok(Zserve_V1_PredictResponse()).statusFrame, response: [])
+            WorkResult(origin: $0.origin, envelope: $0.envelope, status: Reply.ok(Zserve_V1_PredictResponse()).statusFrame[...], response: [])
         }
         return worker(name, results.count == 1
             ? .result(origin: results[0].origin, envelope: results[0].envelope, status: results[0].status, response: [])
@@ -65,7 +66,7 @@ final class CoreHarness {
 
     func scale(to workers: Int32) throws -> [BrokerAction] {
         let frames = [Array("operator".utf8)] + (try Envelope.request(.scaleWorkers, Zserve_V1_ScaleWorkersRequest.with { $0.workers = workers }))
-        return core.handle(.request(.admin, frames: frames, truncated: false))
+        return core.handle(.request(.admin, frames: PackedFrames(frames), truncated: false))
     }
 }
 
@@ -182,12 +183,12 @@ func disconnected(_ actions: [BrokerAction]) -> [String] {
 
     @Test func malformedEnvelopesAreAnsweredToTheirSender() throws {
         let harness = try CoreHarness()
-        let noDelimiter = try replies(harness.core.handle(.request(.frontend, frames: [Array("c".utf8), Method.predict.frame, []], truncated: false)))
+        let noDelimiter = try replies(harness.core.handle(.request(.frontend, frames: PackedFrames([Array("c".utf8), Method.predict.frame, []]), truncated: false)))
         #expect(noDelimiter.map(\.code) == [.invalidArgument])
         #expect(noDelimiter.map(\.client) == ["c"])
-        let unknown = try replies(harness.core.handle(.request(.frontend, frames: [Array("c".utf8), [], Array("x.Y/Z".utf8), []], truncated: false)))
+        let unknown = try replies(harness.core.handle(.request(.frontend, frames: PackedFrames([Array("c".utf8), [], Array("x.Y/Z".utf8), []]), truncated: false)))
         #expect(unknown.map(\.code) == [.unimplemented])
-        let push = try replies(harness.core.handle(.request(.frontend, frames: [Array("c".utf8)] + Envelope.request(.pushModel, payload: []), truncated: false)))
+        let push = try replies(harness.core.handle(.request(.frontend, frames: PackedFrames([Array("c".utf8)] + Envelope.request(.pushModel, payload: [])), truncated: false)))
         #expect(push.map(\.code) == [.permissionDenied], "state changes only on the admin endpoint")
     }
 
@@ -303,7 +304,7 @@ func disconnected(_ actions: [BrokerAction]) -> [String] {
     @Test func modelManagerRequestsAreAnsweredInOrderOrRefusedWhenItCannotTakeThem() throws {
         let harness = try CoreHarness()
         let frames = [Array("op".utf8)] + Envelope.request(.loadModel, payload: [])
-        let actions = harness.core.handle(.request(.admin, frames: frames, truncated: false))
+        let actions = harness.core.handle(.request(.admin, frames: PackedFrames(frames), truncated: false))
         guard case .toManager(let item)? = actions.first else {
             Issue.record("expected the request to go to the manager: \(actions)")
             return

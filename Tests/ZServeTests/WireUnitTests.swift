@@ -2,6 +2,7 @@ import Foundation
 import Inference
 import ServingProtocol
 import Testing
+import ZeroMQ
 @testable import ZServe
 
 /// The one input check (`TensorSpec.validate(elementType:shape:byteCount:)`) every path uses, on wire tensors.
@@ -50,14 +51,17 @@ import Testing
         let item = WorkItem(origin: .admin, envelope: [[0, 1, 2], [7, 7]], method: .predict, payload: [9, 9], receivedAt: arrived)
         let frames = WorkerMessage.work(item).frames
         let sent = MonotonicClock.nanoseconds
-        let age = frames.last!.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        #expect(age >= 5_000_000 && age <= sent - arrived, "the last frame is the age, not a timestamp")
+        #expect(frames.count == 1, "a request travels as one frame")
+        // [command][origin][age 8]...
+        let age = frames[0].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt64.self)) }
+        #expect(age >= 5_000_000 && age <= sent - arrived, "the item carries its age, not a timestamp")
         guard case .work(let decoded)? = WorkerMessage(frames: frames) else {
             Issue.record("not decoded as work")
             return
         }
         #expect(decoded.origin == .admin)
         #expect(decoded.envelope == [[0, 1, 2], [7, 7]])
+        #expect(decoded.envelope.frames == [[0, 1, 2], [7, 7]])
         #expect(decoded.method == .predict)
         #expect(decoded.payload == [9, 9])
         // Back on the receiver's clock: no earlier than the arrival, no later than the time spent in between.
@@ -85,25 +89,43 @@ import Testing
         #expect(origin == .frontend && envelope == [[7]] && status == [1] && response == [2, 3])
     }
 
-    @Test(arguments: [
-        [[UInt8]](), [[99]], [[1]], [[1], [1, 1]], [[5], [0]],
-        [[2], [0], [1], [1], Array("nope/x".utf8), [], [0, 0, 0, 0, 0, 0, 0, 0]],
-        [[2], [0], [0], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0]],
-        [[3], [5], [1], [1], [], []],
-        [[3], [0], [9], [1], [], []],
-        [[6]], [[7]],
-        [[6], [0], [1], [1], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0], [0]],
-        [[7], [0], [1], [1], [], [], [0], [1]],
-        [[2], [0], [1], [1], Method.predict.frame, [], [0, 0, 0, 0, 0, 0, 0, 0], []],
-    ])
+    @Test(arguments: [[[UInt8]](), [[99]], [[1]], [[1], [1, 1]], [[5], [0]], [[4, 0]], [[6]], [[7]], [[2]], [[3]]])
     func malformedFramesAreIgnored(_ frames: [[UInt8]]) {
         #expect(WorkerMessage(frames: frames) == nil)
+    }
+
+    /// A packed request or reply cut anywhere, extended, split over two frames or with one field out of range is
+    /// refused whole.
+    @Test func damagedPackedMessagesAreIgnored() throws {
+        let item = WorkItem(origin: .frontend, envelope: [[1, 2, 3]], method: .predict, payload: [4, 5, 6], receivedAt: 0)
+        let work = WorkerMessage.work(item).frames[0]
+        let result = WorkerMessage.result(origin: .admin, envelope: [[1]], status: [8], response: [9, 9]).frames[0]
+        for message in [work, result] {
+            #expect(WorkerMessage(frames: [message]) != nil, "the undamaged message is read")
+            for length in 1..<message.count {
+                #expect(WorkerMessage(frames: [Array(message.prefix(length))]) == nil, "cut to \(length) bytes")
+            }
+            #expect(WorkerMessage(frames: [message + [0]]) == nil, "a trailing byte")
+            #expect(WorkerMessage(frames: [Array(message.prefix(5)), Array(message.dropFirst(5))]) == nil, "two frames")
+            var badOrigin = message
+            badOrigin[1] = 9
+            #expect(WorkerMessage(frames: [badOrigin]) == nil, "origin 9")
+        }
+        let unknownMethod = WorkItem(origin: .frontend, envelope: item.envelope, method: .predict, payload: [], receivedAt: 0)
+        var bytes = WorkerMessage.work(unknownMethod).frames[0]
+        bytes[19 + 10] ^= 0xff  // inside the method path (after [2][origin][age][version][length])
+        #expect(WorkerMessage(frames: [bytes]) == nil, "an unknown method")
+        let routing = PackedFrames((0...WorkerMessage.maximumEnvelopeFrames).map { [UInt8($0)] })
+        let tooLong = WorkItem(origin: .frontend, envelope: routing, method: .predict, payload: [], receivedAt: 0)
+        #expect(WorkerMessage(frames: WorkerMessage.work(tooLong).frames) == nil, "more routing frames than a request may have")
+        let none = WorkItem(origin: .frontend, envelope: [], method: .predict, payload: [], receivedAt: 0)
+        #expect(WorkerMessage(frames: WorkerMessage.work(none).frames) == nil, "no routing frame")
     }
 
     @Test func batchesAndResultsRoundTripInOrder() {
         let items = (0..<40).map { i in
             WorkItem(origin: i % 2 == 0 ? .frontend : .admin, envelope: [[UInt8(i)], [1, 2]], method: .predict,
-                     payload: [UInt8](repeating: UInt8(i), count: i), receivedAt: 0)
+                     payload: ArraySlice(repeating: UInt8(i), count: i), receivedAt: 0)
         }
         // Arrival times cross as ages (see above); with arrival 0 the receiver's value is its own clock minus the
         // age, which is not 0, so compare everything else.
@@ -114,6 +136,7 @@ import Testing
         #expect(decoded.map(\.envelope) == items.map(\.envelope) && decoded.map(\.payload) == items.map(\.payload))
         #expect(decoded.map(\.origin) == items.map(\.origin) && decoded.allSatisfy { $0.method == .predict })
         let results = items.map { WorkResult(origin: $0.origin, envelope: $0.envelope, status: [8], response: $0.payload) }
+        #expect(WorkerMessage.batch(items).frames.count == 1 && WorkerMessage.results(results).frames.count == 1)
         #expect(WorkerMessage(frames: WorkerMessage.results(results).frames) == .results(results))
     }
 }

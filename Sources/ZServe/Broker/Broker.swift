@@ -133,8 +133,8 @@ final class Broker {
     private func receiveRequests(on socket: Socket, origin: Origin) throws {
         // Take what is queued now, bounded so workers' results are not starved by a flood.
         for _ in 0..<256 {
-            guard let message = try socket.receive(wait: false, frameLimit: RequestEnvelope.frameLimit) else { return }
-            try apply(core.handle(.request(origin, frames: message.frames, truncated: message.isTruncated)))
+            guard let (frames, truncated) = try socket.receivePacked(wait: false, frameLimit: ReceivedRequest.frameLimit) else { return }
+            try apply(core.handle(.request(origin, frames: frames, truncated: truncated)))
         }
     }
 
@@ -149,12 +149,12 @@ final class Broker {
     }
 
     private func receiveFromWorkers() throws {
-        while let frames = try backend.receive(wait: false) {
-            guard frames.count >= 2, let message = WorkerMessage(frames: Array(frames.dropFirst())) else {
+        while let (frames, _) = try backend.receivePacked(wait: false) {
+            guard let id = frames.first, let message = WorkerMessage(packed: frames.afterFirst) else {
                 logger.warning("ignoring a malformed worker message")
                 continue
             }
-            try apply(core.handle(.worker(frames[0], message)))
+            try apply(core.handle(.worker(Array(id), message)))
         }
     }
 
@@ -167,9 +167,10 @@ final class Broker {
                 let socket = origin == .admin ? (admin ?? frontend) : frontend
                 // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the
                 // broker.
-                _ = try socket.send(routing, Envelope.reply(status: status, response: response), wait: false)
+                _ = try socket.send(routing, [[], status, response], wait: false)
             case .toWorker(let id, let message):
-                let sent = try backend.send([id], message.frames, wait: false)
+                let sent = try message.packedFrame.map { try backend.send($0, to: id, wait: false) }
+                    ?? backend.send([id] + message.frames, wait: false)
                 switch message {
                 case .work, .batch: if !sent { followUps.append(.workerUnreachable(id)) }
                 default: continue

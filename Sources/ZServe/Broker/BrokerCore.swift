@@ -1,11 +1,12 @@
 import Logging
 import ServingProtocol
+import ZeroMQ
 
 /// Something that happened at the broker's sockets or clock.
 enum BrokerEvent {
     /// Frames a client sent to the frontend or admin endpoint; `truncated` when more than
-    /// `RequestEnvelope.frameLimit` arrived.
-    case request(Origin, frames: [[UInt8]], truncated: Bool)
+    /// `ReceivedRequest.frameLimit` arrived.
+    case request(Origin, frames: PackedFrames, truncated: Bool)
     /// A message from a worker (thread or remote process).
     case worker(WorkerPool.ID, WorkerMessage)
     /// A send to that worker failed: it is gone.
@@ -25,7 +26,7 @@ enum BrokerEvent {
 /// What the broker loop must do on the core's behalf.
 enum BrokerAction: Equatable {
     /// Send `[routing...][empty][status][response]` on the frontend or admin socket.
-    case reply(Origin, routing: [[UInt8]], status: [UInt8], response: [UInt8])
+    case reply(Origin, routing: PackedFrames, status: ArraySlice<UInt8>, response: ArraySlice<UInt8>)
     /// Send a worker protocol message to a worker.
     case toWorker(WorkerPool.ID, WorkerMessage)
     /// Compute this work (a `.work` or `.batch` for local worker `id`) on the broker thread instead of waking the
@@ -173,9 +174,9 @@ final class BrokerCore {
 
     // MARK: Requests
 
-    private func accept(_ origin: Origin, _ frames: [[UInt8]], truncated: Bool) {
-        let request: RequestEnvelope
-        switch RequestEnvelope.parse(frames, truncated: truncated) {
+    private func accept(_ origin: Origin, _ frames: PackedFrames, truncated: Bool) {
+        let request: ReceivedRequest
+        switch ReceivedRequest.parse(frames, truncated: truncated) {
         case .failure(let rejection):
             return reply(origin, rejection.routing, .error(rejection.error))
         case .success(let parsed):
@@ -191,7 +192,7 @@ final class BrokerCore {
             guard origin == .admin else {
                 return answer(item, ServingError(.permissionDenied, "\(request.method.rawValue) is only served on the admin endpoint"))
             }
-            if request.method == .scaleWorkers { return reply(origin, request.routing, scale(request.payload)) }
+            if request.method == .scaleWorkers { return reply(origin, item.envelope, scale(item.payload)) }
             managerPending.append(item)
             actions.append(.toManager(item))
             return
@@ -200,7 +201,7 @@ final class BrokerCore {
             guard request.payload.count <= Self.controlPayloadLimit else {
                 return answer(item, ServingError(.invalidArgument, "\(request.method.rawValue) request of \(request.payload.count) bytes is too large"))
             }
-            return reply(origin, request.routing, controlHandler.handle(request.method, payload: request.payload, workerCount: pool.count))
+            return reply(origin, item.envelope, controlHandler.handle(request.method, payload: item.payload, workerCount: pool.count))
         }
         guard origin == .frontend else {
             return answer(item, ServingError(.unimplemented, "Predict is served on the frontend endpoint, not the admin endpoint"))
@@ -241,8 +242,8 @@ final class BrokerCore {
         return .success(pool.newestReadyRemotely(model: header.model) ?? selected)
     }
 
-    private func reply(_ origin: Origin, _ routing: [[UInt8]], _ reply: Reply) {
-        actions.append(.reply(origin, routing: routing, status: reply.statusFrame, response: reply.response))
+    private func reply(_ origin: Origin, _ routing: PackedFrames, _ reply: Reply) {
+        actions.append(.reply(origin, routing: routing, status: reply.statusFrame[...], response: reply.response[...]))
     }
 
     /// Answers `item` with `error`, echoing its request id.
@@ -469,7 +470,7 @@ final class BrokerCore {
     // MARK: Scaling
 
     /// ScaleWorkers: starts workers at once; retires idle ones at once and busy ones when they finish.
-    private func scale(_ payload: [UInt8]) -> Reply {
+    private func scale(_ payload: ArraySlice<UInt8>) -> Reply {
         let request: Zserve_V1_ScaleWorkersRequest
         do {
             request = try decodeRequest(Zserve_V1_ScaleWorkersRequest.self, from: payload)

@@ -1,4 +1,5 @@
 import ServingProtocol
+import ZeroMQ
 
 /// Which broker socket a request came in on, so its reply goes back there and its permissions are known.
 enum Origin: UInt8, Sendable, Equatable {
@@ -11,9 +12,10 @@ struct WorkItem: Equatable {
     let origin: Origin
     /// The routing frames before the empty delimiter: the client's routing id, then any frames added on the way
     /// (a REQ_CORRELATE request id, proxies). Replies carry them back unchanged.
-    let envelope: [[UInt8]]
+    let envelope: PackedFrames
     let method: Method
-    let payload: [UInt8]
+    /// The request message's bytes (a view of the buffer it arrived in).
+    let payload: ArraySlice<UInt8>
     /// When the broker received the request (`MonotonicClock`), for deadlines.
     let receivedAt: UInt64
     /// What the broker peeked from a Predict payload (id, model spec, timeout); empty for other methods and on the
@@ -51,16 +53,18 @@ struct BatchKey: Hashable, Sendable {
 /// A worker's reply for one request.
 struct WorkResult: Equatable {
     let origin: Origin
-    let envelope: [[UInt8]]
-    let status: [UInt8]
-    let response: [UInt8]
+    let envelope: PackedFrames
+    let status: ArraySlice<UInt8>
+    let response: ArraySlice<UInt8>
 }
 
 /// The messages between the broker and its workers, in the spirit of the Majordomo worker protocol.
 ///
-/// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]; an envelope travels as its
-/// frame count (one byte) followed by its frames. The same framing runs over inproc for worker threads and over tcp
-/// for workers on other hosts.
+/// Frames (after the ROUTER's routing id on the broker side): [command][arguments...]. Requests and replies travel
+/// packed into one frame each — work `[2][item]`, batch `[6][item][item]...`, result `[3][reply]`, results
+/// `[7][reply][reply]...`, each field described at `append(_:to:)` — so a request costs one message, not one per
+/// field, and the receiver views the payload and the envelope in place. The same framing runs over inproc for worker
+/// threads and over tcp for workers on other hosts.
 enum WorkerMessage: Equatable {
     /// Worker → broker: ready for requests. A worker that `heartbeats` (one in another process) sends heartbeats and
     /// expects them; it is considered dead after `Heartbeat.liveness` silent intervals.
@@ -74,7 +78,7 @@ enum WorkerMessage: Equatable {
     /// Broker → worker: a request to serve.
     case work(WorkItem)
     /// Worker → broker: the reply for a client, then ready again.
-    case result(origin: Origin, envelope: [[UInt8]], status: [UInt8], response: [UInt8])
+    case result(origin: Origin, envelope: PackedFrames, status: ArraySlice<UInt8>, response: ArraySlice<UInt8>)
     /// Both ways: the sender leaves (worker) or asks the worker to leave (broker).
     case disconnect
     /// Broker → remote worker: every version the server serves now (on join and whenever the set changes).
@@ -100,8 +104,9 @@ enum WorkerMessage: Equatable {
         case catalog = 8, fetch = 9, chunk = 10, fetchFailed = 11, have = 12, missing = 13
     }
 
-    /// The message's frames (after the ROUTER's routing id on the broker side), built in one array.
+    /// The message's frames (after the ROUTER's routing id on the broker side).
     var frames: [[UInt8]] {
+        if let packedFrame { return [packedFrame] }
         switch self {
         case .ready(let heartbeats):
             return [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
@@ -109,136 +114,217 @@ enum WorkerMessage: Equatable {
             return [[Command.heartbeat.rawValue]]
         case .disconnect:
             return [[Command.disconnect.rawValue]]
-        case .work(let item):
-            var frames: [[UInt8]] = [[Command.work.rawValue]]
-            Self.append(item, to: &frames)
-            return frames
-        case .batch(let items):
-            var frames: [[UInt8]] = [[Command.batch.rawValue]]
-            frames.reserveCapacity(1 + items.count * (5 + (items.first?.envelope.count ?? 1)))
-            for item in items { Self.append(item, to: &frames) }
-            return frames
-        case .result(let origin, let envelope, let status, let response):
-            var frames: [[UInt8]] = [[Command.result.rawValue]]
-            Self.append(WorkResult(origin: origin, envelope: envelope, status: status, response: response), to: &frames)
-            return frames
-        case .results(let results):
-            var frames: [[UInt8]] = [[Command.results.rawValue]]
-            frames.reserveCapacity(1 + results.count * (4 + (results.first?.envelope.count ?? 1)))
-            for result in results { Self.append(result, to: &frames) }
-            return frames
         case .catalog, .fetch, .chunk, .fetchFailed, .have, .missing:
             return distributionFrames
+        case .work, .batch, .result, .results:
+            preconditionFailure("packed above")
         }
     }
 
-    /// The one-byte frames (origin, envelope count), built once and shared rather than allocated per request.
-    private static let byteFrames: [[UInt8]] = (0...255).map { [UInt8($0)] }
-
-    /// Appends `[origin][count][envelope...][method][payload][age, version]`: the request's age in nanoseconds now,
-    /// not the broker's arrival time, because a worker on another host has another monotonic clock. The receiver
-    /// turns the age back into an arrival time on its own clock (`workItem`), so deadlines hold across hosts; the
-    /// time in transit is not counted. The last frame is 16 bytes: age and resolved version, little-endian.
-    private static func append(_ item: WorkItem, to frames: inout [[UInt8]]) {
-        frames.append(byteFrames[Int(item.origin.rawValue)])
-        frames.append(byteFrames[item.envelope.count])
-        frames.append(contentsOf: item.envelope)
-        frames.append(item.method.frame)
-        frames.append(item.payload)
-        let now = MonotonicClock.nanoseconds
-        let age = now > item.receivedAt ? now - item.receivedAt : 0
-        var meta = [UInt8]()
-        meta.reserveCapacity(16)
-        meta.appendLittleEndian(age)
-        meta.appendLittleEndian(UInt64(bitPattern: item.version))
-        frames.append(meta)
+    /// The one frame a request or reply message (work, batch, result, results) travels in; nil for the others.
+    var packedFrame: [UInt8]? {
+        switch self {
+        case .work(let item):
+            Self.packed(.work, [item], size: Self.packedSize(item), append: Self.append)
+        case .batch(let items):
+            Self.packed(.batch, items, size: items.reduce(0) { $0 + Self.packedSize($1) }, append: Self.append)
+        case .result(let origin, let envelope, let status, let response):
+            Self.packed(.result, [WorkResult(origin: origin, envelope: envelope, status: status, response: response)],
+                        size: 1 + 4 + envelope.bytes.count + 4 + status.count + 4 + response.count, append: Self.append)
+        case .results(let results):
+            Self.packed(.results, results, size: results.reduce(0) { $0 + Self.packedSize($1) }, append: Self.append)
+        default:
+            nil
+        }
     }
 
-    /// Appends `[origin][count][envelope...][status][response]`.
-    private static func append(_ result: WorkResult, to frames: inout [[UInt8]]) {
-        frames.append(byteFrames[Int(result.origin.rawValue)])
-        frames.append(byteFrames[result.envelope.count])
-        frames.append(contentsOf: result.envelope)
-        frames.append(result.status)
-        frames.append(result.response)
+    /// `command` then each element, in one buffer of exactly `1 + size` bytes.
+    private static func packed<Element>(
+        _ command: Command, _ elements: [Element], size: Int, append: (Element, inout [UInt8]) -> Void
+    ) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(1 + size)
+        bytes.append(command.rawValue)
+        for element in elements { append(element, &bytes) }
+        return bytes
+    }
+
+    private static func packedSize(_ item: WorkItem) -> Int {
+        1 + 16 + 1 + item.method.frame.count + 4 + item.envelope.bytes.count + 4 + item.payload.count
+    }
+
+    private static func packedSize(_ result: WorkResult) -> Int {
+        1 + 4 + result.envelope.bytes.count + 4 + result.status.count + 4 + result.response.count
+    }
+
+    /// Appends `[origin 1][age 8][version 8][method length 1][method][envelope length 4][envelope][payload length 4]
+    /// [payload]`: the request's age in nanoseconds now, not the broker's arrival time, because a worker on another
+    /// host has another monotonic clock. The receiver turns the age back into an arrival time on its own clock
+    /// (`workItem`), so deadlines hold across hosts; the time in transit is not counted. Integers are little-endian;
+    /// the envelope is `PackedFrames`' encoding.
+    private static func append(_ item: WorkItem, to bytes: inout [UInt8]) {
+        bytes.append(item.origin.rawValue)
+        let now = MonotonicClock.nanoseconds
+        bytes.appendLittleEndian(now > item.receivedAt ? now - item.receivedAt : 0)
+        bytes.appendLittleEndian(UInt64(bitPattern: item.version))
+        let method = item.method.frame
+        bytes.append(UInt8(method.count))
+        bytes += method
+        PackedFrames.appendLength(item.envelope.bytes.count, to: &bytes)
+        bytes += item.envelope.bytes
+        PackedFrames.appendLength(item.payload.count, to: &bytes)
+        bytes += item.payload
+    }
+
+    /// Appends `[origin 1][envelope length 4][envelope][status length 4][status][response length 4][response]`.
+    private static func append(_ result: WorkResult, to bytes: inout [UInt8]) {
+        bytes.append(result.origin.rawValue)
+        PackedFrames.appendLength(result.envelope.bytes.count, to: &bytes)
+        bytes += result.envelope.bytes
+        PackedFrames.appendLength(result.status.count, to: &bytes)
+        bytes += result.status
+        PackedFrames.appendLength(result.response.count, to: &bytes)
+        bytes += result.response
     }
 
     /// Parses frames from a peer; nil for anything malformed (a broken peer is ignored, never trusted).
-    ///
-    /// Walks the frames once with an index (a batch of n requests is O(n) frames, never copied per request).
     init?(frames: [[UInt8]]) {
-        guard let first = frames.first, first.count == 1, let command = Command(rawValue: first[0]) else { return nil }
-        var position = 1
+        guard let first = frames.first, let byte = first.first, let command = Command(rawValue: byte) else { return nil }
         switch command {
-        case .ready where frames.count == 2 && frames[1].count == 1:
+        case .ready where frames.count == 2 && first.count == 1 && frames[1].count == 1:
             self = .ready(heartbeats: frames[1][0] != 0)
-        case .heartbeat where frames.count == 1:
+        case .heartbeat where frames.count == 1 && first.count == 1:
             self = .heartbeat
-        case .disconnect where frames.count == 1:
+        case .disconnect where frames.count == 1 && first.count == 1:
             self = .disconnect
-        case .work:
-            guard let item = Self.workItem(frames, &position), position == frames.count else { return nil }
-            self = .work(item)
-        case .batch:
-            var items: [WorkItem] = []
-            while position < frames.count {
-                guard let item = Self.workItem(frames, &position) else { return nil }
-                items.append(item)
-            }
-            guard !items.isEmpty else { return nil }
-            self = .batch(items)
-        case .result:
-            guard let result = Self.workResult(frames, &position), position == frames.count else { return nil }
-            self = .result(origin: result.origin, envelope: result.envelope, status: result.status, response: result.response)
-        case .results:
-            var results: [WorkResult] = []
-            while position < frames.count {
-                guard let result = Self.workResult(frames, &position) else { return nil }
-                results.append(result)
-            }
-            guard !results.isEmpty else { return nil }
-            self = .results(results)
+        case .work, .batch, .result, .results:
+            guard frames.count == 1 else { return nil }
+            self.init(command, packed: first[...])
         case .catalog, .fetch, .chunk, .fetchFailed, .have, .missing:
-            guard let message = Self(distribution: command, frames) else { return nil }
+            guard first.count == 1, let message = Self(distribution: command, frames) else { return nil }
             self = message
         default:
             return nil
         }
     }
 
-    /// Reads `[origin][count][envelope...][method][payload][age, version]` at `position`, moving past it; the
-    /// item's arrival time is now minus its age on this process's clock.
-    private static func workItem(_ frames: [[UInt8]], _ position: inout Int) -> WorkItem? {
-        guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 3,
-              let method = Method(frame: frames[position]), frames[position + 2].count == 16
+    /// Parses a message received as packed frames; requests and replies are read in place (payloads, envelopes
+    /// and replies are views of the received buffer).
+    init?(packed: PackedFrames) {
+        var frames = packed.makeIterator()
+        guard let first = frames.next(), let byte = first.first, let command = Command(rawValue: byte) else { return nil }
+        switch command {
+        case .work, .batch, .result, .results:
+            guard frames.next() == nil else { return nil }
+            self.init(command, packed: first)
+        default:
+            self.init(frames: packed.frames)
+        }
+    }
+
+    /// Reads a request or reply message's one frame (`command` first).
+    private init?(_ command: Command, packed frame: ArraySlice<UInt8>) {
+        var reader = PackedReader(bytes: frame.dropFirst())
+        switch command {
+        case .work:
+            guard let item = reader.workItem(), reader.isAtEnd else { return nil }
+            self = .work(item)
+        case .batch:
+            var items: [WorkItem] = []
+            while !reader.isAtEnd {
+                guard let item = reader.workItem() else { return nil }
+                items.append(item)
+            }
+            guard !items.isEmpty else { return nil }
+            self = .batch(items)
+        case .result:
+            guard let result = reader.workResult(), reader.isAtEnd else { return nil }
+            self = .result(origin: result.origin, envelope: result.envelope, status: result.status, response: result.response)
+        case .results:
+            var results: [WorkResult] = []
+            while !reader.isAtEnd {
+                guard let result = reader.workResult() else { return nil }
+                results.append(result)
+            }
+            guard !results.isEmpty else { return nil }
+            self = .results(results)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Reads the fields of a packed work or result message in order, as views of its bytes; every read checks the bytes
+/// left first, and nil means the message is malformed.
+private struct PackedReader {
+    let bytes: ArraySlice<UInt8>
+    var position: Int
+
+    init(bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        position = bytes.startIndex
+    }
+
+    var isAtEnd: Bool { position == bytes.endIndex }
+
+    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, bytes.endIndex - position >= count else { return nil }
+        defer { position += count }
+        return bytes[position..<(position + count)]
+    }
+
+    mutating func byte() -> UInt8? {
+        guard position < bytes.endIndex else { return nil }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    /// A little-endian integer of `count` bytes.
+    mutating func integer(bytes count: Int) -> UInt64? {
+        guard bytes.endIndex - position >= count else { return nil }
+        var value: UInt64 = 0
+        var index = position + count
+        while index > position {
+            index -= 1
+            value = value << 8 | UInt64(bytes[index])
+        }
+        position += count
+        return value
+    }
+
+    /// A 4-byte length then that many bytes.
+    mutating func lengthPrefixed() -> ArraySlice<UInt8>? {
+        guard let length = integer(bytes: 4) else { return nil }
+        return take(Int(length))
+    }
+
+    /// An envelope of 1 ... `WorkerMessage.maximumEnvelopeFrames` frames.
+    mutating func envelope() -> PackedFrames? {
+        guard let bytes = lengthPrefixed(), let envelope = PackedFrames(validating: bytes),
+              (1...WorkerMessage.maximumEnvelopeFrames).contains(envelope.count)
         else { return nil }
-        let meta = frames[position + 2]
-        let age = meta.littleEndianUInt64(at: 0)
+        return envelope
+    }
+
+    /// A work item (`WorkerMessage.append(_:to:)` for `WorkItem`); its arrival time is now minus its age on this
+    /// process's clock.
+    mutating func workItem() -> WorkItem? {
+        guard let origin = byte().flatMap(Origin.init(rawValue:)), let age = integer(bytes: 8),
+              let version = integer(bytes: 8), let methodLength = byte(), let methodFrame = take(Int(methodLength)),
+              let method = Method(frame: methodFrame), let envelope = envelope(), let payload = lengthPrefixed()
+        else { return nil }
         let now = MonotonicClock.nanoseconds
-        let receivedAt = now > age ? now - age : 0
-        var item = WorkItem(origin: origin, envelope: envelope, method: method, payload: frames[position + 1], receivedAt: receivedAt)
-        item.version = Int64(bitPattern: meta.littleEndianUInt64(at: 8))
-        position += 3
+        var item = WorkItem(origin: origin, envelope: envelope, method: method, payload: payload, receivedAt: now > age ? now - age : 0)
+        item.version = Int64(bitPattern: version)
         return item
     }
 
-    /// Reads `[origin][count][envelope...][status][response]` at `position`, moving past it.
-    private static func workResult(_ frames: [[UInt8]], _ position: inout Int) -> WorkResult? {
-        guard let (origin, envelope) = routing(frames, &position), frames.count - position >= 2 else { return nil }
-        let result = WorkResult(origin: origin, envelope: envelope, status: frames[position], response: frames[position + 1])
-        position += 2
-        return result
-    }
-
-    /// Reads `[origin][count][envelope...]` at `position`, moving past it.
-    private static func routing(_ frames: [[UInt8]], _ position: inout Int) -> (Origin, [[UInt8]])? {
-        guard frames.count - position >= 2, frames[position].count == 1, let origin = Origin(rawValue: frames[position][0]),
-              frames[position + 1].count == 1, case let count = Int(frames[position + 1][0]),
-              (1...maximumEnvelopeFrames).contains(count), frames.count - position - 2 >= count
+    /// A reply (`WorkerMessage.append(_:to:)` for `WorkResult`).
+    mutating func workResult() -> WorkResult? {
+        guard let origin = byte().flatMap(Origin.init(rawValue:)), let envelope = envelope(),
+              let status = lengthPrefixed(), let response = lengthPrefixed()
         else { return nil }
-        let envelope = Array(frames[(position + 2)..<(position + 2 + count)])
-        position += 2 + count
-        return (origin, envelope)
+        return WorkResult(origin: origin, envelope: envelope, status: status, response: response)
     }
 }
 

@@ -7,7 +7,7 @@ struct ControlHandler {
 
     /// Answers `method`; `workerCount` is the number of workers serving now (readiness, ListModels). The broker
     /// answers every request UNAVAILABLE once it drains, so a method answered here is answered by a serving server.
-    func handle(_ method: Method, payload: [UInt8], workerCount: Int) -> Reply {
+    func handle(_ method: Method, payload: ArraySlice<UInt8>, workerCount: Int) -> Reply {
         do throws(ServingError) {
             switch method {
             case .serverReady:

@@ -8,7 +8,7 @@ struct ModelControlHandler {
     let manager: ModelManager
 
     /// Serves one state-changing ModelControl request.
-    func handle(_ method: Method, payload: [UInt8]) -> Reply {
+    func handle(_ method: Method, payload: ArraySlice<UInt8>) -> Reply {
         do throws(ServingError) {
             switch method {
             case .pushModel:

@@ -17,7 +17,7 @@ extension PredictHandler {
             } else {
                 reply = .error(ServingError(.unimplemented, "workers serve Predict only"))
             }
-            return .result(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
+            return .result(origin: item.origin, envelope: item.envelope, status: reply.statusFrame[...], response: reply.response[...])
         case .batch(let items):
             var predictions: [(incoming: Incoming, servable: Servable?)] = []
             predictions.reserveCapacity(items.count)
@@ -32,7 +32,7 @@ extension PredictHandler {
             return .results(items.map { item in
                 let reply = item.method == .predict
                     ? replies.popFirst()! : .error(ServingError(.unimplemented, "workers serve Predict only"))
-                return WorkResult(origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response)
+                return WorkResult(origin: item.origin, envelope: item.envelope, status: reply.statusFrame[...], response: reply.response[...])
             })
         default:
             return nil

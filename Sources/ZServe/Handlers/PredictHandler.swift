@@ -16,7 +16,7 @@ final class PredictHandler {
 
         let request: WirePredictRequest
         /// The encoded request; the inputs' bytes are ranges of it.
-        let payload: [UInt8]
+        let payload: ArraySlice<UInt8>
         let servable: Servable
         /// Per model input position.
         let inputs: [Input]
@@ -25,7 +25,7 @@ final class PredictHandler {
         let rows: Int?
 
         init(
-            request: WirePredictRequest, payload: [UInt8], servable: Servable,
+            request: WirePredictRequest, payload: ArraySlice<UInt8>, servable: Servable,
             inputs: [Input], outputs: [Int]
         ) {
             self.request = request
@@ -77,13 +77,13 @@ final class PredictHandler {
 
     /// A Predict payload read once: the worker routes by its model name, then serves it.
     struct Incoming {
-        let payload: [UInt8]
+        let payload: ArraySlice<UInt8>
         /// The payload read, or why it is not a PredictRequest (answered INVALID_ARGUMENT when served).
         let request: Result<WirePredictRequest, WireFormatError>
         /// When the broker received it (`MonotonicClock` nanoseconds), for its deadline.
         let receivedAt: UInt64
 
-        init(payload: [UInt8], receivedAt: UInt64) {
+        init(payload: ArraySlice<UInt8>, receivedAt: UInt64) {
             self.payload = payload
             self.receivedAt = receivedAt
             request = Result { () throws(WireFormatError) in try WirePredictRequest(payload: payload) }
@@ -283,7 +283,7 @@ final class PredictHandler {
     /// Copies `parts` (byte ranges of payloads, concatenated) into the session's input `position`.
     private func setInput(
         _ session: Session, _ position: Int, _ elementType: ElementType, _ shape: [Int],
-        _ parts: [(payload: [UInt8], range: Range<Int>)]
+        _ parts: [(payload: ArraySlice<UInt8>, range: Range<Int>)]
     ) throws(ServingError) {
         let byteCount = parts.reduce(0) { $0 + $1.range.count }
         do {

@@ -36,7 +36,7 @@ struct Reply {
 }
 
 /// Decodes a request payload, turning protobuf errors into INVALID_ARGUMENT.
-func decodeRequest<M: SwiftProtobuf.Message>(_ type: M.Type, from payload: [UInt8]) throws(ServingError) -> M {
+func decodeRequest<M: SwiftProtobuf.Message>(_ type: M.Type, from payload: ArraySlice<UInt8>) throws(ServingError) -> M {
     do {
         return try M(serializedBytes: payload)
     } catch {

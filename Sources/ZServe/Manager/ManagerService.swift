@@ -95,7 +95,7 @@ public struct ManagerService {
         }
         let reply = handler.handle(item.method, payload: item.payload)
         try socket.send(WorkerMessage.result(
-            origin: item.origin, envelope: item.envelope, status: reply.statusFrame, response: reply.response
+            origin: item.origin, envelope: item.envelope, status: reply.statusFrame[...], response: reply.response[...]
         ).frames)
     }
 }
