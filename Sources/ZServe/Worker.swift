@@ -94,7 +94,7 @@ public struct Worker: Sendable {
         var lastSent = lastHeard
         var report = ReadyReport()
         func send(_ message: WorkerMessage) throws {
-            try message.packedFrame.map { try socket.send($0) } ?? socket.send(message.frames)
+            _ = try message.packedFrame.map { try socket.send($0) } ?? socket.send(message.frames)
             lastSent = MonotonicClock.nanoseconds
         }
         while true {

@@ -125,27 +125,30 @@ enum WorkerMessage: Equatable {
     var packedFrame: [UInt8]? {
         switch self {
         case .work(let item):
-            Self.packed(.work, [item], size: Self.packedSize(item), append: Self.append)
+            Self.packed(.work, size: Self.packedSize(item)) { Self.append(item, to: &$0) }
         case .batch(let items):
-            Self.packed(.batch, items, size: items.reduce(0) { $0 + Self.packedSize($1) }, append: Self.append)
+            Self.packed(.batch, size: items.reduce(0) { $0 + Self.packedSize($1) }) { bytes in
+                for item in items { Self.append(item, to: &bytes) }
+            }
         case .result(let origin, let envelope, let status, let response):
-            Self.packed(.result, [WorkResult(origin: origin, envelope: envelope, status: status, response: response)],
-                        size: 1 + 4 + envelope.bytes.count + 4 + status.count + 4 + response.count, append: Self.append)
+            Self.packed(.result, size: 1 + 4 + envelope.bytes.count + 4 + status.count + 4 + response.count) {
+                Self.append(WorkResult(origin: origin, envelope: envelope, status: status, response: response), to: &$0)
+            }
         case .results(let results):
-            Self.packed(.results, results, size: results.reduce(0) { $0 + Self.packedSize($1) }, append: Self.append)
+            Self.packed(.results, size: results.reduce(0) { $0 + Self.packedSize($1) }) { bytes in
+                for result in results { Self.append(result, to: &bytes) }
+            }
         default:
             nil
         }
     }
 
-    /// `command` then each element, in one buffer of exactly `1 + size` bytes.
-    private static func packed<Element>(
-        _ command: Command, _ elements: [Element], size: Int, append: (Element, inout [UInt8]) -> Void
-    ) -> [UInt8] {
+    /// `command`, then what `write` appends, in one buffer of exactly `1 + size` bytes.
+    private static func packed(_ command: Command, size: Int, write: (inout [UInt8]) -> Void) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(1 + size)
         bytes.append(command.rawValue)
-        for element in elements { append(element, &bytes) }
+        write(&bytes)
         return bytes
     }
 
