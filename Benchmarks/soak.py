@@ -12,13 +12,15 @@ worker-count change every 30 s; nothing may fail and memory must settle.
    and scales the workers 2 → 3 → 2 … every 30 s (on 2 cores a third worker adds no capacity, so the load stays at
    the measured fraction; scaling down to 1 would halve capacity and overload on purpose); the server's RSS is
    sampled every second from /proc.
-3. Report: per minute requests, errors by code, p50/p99 and RSS; RSS growth after warm-up (first minute) as a
+3. Report: per minute requests, errors by code, p50/p99, RSS and the CPU other processes on the machine used (all
+   CPU time minus the server's, the generator's and this script's — the cores the soak did not have); RSS growth after warm-up (first minute) as a
    percentage; pushes and scale changes made. Writes OUT.md (table) and OUT.svg (p99 and RSS over time) and prints
    one JSON object as the last line. Exit status 1 if any request failed, a push or scale failed, or RSS grew ≥ 5 %.
 """
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -34,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT / "Clients" / "python"))
 from zserve_client import AdminClient  # noqa: E402
 
 WINDOW_S = 10
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
@@ -41,6 +44,19 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def busy_seconds() -> float:
+    """CPU time all processes on the machine have used (every core's non-idle time, from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def process_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def bench(binary: Path, endpoint: str, args: list[str]) -> dict:
@@ -159,12 +175,20 @@ def main() -> None:
             started = time.monotonic()
             windows = []
             while time.monotonic() - started < args.minutes * 60:
+                # What else ran on the machine meanwhile: all CPU time minus the server's, the load generator's
+                # (a reaped child) and this script's own, in cores.
+                before = (time.monotonic(), busy_seconds(), process_seconds(server.pid), os.times())
                 result = bench(args.bin, ready["listen"],
                                ["--rate", f"{rate:.0f}", "--duration", str(WINDOW_S), *args.bench_args.split()])
+                after = (time.monotonic(), busy_seconds(), process_seconds(server.pid), os.times())
+                ours = sum(after[3][:4]) - sum(before[3][:4])
+                result["server_cores"] = (after[2] - before[2]) / (after[0] - before[0])
+                result["other_cores"] = max(0.0, (after[1] - before[1]) - (after[2] - before[2]) - ours) / (after[0] - before[0])
                 windows.append((time.monotonic() - started, result))
                 print(f"{(time.monotonic() - started) / 60:5.1f} min: {result['requests']} requests, "
                       f"p99 {result['p99_us'] / 1000:.2f} ms, status {result['status']}, "
-                      f"RSS {rss[-1][1] / 2**20 if rss else 0:.0f} MiB", flush=True)
+                      f"RSS {rss[-1][1] / 2**20 if rss else 0:.0f} MiB, server {result['server_cores']:.2f} cores, "
+                      f"other processes {result['other_cores']:.2f} cores", flush=True)
             operator.stop.set()
             operator.join()
             sampling.set()
@@ -186,19 +210,25 @@ def main() -> None:
                             "errors": sum(c for w in inside for code, c in w["status"].items() if code != "OK"),
                             "p50_ms": statistics.median(w["p50_us"] for w in inside) / 1000,
                             "p99_ms": max(w["p99_us"] for w in inside) / 1000,
+                            "other_cores": max(w["other_cores"] for w in inside),
                             "rss_mib": (max(memory) if memory else 0) / 2**20,
                             "rss_median_mib": (statistics.median(memory) if memory else 0) / 2**20})
     # Growth after warm-up: the last minute's median RSS against the second minute's (the first is warm-up);
     # the per-minute maximum also shows the transient peaks of two versions loaded at once during a push.
     growth = (minutes[-1]["rss_median_mib"] / minutes[1]["rss_median_mib"] - 1) * 100 if len(minutes) > 2 else 0.0
     lines = ["| minute | requests | errors | p50 ms (median of windows) | p99 ms (worst window) | RSS MiB (median) | "
-             "RSS MiB (max) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "RSS MiB (max) | other processes, cores (worst window) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {m['minute']} | {m['requests']} | {m['errors']} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-              f"{m['rss_median_mib']:.1f} | {m['rss_mib']:.1f} |" for m in minutes]
+              f"{m['rss_median_mib']:.1f} | {m['rss_mib']:.1f} | {m['other_cores']:.2f} |" for m in minutes]
+    # Whether failures coincide with other processes taking the cores: the windows with and without errors.
+    erring = [w["other_cores"] for _, w in windows if any(code != "OK" for code in w["status"])]
+    clean = [w["other_cores"] for _, w in windows if all(code == "OK" for code in w["status"])]
     summary = {"capacity_rps": capacity, "rate_rps": rate, "minutes": args.minutes, "requests": sum(m["requests"] for m in minutes),
                "failed": failed, "pushes": operator.pushes, "scale_changes": operator.scales,
-               "operator_failures": operator.failures, "rss_median_growth_after_warmup_pct": growth}
+               "operator_failures": operator.failures, "rss_median_growth_after_warmup_pct": growth,
+               "other_cores_median": {"windows_with_errors": statistics.median(erring) if erring else None,
+                                      "windows_without": statistics.median(clean) if clean else None}}
     args.out.with_suffix(".md").write_text(
         f"Soak run: {args.minutes} min at {rate:.0f} req/s ({args.load:.0%} of {capacity:.0f} req/s measured), "
         f"{operator.pushes} pushes, {operator.scales} scale changes, failed requests {failed or 0}, operator failures "
