@@ -44,11 +44,9 @@ public enum Method: String, CaseIterable, Sendable {
         self.init(path: String(decoding: frame, as: UTF8.self))
     }
 
-    /// Every method with its frame, in declaration order (Predict, the most frequent, first).
+    /// Every method with its frame, built once, in declaration order (Predict, the most frequent, first).
     private static let table: [(method: Method, frame: [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
 
-    /// Every method's frame, built once.
-    private static let frames: [Method: [UInt8]] = Dictionary(uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })
 
     /// The service part of the path, e.g. "zserve.v1.Inference".
     public var service: String { String(rawValue.split(separator: "/")[0]) }
@@ -62,5 +60,5 @@ public enum Method: String, CaseIterable, Sendable {
     }
 
     /// The method frame's bytes.
-    public var frame: [UInt8] { Self.frames[self]! }
+    public var frame: [UInt8] { Self.table.first { $0.method == self }!.frame }
 }

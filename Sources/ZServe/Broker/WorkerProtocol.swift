@@ -125,15 +125,13 @@ enum WorkerMessage: Equatable {
     var packedFrame: [UInt8]? {
         switch self {
         case .work(let item):
-            Self.packed(.work, size: Self.packedSize(item)) { Self.append(item, to: &$0) }
+            Self.packed(.work, item)
         case .batch(let items):
             Self.packed(.batch, size: items.reduce(0) { $0 + Self.packedSize($1) }) { bytes in
                 for item in items { Self.append(item, to: &bytes) }
             }
         case .result(let origin, let envelope, let status, let response):
-            Self.packed(.result, size: 1 + 4 + envelope.bytes.count + 4 + status.count + 4 + response.count) {
-                Self.append(WorkResult(origin: origin, envelope: envelope, status: status, response: response), to: &$0)
-            }
+            Self.packed(.result, WorkResult(origin: origin, envelope: envelope, status: status, response: response))
         case .results(let results):
             Self.packed(.results, size: results.reduce(0) { $0 + Self.packedSize($1) }) { bytes in
                 for result in results { Self.append(result, to: &bytes) }
@@ -150,6 +148,14 @@ enum WorkerMessage: Equatable {
         bytes.append(command.rawValue)
         write(&bytes)
         return bytes
+    }
+
+    private static func packed(_ command: Command, _ item: WorkItem) -> [UInt8] {
+        packed(command, size: packedSize(item)) { append(item, to: &$0) }
+    }
+
+    private static func packed(_ command: Command, _ result: WorkResult) -> [UInt8] {
+        packed(command, size: packedSize(result)) { append(result, to: &$0) }
     }
 
     private static func packedSize(_ item: WorkItem) -> Int {
