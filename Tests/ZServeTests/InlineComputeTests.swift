@@ -28,6 +28,29 @@ import Testing
         #expect(computed(next)["w"]?.map(\.header.requestID) == ["r2"])
     }
 
+    @Test func betweenTwoWaitsTheBrokerComputesAtMostItsBudget() throws {
+        let harness = try CoreHarness { $0.inlineCompute = .microseconds(500) }
+        _ = harness.worker("w", .ready(heartbeats: false))
+        harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 400_000, requests: 1)
+        // A queue behind a busy worker, freed at once: two runs of 400 µs fit the 1 ms budget, the third goes to the
+        // worker thread, so the loop gets back to its sockets instead of computing the whole queue here.
+        let first = try harness.predict("r0")
+        #expect(computed(first)["w"]?.map(\.header.requestID) == ["r0"])
+        for i in 1...3 {
+            let queued = try harness.predict("r\(i)")
+            #expect(computed(queued).isEmpty && dispatched(queued).isEmpty, "queued behind the busy worker")
+        }
+        var next = harness.finish("w", computed(first)["w"]!)
+        #expect(computed(next)["w"]?.map(\.header.requestID) == ["r1"], "within the budget")
+        next = harness.finish("w", computed(next)["w"]!)
+        #expect(computed(next).isEmpty && dispatched(next)["w"]?.map(\.header.requestID) == ["r2"], "budget spent")
+        next = harness.finish("w", dispatched(next)["w"]!)
+        #expect(computed(next).isEmpty && dispatched(next)["w"]?.map(\.header.requestID) == ["r3"])
+        _ = harness.finish("w", dispatched(next)["w"]!)
+        harness.core.waited(from: 0, to: 0)
+        #expect(computed(try harness.predict("r4"))["w"]?.map(\.header.requestID) == ["r4"], "the loop waited: a new budget")
+    }
+
     @Test func whileAWorkerIsBusyCheapWorkGoesToAnotherWorker() throws {
         let harness = try CoreHarness(workers: 2) { $0.inlineCompute = .microseconds(50) }
         harness.registry.servable(VersionKey(model: "m", version: 1))!.recordCompute(nanoseconds: 10_000, requests: 1)

@@ -158,9 +158,20 @@ final class Broker {
         }
     }
 
-    /// Carries out the core's actions; sends that fail are fed back as events (a gone worker, a full manager pipe).
+    /// Carries out the core's actions; sends that fail are fed back as events (a gone worker, a full manager pipe),
+    /// and so are the results of work computed here — in a loop, not by recursion, however long the chain.
     private func apply(_ actions: [BrokerAction]) throws {
         var followUps: [BrokerEvent] = []
+        try perform(actions, followUps: &followUps)
+        var next = 0
+        while next < followUps.count {
+            let event = followUps[next]
+            next += 1
+            try perform(core.handle(event), followUps: &followUps)
+        }
+    }
+
+    private func perform(_ actions: [BrokerAction], followUps: inout [BrokerEvent]) throws {
         for action in actions {
             switch action {
             case .reply(let origin, let routing, let status, let response):
@@ -190,7 +201,6 @@ final class Broker {
                 workersReady.signal()
             }
         }
-        for event in followUps { try apply(core.handle(event)) }
     }
 
     private func closeSockets() {

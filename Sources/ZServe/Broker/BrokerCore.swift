@@ -53,6 +53,13 @@ final class BrokerCore {
     private let inlineComputeNanoseconds: UInt64
     /// How busy the broker loop is; it computes inline only while mostly idle.
     private var loopLoad = LoopLoad()
+    /// The compute time (estimated) the broker thread has spent on work since the loop last waited. Bounded by
+    /// `inlineBudgetPerWakeUp`, so a queue freed at once is not computed here request after request (each result
+    /// freeing the worker for the next) while nothing is received and the worker threads idle.
+    private var computedSinceWait: UInt64 = 0
+    /// Most compute time the broker spends on inline work between two waits: the loop reads its sockets at least
+    /// this often.
+    static let inlineBudgetPerWakeUp: UInt64 = 1_000_000
     private let registry: ModelRegistry
     private let controlHandler: ControlHandler
     private let clock: any NanosecondClock
@@ -157,6 +164,7 @@ final class BrokerCore {
     /// it computes small work itself.
     func waited(from start: UInt64, to end: UInt64) {
         loopLoad.waited(from: start, to: end)
+        computedSinceWait = 0
     }
 
     /// Nanoseconds until the next time-driven event (heartbeat, batch delay, deadline), at most one heartbeat interval.
@@ -382,26 +390,29 @@ final class BrokerCore {
             metrics.batchSize.record(items.count)
             for item in items { metrics.queueWait.recordNanoseconds(Int64(clamping: now &- item.receivedAt)) }
         }
-        let inline = computesInline(items, for: worker)
+        let inlineCost = inlineCost(items, for: worker)
+        if let inlineCost { computedSinceWait += inlineCost }
         pool.assign(items, to: worker, now: now)
         let message: WorkerMessage = items.count == 1 ? .work(items[0]) : .batch(items)
-        actions.append(inline ? .compute(worker, message) : .toWorker(worker, message))
+        actions.append(inlineCost != nil ? .compute(worker, message) : .toWorker(worker, message))
     }
 
-    /// Whether work for `worker` is better computed on the broker thread: the broker loop was mostly idle lately
-    /// and no worker is busy (under load the workers compute in parallel while this thread keeps receiving and
-    /// dispatching; measured, computing here then costs throughput), the worker is local (it shares the server's
-    /// registry), the requests were routed to a version, and that version's recent runs put the whole batch within
-    /// `inlineCompute`. A version not run yet goes to the worker, which measures it.
-    private func computesInline(_ items: [WorkItem], for worker: WorkerPool.ID) -> Bool {
+    /// The estimated compute time of work for `worker` when it is better computed on the broker thread, else nil:
+    /// the broker loop was mostly idle lately and no worker is busy (under load the workers compute in parallel
+    /// while this thread keeps receiving and dispatching; measured, computing here then costs throughput), the
+    /// worker is local (it shares the server's registry), the requests were routed to a version, that version's
+    /// recent runs put the whole batch within `inlineCompute`, and the wake-up's budget has room for it. A version
+    /// not run yet goes to the worker, which measures it.
+    private func inlineCost(_ items: [WorkItem], for worker: WorkerPool.ID) -> UInt64? {
         guard inlineComputeNanoseconds > 0, loopLoad.busyFraction < 0.5, pool.assignments.isEmpty, !pool.isRemote(worker),
               let key = items.first?.versionKey,
               let perRequest = registry.servable(key)?.nanosecondsPerRequest
-        else { return false }
-        return perRequest.multipliedReportingOverflow(by: UInt64(items.count)).partialValue <= inlineComputeNanoseconds
+        else { return nil }
+        let (cost, overflow) = perRequest.multipliedReportingOverflow(by: UInt64(items.count))
+        guard !overflow, cost <= inlineComputeNanoseconds, computedSinceWait + cost <= Self.inlineBudgetPerWakeUp else { return nil }
+        return cost
     }
 
-    /// Hands queued requests to idle workers while the scheduler has a batch ready.
     private func dispatchQueued() {
         guard pool.hasIdle, !queue.isEmpty else { return }
         let now = clock.now()
