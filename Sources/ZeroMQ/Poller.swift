@@ -16,29 +16,33 @@ public final class Poller {
     /// `items` with the timer last, once the timer exists.
     private var timedItems: [zmq_pollitem_t] = []
 
-    /// Which of a poller's sockets are readable, in the order the poller was given them (a bit set: polling
-    /// allocates nothing).
+    /// Which of a poller's sockets are readable, in the order the poller was given them (a bit set for the first
+    /// 64 sockets: polling that many allocates nothing).
     public struct Readable: RandomAccessCollection, Equatable, Sendable {
         let bits: UInt64
+        /// The sockets after the first 64, for pollers over more.
+        let rest: [Bool]
         public let count: Int
         public var startIndex: Int { 0 }
         public var endIndex: Int { count }
         public subscript(position: Int) -> Bool {
             precondition(position >= 0 && position < count, "socket index out of range")
-            return bits & (1 << UInt64(position)) != 0
+            return position < 64 ? bits & (1 << UInt64(position)) != 0 : rest[position - 64]
         }
 
         init(_ items: UnsafeBufferPointer<zmq_pollitem_t>) {
             var bits: UInt64 = 0
-            for (index, item) in items.enumerated() where item.revents & Int16(ZMQ_POLLIN) != 0 { bits |= 1 << UInt64(index) }
+            for index in 0..<Swift.min(64, items.count) where items[index].revents & Int16(ZMQ_POLLIN) != 0 {
+                bits |= 1 << UInt64(index)
+            }
             self.bits = bits
+            rest = items.count > 64 ? items[64...].map { $0.revents & Int16(ZMQ_POLLIN) != 0 } : []
             count = items.count
         }
     }
 
-    /// Creates a poller over `sockets` (at most 63), watched for incoming messages; result indexes follow this order.
+    /// Creates a poller over `sockets`, watched for incoming messages; result indexes follow this order.
     public init(_ sockets: [Socket]) {
-        precondition(sockets.count < 64, "a poller watches at most 63 sockets")
         self.sockets = sockets
         self.items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
     }

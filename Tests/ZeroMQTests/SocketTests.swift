@@ -94,6 +94,28 @@ import Testing
         #expect(try pull.receive() == [[42]])
     }
 
+    /// `zserve bench --socket req` polls one socket per request in flight: 64 and more.
+    @Test(arguments: [63, 64, 65, 130])
+    func pollerReportsReadableSocketsBeyondSixtyFour(_ count: Int) throws {
+        let pulls = try (0..<count).map { index in
+            let pull = try Socket(context: context, type: .pull)
+            try pull.bind("inproc://poller-many-\(count)-\(index)")
+            return pull
+        }
+        let push = try Socket(context: context, type: .push)
+        defer { push.close(); for pull in pulls { pull.close() } }
+        let readable = Set([0, count / 2, 62, 63, 64, count - 1].filter { $0 < count })
+        for index in readable.sorted() {
+            try push.connect("inproc://poller-many-\(count)-\(index)")
+            try push.send([[UInt8(index % 256)]])
+            try push.disconnect("inproc://poller-many-\(count)-\(index)")
+        }
+        let poller = Poller(pulls)
+        let polled = try poller.poll(timeoutMilliseconds: 5000)
+        #expect(polled.count == count)
+        #expect(Set(polled.indices.filter { polled[$0] }) == readable)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func subMillisecondWaitsEndWhenTheirTimerFiresAndStillSeeMessages() throws {
         let pull = try Socket(context: context, type: .pull)
