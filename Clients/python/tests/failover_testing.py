@@ -6,6 +6,8 @@ or refuses), so a test knows which server a client's next call goes to: a client
 handshake completed (ZMQ_IMMEDIATE).
 """
 
+import contextlib
+import errno
 import os
 import queue
 import signal
@@ -61,6 +63,7 @@ class ScriptedServer:
         self._changed = threading.Condition()
         self._commands: queue.Queue = queue.Queue()
         self._commands_issued = self._commands_done = 0
+        self._failure: BaseException | None = None
         self._context = zmq.Context()
         self._zap = None
         if gated or refuse or curve_keys:
@@ -125,7 +128,9 @@ class ScriptedServer:
         """Waits until condition() holds (checked whenever the server's state changes); fails the test after
         timeout_s, naming `what`."""
         with self._changed:
-            assert self._changed.wait_for(condition, timeout_s), f"{self.endpoint}: no {what} within {timeout_s} s"
+            done = self._changed.wait_for(lambda: self._failure is not None or condition(), timeout_s)
+            assert self._failure is None, f"{self.endpoint}: the stand-in failed: {self._failure!r}"
+            assert done, f"{self.endpoint}: no {what} within {timeout_s} s"
 
     def wait_for_requests(self, count: int) -> None:
         self.wait_for(lambda: len(self.received) >= count, f"{count} requests")
@@ -143,10 +148,27 @@ class ScriptedServer:
         elif self._zap is not None:
             socket.zap_domain = b"stand-in"  # with the NULL mechanism, libzmq asks ZAP only when a domain is set
         monitor = socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        socket.bind(endpoint)
-        return socket, monitor
+        # libzmq closes a socket's listener in its I/O thread, after close() returned: the port may still be taken.
+        deadline = time.monotonic() + EVENT_WAIT_S
+        while True:
+            try:
+                socket.bind(endpoint)
+                return socket, monitor
+            except zmq.ZMQError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _serve(self) -> None:
+        try:
+            self._loop()
+        except BaseException as error:
+            with self._changed:
+                self._failure = error
+                self._changed.notify_all()
+            raise
+
+    def _loop(self) -> None:
         pending_zap = None
         while not self._stop.is_set():
             self._run_commands()
@@ -239,9 +261,33 @@ def numbered(value: int) -> dict:
     return {"features": np.full((1, 8), value, dtype=np.float32)}
 
 
-def stop(server) -> None:
-    """SIGSTOPs a real server: it keeps its connections but answers nothing, so calls sent to it wait."""
-    os.kill(server.process.pid, signal.SIGSTOP)
+@contextlib.contextmanager
+def stopped(server):
+    """SIGSTOPs a real server (it keeps its connections but answers nothing, so calls sent to it wait) for the
+    block, which is to SIGKILL it (server.kill()); killed on the way out if the block failed first (a stopped server
+    would not exit on the SIGTERM of run_server, whose error would hide the block's)."""
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    # kill() returns before the signal reached every thread (tens of ms on a busy machine), and a thread still
+    # running answers the calls sent meanwhile.
+    deadline = time.monotonic() + EVENT_WAIT_S
+    while not all(_thread_state(pid, thread) in ("T", "t") for thread in os.listdir(f"/proc/{pid}/task")):
+        assert time.monotonic() < deadline, f"zserve (pid {pid}) did not stop"
+        time.sleep(0.001)
+    try:
+        yield server
+    finally:
+        if not server.killed:
+            server.kill()
+
+
+def _thread_state(pid: int, thread: str) -> str:
+    """A thread's state letter from /proc (R, S, T, ...); "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
 
 
 def wait_until_quiet(progress, quiet_s: float) -> int:

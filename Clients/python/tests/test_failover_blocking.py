@@ -13,7 +13,7 @@ import pytest
 
 import zserve_testing
 from client_testing import MODEL, assert_close
-from failover_testing import ScriptedServer, client_keys, numbered, stop, wait_until_quiet
+from failover_testing import ScriptedServer, client_keys, numbered, stopped, wait_until_quiet
 from zserve_client import AdminClient, Client, ZServeError, ZServeTimeout
 
 # Calls that must succeed (a broken resend fails them only after this); calls that must time out wait this long.
@@ -54,12 +54,12 @@ def test_every_call_succeeds_when_a_server_is_killed_while_it_holds_one(features
             Client([doomed.listen, survivor.listen], timeout_ms=REAL_TIMEOUT_MS) as client:
         for row in rows[:20]:
             assert_close(client.predict(MODEL, {"features": row[None]})[1]["probability"], reference(row[None]))
-        stop(doomed)  # keeps its connection, answers nothing: the next call sent there waits
         answered = []
-        calls = Background(lambda: [answered.append(client.predict(MODEL, {"features": row[None]}))
-                                    for row in rows[20:]])
-        assert wait_until_quiet(lambda: len(answered), QUIET_S) < 20, "no call went to the stopped server"
-        doomed.kill()
+        with stopped(doomed):  # the next call sent there waits
+            calls = Background(lambda: [answered.append(client.predict(MODEL, {"features": row[None]}))
+                                        for row in rows[20:]])
+            assert wait_until_quiet(lambda: len(answered), QUIET_S) < 20, "no call went to the stopped server"
+            doomed.kill()
         calls.result()
         for row, (version, outputs) in zip(rows[20:], answered, strict=True):
             assert version == 1
