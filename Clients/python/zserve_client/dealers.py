@@ -87,10 +87,12 @@ class Dealers:
         self.unsent.clear()
 
     def submit(self, entry: InFlight) -> None:
-        """Sends a new call to the next channel that can take it, or keeps it in `unsent`."""
+        """Sends a new call to the next channel that can take it, after any older call waiting in `unsent`, or keeps
+        it there."""
         self.reopen_refused()
         self.in_flight[entry.tag] = entry
-        if not self._send(entry):
+        self.flush()
+        if self.unsent or not self._send(entry):
             self.unsent.append(entry)
 
     def flush(self) -> None:
