@@ -72,6 +72,7 @@ def curve_servers(curve_keys):
                                    str(curve_keys / "server.key"), "--frontend-keys", str(curve_keys / "allowed")) \
             as allowing, \
             zserve_testing.run_server(zserve_testing.EXAMPLE_REPOSITORY, "--workers", "1", "--server-key",
-                                      str(curve_keys / "server.key"), "--frontend-keys", str(curve_keys / "strangers")) \
+                                      str(curve_keys / "server.key"), "--frontend-keys",
+                                      str(curve_keys / "strangers")) \
             as refusing:
         yield allowing.listen, refusing.listen

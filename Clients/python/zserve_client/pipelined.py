@@ -1,4 +1,5 @@
-"""PipelinedClient: many Predict requests in flight over one DEALER socket per endpoint, each reply matched by its tag."""
+"""PipelinedClient: many Predict requests in flight over a DEALER socket per endpoint, each reply matched by its
+tag."""
 
 import collections
 import heapq
