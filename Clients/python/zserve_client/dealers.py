@@ -133,14 +133,6 @@ class Dealers:
         refusal = self.refusal() if entry.channel is None else None
         return failover.failure(entry.call, self.endpoints, timeout_ms, entry.resends, refusal)
 
-    def next_deadline(self) -> float | None:
-        """The earliest deadline of the calls in flight; None when there are none."""
-        return min((entry.deadline for entry in self.in_flight.values()), default=None)
-
-    def expired(self, now: float) -> InFlight | None:
-        """A call in flight whose deadline has passed, if any."""
-        return next((entry for entry in self.in_flight.values() if entry.deadline <= now), None)
-
     def reopen_refused(self) -> list[Channel]:
         """Replaces the sockets whose server refused the handshake for good (libzmq does not try those again), so a
         new call tries again: the server may allow the key by now. Returns the channels reopened."""
@@ -152,12 +144,14 @@ class Dealers:
 
     def _resend_from(self, channel: Channel) -> None:
         now = time.monotonic()
+        waiting = []
         for entry in [entry for entry in self.in_flight.values() if entry.channel is channel]:
             if entry.deadline > now and failover.may_resend(entry.call, entry.resends, self.retries):
                 entry.resends += 1
                 entry.channel = None
                 if not self._send(entry):
-                    self.unsent.appendleft(entry)
+                    waiting.append(entry)
+        self.unsent.extendleft(reversed(waiting))  # older than the calls waiting there already
 
     def _send(self, entry: InFlight) -> bool:
         """Sends a call, without waiting, to the first channel in round-robin order that takes it."""

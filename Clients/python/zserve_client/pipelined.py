@@ -50,8 +50,6 @@ class PipelinedClient(SocketClient):
         self._ready: collections.deque = collections.deque()
         # Outcomes of send_predict's calls that predict_many came across: (call, reply frames or ZServeError).
         self._held: collections.deque = collections.deque()
-        self._poller: zmq.Poller | None = None
-        self._polled_sockets: list[zmq.Socket] = []
 
     def close(self) -> None:
         """Closes the sockets, dropping unsent requests and unread replies."""
@@ -190,7 +188,7 @@ class PipelinedClient(SocketClient):
                 return entry, self._dealers.failure(entry, self.timeout_ms)
             if deadline is not None and now >= deadline:
                 return None
-            wake = min((time for time in (deadline, due) if time is not None), default=None)
+            wake = min((moment for moment in (deadline, due) if moment is not None), default=None)
             self._poll(None if wake is None else max(1, math.ceil((wake - now) * 1000)))
 
     def _earliest_deadline(self) -> float | None:
