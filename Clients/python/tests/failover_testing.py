@@ -29,6 +29,8 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 EVENT_WAIT_S = 10
 # How long the server loop sleeps between looking at its commands.
 TICK_MS = 20
+# How long a socket closed with drop(flush=True) may take to send what it queued.
+FLUSH_LINGER_MS = 2000
 
 
 class ScriptedServer:
@@ -97,9 +99,10 @@ class ScriptedServer:
         """Answers the held requests, and answers again from now on."""
         self._command("release")
 
-    def drop(self) -> None:
-        """Closes the socket without answering: every connection to it is lost."""
-        self._command("drop")
+    def drop(self, flush: bool = False) -> None:
+        """Closes the socket without answering: every connection to it is lost. With flush, the replies already
+        sent (release()) go out first; without, they may be dropped with the socket."""
+        self._command("drop-flushed" if flush else "drop")
 
     def restart(self) -> None:
         """Closes the socket and binds a new one to the same port."""
@@ -205,11 +208,11 @@ class ScriptedServer:
                 for frames in self._held:
                     self._socket.send_multipart(reply(frames, self.version_base))
                 self._held = []
-            elif command in ("drop", "restart"):
+            elif command in ("drop", "drop-flushed", "restart"):
                 if self._socket is not None:
                     self._socket.disable_monitor()
                     self._monitor.close(linger=0)
-                    self._socket.close(linger=0)
+                    self._socket.close(linger=FLUSH_LINGER_MS if command == "drop-flushed" else 0)
                     with self._changed:
                         self._socket, self._held = None, []
                 if command == "restart":

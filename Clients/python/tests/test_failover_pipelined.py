@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import zmq
 
 import zserve_testing
 from client_testing import MODEL, assert_close
@@ -154,11 +153,6 @@ def test_a_reply_that_comes_after_all_for_a_resent_request_is_dropped():
         # loss makes it resend the request it has meanwhile sent on the new connection, which then gets two replies.
         first.restart()
         first.wait_for_handshakes(handshakes + 1)
-        socket = client._dealers.channels[0].socket
-        deadline = time.monotonic() + EVENT_WAIT_S
-        while not socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
-            assert time.monotonic() < deadline, "the client's socket never took the new connection"
-            time.sleep(0.01)
         ids = [client.send_predict(MODEL, numbered(index), request_id=f"x{index}") for index in (1, 2)]
         # The second server answers once it has its own request and the resent one.
         releasing = in_background(lambda: (second.wait_for_requests(second_before + 2), second.release()))
@@ -176,6 +170,25 @@ def test_a_reply_that_comes_after_all_for_a_resent_request_is_dropped():
             client.receive(timeout_ms=QUIET_MS)
         assert not raised.value.request_id, "no second reply to a request already answered"
         assert [version for version, _ in client.predict_many(MODEL, [numbered(5)])] in ([5], [105])
+
+
+def test_replies_that_came_before_their_server_closed_the_connection_are_read():
+    # A server that answers and then exits (a drain on SIGTERM): its last replies arrive just before the connection
+    # closes, while the client is not reading. With retries=0 they can only come from those replies.
+    with ScriptedServer() as server, PipelinedClient(server.endpoint, timeout_ms=REAL_TIMEOUT_MS, retries=0) \
+            as client:
+        warm_up(client)
+        server.hold()
+        before = len(server.received)
+        ids = [client.send_predict(MODEL, numbered(index), request_id=f"r{index}") for index in range(5)]
+        server.wait_for_requests(before + len(ids))
+        server.release()
+        server.drop(flush=True)
+        # Wait until the client's side saw the connection close (its monitor holds the event), replies unread.
+        assert client._dealers.channels[0].monitor.poll(EVENT_WAIT_S * 1000), "the connection never closed"
+        answered = dict(client.receive() for _ in ids)
+    assert {request_id: version for request_id, (version, _) in answered.items()} \
+        == {f"r{index}": index for index in range(5)}
 
 
 def test_a_refused_key_is_unauthenticated_and_a_refusal_elsewhere_costs_nothing(curve_servers, curve_keys, features):

@@ -45,8 +45,8 @@ class AsyncClient(InferenceMethods, ControlReadMethods):
         self._tags = Tags()
         # Each channel's reader tasks (replies, monitor events) and the socket they read.
         self._readers: dict[Channel, tuple[zmq.Socket, list[asyncio.Task]]] = {}
-        # While calls wait to be sent: a timer that tries again (a full send queue, a connection libzmq has not handed
-        # to the socket yet); a completed handshake sends them at once too.
+        # While calls wait to be sent: a timer that tries again (a full send queue); a completed handshake sends them
+        # at once.
         self._retry_timer: asyncio.TimerHandle | None = None
         self._closed = False
 

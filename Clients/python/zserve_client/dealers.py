@@ -2,7 +2,7 @@
 AsyncClient (failover.py has the policy).
 
 With a socket per endpoint, the client knows which server each call went to, so a lost connection resends exactly
-the calls that were on it. Every call keeps the tag it was first sent with, so whichever reply comes first (the one
+the calls that were on it, and it sends only to servers whose handshake the socket's monitor reported (see Channel). Every call keeps the tag it was first sent with, so whichever reply comes first (the one
 to the resend or, after all, the original) is delivered and any later one is dropped. No I/O waits here: sends never
 block (a call no server can take yet waits in `unsent`), and the clients read the sockets (blocking poll or asyncio)
 and hand what they read to `take_reply` and `connection_event`. Not thread-safe: one thread or event loop per client.
@@ -23,22 +23,22 @@ from .sockets import open_socket, tagged_request
 
 
 class Channel:
-    """One endpoint's DEALER socket (ZMQ_IMMEDIATE) with its monitor and what the monitor told.
+    """One endpoint's DEALER socket with its monitor and what the monitor told.
 
-    `lost` is set when a connection that had completed its handshake was lost, until one completes again: no call is
-    sent there meanwhile, even if libzmq has not torn the connection down yet.
+    Calls go only to a channel whose monitor reported a completed handshake and no loss since (`connected`). The
+    socket does not set ZMQ_IMMEDIATE, which would route the same way inside libzmq but drops the replies not yet
+    read when a connection closes (a server that answers and exits would lose its last replies); without it they are
+    still read, and a call queued while a connection was being made again goes out on the new one.
     """
 
     def __init__(self, context: zmq.Context, endpoint: str, curve: CurveKeys | None):
         self.endpoint = endpoint
         self.events = failover.ConnectionEvents(curve is not None)
-        self.lost = False
         self._context, self._curve = context, curve
         self._open()
 
     def _open(self) -> None:
         self.socket = open_socket(self._context, zmq.DEALER, self._curve)
-        self.socket.setsockopt(zmq.IMMEDIATE, 1)
         self.monitor = failover.open_monitor(self.socket)
         self.socket.connect(self.endpoint)
 
@@ -47,8 +47,12 @@ class Channel:
         socket); replies still due on the old one are lost."""
         self.close()
         self.events.forget_connections()
-        self.lost = False
         self._open()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the monitor reported a completed handshake and no loss since."""
+        return bool(self.events.established)
 
     def close(self) -> None:
         failover.close_monitored(self.socket, self.monitor)
@@ -116,10 +120,8 @@ class Dealers:
         """Takes one event of a channel's monitor: a lost connection resends the read-only calls that were on it
         (within their resends and timeout) and leaves the others waiting; a completed handshake sends `unsent` calls."""
         if channel.events.record(event, address):
-            channel.lost = True
             self._resend_from(channel)
         elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            channel.lost = False
             self.flush()
 
     def refusal(self) -> str | None:
@@ -154,13 +156,13 @@ class Dealers:
         self.unsent.extendleft(reversed(waiting))  # older than the calls waiting there already
 
     def _send(self, entry: InFlight) -> bool:
-        """Sends a call, without waiting, to the first channel in round-robin order that takes it."""
+        """Sends a call, without waiting, to the first connected channel in round-robin order that takes it."""
         frames = tagged_request(entry.tag, entry.call)
         count = len(self.channels)
         for step in range(count):
             index = (self._next_channel + step) % count
             channel = self.channels[index]
-            if not channel.lost and _send_now(channel.socket, frames):
+            if channel.connected and _send_now(channel.socket, frames):
                 entry.channel = channel
                 self._next_channel = (index + 1) % count
                 return True
@@ -168,7 +170,7 @@ class Dealers:
 
 
 def _send_now(socket: zmq.Socket, frames: list[bytes]) -> bool:
-    """Sends without waiting; False when the socket cannot take it now (no completed connection, or a full queue).
+    """Sends without waiting; False when the socket cannot take it now (a full queue).
 
     An asyncio socket returns a future, already done here: zmq.asyncio sends at once when no send of the socket is
     waiting, and these clients never leave one waiting.

@@ -1,7 +1,8 @@
 """The retry policy all three clients follow, and the connection monitor it is decided from.
 
 Policy (as the C client's): a client connects to every endpoint given; a request goes only to a server whose
-connection completed its handshake (ZMQ_IMMEDIATE). When a connection that had completed its handshake is lost while
+connection completed its handshake (ZMQ_IMMEDIATE on Client's REQ socket; the monitor's report for the DEALER sockets
+of dealers.py). When a connection that had completed its handshake is lost while
 a read-only call (READ_ONLY: Predict and the reads) waits for its reply, the call is sent again at once to a server
 still connected, up to `retries` times within the call's timeout. ModelControl calls that change state are never
 resent. Once a call's resends are used up, another lost connection does not end it: it waits for its reply until the

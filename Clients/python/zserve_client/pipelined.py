@@ -204,7 +204,7 @@ class PipelinedClient(SocketClient):
         poller = zmq.Poller()
         sending = bool(self._dealers.unsent)
         for channel in channels:
-            poller.register(channel.socket, zmq.POLLIN | (zmq.POLLOUT if sending and not channel.lost else 0))
+            poller.register(channel.socket, zmq.POLLIN | (zmq.POLLOUT if sending and channel.connected else 0))
             poller.register(channel.monitor, zmq.POLLIN)
         ready = dict(poller.poll(timeout_ms))
         # Replies first, so a call answered in the meantime is not resent for a connection lost after its reply.
