@@ -20,7 +20,9 @@ from failover_testing import EVENT_WAIT_S, ScriptedServer, client_keys, connecte
 from zserve_client import PipelinedClient, ZServeError, ZServeTimeout, calls, pipelined
 
 REAL_TIMEOUT_MS = 10_000
-EXPIRING_TIMEOUT_MS = 1000
+# Calls that must time out wait this long (stand-ins; CURVE refusals, which come from a real server, longer).
+EXPIRING_TIMEOUT_MS = 500
+REFUSED_TIMEOUT_MS = 1000
 # receive() waits this long to show that nothing more comes (a held request, a duplicate reply).
 QUIET_MS = 500
 
@@ -96,8 +98,8 @@ def test_requests_in_flight_on_a_killed_server_are_answered_once_by_the_other(fe
 @pytest.mark.parametrize("retries", [2, 0], ids=["default-retries", "no-retries"])
 def test_requests_a_server_drops_are_resent_or_wait_out_their_timeout(retries):
     with ScriptedServer() as holder, ScriptedServer(version_base=100) as answerer, \
-            PipelinedClient([holder.endpoint, answerer.endpoint], timeout_ms=EXPIRING_TIMEOUT_MS,
-                            retries=retries) as client:
+            PipelinedClient([holder.endpoint, answerer.endpoint],
+                            timeout_ms=REAL_TIMEOUT_MS if retries else EXPIRING_TIMEOUT_MS, retries=retries) as client:
         warm_up(client)
         holder.hold()
         before = len(holder.received)
@@ -120,9 +122,10 @@ def test_requests_a_server_drops_are_resent_or_wait_out_their_timeout(retries):
 
 def test_a_state_changing_call_on_a_dropped_server_is_not_resent():
     # The gate keeps the other server's handshake from completing, so both calls go to the holder. The pipelined
-    # client's own methods only predict; a SetLabel takes the same path (Dealers), submitted directly here.
+    # client's own methods only predict; a SetLabel takes the same path (Dealers), submitted directly here. (Twice
+    # the usual timeout: the Predict's resend must come within it.)
     with ScriptedServer(hold=True) as holder, ScriptedServer(version_base=100, gated=True) as other, \
-            PipelinedClient([holder.endpoint, other.endpoint], timeout_ms=EXPIRING_TIMEOUT_MS) as client:
+            PipelinedClient([holder.endpoint, other.endpoint], timeout_ms=2 * EXPIRING_TIMEOUT_MS) as client:
         client._submit(calls.set_label(MODEL, "canary", 2, 10), pipelined._SENT)
         client.send_predict(MODEL, numbered(4), request_id="read")
 
@@ -197,7 +200,7 @@ def test_a_refused_key_is_unauthenticated_and_a_refusal_elsewhere_costs_nothing(
     with PipelinedClient([refusing, allowing], timeout_ms=REAL_TIMEOUT_MS, curve=keys) as client:
         results = client.predict_many(MODEL, [{"features": features(1)} for _ in range(20)])
         assert [version for version, _ in results] == [1] * 20
-    with PipelinedClient(refusing, timeout_ms=EXPIRING_TIMEOUT_MS, curve=keys) as client:
+    with PipelinedClient(refusing, timeout_ms=REFUSED_TIMEOUT_MS, curve=keys) as client:
         client.send_predict(MODEL, {"features": features(1)}, request_id="alone")
         with pytest.raises(ZServeError) as refused_many:
             client.predict_many(MODEL, [{"features": features(1)}] * 3)
@@ -206,9 +209,6 @@ def test_a_refused_key_is_unauthenticated_and_a_refusal_elsewhere_costs_nothing(
     assert refused_many.value.code_name == "UNAUTHENTICATED"
     assert "refused this client's key" in refused_many.value.message
     assert (refused_one.value.code_name, refused_one.value.request_id) == ("UNAUTHENTICATED", "alone")
-    with PipelinedClient(allowing, timeout_ms=EXPIRING_TIMEOUT_MS) as plain, pytest.raises(ZServeError) as missing:
-        plain.predict_many(MODEL, [{"features": features(1)}])
-    assert missing.value.code_name == "UNAUTHENTICATED" and "requires CURVE" in missing.value.message
 
 
 def test_a_key_allowed_after_a_refusal_works_on_the_next_call(curve_keys, tmp_path, features):
@@ -217,7 +217,7 @@ def test_a_key_allowed_after_a_refusal_works_on_the_next_call(curve_keys, tmp_pa
     shutil.copy(curve_keys / "stranger.pub", allowed)
     with zserve_testing.run_server(zserve_testing.EXAMPLE_REPOSITORY, "--workers", "1", "--server-key",
                                    str(curve_keys / "server.key"), "--frontend-keys", str(allowed)) as server, \
-            PipelinedClient(server.listen, timeout_ms=EXPIRING_TIMEOUT_MS, curve=client_keys(curve_keys, "client")) \
+            PipelinedClient(server.listen, timeout_ms=REFUSED_TIMEOUT_MS, curve=client_keys(curve_keys, "client")) \
             as client:
         with pytest.raises(ZServeError, match="UNAUTHENTICATED"):
             client.predict_many(MODEL, [{"features": features(1)}])
