@@ -1,7 +1,8 @@
 """Python client for ZServe: ONNX models served over ZeroMQ with protobuf messages (see docs/protocol.md).
 
 Client (blocking), PipelinedClient (many requests in flight: predict_many), AsyncClient (asyncio) and AdminClient
-(ModelControl). Every failure is a ZServeError carrying the gRPC status code name; ZServeTimeout is the
+(ModelControl). Each takes one endpoint or several servers, and resends read-only calls whose connection was lost
+(failover.py). Every failure is a ZServeError carrying the gRPC status code name; ZServeTimeout is the
 DEADLINE_EXCEEDED one.
 """
 

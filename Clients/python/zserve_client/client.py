@@ -1,43 +1,37 @@
 """The blocking clients over one REQ socket: Client (the frontend) and AdminClient (the admin endpoint)."""
 
 import hashlib
+import math
 import os
 import time
 from collections.abc import Iterator
 
 import zmq
-import zmq.utils.monitor
 
-from . import calls
+from . import calls, failover
 from .curve import CurveKeys
-from .errors import ZServeError, ZServeTimeout
 from .methods import ControlReadMethods, InferenceMethods
 from .sockets import SocketClient, open_socket
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 
 
-# Calls that only read, so sending one again after a lost connection is safe (predictions are idempotent).
-READ_ONLY = {"Predict", "ModelMetadata", "ServerReady", "ModelReady", "ListModels", "ModelStatus"}
-SLICE_MS = 50
-
-
 class _RequestReplyClient(ControlReadMethods, SocketClient):
     """One REQ socket: one call at a time, each waiting at most timeout_ms for its reply.
 
     `endpoint` is one endpoint or a list of servers offering the same service; requests go round-robin to the
-    connected ones. Retry policy (as the Swift client's): when a connection is lost while a read-only call (Predict,
-    ModelMetadata, ServerReady, ModelReady, ListModels, ModelStatus) waits, it is sent again at once to a server still
-    connected, up to `retries` times within timeout_ms; ModelControl calls are never resent. After a timeout the
-    socket is replaced (a REQ socket cannot send again before it has received), so the client stays usable; a late
-    reply to the abandoned call is discarded. Not thread-safe: one thread per client.
+    connected ones. Retry policy (failover.py, as the C client's): when a connection that had completed its handshake
+    is lost while a read-only call (Predict, ModelMetadata, ServerReady, ModelReady, ListModels, ModelStatus) waits,
+    it is sent again at once to a server still connected, up to `retries` times within timeout_ms; ModelControl calls
+    that change state are never resent. Once the resends are used up, a lost connection does not end the call: it
+    waits for its reply until the timeout. After a failed call the socket is replaced (a REQ socket cannot send again
+    before it has received), so the client stays usable; a late reply to the abandoned call is discarded. Not
+    thread-safe: one thread per client.
     """
 
     def __init__(self, endpoint: str | list[str], timeout_ms: int, context: zmq.Context | None, curve: CurveKeys | None,
                  retries: int = 2):
-        self.endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
-        if not self.endpoints:
-            raise ValueError("a client needs an endpoint")
+        self.endpoints = failover.endpoint_list(endpoint)
         self.endpoint = self.endpoints[0]
         self.timeout_ms = timeout_ms
         self.retries = max(0, retries)
@@ -46,83 +40,68 @@ class _RequestReplyClient(ControlReadMethods, SocketClient):
         self._open()
 
     def _open(self) -> None:
-        """Opens the REQ socket with a monitor of its handshakes (to tell a refused key from a silent server)."""
+        """Opens the REQ socket with a monitor of its connections (lost ones, and refused handshakes)."""
         self._socket = open_socket(self._context, zmq.REQ, self._curve)
-        # A send waits for a connected peer; one refused at the handshake never comes, so bound the wait too.
-        self._socket.setsockopt(zmq.SNDTIMEO, self.timeout_ms)
         # Queue only to completed connections, so a request never waits on a server that is down.
         self._socket.setsockopt(zmq.IMMEDIATE, 1)
-        self._monitor = self._socket.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | zmq.EVENT_DISCONNECTED)
-        self._handshake_reason = None
+        self._monitor = failover.open_monitor(self._socket)
+        self._connections = failover.ConnectionEvents(self._curve is not None)
         for endpoint in self.endpoints:
             self._socket.connect(endpoint)
 
     def close(self) -> None:
         """Closes the socket and its monitor."""
-        self._socket.disable_monitor()
-        self._monitor.close()
-        self._socket.close()
+        failover.close_monitored(self._socket, self._monitor)
 
-    def _connection_events(self) -> bool:
-        """Reads the monitor: records why a handshake failed (`_handshake_reason`); True if a connection was lost."""
-        disconnected = False
-        while self._monitor.poll(0):
-            event = zmq.utils.monitor.recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_DISCONNECTED:
-                disconnected = True
-            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                self._handshake_reason = "the server refused this client's key; its .pub must be in the server's allowed keys"
-            elif self._curve is None:
-                self._handshake_reason = "the endpoint requires CURVE: pass curve=CurveKeys.from_files(...)"
-            else:
-                self._handshake_reason = "the CURVE handshake failed: is the server's public key right?"
-        return disconnected
+    def _reopen(self) -> None:
+        self.close()
+        self._open()
 
-    def _await_reply(self, deadline: float) -> str:
-        """Waits for the reply until `deadline` (time.monotonic()): "reply", "lost" (a connection dropped),
-        "refused" (a handshake failed) or "timeout"."""
+    def _connection_lost(self) -> bool:
+        """Reads the monitor; True if a connection that had completed its handshake was lost meanwhile."""
+        lost = False
+        for event, address in failover.pending_events(self._monitor):
+            lost |= self._connections.record(event, address)
+        return lost
+
+    def _await_reply(self, deadline: float, may_resend: bool) -> bool:
+        """Waits for the reply until `deadline` (time.monotonic()): True when it is there; False at the deadline, or
+        at once when a connection is lost and `may_resend` (otherwise the call may be on a server still connected)."""
         while True:
             remaining_ms = (deadline - time.monotonic()) * 1000
             if remaining_ms <= 0:
-                return "timeout"
-            if self._socket.poll(min(SLICE_MS, max(1, int(remaining_ms)))):
-                return "reply"
-            lost = self._connection_events()
-            if self._handshake_reason:
-                return "refused"
-            if lost:
-                return "lost"
+                return False
+            if self._socket.poll(min(failover.SLICE_MS, max(1, int(remaining_ms)))):
+                return True
+            if self._connection_lost() and may_resend:
+                return False
 
     def _invoke(self, make_call, *args):
         """Builds a call with make_call(*args), sends it and returns its result; raises ZServeError (ZServeTimeout
-        after timeout_ms)."""
+        after timeout_ms; UNAUTHENTICATED when no server took the call and one refused the handshake)."""
         call = make_call(*args)
         deadline = time.monotonic() + self.timeout_ms / 1000
-        attempts = 0
+        resends = 0
         while True:
+            # A send waits for a completed connection (ZMQ_IMMEDIATE): bound it by what is left of the call's time.
+            self._socket.setsockopt(zmq.SNDTIMEO, max(0, math.ceil((deadline - time.monotonic()) * 1000)))
             try:
                 self._socket.send_multipart(call.frames())
-                outcome = self._await_reply(deadline)
             except zmq.Again:
-                outcome = "timeout"
-            if outcome == "reply":
-                return call.result_of(self._socket.recv_multipart())
-            if outcome == "lost" and call.method in READ_ONLY and attempts < self.retries:
-                attempts += 1
-                self.close()
-                self._open()
-                continue
-            self._connection_events()
-            refused = self._handshake_reason
-            self.close()
-            self._open()
-            if refused:
-                raise ZServeError("UNAUTHENTICATED", refused, call.request_id)
-            raise ZServeTimeout(
-                f"no reply to {calls.METHODS[call.method]} from {', '.join(self.endpoints)} within {self.timeout_ms} ms",
-                call.request_id)
+                sent = False
+            else:
+                sent = True
+                may_resend = failover.may_resend(call, resends, self.retries)
+                if self._await_reply(deadline, may_resend):
+                    return call.result_of(self._socket.recv_multipart())
+                if may_resend and time.monotonic() < deadline:
+                    resends += 1
+                    self._reopen()
+                    continue
+            self._connection_lost()
+            refusal = None if sent else self._connections.refusal
+            self._reopen()
+            raise failover.failure(call, self.endpoints, self.timeout_ms, resends, refusal)
 
 
 class Client(InferenceMethods, _RequestReplyClient):

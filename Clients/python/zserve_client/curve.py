@@ -11,8 +11,8 @@ class CurveKeys:
     """The server's public key and this client's key pair (Z85 bytes), for endpoints that require CURVE.
 
     Pass one as `curve=` to any client. A server that refuses the key (or wants CURVE from a client without keys)
-    sends no reply: Client and AdminClient then raise ZServeError UNAUTHENTICATED when the timeout passes, the
-    pipelined and asyncio clients ZServeTimeout; the server logs the refused public key.
+    sends no reply: a call that no server took within its timeout then raises ZServeError UNAUTHENTICATED, in every
+    client (failover.py); the server logs the refused public key.
     """
 
     server_public_key: bytes

@@ -2,7 +2,8 @@
 
 A DEALER client sends [tag][empty][method][request]. The server carries the frames before the delimiter back
 unchanged (docs/protocol.md, "routing frames"), so the reply is [tag][empty][Status][response] whatever the method
-and even when the server could not read a request id. Tags are 8-byte counters, unique per socket.
+and even when the server could not read a request id. Tags are 8-byte counters, unique per client (across its
+sockets, so a call resent to another server keeps its tag).
 """
 
 import itertools
@@ -22,21 +23,12 @@ def open_socket(context: zmq.Context, socket_type: int, curve: CurveKeys | None 
     return socket
 
 
-def connect(context: zmq.Context, socket_type: int, endpoint: str, curve: CurveKeys | None = None) -> zmq.Socket:
-    """Opens a socket (see open_socket) and connects it."""
-    socket = open_socket(context, socket_type, curve)
-    socket.connect(endpoint)
-    return socket
-
-
 class SocketClient:
-    """A blocking client owning one socket, `self._socket`: close() closes it, and so does leaving a `with` block."""
-
-    _socket: zmq.Socket
+    """A blocking client owning sockets: close() closes them, and so does leaving a `with` block."""
 
     def close(self) -> None:
-        """Closes the socket, dropping unsent requests and unread replies."""
-        self._socket.close()
+        """Closes the client's sockets, dropping unsent requests and unread replies."""
+        raise NotImplementedError
 
     def __enter__(self):
         return self
@@ -46,7 +38,7 @@ class SocketClient:
 
 
 class Tags:
-    """Hands out the tags of one socket's calls (not thread-safe; one socket is used by one thread or loop)."""
+    """Hands out the tags of one client's calls (not thread-safe; a client is used by one thread or loop)."""
 
     def __init__(self):
         self._counter = itertools.count(1)
