@@ -151,7 +151,8 @@ final class Broker {
     private func receiveFromWorkers() throws {
         while let (frames, _) = try backend.receivePacked(wait: false) {
             guard let id = frames.first, let message = WorkerMessage(packed: frames.afterFirst) else {
-                logger.warning("ignoring a malformed worker message")
+                logger.warning("ignoring a malformed worker message (or a worker of another release)", metadata: [
+                    "worker": "\(frames.first.map { $0.map { String($0, radix: 16) }.joined() } ?? "")"])
                 continue
             }
             try apply(core.handle(.worker(Array(id), message)))

@@ -96,6 +96,10 @@ enum WorkerMessage: Equatable {
     /// more); the broker routes those requests again. Also means ready again.
     case missing(VersionKey)
 
+    /// The version of this framing a worker announces in `ready`; the broker ignores a worker announcing another
+    /// (one of an earlier release), so it is never handed work it would not read. 2: requests and replies packed.
+    static let protocolVersion: UInt8 = 2
+
     /// Most routing frames an envelope may carry.
     static let maximumEnvelopeFrames = Envelope.maximumRoutingFrames
 
@@ -109,7 +113,7 @@ enum WorkerMessage: Equatable {
         if let packedFrame { return [packedFrame] }
         switch self {
         case .ready(let heartbeats):
-            return [[Command.ready.rawValue], [heartbeats ? 1 : 0]]
+            return [[Command.ready.rawValue], [heartbeats ? 1 : 0], [Self.protocolVersion]]
         case .heartbeat:
             return [[Command.heartbeat.rawValue]]
         case .disconnect:
@@ -200,7 +204,7 @@ enum WorkerMessage: Equatable {
     init?(frames: [[UInt8]]) {
         guard let first = frames.first, let byte = first.first, let command = Command(rawValue: byte) else { return nil }
         switch command {
-        case .ready where frames.count == 2 && first.count == 1 && frames[1].count == 1:
+        case .ready where frames.count == 3 && first.count == 1 && frames[1].count == 1 && frames[2] == [Self.protocolVersion]:
             self = .ready(heartbeats: frames[1][0] != 0)
         case .heartbeat where frames.count == 1 && first.count == 1:
             self = .heartbeat
