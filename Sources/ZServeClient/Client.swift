@@ -8,11 +8,13 @@ import ZeroMQ
 /// Not thread-safe (it owns a socket); use one per thread. When a reply does not arrive within the timeout the socket
 /// is closed and reopened (a REQ socket cannot send again before it has received), and the call throws `.timeout`.
 ///
-/// Retry policy: with several endpoints, requests go round-robin to the servers that are connected. When a
-/// connection is lost while a read-only call (Predict, ModelMetadata, ServerReady, ModelReady, ListModels,
-/// ModelStatus — all idempotent) waits, the call is sent again at once to a server still connected, up to `retries`
-/// times; the timeout covers all attempts. Calls that change serving state (the ModelControl methods) are never
-/// resent: a lost connection there ends in `.timeout`, and the caller decides.
+/// Retry policy (the C and Python clients'): with several endpoints, requests go round-robin to the servers that are
+/// connected. When a connection that had completed its handshake is lost while a read-only call (Predict,
+/// ModelMetadata, ServerReady, ModelReady, ListModels, ModelStatus — all idempotent) waits, the call is sent again at
+/// once to a server still connected, up to `retries` times; the timeout covers all attempts. Calls that change
+/// serving state (the ModelControl methods) are never resent. Once a call cannot be resent, a lost connection does
+/// not end it — the lost one may not be the server holding it — it waits for its reply until the timeout. A refused
+/// handshake is not a lost connection; it names the failure (UNAUTHENTICATED) of a call that times out.
 public final class Client {
     /// Why a call failed.
     public enum Failure: Error, CustomStringConvertible {
@@ -135,20 +137,27 @@ public final class Client {
         let frames = Array(try Envelope.request(method, request).dropFirst())
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeoutMilliseconds)) * 1_000_000
         var attempts = 0
+        var sent = false
+        var refusal: HandshakeMonitor.Failure?
         while true {
             // A send times out when no server is connected, e.g. one refused at the handshake.
-            let wait: Wait = try socket.send(frames) ? try awaitReply(until: deadline) : .timedOut
-            switch wait {
+            if !sent {
+                sent = try socket.send(frames)
+                if !sent { try failWithoutReply(refusal ?? monitor.events().failure) }
+            }
+            switch try awaitReply(until: deadline) {
             case .reply(let reply):
                 return try Self.decodeReply(reply, as: Response.self)
             case .connectionLost where !method.changesServingState && attempts < retries:
                 attempts += 1
                 try reopen()
+                sent = false
+            case .connectionLost:
                 continue
             case .refused(let failure):
-                try failWithoutReply(failure)
-            case .connectionLost, .timedOut:
-                try failWithoutReply(monitor.events().failure)
+                refusal = failure
+            case .timedOut:
+                try failWithoutReply(refusal ?? monitor.events().failure)
             }
         }
     }
