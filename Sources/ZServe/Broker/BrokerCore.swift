@@ -57,8 +57,8 @@ final class BrokerCore {
     /// `inlineBudgetPerWakeUp`, so a queue freed at once is not computed here request after request (each result
     /// freeing the worker for the next) while nothing is received and the worker threads idle.
     private var computedSinceWait: UInt64 = 0
-    /// Most compute time the broker spends on inline work between two waits: the loop reads its sockets at least
-    /// this often.
+    /// Most compute time the broker spends on inline work between two waits (or `inlineCompute`, when larger: one
+    /// batch within the limit always fits): the loop reads its sockets at least this often.
     static let inlineBudgetPerWakeUp: UInt64 = 1_000_000
     private let registry: ModelRegistry
     private let controlHandler: ControlHandler
@@ -409,10 +409,12 @@ final class BrokerCore {
               let perRequest = registry.servable(key)?.nanosecondsPerRequest
         else { return nil }
         let (cost, overflow) = perRequest.multipliedReportingOverflow(by: UInt64(items.count))
-        guard !overflow, cost <= inlineComputeNanoseconds, computedSinceWait + cost <= Self.inlineBudgetPerWakeUp else { return nil }
+        let budget = max(Self.inlineBudgetPerWakeUp, inlineComputeNanoseconds)
+        guard !overflow, cost <= inlineComputeNanoseconds, computedSinceWait + cost <= budget else { return nil }
         return cost
     }
 
+    /// Hands queued requests to idle workers while the scheduler has a batch ready.
     private func dispatchQueued() {
         guard pool.hasIdle, !queue.isEmpty else { return }
         let now = clock.now()
