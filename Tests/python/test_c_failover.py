@@ -10,7 +10,6 @@ the default retries and not with retries 0, which shows the resend is what saves
 
 import os
 import select
-import signal
 import subprocess
 import threading
 import time
@@ -102,7 +101,7 @@ def test_every_call_succeeds_when_a_server_is_killed_while_it_holds_one(failover
             loop.calls(20)
             assert loop.lines(20) == [OK] * 20
             # Stopped, the server keeps its connection but answers nothing, so the loop soon waits on it.
-            os.kill(doomed.process.pid, signal.SIGSTOP)
+            zserve_testing.suspend(doomed.process.pid)
             loop.calls(20)
             before_kill = []
             while (line := loop.line(QUIET_S)) is not None:

@@ -89,6 +89,25 @@ def start_server(repository, *extra_args):
         yield server.listen
 
 
+def suspend(pid: int, timeout_s: float = 10) -> None:
+    """SIGSTOPs process `pid` and returns once every one of its threads is stopped: kill() returns before the signal
+    reached them all (tens of milliseconds on a busy machine), and a thread still running answers what is sent."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout_s
+    while not all(_thread_state(pid, thread) in ("T", "t", "") for thread in os.listdir(f"/proc/{pid}/task")):
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.001)
+
+
+def _thread_state(pid: int, thread: str) -> str:
+    """A thread's state letter from /proc (R, S, T, ...); "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
 def _wait_until_ready(process: subprocess.Popen, log) -> dict:
     """Reads and returns the ready line, {"event": "ready", "listen": "tcp://127.0.0.1:PORT", "admin": ..., ...}."""
     line = _read_line(process.stdout, READY_TIMEOUT_S)

@@ -8,9 +8,7 @@ handshake completed (ZMQ_IMMEDIATE).
 
 import contextlib
 import errno
-import os
 import queue
-import signal
 import threading
 import time
 
@@ -20,6 +18,7 @@ import zmq.auth
 import zmq.utils.monitor
 import zmq.utils.z85
 
+import zserve_testing
 from zserve_client import from_tensor
 from zserve_client.protos import inference_pb2, status_pb2
 
@@ -269,28 +268,12 @@ def stopped(server):
     """SIGSTOPs a real server (it keeps its connections but answers nothing, so calls sent to it wait) for the
     block, which is to SIGKILL it (server.kill()); killed on the way out if the block failed first (a stopped server
     would not exit on the SIGTERM of run_server, whose error would hide the block's)."""
-    pid = server.process.pid
-    os.kill(pid, signal.SIGSTOP)
-    # kill() returns before the signal reached every thread (tens of ms on a busy machine), and a thread still
-    # running answers the calls sent meanwhile.
-    deadline = time.monotonic() + EVENT_WAIT_S
-    while not all(_thread_state(pid, thread) in ("T", "t") for thread in os.listdir(f"/proc/{pid}/task")):
-        assert time.monotonic() < deadline, f"zserve (pid {pid}) did not stop"
-        time.sleep(0.001)
+    zserve_testing.suspend(server.process.pid, timeout_s=EVENT_WAIT_S)
     try:
         yield server
     finally:
         if not server.killed:
             server.kill()
-
-
-def _thread_state(pid: int, thread: str) -> str:
-    """A thread's state letter from /proc (R, S, T, ...); "" once it is gone."""
-    try:
-        with open(f"/proc/{pid}/task/{thread}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return ""
 
 
 def wait_until_quiet(progress, quiet_s: float) -> int:
