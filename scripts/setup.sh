@@ -2,13 +2,13 @@
 # Installs everything ZServe builds and tests with; safe to run again (each step is skipped when already done).
 #   - Debian packages: libzmq, OpenBLAS, protobuf-c (C client), protoc (scripts/generate-protos.sh), liblzma (the
 #     trainer's log), prometheus (the metrics test scrapes a live server with it), tmux (`zserve top` is tested as a
-#     person sees it)
+#     person sees it), gcc (the C client's tests and the allocation test's malloc counter are compiled with `cc`)
 #   - a Python venv at .venv with onnx, onnxruntime, pyzmq, protobuf, numpy, pytest (test fixtures and peers) and
 #     grpcio-tools (Clients/python/generate.sh's protoc)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(libzmq3-dev libopenblas-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler pkg-config liblzma-dev prometheus tmux)
+packages=(libzmq3-dev libopenblas-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler pkg-config liblzma-dev prometheus tmux gcc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
