@@ -44,8 +44,8 @@ class FakeServer:
     With `keys` (a directory of `zserve keygen` files), it is a CURVE server with server.key whose ZAP handler allows
     the public keys of keys/allowed/*.pub. It refuses other keys only after REFUSAL_DELAY_S: libzmq drops a connection
     whose handshake failed together with its queue, so a request sent after the refusal has nowhere to go, and
-    clients differ there (the C client still reports UNAUTHENTICATED, the Swift client DEADLINE_EXCEEDED, the Python
-    client, which sets no send timeout, waits forever). The delay makes every client send first, so the test compares
+    clients differ there (the C client still reports UNAUTHENTICATED, the Swift client DEADLINE_EXCEEDED). The delay
+    makes every client send first, so the test compares
     what each reports for a refused connection, not how fast a process starts."""
 
     def __init__(self, code, keys=None, ignore=0):

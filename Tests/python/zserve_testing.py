@@ -61,8 +61,9 @@ def run_server(repository, *extra_args):
     TCP port; yields a Server.
 
     Waits for the ready line on stdout; on exit, unless the test ended the server with Server.kill(), asserts the
-    server is still running, sends SIGTERM and asserts it exits with code 0 within 10 s. The server's stderr is kept
-    in a temporary file and shown when an assertion fails.
+    server is still running, sends SIGTERM and asserts it exits with code 0 within 10 s; when the block raised, kills
+    the server and lets that error through instead. The server's stderr is kept in a temporary file and shown when an
+    assertion fails.
     """
     command = [os.environ["ZSERVE_BIN"], "serve", *(["--model-repository", str(repository)] if repository else []),
                "--listen", "tcp://127.0.0.1:0", *extra_args]
@@ -77,9 +78,13 @@ def run_server(repository, *extra_args):
                         worker_endpoint=ready.get("worker_endpoint"), metrics=ready.get("metrics"))
         try:
             yield server
-        finally:
+        except BaseException:
+            # The test failed (or skipped): its own error is the one to see, not what stopping the server says.
             if not server.killed:
-                _stop(process, log)
+                process.kill()
+            raise
+        if not server.killed:
+            _stop(process, log)
 
 
 @contextlib.contextmanager
