@@ -40,9 +40,6 @@ public struct PackedFrames: Equatable, Hashable, Sendable, Sequence, Expressible
         self.bytes = bytes
     }
 
-    /// How many bytes `frames` take packed.
-    public static func byteCount(_ frames: [[UInt8]]) -> Int { frames.reduce(0) { $0 + 4 + $1.count } }
-
     /// The first frame, if any.
     public var first: ArraySlice<UInt8>? {
         var iterator = makeIterator()
@@ -57,10 +54,7 @@ public struct PackedFrames: Equatable, Hashable, Sendable, Sequence, Expressible
     }
 
     /// The frames after the first (sharing the storage).
-    public var afterFirst: PackedFrames {
-        guard !bytes.isEmpty else { return self }
-        return PackedFrames(packed: bytes[(bytes.startIndex + 4 + Self.length(in: bytes, at: bytes.startIndex))...])
-    }
+    public var afterFirst: PackedFrames { split(at: 1).1 }
 
     /// The number of frames (a walk over the lengths).
     public var count: Int { reduce(0) { count, _ in count + 1 } }

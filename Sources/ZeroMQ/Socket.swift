@@ -111,36 +111,23 @@ public final class Socket {
     /// - Parameter wait: when false, returns nil at once if no message is queued.
     /// - Returns: the frames, or nil when `wait` is false and nothing is queued, or the receive timeout expired.
     public func receive(wait: Bool = true) throws -> [[UInt8]]? {
-        try receive(wait: wait, frameLimit: Int.max)?.frames
-    }
-
-    /// Receives one multipart message, copying at most `frameLimit` frames; the rest are read and dropped, so a
-    /// peer cannot make the receiver buffer a message of unbounded frame count.
-    public func receive(wait: Bool = true, frameLimit: Int) throws -> Message? {
-        var message = Message(frames: [], isTruncated: false)
+        var frames: [[UInt8]] = []
         var part = zmq_msg_t()
         zmq_msg_init(&part)
         defer { zmq_msg_close(&part) }
-        var received = 0
         while true {
-            let flags: Int32 = (wait || received > 0) ? 0 : ZMQ_DONTWAIT
+            let flags: Int32 = (wait || !frames.isEmpty) ? 0 : ZMQ_DONTWAIT
             if zmq_msg_recv(&part, handle, flags) < 0 {
                 let error = ZMQError.last
                 if error.code == EINTR { continue }
-                if error.code == EAGAIN && received == 0 { return nil }
+                if error.code == EAGAIN && frames.isEmpty { return nil }
                 throw error
             }
-            received += 1
-            // Requests and worker messages have a handful of frames: one allocation instead of growing 1, 2, 4, 8.
-            if received == 1 { message.frames.reserveCapacity(8) }
-            if message.frames.count < frameLimit {
-                // zmq_msg_data points at zmq_msg_size bytes owned by `part`, valid until the next recv or close.
-                let data = UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part))
-                message.frames.append([UInt8](data))
-            } else {
-                message.isTruncated = true
-            }
-            if zmq_msg_more(&part) == 0 { return message }
+            // Most messages have a handful of frames: one allocation instead of growing 1, 2, 4, 8.
+            if frames.isEmpty { frames.reserveCapacity(8) }
+            // zmq_msg_data points at zmq_msg_size bytes owned by `part`, valid until the next recv or close.
+            frames.append([UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part))))
+            if zmq_msg_more(&part) == 0 { return frames }
         }
     }
 

@@ -29,7 +29,34 @@ def writable_repository(destination: Path) -> Path:
     return destination
 
 
-class StandInServer:
+class ServingThread:
+    """A stand-in server's life: `_serve` runs on its own thread until `_stop` is set; as a context manager it is
+    closed on the way out. Subclasses set up their sockets, then call `_start()`, and release them in `_release()`."""
+
+    def _start(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._release()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class StandInServer(ServingThread):
     """A ROUTER on a loopback ephemeral port that stands in for the server where the client's side is under test.
 
     It collects Predict requests until `window` are unanswered or none came for 200 ms, then answers all of them
@@ -45,16 +72,9 @@ class StandInServer:
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.ROUTER)
         self.endpoint = f"tcp://127.0.0.1:{self._socket.bind_to_random_port('tcp://127.0.0.1')}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._start()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
+    def _release(self) -> None:
         self._socket.close(linger=0)
         self._context.term()
 

@@ -19,6 +19,7 @@ import zmq.utils.monitor
 import zmq.utils.z85
 
 import zserve_testing
+from client_testing import ServingThread
 from zserve_client import from_tensor
 from zserve_client.protos import inference_pb2, status_pb2
 
@@ -32,7 +33,7 @@ TICK_MS = 20
 FLUSH_LINGER_MS = 2000
 
 
-class ScriptedServer:
+class ScriptedServer(ServingThread):
     """A ROUTER on an ephemeral loopback port that answers, holds or drops requests as the test says.
 
     - answering (the default; hold=True starts holding): every request gets an OK reply; a Predict's version is
@@ -72,19 +73,9 @@ class ScriptedServer:
             self._zap.bind(ZAP_ENDPOINT)
         self._socket, self._monitor = self._bind("tcp://127.0.0.1:0")
         self.endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._start()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def _release(self) -> None:
         for socket in (self._socket, self._monitor, self._zap):
             if socket is not None and not socket.closed:
                 socket.close(linger=0)
