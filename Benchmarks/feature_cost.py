@@ -1,0 +1,150 @@
+"""What an optional server feature costs per request: one release `zserve serve` with the feature and one without,
+measured in alternating rounds with `zserve bench` so machine drift hits both alike.
+
+    python Benchmarks/feature_cost.py --feature curve|metrics [--bin .build/release/zserve] [--rounds 4] [--duration 3]
+
+Features: `curve` (CurveZMQ on the frontend: `--frontend-keys`, bench with keys) and `metrics` (`--metrics-listen`,
+`/metrics` scraped every `--scrape-every` seconds during the load, as a Prometheus would).
+
+Per round and mode: concurrency 1 (round-trip latency), concurrency 64 with batching (throughput), and an open loop
+at `--rate` requests per second (the same work in both modes), where the server's CPU time per request is read from
+/proc — the figure that throughput noise on a shared machine hides least. Prints medians per mode, feature/plain
+ratios, and one JSON object as the last line.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def keygen(binary: Path, prefix: Path) -> None:
+    subprocess.run([str(binary), "keygen", "--out", str(prefix)], check=True, capture_output=True)
+
+
+def process_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Scraper(threading.Thread):
+    """GETs a /metrics URL every `interval` seconds until stopped; counts the scrapes and checks each is a 200."""
+
+    def __init__(self, url: str, interval: float):
+        super().__init__(daemon=True)
+        self.url, self.interval, self.scrapes = url, interval, 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            with urllib.request.urlopen(self.url, timeout=5) as response:
+                assert response.status == 200 and b"zserve_requests_total" in response.read()
+            self.scrapes += 1
+
+
+class Feature:
+    """Server and client flags of one mode; `scratch` holds keys made once for the whole run."""
+
+    def __init__(self, name: str, binary: Path, scratch: Path, scrape_every: float):
+        self.name, self.scrape_every = name, scrape_every
+        if name == "curve":
+            keys = scratch / "keys"
+            (keys / "allowed").mkdir(parents=True)
+            keygen(binary, keys / "server")
+            keygen(binary, keys / "client")
+            shutil.copy(keys / "client.pub", keys / "allowed")
+            self.serve = ["--server-key", str(keys / "server.key"), "--frontend-keys", str(keys / "allowed")]
+            self.client = ["--server-public-key", str(keys / "server.pub"), "--client-key", str(keys / "client.key")]
+        elif name == "metrics":
+            self.serve, self.client = ["--metrics-listen", "127.0.0.1:0"], []
+        else:
+            raise SystemExit(f"unknown feature {name!r} (curve, metrics)")
+
+
+def measure(binary: Path, repository: Path, feature: Feature | None, load: list[str], duration: float) -> dict:
+    """One server, one `zserve bench` run; the result gains `server_cpu_us_per_request` and `scrapes`."""
+    server = subprocess.Popen([str(binary), "serve", "--model-repository", str(repository), "--listen",
+                               "tcp://127.0.0.1:0", "--workers", "2", "--max-batch-size", "64",
+                               *(feature.serve if feature else [])],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    scraper = None
+    try:
+        ready = json.loads(server.stdout.readline())
+        if feature and feature.name == "metrics":
+            scraper = Scraper(f"http://{ready['metrics']}/metrics", feature.scrape_every)
+            scraper.start()
+        cpu_before = process_seconds(server.pid)
+        out = subprocess.run([str(binary), "bench", "--endpoint", ready["listen"], "--model", "ctr", *load,
+                              "--duration", str(duration), "--json", *(feature.client if feature else [])],
+                             capture_output=True, text=True, check=True, timeout=600)
+        cpu = process_seconds(server.pid) - cpu_before
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert set(result["status"]) == {"OK"}, result["status"]
+        result["server_cpu_us_per_request"] = cpu / result["requests"] * 1e6
+        if scraper:
+            scraper.stopping.set()
+            scraper.join()
+            result["scrapes"] = scraper.scrapes
+        return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feature", required=True, choices=["curve", "metrics"])
+    parser.add_argument("--bin", type=Path, default=REPO_ROOT / ".build" / "release" / "zserve")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=3)
+    parser.add_argument("--rate", type=float, default=20000, help="open-loop requests per second for the CPU figure")
+    parser.add_argument("--scrape-every", type=float, default=1.0, help="seconds between /metrics scrapes")
+    parser.add_argument("--model-file", type=Path,
+                        default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
+    args = parser.parse_args()
+    plain, on = "plain", args.feature
+    series = ("c1_p50_us", "c1_p99_us", "c64_rps", "c64_p99_us", "c64_cpu_us", "rate_cpu_us", "rate_p99_us")
+    samples = {mode: {key: [] for key in series} for mode in (plain, on)}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        (scratch / "repository" / "ctr" / "1").mkdir(parents=True)
+        shutil.copy(args.model_file, scratch / "repository" / "ctr" / "1" / "model.onnx")
+        feature = Feature(args.feature, args.bin, scratch, args.scrape_every)
+        for round_index in range(args.rounds):
+            for mode in ((plain, on) if round_index % 2 == 0 else (on, plain)):
+                chosen = feature if mode == on else None
+                repository = scratch / "repository"
+                one = measure(args.bin, repository, chosen, ["--concurrency", "1"], args.duration)
+                many = measure(args.bin, repository, chosen, ["--concurrency", "64"], args.duration)
+                paced = measure(args.bin, repository, chosen, ["--rate", str(args.rate)], args.duration)
+                values = (one["p50_us"], one["p99_us"], many["throughput_rps"], many["p99_us"],
+                          many["server_cpu_us_per_request"], paced["server_cpu_us_per_request"], paced["p99_us"])
+                for key, value in zip(series, values):
+                    samples[mode][key].append(value)
+                print(f"round {round_index + 1} {mode:7}: C=1 p50 {one['p50_us']:.0f} µs p99 {one['p99_us']:.0f} µs; "
+                      f"C=64 {many['throughput_rps']:.0f} req/s p99 {many['p99_us']:.0f} µs "
+                      f"CPU {many['server_cpu_us_per_request']:.2f} µs/req; "
+                      f"{args.rate:.0f}/s CPU {paced['server_cpu_us_per_request']:.2f} µs/req "
+                      f"p99 {paced['p99_us']:.0f} µs", flush=True)
+    medians = {mode: {key: statistics.median(values) for key, values in by_key.items()} for mode, by_key in samples.items()}
+    ratios = {key: medians[on][key] / medians[plain][key] for key in series}
+    pairwise = {key: [a / b for a, b in zip(samples[on][key], samples[plain][key])] for key in series}
+    for mode in (plain, on):
+        print(f"{mode:7} medians: " + ", ".join(f"{key} {value:.2f}" for key, value in medians[mode].items()))
+    print(f"{on}/{plain}: " + ", ".join(f"{key} {value:.3f}" for key, value in ratios.items()))
+    print(json.dumps({"feature": on, "medians": medians, "ratios": ratios, "pairwise": pairwise,
+                      "rounds": args.rounds, "duration_s": args.duration, "rate": args.rate}))
+
+
+if __name__ == "__main__":
+    main()
