@@ -10,11 +10,16 @@ Per round and mode: concurrency 1 (round-trip latency), concurrency 64 with batc
 at `--rate` requests per second (the same work in both modes), where the server's CPU time per request is read from
 /proc — the figure that throughput noise on a shared machine hides least. Prints medians per mode, feature/plain
 ratios, and one JSON object as the last line.
+
+With --profile, a last run at concurrency 64 with the feature on is sampled with `perf record -g` (Linux perf, as
+root) and the share of the server's CPU samples whose stack passes through the feature's code is printed: a direct
+measure of what the feature costs that does not depend on comparing two noisy runs.
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -35,6 +40,32 @@ def process_seconds(pid: int) -> float:
     """User + system CPU time of a process, from /proc/PID/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+# Symbols of each feature's code in the server's stacks (Swift mangled names contain the type and module names).
+FEATURE_CODE = {
+    "metrics": re.compile(r"Prometheus|CoreMetrics|MetricsRecorder|ServerMetrics|FlyingFox|NIOLock"),
+    "curve": re.compile(r"crypto_box|crypto_secretbox|salsa20|poly1305|curve25519|sodium|curve_(client|server|mechanism)",
+                        re.IGNORECASE),
+}
+
+
+def profile_share(feature: str, pid: int, seconds: float, run_load) -> tuple[float, int]:
+    """Samples process `pid` with perf while `run_load()` runs; (share of samples in the feature's code, samples)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "perf.data"
+        recorder = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(pid), "-o", str(data)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run_load()
+        finally:
+            recorder.send_signal(2)
+            recorder.wait(timeout=60)
+        script = subprocess.run(["perf", "script", "-i", str(data), "-F", "ip,sym"], capture_output=True, text=True,
+                                check=True).stdout
+    samples = [sample for sample in script.split("\n\n") if sample.strip()]
+    inside = sum(1 for sample in samples if FEATURE_CODE[feature].search(sample))
+    return inside / max(1, len(samples)), len(samples)
 
 
 class Scraper(threading.Thread):
@@ -71,8 +102,10 @@ class Feature:
             raise SystemExit(f"unknown feature {name!r} (curve, metrics)")
 
 
-def measure(binary: Path, repository: Path, feature: Feature | None, load: list[str], duration: float) -> dict:
-    """One server, one `zserve bench` run; the result gains `server_cpu_us_per_request` and `scrapes`."""
+def measure(binary: Path, repository: Path, feature: Feature | None, load: list[str], duration: float,
+            profile: bool = False) -> dict:
+    """One server, one `zserve bench` run; the result gains `server_cpu_us_per_request`, `scrapes` and, with
+    `profile`, `profile_share` and `profile_samples`."""
     server = subprocess.Popen([str(binary), "serve", "--model-repository", str(repository), "--listen",
                                "tcp://127.0.0.1:0", "--workers", "2", "--max-batch-size", "64",
                                *(feature.serve if feature else [])],
@@ -84,13 +117,24 @@ def measure(binary: Path, repository: Path, feature: Feature | None, load: list[
             scraper = Scraper(f"http://{ready['metrics']}/metrics", feature.scrape_every)
             scraper.start()
         cpu_before = process_seconds(server.pid)
-        out = subprocess.run([str(binary), "bench", "--endpoint", ready["listen"], "--model", "ctr", *load,
-                              "--duration", str(duration), "--json", *(feature.client if feature else [])],
-                             capture_output=True, text=True, check=True, timeout=600)
+        outputs = []
+
+        def run_load() -> None:
+            outputs.append(subprocess.run(
+                [str(binary), "bench", "--endpoint", ready["listen"], "--model", "ctr", *load, "--duration",
+                 str(duration), "--json", *(feature.client if feature else [])],
+                capture_output=True, text=True, check=True, timeout=600))
+
+        share = profile_share(feature.name, server.pid, duration, run_load) if profile else None
+        if not profile:
+            run_load()
+        out = outputs[0]
         cpu = process_seconds(server.pid) - cpu_before
         result = json.loads(out.stdout.strip().splitlines()[-1])
         assert set(result["status"]) == {"OK"}, result["status"]
         result["server_cpu_us_per_request"] = cpu / result["requests"] * 1e6
+        if share:
+            result["profile_share"], result["profile_samples"] = share
         if scraper:
             scraper.stopping.set()
             scraper.join()
@@ -108,6 +152,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=float, default=3)
     parser.add_argument("--rate", type=float, default=20000, help="open-loop requests per second for the CPU figure")
+    parser.add_argument("--profile", action="store_true",
+                        help="also sample the feature-on server at C=64 with perf and report its code's share")
     parser.add_argument("--scrape-every", type=float, default=1.0, help="seconds between /metrics scrapes")
     parser.add_argument("--model-file", type=Path,
                         default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
@@ -136,6 +182,12 @@ def main() -> None:
                       f"CPU {many['server_cpu_us_per_request']:.2f} µs/req; "
                       f"{args.rate:.0f}/s CPU {paced['server_cpu_us_per_request']:.2f} µs/req "
                       f"p99 {paced['p99_us']:.0f} µs", flush=True)
+        profiled = None
+        if args.profile:
+            profiled = measure(args.bin, scratch / "repository", feature, ["--concurrency", "64"], args.duration,
+                               profile=True)
+            print(f"profile, {on} at C=64: {profiled['profile_share'] * 100:.2f} % of "
+                  f"{profiled['profile_samples']} server CPU samples in the feature's code", flush=True)
     medians = {mode: {key: statistics.median(values) for key, values in by_key.items()} for mode, by_key in samples.items()}
     ratios = {key: medians[on][key] / medians[plain][key] for key in series}
     pairwise = {key: [a / b for a, b in zip(samples[on][key], samples[plain][key])] for key in series}
@@ -143,7 +195,8 @@ def main() -> None:
         print(f"{mode:7} medians: " + ", ".join(f"{key} {value:.2f}" for key, value in medians[mode].items()))
     print(f"{on}/{plain}: " + ", ".join(f"{key} {value:.3f}" for key, value in ratios.items()))
     print(json.dumps({"feature": on, "medians": medians, "ratios": ratios, "pairwise": pairwise,
-                      "rounds": args.rounds, "duration_s": args.duration, "rate": args.rate}))
+                      "rounds": args.rounds, "duration_s": args.duration, "rate": args.rate,
+                      "profile_share": profiled and profiled["profile_share"]}))
 
 
 if __name__ == "__main__":
