@@ -3,22 +3,26 @@
 ~100 MB model takes.
 
 (a) Latency. A server over a repository holding a CTR MLP (x float32 [batch, 16] -> Gemm -> Relu -> Gemm -> Sigmoid)
-    answers closed-loop Predicts from --clients threads, each a DEALER keeping --in-flight requests outstanding:
-    --seconds of steady state, then --seconds while `zserve push` (a separate process, like a trainer) pushes new
-    versions back to back. Prints p50/p99 of both phases, their p99 ratio, and the failed requests (must be 0).
+    is loaded by `zserve bench` at an open-loop rate (--load of its closed-loop capacity at 32 in flight, so the
+    cores have room as a production server's would), alternating --rounds times: --seconds of steady state, then
+    --seconds while new versions are pushed — by one long-lived pushing process like a trainer (--pusher client,
+    Python AdminClient, a push every --push-every seconds or back to back) or one `zserve push` process per swap,
+    back to back (--pusher process), at --pusher-nice. Prints p50/p99 of every phase, the median swapping/steady ratios, and the failed requests and
+    pushes (must be 0).
 (b) Memory. A server over a repository holding a MatMul model with a --matrix x --matrix float32 weight (5000: 100 MB);
     reads VmRSS before, pushes version 2 of the same size while sampling the server's VmRSS every 10 ms, and reports
     the peak (sampled, and the kernel's VmHWM after resetting it just before the push) and VmRSS once version 1 is
     unloaded, next to the bound old + new.
 
-Usage: .venv/bin/python Benchmarks/hot_swap.py [--zserve .build/release/zserve] [--clients 2] [--in-flight 16]
-       [--seconds 10] [--workers 2] [--matrix 5000] [--json]
+Usage: .venv/bin/python Benchmarks/hot_swap.py [--zserve .build/release/zserve] [--load 0.5] [--rounds 3]
+       [--seconds 6] [--pusher client|process] [--push-every 0] [--pusher-nice 0] [--workers 2] [--matrix 5000] [--json]
 Exits 1 when a request or a push failed.
 """
 
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import select
 import signal
@@ -36,7 +40,7 @@ from onnx import TensorProto, helper, numpy_helper
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLIENT_DIR = REPO_ROOT / "Clients" / "python"
 sys.path.insert(0, str(CLIENT_DIR))
-from zserve_client import AdminClient, PipelinedClient, ZServeError  # noqa: E402 - after the sys.path entry
+from zserve_client import AdminClient, ZServeError  # noqa: E402 - after the sys.path entry
 from zserve_client.protos import model_control_pb2  # noqa: E402
 
 MODEL = "ctr"
@@ -47,7 +51,6 @@ FEATURES = 16
 HIDDEN = 4096
 READY_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
-REPLY_TIMEOUT_MS = 30_000
 PUSH_TIMEOUT_S = 300
 WARMUP_S = 1.0
 RSS_SAMPLE_S = 0.01
@@ -122,12 +125,9 @@ def serving(zserve: str, repository: Path, workers: int):
             process.wait(timeout=STOP_TIMEOUT_S)
 
 
-PUSHER_NICE = 0
-
-
-def push(zserve: str, admin: str, model: str, path: Path) -> None:
-    """Pushes a model file with `zserve push` (at PUSHER_NICE); raises when the push fails."""
-    command = ["nice", "-n", str(PUSHER_NICE)] * (PUSHER_NICE != 0) + [zserve, "push", "--endpoint", admin, "--model", model, str(path)]
+def push(zserve: str, admin: str, model: str, path: Path, nice: int = 0) -> None:
+    """Pushes a model file with `zserve push` (at `nice`); raises when the push fails."""
+    command = ["nice", "-n", str(nice)] * (nice != 0) + [zserve, "push", "--endpoint", admin, "--model", model, str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=PUSH_TIMEOUT_S)
     if result.returncode != 0:
         raise RuntimeError(f"zserve push failed: {result.stderr.strip()}")
@@ -137,75 +137,117 @@ def push(zserve: str, admin: str, model: str, path: Path) -> None:
 # (a) Latency
 
 
-def closed_loop(endpoint: str, in_flight: int, deadline: float) -> tuple[list, int]:
-    """Keeps in_flight Predicts outstanding until the deadline, then drains; returns (latencies in s, failures)."""
-    x = np.random.default_rng(0).standard_normal((1, FEATURES), dtype=np.float32)
-    sent_at, latencies, failures = {}, [], 0
-    with PipelinedClient(endpoint, timeout_ms=REPLY_TIMEOUT_MS) as client:
-        while sent_at or time.monotonic() < deadline:
-            while len(sent_at) < in_flight and time.monotonic() < deadline:
-                sent_at[client.send_predict(MODEL, {INPUT: x})] = time.perf_counter()
-            try:
-                request_id, _ = client.receive()
-            except TimeoutError:
-                return latencies, failures + len(sent_at)
-            except ZServeError as error:
-                failures += 1
-                sent_at.pop(error.request_id, None)
-                continue
-            latencies.append(time.perf_counter() - sent_at.pop(request_id))
-    return latencies, failures
+def bench(zserve: str, endpoint: str, load: list[str], seconds: float) -> dict:
+    """One `zserve bench` run on the CTR model; its JSON summary."""
+    out = subprocess.run([zserve, "bench", "--endpoint", endpoint, "--model", MODEL, *load, "--duration", str(seconds),
+                          "--json"], capture_output=True, text=True, check=True, timeout=seconds + 120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def push_until(zserve: str, admin: str, deadline: float, scratch: Path) -> tuple[int, int, list]:
-    """Pushes two CTR models in turn, back to back, until the deadline; returns (pushes, failed, seconds each)."""
+def swap_files(scratch: Path) -> list[Path]:
+    """Two CTR models with other weights, pushed in turn."""
     files = []
     for seed in (2, 3):
         files.append(scratch / f"ctr-{seed}.onnx")
         files[-1].write_bytes(ctr_mlp(seed))
-    failed, durations = 0, []
-    while time.monotonic() < deadline:
+    return files
+
+
+def push_with_client(admin: str, files: list[str], nice: int, every: float, stop, counts) -> None:
+    """A trainer-like pusher: one long-lived AdminClient at `nice` pushing the files in turn, one push started every
+    `every` seconds (0: back to back), until `stop` is set; adds (pushes, failed, seconds) to `counts`. Runs in its own process, so it competes for the cores as a trainer
+    would and not for this process's interpreter lock."""
+    os.nice(nice)
+    pushes = failed = 0
+    busy = 0.0
+    with AdminClient(admin, timeout_ms=PUSH_TIMEOUT_S * 1000) as client:
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                client.push_model(MODEL, Path(files[pushes % 2]).read_bytes())
+            except ZServeError as error:
+                print(f"push failed: {error}", file=sys.stderr)
+                failed += 1
+            busy += time.perf_counter() - start
+            pushes += 1
+            stop.wait(max(0.0, every - (time.perf_counter() - start)))
+    counts.put((pushes - failed, failed, busy))
+
+
+def push_with_processes(zserve: str, admin: str, files: list[Path], nice: int, stop: threading.Event) -> tuple:
+    """One `zserve push` process per swap until `stop` is set; (pushes, failed, seconds)."""
+    pushes = failed = 0
+    busy = 0.0
+    while not stop.is_set():
         start = time.perf_counter()
         try:
-            push(zserve, admin, MODEL, files[len(durations) % 2])
+            push(zserve, admin, MODEL, files[pushes % 2], nice)
         except RuntimeError as error:
             print(error, file=sys.stderr)
             failed += 1
-        durations.append(time.perf_counter() - start)
-    return len(durations) - failed, failed, durations
+        busy += time.perf_counter() - start
+        pushes += 1
+    return pushes - failed, failed, busy
 
 
-def phase(endpoint: str, clients: int, in_flight: int, seconds: float, background=None) -> dict:
-    """Runs the closed loop from `clients` threads for `seconds`, with an optional background(deadline) alongside."""
-    deadline = time.monotonic() + seconds
-    with ThreadPoolExecutor(clients + 1) as pool:
-        loops = [pool.submit(closed_loop, endpoint, in_flight, deadline) for _ in range(clients)]
-        beside = pool.submit(background, deadline) if background else None
-        results = [loop.result() for loop in loops]
-    latencies = np.array([latency for loop_latencies, _ in results for latency in loop_latencies])
-    summary = {
-        "requests": len(latencies),
-        "failures": sum(failures for _, failures in results),
-        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
-        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
-        "throughput_per_s": len(latencies) / seconds,
-    }
-    if beside:
-        pushes, failed, durations = beside.result()
-        summary |= {"pushes": pushes, "failed_pushes": failed, "mean_push_s": float(np.mean(durations))}
-    return summary
+def swapping_bench(args, ready: dict, files: list[Path], load: list[str]) -> dict:
+    """`bench` while versions are pushed back to back by the chosen pusher; the result gains the push counts."""
+    if args.pusher == "client":
+        spawn = multiprocessing.get_context("spawn")
+        stop, counts = spawn.Event(), spawn.Queue()
+        pusher = spawn.Process(target=push_with_client,
+                               args=(ready["admin"], [str(f) for f in files], args.pusher_nice, args.push_every, stop,
+                                     counts))
+        pusher.start()
+        try:
+            result = bench(args.zserve, ready["listen"], load, args.seconds)
+        finally:
+            stop.set()
+        pushes, failed, busy = counts.get(timeout=PUSH_TIMEOUT_S)
+        pusher.join()
+    else:
+        stop = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            pushing = pool.submit(push_with_processes, args.zserve, ready["admin"], files, args.pusher_nice, stop)
+            try:
+                result = bench(args.zserve, ready["listen"], load, args.seconds)
+            finally:
+                stop.set()
+            pushes, failed, busy = pushing.result()
+    return result | {"pushes": pushes, "failed_pushes": failed, "mean_push_s": busy / max(1, pushes + failed)}
+
+
+def failures(result: dict) -> int:
+    return sum(count for status, count in result["status"].items() if status != "OK")
 
 
 def latency_benchmark(args, scratch: Path) -> dict:
-    """Steady state vs a burst of swaps, in the same run."""
+    """Steady state vs a burst of swaps, alternating in the same run at the same open-loop rate."""
     repository = repository_with(scratch, MODEL, ctr_mlp(1))
+    files = swap_files(scratch)
     with serving(args.zserve, repository, args.workers) as (_, ready):
-        phase(ready["listen"], args.clients, args.in_flight, WARMUP_S)
-        steady = phase(ready["listen"], args.clients, args.in_flight, args.seconds)
-        swapping = phase(ready["listen"], args.clients, args.in_flight, args.seconds,
-                         lambda deadline: push_until(args.zserve, ready["admin"], deadline, scratch))
-    return {"steady": steady, "swapping": swapping, "p50_ratio": swapping["p50_ms"] / steady["p50_ms"],
-            "p99_ratio": swapping["p99_ms"] / steady["p99_ms"]}
+        bench(args.zserve, ready["listen"], ["--concurrency", "32"], WARMUP_S)
+        capacity = bench(args.zserve, ready["listen"], ["--concurrency", "32"], args.seconds)["throughput_rps"]
+        load = ["--rate", f"{args.load * capacity:.0f}"]
+        rounds = []
+        for _ in range(args.rounds):
+            steady = bench(args.zserve, ready["listen"], load, args.seconds)
+            swapping = swapping_bench(args, ready, files, load)
+            rounds.append({"steady": steady, "swapping": swapping,
+                           "p50_ratio": swapping["p50_us"] / steady["p50_us"],
+                           "p99_ratio": swapping["p99_us"] / steady["p99_us"]})
+            print(f"steady p50 {steady['p50_us']} µs p99 {steady['p99_us']} µs; swapping p50 {swapping['p50_us']} µs "
+                  f"p99 {swapping['p99_us']} µs ({swapping['pushes']} pushes): p99 ratio {rounds[-1]['p99_ratio']:.2f}",
+                  file=sys.stderr, flush=True)
+    return {
+        "capacity_rps": capacity, "rate_rps": args.load * capacity, "rounds": rounds,
+        "p50_ratio": float(np.median([r["p50_ratio"] for r in rounds])),
+        "p99_ratio": float(np.median([r["p99_ratio"] for r in rounds])),
+        "failures": sum(failures(r["steady"]) + failures(r["swapping"]) for r in rounds),
+        "pushes": sum(r["swapping"]["pushes"] for r in rounds),
+        "failed_pushes": sum(r["swapping"]["failed_pushes"] for r in rounds),
+        "mean_push_s": float(np.mean([r["swapping"]["mean_push_s"] for r in rounds])),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -285,17 +327,18 @@ def markdown(results: dict) -> str:
     """The results as two small markdown tables."""
     latency, memory = results["latency"], results["memory"]
     lines = [
-        "| phase | requests | failures | p50 | p99 | pushes |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"open loop at {latency['rate_rps']:.0f} req/s (capacity {latency['capacity_rps']:.0f} req/s at 32 in flight)\n",
+        "| round | steady p50 · p99 | swapping p50 · p99 | pushes | p99 swapping / steady |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for name in ("steady", "swapping"):
-        row = latency[name]
-        lines.append(f"| {name} | {row['requests']} | {row['failures']} | {row['p50_ms']:.2f} ms | "
-                     f"{row['p99_ms']:.2f} ms | {row.get('pushes', '-')} |")
+    for index, row in enumerate(latency["rounds"], 1):
+        steady, swapping = row["steady"], row["swapping"]
+        lines.append(f"| {index} | {steady['p50_us']} µs · {steady['p99_us']} µs | {swapping['p50_us']} µs · "
+                     f"{swapping['p99_us']} µs | {swapping['pushes']} | {row['p99_ratio']:.2f} |")
     lines += [
-        f"\nswapping / steady: p50 {latency['p50_ratio']:.2f}×, p99 {latency['p99_ratio']:.2f}×; "
-        f"failed pushes: {latency['swapping']['failed_pushes']}; "
-        f"mean push: {latency['swapping']['mean_push_s'] * 1e3:.0f} ms\n",
+        f"\nswapping / steady (median of rounds): p50 {latency['p50_ratio']:.2f}×, p99 {latency['p99_ratio']:.2f}×; "
+        f"failed requests: {latency['failures']}; failed pushes: {latency['failed_pushes']}; "
+        f"mean push: {latency['mean_push_s'] * 1e3:.0f} ms\n",
         f"| swap of a {memory['model_mib']:.0f} MiB model | MiB |",
         "| --- | --- |",
         f"| VmRSS before | {memory['rss_before_mib']:.0f} |",
@@ -312,12 +355,16 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--zserve", default=str(REPO_ROOT / ".build" / "release" / "zserve"),
                         help="the zserve binary (a release build)")
-    parser.add_argument("--clients", type=int, default=2, help="client threads")
-    parser.add_argument("--in-flight", type=int, default=16, help="requests each client keeps outstanding")
-    parser.add_argument("--seconds", type=float, default=10, help="length of each latency phase")
+    parser.add_argument("--load", type=float, default=0.5, help="open-loop rate as a fraction of capacity")
+    parser.add_argument("--rounds", type=int, default=3, help="steady/swapping pairs")
+    parser.add_argument("--seconds", type=float, default=6, help="length of each latency phase")
     parser.add_argument("--workers", type=int, default=2, help="server inference workers")
     parser.add_argument("--matrix", type=int, default=5000, help="side of the big model's square weight")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    parser.add_argument("--pusher", choices=["client", "process"], default="client",
+                        help="one long-lived pushing client (like a trainer) or a `zserve push` process per swap")
+    parser.add_argument("--push-every", type=float, default=0,
+                        help="seconds from one push's start to the next (--pusher client; 0: back to back)")
     parser.add_argument("--pusher-nice", type=int, default=0,
                         help="nice value of the pushing processes (a trainer on the same host would run lower)")
     return parser.parse_args()
@@ -325,22 +372,21 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> int:
     """Runs both benchmarks and prints the results; 1 when a request or a push failed."""
-    global PUSHER_NICE
     args = parse_arguments()
-    PUSHER_NICE = args.pusher_nice
     if not os.access(args.zserve, os.X_OK):
         sys.exit(f"no zserve binary at {args.zserve}: swift build -c release --product zserve")
     with tempfile.TemporaryDirectory(prefix="zserve-hot-swap-") as scratch:
         results = {
             "latency": latency_benchmark(args, Path(scratch, "latency")),
             "memory": memory_benchmark(args, Path(scratch, "memory")),
-            "config": {"clients": args.clients, "in_flight": args.in_flight, "seconds": args.seconds,
-                       "workers": args.workers, "matrix": args.matrix, "zserve": args.zserve},
+            "config": {"load": args.load, "rounds": args.rounds, "seconds": args.seconds, "pusher": args.pusher,
+                       "push_every": args.push_every,
+                       "pusher_nice": args.pusher_nice, "workers": args.workers, "matrix": args.matrix,
+                       "zserve": args.zserve},
         }
     print(json.dumps(results, indent=2) if args.json else markdown(results))
-    swapping = results["latency"]["swapping"]
-    failed = results["latency"]["steady"]["failures"] + swapping["failures"] + swapping["failed_pushes"]
-    return 1 if failed else 0
+    latency = results["latency"]
+    return 1 if latency["failures"] or latency["failed_pushes"] else 0
 
 
 if __name__ == "__main__":
