@@ -13,7 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
             Settings come from defaults, then --config FILE (YAML; keys are the flag names without dashes), then
             flags. Prints one JSON line on stdout once serving: {"event": "ready", "listen": ..., "admin": ...,
             "workers": N}. Logs go to stderr. SIGTERM or SIGINT: stop accepting, answer every accepted request
-            (up to --drain-timeout), exit 0; a second signal exits at once with 128 + the signal number.
+            (up to --drain-timeout), keep the sockets open until the last reply is 250 ms old so clients read it (new
+            requests are refused), exit 0; a second signal exits at once with 128 + the signal number.
             """
     )
 

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -170,6 +171,56 @@ def test_sigterm_under_load_answers_every_accepted_request_and_exits_0(cnn_repos
     assert all(error.code_name == "UNAVAILABLE" for error in refused), refused
     # Everything sent before the signal was accepted (the queue holds 4096), so every request computed.
     assert not refused, f"{len(refused)} accepted requests were not computed"
+
+
+def stop_with_req_clients_waiting(repository: str, clients: int) -> list:
+    """Starts a server, has `clients` blocking REQ clients (one thread each) send a Predict that waits in the queue,
+    sends SIGTERM and returns each client's result once the server has exited (0 asserted)."""
+    with run_server(repository, "--workers", "1", "--max-batch-size", str(clients), "--max-queue-delay-us",
+                    "200000") as server:
+        warm = Client(server.listen, timeout_ms=30_000)
+        warm.predict("zoo_seed_cnn", {"image": cnn_images(1)})
+        warm.close()
+        results = [None] * clients
+        started = threading.Barrier(clients + 1)
+
+        def call(index: int) -> None:
+            client = Client(server.listen, timeout_ms=15_000)
+            started.wait()
+            try:
+                results[index] = client.predict("zoo_seed_cnn", {"image": cnn_images(8)}, request_id=f"r{index}")
+            except ZServeError as error:
+                results[index] = error
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=call, args=(index,)) for index in range(clients)]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        time.sleep(0.1)  # every request sent and queued behind the batch delay
+        server.process.send_signal(signal.SIGTERM)
+        # Busy here until the server has exited: the clients' threads get the interpreter lock a few milliseconds at a
+        # time, so they read their replies late, as clients on a loaded machine do.
+        stop_by = time.monotonic() + STOP_TIMEOUT_S
+        while server.process.poll() is None and time.monotonic() < stop_by:
+            pass
+        for thread in threads:
+            thread.join()
+        assert server.process.wait(timeout=STOP_TIMEOUT_S) == 0, server.log_tail()
+        server.killed = True
+    return results
+
+
+def test_sigterm_answers_reach_req_clients_that_are_waiting_for_them(cnn_repository):
+    """Blocking REQ clients (ZMQ_IMMEDIATE, which drops a received reply not yet read when its connection closes)
+    wait for their Predicts when the server is told to stop: the drain computes them in one batch and answers all at
+    once, and every client must read its reply — the server must not close the connections under replies it has just
+    sent. Three stops, since whether a client reads before the close reaches it is a race."""
+    for round_ in range(3):
+        results = stop_with_req_clients_waiting(cnn_repository, 24)
+        failed = {index: result for index, result in enumerate(results) if isinstance(result, ZServeError)}
+        assert not failed, f"stop {round_ + 1}: {len(failed)} of {len(results)} waiting clients got no answer: {failed}"
 
 
 def test_a_second_signal_exits_at_once(cnn_repository):

@@ -105,19 +105,34 @@ final class Broker {
                     return true
                 }
                 return false
-            }) }
+            }, wakingBy: deadline) }
             try apply(core.disconnectAll())
+            // A REQ client with ZMQ_IMMEDIATE drops a reply it has received but not yet read when its connection
+            // closes, so the sockets stay open until the last reply is a moment old (new requests are refused).
+            let sinceLastReply = Duration.nanoseconds(MonotonicClock.nanoseconds &- lastReplyAt)
+            let grace = ContinuousClock.now + min(Self.closeGrace - sinceLastReply, configuration.drainTimeout)
+            try loop(until: { _ in ContinuousClock.now >= grace }, wakingBy: grace)
         } catch let error as ZMQError where error.isContextTerminated {
             logger.debug("broker stopped by context shutdown")
         }
     }
 
-    /// Polls every socket and feeds the core until `done` (given whether the control socket is readable) says stop.
-    private func loop(until done: (Bool) throws -> Bool) throws {
+    /// How long after the last reply the client sockets stay open when the broker stops.
+    static let closeGrace: Duration = .milliseconds(250)
+    /// When the last reply was sent (`MonotonicClock`).
+    private var lastReplyAt: UInt64 = 0
+
+    /// Polls every socket and feeds the core until `done` (given whether the control socket is readable) says stop;
+    /// a wait ends by `wakeBy` at the latest, so `done` sees that moment.
+    private func loop(until done: (Bool) throws -> Bool, wakingBy wakeBy: ContinuousClock.Instant? = nil) throws {
         let sockets = [backend, manager, frontend, control] + (admin.map { [$0] } ?? [])
         let poller = Poller(sockets)
         while true {
-            let wait = core.nanosecondsUntilNextEvent()
+            var wait = core.nanosecondsUntilNextEvent()
+            if let wakeBy {
+                let (seconds, attoseconds) = max(.zero, wakeBy - ContinuousClock.now).components
+                wait = min(wait, UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000) + 1)
+            }
             let pollStart = MonotonicClock.nanoseconds
             let readable = try poller.poll(timeoutNanoseconds: wait)
             core.waited(from: pollStart, to: MonotonicClock.nanoseconds)
@@ -180,6 +195,7 @@ final class Broker {
                 // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the
                 // broker.
                 _ = try socket.send(routing, [[], status, response], wait: false)
+                lastReplyAt = MonotonicClock.nanoseconds
             case .toWorker(let id, let message):
                 let sent = try message.packedFrame.map { try backend.send($0, to: id, wait: false) }
                     ?? backend.send([id] + message.frames, wait: false)
