@@ -34,9 +34,11 @@ public final class Model: Sendable {
     /// `inputs` / `outputs` entries are placeholders, and only `Session.setInput(_:value:)` binds such an input.
     let nonTensorInputs: Set<Int>
     let nonTensorOutputs: Set<Int>
-    /// Per node position, the values no later node reads (nor the caller: graph outputs are excluded), which the
-    /// session drops after that node runs so their storage can hold later values.
-    let releases: [[Int]]
+    /// The values no later node reads (nor the caller: graph outputs are excluded), which the session drops after
+    /// a node runs so their storage can hold later values: node `p`'s are
+    /// `releasedValues[releaseStarts[p]..<releaseStarts[p + 1]]` (flat, so a run reads them without retaining arrays).
+    let releasedValues: [Int]
+    let releaseStarts: [Int]
     /// Every value that is not a constant: what a session clears after each run.
     let transientValues: [Int]
 
@@ -62,8 +64,9 @@ public final class Model: Sendable {
         self.nonTensorOutputs = nonTensorOutputs
         self.operatorCounts = nodes.reduce(into: [:]) { $0[$1.opType, default: 0] += 1 }
         let constantIndexes = Set(constants.map(\.0))
-        self.releases = Self.releases(
-            nodes: nodes, kept: constantIndexes.union(outputIndexes))
+        let releases = Self.releases(nodes: nodes, kept: constantIndexes.union(outputIndexes))
+        self.releasedValues = releases.flatMap { $0 }
+        self.releaseStarts = releases.reduce(into: [0]) { $0.append($0.last! + $1.count) }
         self.transientValues = (0..<valueCount).filter { !constantIndexes.contains($0) }
         self.weightBytes = constants.reduce(0) { $0 + $1.1.byteCount }
             + nodes.reduce(0) { $0 + (($1.kernel as? HoldsWeights)?.heldWeightBytes ?? 0) }
@@ -123,11 +126,21 @@ public final class Model: Sendable {
 }
 
 /// One node of the execution plan.
-struct PlannedNode: Sendable {
+///
+/// A class, so a run walking the plan takes one reference per node instead of copying five.
+final class PlannedNode: Sendable {
     let opType: String
     let label: String
     let kernel: Kernel
     /// Value indexes of the inputs; -1 for an absent optional input.
     let inputs: [Int]
     let outputs: [Int]
+
+    init(opType: String, label: String, kernel: Kernel, inputs: [Int], outputs: [Int]) {
+        self.opType = opType
+        self.label = label
+        self.kernel = kernel
+        self.inputs = inputs
+        self.outputs = outputs
+    }
 }

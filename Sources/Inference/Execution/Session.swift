@@ -148,8 +148,10 @@ public final class Session {
         for index in model.captureIndexes where values[index] == nil {
             throw InferenceError.execution(node: "graph", message: "a value read from the enclosing graph is missing")
         }
-        for (position, node) in model.nodes.enumerated() {
-            defer { for value in model.releases[position] { values[value] = nil } }
+        let nodes = model.nodes, releasedValues = model.releasedValues, releaseStarts = model.releaseStarts
+        for position in nodes.indices {
+            let node = nodes[position]
+            defer { for slot in releaseStarts[position]..<releaseStarts[position + 1] { values[releasedValues[slot]] = nil } }
             let io = NodeIO(session: self, inputIndexes: node.inputs, outputIndexes: node.outputs)
             do {
                 if profile == nil {
