@@ -607,6 +607,80 @@ def zoo_transformer_block(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Quantized convolution (int8/uint8 models from onnxruntime.quantization and exporters)
+
+
+def quantized(rng: np.random.Generator, dtype, *shape: int) -> np.ndarray:
+    """Uniform 8-bit values over the type's whole range."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, size=shape).astype(dtype)
+
+
+@register
+def qlinear_conv_per_channel_groups_bias(rng):
+    """uint8 activations, int8 weights with a scale per output map (symmetric), two groups, stride 2, pads, bias."""
+    x = quantized(rng, np.uint8, 2, 4, 9, 9)
+    weights = [
+        raw("x_scale", np.array(0.05, np.float32)), raw("x_zero", np.array(131, np.uint8)),
+        raw("w", quantized(rng, np.int8, 6, 2, 3, 3)), raw("w_scale", rng.uniform(0.002, 0.01, 6).astype(np.float32)),
+        raw("w_zero", np.zeros(6, np.int8)), raw("y_scale", np.array(0.07, np.float32)),
+        raw("y_zero", np.array(128, np.uint8)), raw("bias", rng.integers(-2000, 2000, 6).astype(np.int32)),
+    ]
+    node = helper.make_node(
+        "QLinearConv", ["x", "x_scale", "x_zero", "w", "w_scale", "w_zero", "y_scale", "y_zero", "bias"], ["y"],
+        group=2, strides=[2, 2], pads=[1, 1, 1, 1])
+    return build([node], {"x": x}, ["y"], weights)
+
+
+@register
+def qlinear_conv_int8_dilated(rng):
+    """int8 activations and weights per tensor, dilations 2 and 1, pads, no bias, int8 output."""
+    x = quantized(rng, np.int8, 1, 3, 11, 10)
+    weights = [
+        raw("x_scale", np.array(0.03, np.float32)), raw("x_zero", np.array(-5, np.int8)),
+        raw("w", quantized(rng, np.int8, 5, 3, 3, 3)), raw("w_scale", np.array(0.004, np.float32)),
+        raw("w_zero", np.array(0, np.int8)), raw("y_scale", np.array(0.05, np.float32)),
+        raw("y_zero", np.array(3, np.int8)),
+    ]
+    node = helper.make_node(
+        "QLinearConv", ["x", "x_scale", "x_zero", "w", "w_scale", "w_zero", "y_scale", "y_zero"], ["y"],
+        dilations=[2, 1], pads=[2, 1, 2, 1])
+    return build([node], {"x": x}, ["y"], weights)
+
+
+@register
+def conv_integer_uint8_zero_points_strided(rng):
+    """ConvInteger: uint8 input and weights with zero points, two groups, strides 2 and 1, asymmetric pads."""
+    x = quantized(rng, np.uint8, 2, 4, 8, 7)
+    weights = [raw("x_zero", np.array(118, np.uint8)), raw("w", quantized(rng, np.uint8, 4, 2, 2, 3)),
+               raw("w_zero", np.array(140, np.uint8))]
+    node = helper.make_node("ConvInteger", ["x", "w", "x_zero", "w_zero"], ["y"], group=2, strides=[2, 1],
+                            pads=[0, 1, 1, 2])
+    return build([node], {"x": x}, ["y"], weights, opset=10)
+
+
+@register
+def conv_integer_1d_same_lower(rng):
+    """ConvInteger over one spatial axis, SAME_LOWER padding, stride 3, without zero points (they default to 0)."""
+    x = quantized(rng, np.uint8, 1, 3, 20)
+    weights = [raw("w", quantized(rng, np.uint8, 2, 3, 4))]
+    node = helper.make_node("ConvInteger", ["x", "w"], ["y"], strides=[3], auto_pad="SAME_LOWER")
+    return build([node], {"x": x}, ["y"], weights, opset=10)
+
+
+@register
+def conv_integer_deep_full_range(rng):
+    """ConvInteger whose sums can pass 2^24 (depth 288 of full-range uint8 products), where float32 is not exact."""
+    x = quantized(rng, np.uint8, 1, 32, 6, 6)
+    x[0, :, 0:3, 0:3] = 255
+    x[0, 0, 0, 0] = 254
+    w = quantized(rng, np.uint8, 3, 32, 3, 3)
+    w[0] = 255  # map 0 at (1, 1): 288 · 255 · 255 − 255 = 18,726,945, odd and above 2^24: no float32 holds it
+    node = helper.make_node("ConvInteger", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    return build([node], {"x": x}, ["y"], [raw("w", w)], opset=10)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # TopK on short rows (a few hundred candidates, small k): the runtime comparison's `--suite topk` times these
 
 

@@ -6,5 +6,7 @@ extension OperatorRegistry {
         register("DynamicQuantizeLinear", DynamicQuantizeLinearKernel.init)
         register("MatMulInteger") { try IntegerMatMulKernel(requantizes: false, $0) }
         register("QLinearMatMul") { try IntegerMatMulKernel(requantizes: true, $0) }
+        register("ConvInteger") { try IntegerConvKernel(requantizes: false, $0) }
+        register("QLinearConv") { try IntegerConvKernel(requantizes: true, $0) }
     }
 }

@@ -1,0 +1,231 @@
+import COpenBLAS
+
+/// ConvInteger and QLinearConv: a convolution of int8/uint8 tensors with zero points, over any number of spatial
+/// axes, with Conv's attributes (strides, pads, auto_pad, dilations, group, kernel_shape).
+///
+/// ConvInteger returns the exact int32 sums of (x − x_zero_point)·(w − w_zero_point). QLinearConv adds the int32 bias
+/// to those sums and requantizes: saturate(round_half_even(sum · (x_scale · w_scale / y_scale)) + y_zero_point), the
+/// scale factor computed in float32 as the ONNX reference does; `w_scale` and `w_zero_point` may hold one value per
+/// output map. Per image and group the zero-point-shifted input is gathered into columns (Conv's im2col, so padding
+/// reads as zero after the shift) and multiplied with sgemm when no sum can reach 2^24 (then float32 is exact),
+/// otherwise in double precision, where every sum of 8-bit products is exact. Not an int8 GEMM: onnxruntime's
+/// VNNI/AVX2 u8·s8 kernels are several times faster.
+struct IntegerConvKernel: Kernel {
+    /// QLinearConv (true) or ConvInteger.
+    let requantizes: Bool
+    let window: WindowAttributes
+    let group: Int
+    var opType: String { requantizes ? "QLinearConv" : "ConvInteger" }
+
+    init(requantizes: Bool, _ node: NodeDefinition) throws {
+        if requantizes { try node.expectInputs(8, 9) } else { try node.expectInputs(2, 4) }
+        self.requantizes = requantizes
+        window = try WindowAttributes(node, readsDilations: true, readsCeilMode: false, requiresKernelShape: false)
+        group = try node.attributes.int("group", default: 1)
+        guard group >= 1 && group <= [Int].maximumShapeVolume else {
+            throw InferenceError.invalidModel("\(node.label): group \(group) must be positive")
+        }
+    }
+
+    /// The inputs by meaning, whichever operator this is.
+    private struct Operands {
+        let x: Tensor, w: Tensor
+        let xZero: Tensor?, wZero: Tensor?
+        /// QLinearConv only: x_scale, w_scale, y_scale, y_zero_point and the bias.
+        let xScale: Tensor?, wScale: Tensor?, yScale: Tensor?, yZero: Tensor?, bias: Tensor?
+    }
+
+    private func operands(_ io: NodeIO) throws -> Operands {
+        if requantizes {
+            return Operands(
+                x: try io.requiredInput(0), w: try io.requiredInput(3), xZero: io.input(2), wZero: io.input(5),
+                xScale: try io.requiredInput(1), wScale: try io.requiredInput(4), yScale: try io.requiredInput(6),
+                yZero: io.input(7), bias: io.input(8))
+        }
+        return Operands(
+            x: try io.requiredInput(0), w: try io.requiredInput(1), xZero: io.input(2), wZero: io.input(3),
+            xScale: nil, wScale: nil, yScale: nil, yZero: nil, bias: nil)
+    }
+
+    func run(_ io: NodeIO) throws {
+        let o = try operands(io)
+        let (x, w) = (o.x, o.w)
+        guard QuantizedType.range(x.elementType) != nil, QuantizedType.range(w.elementType) != nil else {
+            throw InferenceError.invalidInput("\(opType) takes int8/uint8 X and W, got \(x.elementType) and \(w.elementType)")
+        }
+        guard x.rank >= 3, w.rank == x.rank else {
+            throw InferenceError.invalidInput("\(opType) takes X [N, C, D1, ...] and W [M, C/group, k1, ...], got \(x.shape) and \(w.shape)")
+        }
+        let (batch, channels, maps, groupChannels) = (x.shape[0], x.shape[1], w.shape[0], w.shape[1])
+        guard groupChannels * group == channels, maps % group == 0 else {
+            throw InferenceError.invalidInput("\(opType) weight \(w.shape) with group \(group) does not fit \(channels) input channels")
+        }
+        let kernel = Array(w.shape[2...])
+        if let declared = window.kernelShape, declared != kernel {
+            throw InferenceError.invalidInput("\(opType) kernel_shape \(declared) differs from the weight's \(kernel)")
+        }
+        try check(o.xZero, like: x, count: 1, "x_zero_point")
+        try check(o.wZero, like: w, count: maps, "w_zero_point")
+        let factors = try requantization(o, maps: maps)
+        if let bias = o.bias, bias.elementType != .int32 || bias.shape != [maps] {
+            throw InferenceError.invalidInput("QLinearConv bias must be int32 [\(maps)], got \(bias.elementType) \(bias.shape)")
+        }
+        let axes = try window.axes(spatialShape: Array(x.shape[2...]), kernel: kernel)
+        let (outer, rows, cols) = axes.planeSplit
+        let g = ConvKernel.Geometry(
+            channels: channels, maps: maps, groupChannels: groupChannels, outer: Array(outer), rows: rows, cols: cols)
+        let outputType = requantizes ? (o.yZero?.elementType ?? x.elementType) : .int32
+        let y = try io.output(0, outputType, [batch, maps] + axes.map(\.output))
+        guard y.count > 0 else { return }
+
+        let xZero = o.xZero.map { QuantizedType.value($0, 0) } ?? 0
+        let mapsPerGroup = maps / group
+        // Weights shifted by their zero points: [maps, depth], small integers (exact in float32).
+        var weights = [Float](repeating: 0, count: maps * g.depth)
+        for map in 0..<maps {
+            let zero = o.wZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : map) } ?? 0
+            weights.withUnsafeMutableBufferPointer {
+                Self.shifted(w, from: map * g.depth, count: g.depth, by: zero, into: $0.baseAddress! + map * g.depth)
+            }
+        }
+        let groupWeightBound = (0..<group).map { gr in
+            weights[(gr * mapsPerGroup * g.depth)..<((gr + 1) * mapsPerGroup * g.depth)].reduce(0) { Swift.max($0, abs($1)) }
+        }
+        let store = Self.writer(y)
+        let range = QuantizedType.range(outputType).map { (Double($0.lowerBound), Double($0.upperBound)) }
+        let biases = o.bias?.elements(as: Int32.self)
+        var image = [Float](repeating: 0, count: channels * g.inputPlane)
+        var columns = [Float](repeating: 0, count: g.depth * g.plane)
+        var sums = [Float](repeating: 0, count: mapsPerGroup * g.plane)
+        var wide: (weights: [Double], columns: [Double], sums: [Double])?
+        for n in 0..<batch {
+            // Shifted by the zero point, so the columns' padding (zeros) adds nothing, as a padded x_zero_point would.
+            image.withUnsafeMutableBufferPointer {
+                Self.shifted(x, from: n * $0.count, count: $0.count, by: xZero, into: $0.baseAddress!)
+            }
+            let imageBound = image.reduce(0) { Swift.max($0, abs($1)) }
+            for gr in 0..<group {
+                var exact: [Double]?
+                if g.depth > 0 {
+                    image.withUnsafeBufferPointer { source in
+                        columns.withUnsafeMutableBufferPointer { target in
+                            ConvKernel.im2col(
+                                input: source.baseAddress! + gr * groupChannels * g.inputPlane, channels: groupChannels,
+                                geometry: g, columns: target.baseAddress!)
+                        }
+                    }
+                    // Every partial sum of a row is at most depth · max|x| · max|w| in magnitude: below 2^24 any float32
+                    // summation order is exact; above it the product runs in double, where 8-bit sums always are.
+                    if Double(g.depth) * Double(imageBound) * Double(groupWeightBound[gr]) < Double(1 << 24) {
+                        weights.withUnsafeBufferPointer { a in
+                            columns.withUnsafeBufferPointer { b in
+                                sums.withUnsafeMutableBufferPointer { c in
+                                    BLAS.sgemm(
+                                        transposeA: false, transposeB: false, m: mapsPerGroup, n: g.plane, k: g.depth,
+                                        alpha: 1, a: a.baseAddress! + gr * mapsPerGroup * g.depth, lda: g.depth,
+                                        b: b.baseAddress!, ldb: g.plane, beta: 0, c: c.baseAddress!, ldc: g.plane)
+                                }
+                            }
+                        }
+                    } else {
+                        exact = Self.productInDouble(
+                            weights, row: gr * mapsPerGroup, rows: mapsPerGroup, columns, g, buffers: &wide)
+                    }
+                } else {
+                    for i in 0..<sums.count { sums[i] = 0 }
+                }
+                for local in 0..<mapsPerGroup {
+                    let map = gr * mapsPerGroup + local
+                    let base = (n * maps + map) * g.plane
+                    let bias = biases.map { Double($0[map]) } ?? 0
+                    for i in 0..<g.plane {
+                        let sum = (exact?[local * g.plane + i] ?? Double(sums[local * g.plane + i])) + bias
+                        if let factors, let range {
+                            let value = (sum * Double(factors.scale[map]) + factors.zero).rounded(.toNearestOrEven)
+                            store(base + i, Int32(Swift.min(Swift.max(value, range.0), range.1)))
+                        } else {
+                            store(base + i, Int32(clamping: Int64(sum)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// rows × plane sums of `weights` rows `row…` by `columns` in double precision (`buffers` reused across calls).
+    private static func productInDouble(
+        _ weights: [Float], row: Int, rows: Int, _ columns: [Float], _ g: ConvKernel.Geometry,
+        buffers: inout (weights: [Double], columns: [Double], sums: [Double])?
+    ) -> [Double] {
+        var wide = buffers ?? (weights.map(Double.init), [Double](repeating: 0, count: columns.count),
+                               [Double](repeating: 0, count: rows * g.plane))
+        for i in 0..<columns.count { wide.columns[i] = Double(columns[i]) }
+        // Safe: each buffer holds the rows × columns the call reads or writes, and lives across the call.
+        wide.weights.withUnsafeBufferPointer { a in
+            wide.columns.withUnsafeBufferPointer { b in
+                wide.sums.withUnsafeMutableBufferPointer { c in
+                    cblas_dgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(g.plane), Int32(g.depth), 1,
+                        a.baseAddress! + row * g.depth, Int32(g.depth), b.baseAddress!, Int32(g.plane), 0,
+                        c.baseAddress!, Int32(g.plane))
+                }
+            }
+        }
+        buffers = wide
+        return wide.sums
+    }
+
+    /// Writes `count` elements of an 8-bit tensor from element `from` on, each minus `zero`, to `target`.
+    private static func shifted<T: BinaryFloatingPoint>(
+        _ tensor: Tensor, from start: Int, count: Int, by zero: Int32, into target: UnsafeMutablePointer<T>
+    ) {
+        if tensor.elementType == .uint8 {
+            let source = tensor.elements(as: UInt8.self)
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+        } else {
+            let source = tensor.elements(as: Int8.self)
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+        }
+    }
+
+    /// Stores a value already in the output type's range as element `i` of `y` (uint8, int8 or int32).
+    private static func writer(_ y: Tensor) -> (_ i: Int, _ value: Int32) -> Void {
+        switch y.elementType {
+        case .uint8:
+            let target = y.mutableElements(as: UInt8.self)
+            return { target[$0] = UInt8(truncatingIfNeeded: $1) }
+        case .int8:
+            let target = y.mutableElements(as: Int8.self)
+            return { target[$0] = Int8(truncatingIfNeeded: $1) }
+        default:
+            let target = y.mutableElements(as: Int32.self)
+            return { target[$0] = $1 }
+        }
+    }
+
+    /// A zero point, if given, is of its tensor's type and holds `count` values or one.
+    private func check(_ zero: Tensor?, like tensor: Tensor, count: Int, _ name: String) throws {
+        guard let zero else { return }
+        guard zero.elementType == tensor.elementType, zero.rank <= 1, zero.count == 1 || zero.count == count else {
+            throw InferenceError.invalidInput(
+                "\(opType) \(name) must be \(tensor.elementType), one value\(count > 1 ? " or \(count)" : ""), got \(zero.elementType) \(zero.shape)")
+        }
+    }
+
+    /// QLinearConv's per-map factor x_scale · w_scale / y_scale (float32) and output zero point; nil for ConvInteger.
+    private func requantization(_ o: Operands, maps: Int) throws -> (scale: [Float], zero: Double)? {
+        guard requantizes, let xScale = o.xScale, let wScale = o.wScale, let yScale = o.yScale else { return nil }
+        guard [xScale, wScale, yScale].allSatisfy({ $0.elementType == .float32 && $0.rank <= 1 }),
+              xScale.count == 1, yScale.count == 1, wScale.count == 1 || wScale.count == maps
+        else {
+            throw InferenceError.invalidInput("QLinearConv scales must be float32: x_scale and y_scale one value, w_scale one or one per output map (\(maps))")
+        }
+        if let yZero = o.yZero, yZero.count != 1 || yZero.rank > 1 || QuantizedType.range(yZero.elementType) == nil {
+            throw InferenceError.invalidInput("QLinearConv y_zero_point must be one int8 or uint8")
+        }
+        let (xs, ys) = (xScale.elements(as: Float.self)[0], yScale.elements(as: Float.self)[0])
+        let ws = wScale.elements(as: Float.self)
+        let scale = (0..<maps).map { xs * ws[wScale.count == 1 ? 0 : $0] / ys }
+        return (scale, o.yZero.map { Double(QuantizedType.value($0, 0)) } ?? 0)
+    }
+}
