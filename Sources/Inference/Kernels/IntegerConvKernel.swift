@@ -80,66 +80,77 @@ struct IntegerConvKernel: Kernel {
 
         let xZero = o.xZero.map { QuantizedType.value($0, 0) } ?? 0
         let mapsPerGroup = maps / group
-        // Weights shifted by their zero points: [maps, depth], small integers (exact in float32).
-        var weights = [Float](repeating: 0, count: maps * g.depth)
-        for map in 0..<maps {
-            let zero = o.wZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : map) } ?? 0
-            weights.withUnsafeMutableBufferPointer {
-                Self.shifted(w, from: map * g.depth, count: g.depth, by: zero, into: $0.baseAddress! + map * g.depth)
-            }
+        for part in [[maps, g.depth], [channels, g.inputPlane], [g.depth, g.plane], [mapsPerGroup, g.plane]] {
+            try part.validateShape()
+        }
+        // Session scratch (counted against its memory limit), in floats: the shifted weights [maps, depth], one
+        // shifted image, one group's columns and sums, then room for the double-precision product if one may be
+        // needed (its weights, columns and sums as doubles, two floats each, after one float of alignment slack).
+        let sizes = (weights: maps * g.depth, image: channels * g.inputPlane, columns: g.depth * g.plane,
+                     sums: mapsPerGroup * g.plane)
+        let floats = sizes.weights + sizes.image + sizes.columns + sizes.sums
+        let wZeros = (0..<maps).map { map in o.wZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : map) } ?? 0 }
+        // Every partial sum of a row is at most depth · max|x| · max|w| in magnitude: below 2^24 any float32
+        // summation order is exact; above it the product runs in double, where 8-bit sums always are.
+        func exactInFloat(_ xBound: Float, _ wBound: Float) -> Bool {
+            Double(g.depth) * Double(xBound) * Double(wBound) < Double(1 << 24)
         }
         let groupWeightBound = (0..<group).map { gr in
-            weights[(gr * mapsPerGroup * g.depth)..<((gr + 1) * mapsPerGroup * g.depth)].reduce(0) { Swift.max($0, abs($1)) }
+            let maps = (gr * mapsPerGroup)..<((gr + 1) * mapsPerGroup)
+            return maps.reduce(Float(0)) { bound, map in
+                (0..<g.depth).reduce(bound) { Swift.max($0, Float(abs(QuantizedType.value(w, map * g.depth + $1) - wZeros[map]))) }
+            }
         }
+        let maybeDouble = !exactInFloat(255, groupWeightBound.max() ?? 0)
+        let doubles = maybeDouble ? mapsPerGroup * g.depth + sizes.columns + sizes.sums : 0
+        let region = try io.scratch(floats: floats + (maybeDouble ? 1 + 2 * doubles : 0))
+        for map in 0..<maps {
+            Self.shifted(w, from: map * g.depth, count: g.depth, by: wZeros[map], into: region + map * g.depth)
+        }
+        let image = region + sizes.weights, columns = image + sizes.image, sums = columns + sizes.columns
+        // Safe: inside the block and 8-byte aligned (the block is, and the offset is rounded up to an even float
+        // count); those floats are only used as doubles from here on.
+        let wide = maybeDouble
+            ? UnsafeMutableRawPointer(region + ((floats + 1) & ~1)).bindMemory(to: Double.self, capacity: doubles) : nil
         let store = Self.writer(y)
         let range = QuantizedType.range(outputType).map { (Double($0.lowerBound), Double($0.upperBound)) }
         let biases = o.bias?.elements(as: Int32.self)
-        var image = [Float](repeating: 0, count: channels * g.inputPlane)
-        var columns = [Float](repeating: 0, count: g.depth * g.plane)
-        var sums = [Float](repeating: 0, count: mapsPerGroup * g.plane)
-        var wide: (weights: [Double], columns: [Double], sums: [Double])?
         for n in 0..<batch {
             // Shifted by the zero point, so the columns' padding (zeros) adds nothing, as a padded x_zero_point would.
-            image.withUnsafeMutableBufferPointer {
-                Self.shifted(x, from: n * $0.count, count: $0.count, by: xZero, into: $0.baseAddress!)
-            }
-            let imageBound = image.reduce(0) { Swift.max($0, abs($1)) }
+            Self.shifted(x, from: n * sizes.image, count: sizes.image, by: xZero, into: image)
+            let imageBound = UnsafeBufferPointer(start: image, count: sizes.image).reduce(0) { Swift.max($0, abs($1)) }
             for gr in 0..<group {
-                var exact: [Double]?
-                if g.depth > 0 {
-                    image.withUnsafeBufferPointer { source in
-                        columns.withUnsafeMutableBufferPointer { target in
-                            ConvKernel.im2col(
-                                input: source.baseAddress! + gr * groupChannels * g.inputPlane, channels: groupChannels,
-                                geometry: g, columns: target.baseAddress!)
-                        }
-                    }
-                    // Every partial sum of a row is at most depth · max|x| · max|w| in magnitude: below 2^24 any float32
-                    // summation order is exact; above it the product runs in double, where 8-bit sums always are.
-                    if Double(g.depth) * Double(imageBound) * Double(groupWeightBound[gr]) < Double(1 << 24) {
-                        weights.withUnsafeBufferPointer { a in
-                            columns.withUnsafeBufferPointer { b in
-                                sums.withUnsafeMutableBufferPointer { c in
-                                    BLAS.sgemm(
-                                        transposeA: false, transposeB: false, m: mapsPerGroup, n: g.plane, k: g.depth,
-                                        alpha: 1, a: a.baseAddress! + gr * mapsPerGroup * g.depth, lda: g.depth,
-                                        b: b.baseAddress!, ldb: g.plane, beta: 0, c: c.baseAddress!, ldc: g.plane)
-                                }
-                            }
-                        }
-                    } else {
-                        exact = Self.productInDouble(
-                            weights, row: gr * mapsPerGroup, rows: mapsPerGroup, columns, g, buffers: &wide)
-                    }
+                var exact: UnsafeMutablePointer<Double>?
+                if g.depth == 0 {
+                    sums.update(repeating: 0, count: sizes.sums)
                 } else {
-                    for i in 0..<sums.count { sums[i] = 0 }
+                    ConvKernel.im2col(
+                        input: image + gr * groupChannels * g.inputPlane, channels: groupChannels, geometry: g,
+                        columns: columns)
+                    let groupWeights = region + gr * mapsPerGroup * g.depth
+                    if exactInFloat(imageBound, groupWeightBound[gr]) {
+                        BLAS.sgemm(
+                            transposeA: false, transposeB: false, m: mapsPerGroup, n: g.plane, k: g.depth, alpha: 1,
+                            a: groupWeights, lda: g.depth, b: columns, ldb: g.plane, beta: 0, c: sums, ldc: g.plane)
+                    } else {
+                        // Reserved above: a bound past 2^24 with this image's max|x| ≤ 255 is past it with 255 too.
+                        guard let wide else { throw InferenceError.execution(node: opType, message: "no double-precision scratch") }
+                        let (a, b, c) = (wide, wide + mapsPerGroup * g.depth, wide + mapsPerGroup * g.depth + sizes.columns)
+                        for i in 0..<(mapsPerGroup * g.depth) { a[i] = Double(groupWeights[i]) }
+                        for i in 0..<sizes.columns { b[i] = Double(columns[i]) }
+                        cblas_dgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mapsPerGroup), Int32(g.plane),
+                            Int32(g.depth), 1, a, Int32(g.depth), b, Int32(g.plane), 0, c, Int32(g.plane))
+                        exact = c
+                    }
                 }
                 for local in 0..<mapsPerGroup {
                     let map = gr * mapsPerGroup + local
                     let base = (n * maps + map) * g.plane
                     let bias = biases.map { Double($0[map]) } ?? 0
                     for i in 0..<g.plane {
-                        let sum = (exact?[local * g.plane + i] ?? Double(sums[local * g.plane + i])) + bias
+                        let at = local * g.plane + i
+                        let sum = (exact?[at] ?? Double(sums[at])) + bias
                         if let factors, let range {
                             let value = (sum * Double(factors.scale[map]) + factors.zero).rounded(.toNearestOrEven)
                             store(base + i, Int32(Swift.min(Swift.max(value, range.0), range.1)))
@@ -150,29 +161,6 @@ struct IntegerConvKernel: Kernel {
                 }
             }
         }
-    }
-
-    /// rows × plane sums of `weights` rows `row…` by `columns` in double precision (`buffers` reused across calls).
-    private static func productInDouble(
-        _ weights: [Float], row: Int, rows: Int, _ columns: [Float], _ g: ConvKernel.Geometry,
-        buffers: inout (weights: [Double], columns: [Double], sums: [Double])?
-    ) -> [Double] {
-        var wide = buffers ?? (weights.map(Double.init), [Double](repeating: 0, count: columns.count),
-                               [Double](repeating: 0, count: rows * g.plane))
-        for i in 0..<columns.count { wide.columns[i] = Double(columns[i]) }
-        // Safe: each buffer holds the rows × columns the call reads or writes, and lives across the call.
-        wide.weights.withUnsafeBufferPointer { a in
-            wide.columns.withUnsafeBufferPointer { b in
-                wide.sums.withUnsafeMutableBufferPointer { c in
-                    cblas_dgemm(
-                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(g.plane), Int32(g.depth), 1,
-                        a.baseAddress! + row * g.depth, Int32(g.depth), b.baseAddress!, Int32(g.plane), 0,
-                        c.baseAddress!, Int32(g.plane))
-                }
-            }
-        }
-        buffers = wide
-        return wide.sums
     }
 
     /// Writes `count` elements of an 8-bit tensor from element `from` on, each minus `zero`, to `target`.
