@@ -607,6 +607,27 @@ def zoo_transformer_block(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Unique
+
+
+@register
+def unique_rows_first_occurrence(rng):
+    """Unique rows of an int64 matrix (axis 0) in order of first occurrence, with all four outputs."""
+    rows = rng.integers(-3, 4, size=(4, 3))
+    x = rows[rng.integers(0, 4, size=9)].astype(np.int64)
+    node = helper.make_node("Unique", ["x"], ["y", "indices", "inverse", "counts"], axis=0, sorted=0)
+    return build([node], {"x": x}, ["y", "indices", "inverse", "counts"], opset=11)
+
+
+@register
+def unique_flattened_sorted_float(rng):
+    """Unique float32 values of a flattened 3-D tensor, ascending, with all four outputs."""
+    x = rng.choice(np.array([-1.5, 0.0, 2.25, 7.0, -0.5], np.float32), size=(2, 3, 4))
+    node = helper.make_node("Unique", ["x"], ["y", "indices", "inverse", "counts"])
+    return build([node], {"x": x}, ["y", "indices", "inverse", "counts"], opset=11)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Quantized convolution (int8/uint8 models from onnxruntime.quantization and exporters)
 
 

@@ -40,6 +40,7 @@ extension OperatorRegistry {
         register("Det", DetKernel.init)
         register("Compress", CompressKernel.init)
         register("NonZero", NonZeroKernel.init)
+        register("Unique", UniqueKernel.init)
         register("ReverseSequence", ReverseSequenceKernel.init)
         register("CenterCropPad", CenterCropPadKernel.init)
         register("LpNormalization", LpNormalizationKernel.init)
