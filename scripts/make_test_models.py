@@ -627,6 +627,28 @@ def unique_flattened_sorted_float(rng):
     return build([node], {"x": x}, ["y", "indices", "inverse", "counts"], opset=11)
 
 
+@register
+def maxpool_then_unpool(rng):
+    """MaxPool's values and indices (stride 2, pads) put back by MaxUnpool: the maxima in place, zeros elsewhere."""
+    x = randn(rng, 2, 3, 6, 7)
+    nodes = [helper.make_node("MaxPool", ["x"], ["pooled", "indices"], kernel_shape=[2, 3], strides=[2, 2],
+                              pads=[0, 1, 0, 1]),
+             helper.make_node("MaxUnpool", ["pooled", "indices"], ["y"], kernel_shape=[2, 3], strides=[2, 2],
+                              pads=[0, 1, 0, 1])]
+    return build(nodes, {"x": x}, ["y"], opset=11)
+
+
+@register
+def col2im_strides_pads_dilations(rng):
+    """Col2Im of overlapping 2×3 blocks with strides, pads and dilations, summed where they overlap."""
+    image, block = np.array([7, 8], np.int64), np.array([2, 3], np.int64)
+    # Block positions: (7 + 1 + 1 − 3) / 2 + 1 = 4 and (8 + 0 + 2 − 5) / 1 + 1 = 6.
+    x = randn(rng, 2, 3 * 6, 4 * 6)
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], strides=[2, 1], pads=[1, 0, 1, 2],
+                            dilations=[2, 2])
+    return build([node], {"x": x}, ["y"], [raw("image", image), raw("block", block)], opset=18)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Quantized convolution (int8/uint8 models from onnxruntime.quantization and exporters)
 

@@ -8,6 +8,8 @@ extension OperatorRegistry {
         register("Resize") { try ResizeKernel(upsample: false, $0) }
         register("Upsample") { try ResizeKernel(upsample: true, $0) }
         register("MaxPool", MaxPoolKernel.init)
+        register("MaxUnpool", MaxUnpoolKernel.init)
+        register("Col2Im", Col2ImKernel.init)
         register("AveragePool") { try AveragePoolKernel(lp: false, $0) }
         register("LpPool") { try AveragePoolKernel(lp: true, $0) }
         register("GlobalAveragePool") { try GlobalPoolKernel(largest: false, $0) }
