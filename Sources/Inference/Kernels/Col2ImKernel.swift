@@ -33,6 +33,7 @@ struct Col2ImKernel: Kernel {
             }
         }
         try block.validateShape()
+        try image.validateShape()
         let blockVolume = block.reduce(1, *)
         guard x.rank == 3, x.shape[1] % blockVolume == 0, [.float32, .float64].contains(x.elementType) else {
             throw InferenceError.invalidInput("Col2Im takes float [N, C·\(blockVolume), L], got \(x.elementType) \(x.shape)")
@@ -48,6 +49,7 @@ struct Col2ImKernel: Kernel {
             }
             positions.append((padded - span - 1) / stride + 1)
         }
+        try positions.validateShape()
         guard positions.reduce(1, *) == x.shape[2] else {
             throw InferenceError.invalidInput("Col2Im input has \(x.shape[2]) blocks, image \(image) with block \(block) gives \(positions.reduce(1, *))")
         }

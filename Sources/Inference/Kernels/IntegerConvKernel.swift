@@ -83,6 +83,9 @@ struct IntegerConvKernel: Kernel {
         for part in [[maps, g.depth], [channels, g.inputPlane], [g.depth, g.plane], [mapsPerGroup, g.plane]] {
             try part.validateShape()
         }
+        guard [mapsPerGroup, g.depth, g.plane].allSatisfy({ $0 <= Int(Int32.max) }) else {
+            throw InferenceError.invalidInput("\(opType) of \(x.shape) by \(w.shape) is too large for one matrix product")
+        }
         // Session scratch (counted against its memory limit), in floats: the shifted weights [maps, depth], one
         // shifted image, one group's columns and sums, then room for the double-precision product if one may be
         // needed (its weights, columns and sums as doubles, two floats each, after one float of alignment slack).
