@@ -95,11 +95,11 @@ def ctr_mlp(seed: int, hidden: int = HIDDEN) -> bytes:
 
 
 def unsupported_operator_model() -> bytes:
-    """A valid model that uses Unique, an operator the runtime does not implement (docs/operators.md lists what is
-    missing; pick another from there if Unique gets a kernel)."""
+    """A valid model that uses RandomUniformLike, an operator the runtime does not implement and is not meant to
+    (random outputs cannot be reproduced; docs/operators.md lists what is missing and why)."""
     nodes = [
         helper.make_node("Gemm", [INPUT, "w", "b"], ["logit"]),
-        helper.make_node("Unique", ["logit"], [OUTPUT]),
+        helper.make_node("RandomUniformLike", ["logit"], [OUTPUT]),
     ]
     weights = ctr_weights(0, HIDDEN)
     return serialized_model(nodes, {"w": weights["w2"][:FEATURES], "b": weights["b2"]})
@@ -390,7 +390,7 @@ BAD_PUSHES = [
     pytest.param(BadPush(lambda admin: admin.push_model(MODEL, b"not an ONNX model\n" * 64), "INVALID_ARGUMENT"),
                  id="not-onnx"),
     pytest.param(BadPush(lambda admin: admin.push_model(MODEL, unsupported_operator_model()), "INVALID_ARGUMENT",
-                         mentions="Unique"), id="unsupported-operator"),
+                         mentions="RandomUniformLike"), id="unsupported-operator"),
     pytest.param(BadPush(lambda admin: admin.push_model(
         MODEL, GOOD_MODEL, warmup_inputs={INPUT: np.zeros((2, FEATURES - 1), np.float32)}), "INVALID_ARGUMENT"),
         id="warmup-input-of-wrong-shape"),
