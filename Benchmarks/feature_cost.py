@@ -18,7 +18,6 @@ measure of what the feature costs that does not depend on comparing two noisy ru
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
@@ -28,18 +27,13 @@ import threading
 import urllib.request
 from pathlib import Path
 
+from soak import bench, process_seconds
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def keygen(binary: Path, prefix: Path) -> None:
     subprocess.run([str(binary), "keygen", "--out", str(prefix)], check=True, capture_output=True)
-
-
-def process_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 # Symbols of each feature's code in the server's stacks (Swift mangled names contain the type and module names).
@@ -120,17 +114,14 @@ def measure(binary: Path, repository: Path, feature: Feature | None, load: list[
         outputs = []
 
         def run_load() -> None:
-            outputs.append(subprocess.run(
-                [str(binary), "bench", "--endpoint", ready["listen"], "--model", "ctr", *load, "--duration",
-                 str(duration), "--json", *(feature.client if feature else [])],
-                capture_output=True, text=True, check=True, timeout=600))
+            outputs.append(bench(binary, ready["listen"],
+                                 [*load, "--duration", str(duration), *(feature.client if feature else [])]))
 
         share = profile_share(feature.name, server.pid, duration, run_load) if profile else None
         if not profile:
             run_load()
-        out = outputs[0]
         cpu = process_seconds(server.pid) - cpu_before
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result = outputs[0]
         assert set(result["status"]) == {"OK"}, result["status"]
         result["server_cpu_us_per_request"] = cpu / result["requests"] * 1e6
         if share:

@@ -43,6 +43,8 @@ sys.path.insert(0, str(CLIENT_DIR))
 from zserve_client import AdminClient, ZServeError  # noqa: E402 - after the sys.path entry
 from zserve_client.protos import model_control_pb2  # noqa: E402
 
+import soak  # noqa: E402 - Benchmarks/, beside this script
+
 MODEL = "ctr"
 BIG_MODEL = "embedding_projection"
 INPUT = "x"
@@ -138,10 +140,8 @@ def push(zserve: str, admin: str, model: str, path: Path, nice: int = 0) -> None
 
 
 def bench(zserve: str, endpoint: str, load: list[str], seconds: float) -> dict:
-    """One `zserve bench` run on the CTR model; its JSON summary."""
-    out = subprocess.run([zserve, "bench", "--endpoint", endpoint, "--model", MODEL, *load, "--duration", str(seconds),
-                          "--json"], capture_output=True, text=True, check=True, timeout=seconds + 120)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """One `zserve bench` run on the CTR model (soak.py's); its JSON summary."""
+    return soak.bench(Path(zserve), endpoint, [*load, "--duration", str(seconds)])
 
 
 def swap_files(scratch: Path) -> list[Path]:

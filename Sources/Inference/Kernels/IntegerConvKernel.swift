@@ -116,7 +116,6 @@ struct IntegerConvKernel: Kernel {
         let wide = maybeDouble
             ? UnsafeMutableRawPointer(region + ((floats + 1) & ~1)).bindMemory(to: Double.self, capacity: doubles) : nil
         let store = Self.writer(y)
-        let range = QuantizedType.range(outputType).map { (Double($0.lowerBound), Double($0.upperBound)) }
         let biases = o.bias?.elements(as: Int32.self)
         for n in 0..<batch {
             // Shifted by the zero point, so the columns' padding (zeros) adds nothing, as a padded x_zero_point would.
@@ -154,9 +153,9 @@ struct IntegerConvKernel: Kernel {
                     for i in 0..<g.plane {
                         let at = local * g.plane + i
                         let sum = (exact?[at] ?? Double(sums[at])) + bias
-                        if let factors, let range {
-                            let value = (sum * Double(factors.scale[map]) + factors.zero).rounded(.toNearestOrEven)
-                            store(base + i, Int32(Swift.min(Swift.max(value, range.0), range.1)))
+                        if let factors {
+                            store(base + i, QuantizedType.requantize(
+                                sum, factor: factors.scale[map], zero: factors.zero, to: outputType))
                         } else {
                             store(base + i, Int32(clamping: Int64(sum)))
                         }

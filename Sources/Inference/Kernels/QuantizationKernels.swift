@@ -63,6 +63,14 @@ enum QuantizedType {
         }
     }
 
+    /// A QLinear operator's output value: sum · factor + zero, rounded half to even and saturated to the range of
+    /// `type` (int8 or uint8).
+    static func requantize(_ sum: Double, factor: Float, zero: Double, to type: ElementType) -> Int32 {
+        let range = range(type)!
+        let value = (sum * Double(factor) + zero).rounded(.toNearestOrEven)
+        return Int32(Swift.min(Swift.max(value, Double(range.lowerBound)), Double(range.upperBound)))
+    }
+
     /// Writes `value` (already in range) as element `i` of an int8 or uint8 tensor.
     static func store(_ value: Int32, _ tensor: Tensor, _ i: Int) {
         if tensor.elementType == .uint8 {
@@ -249,9 +257,8 @@ struct IntegerMatMulKernel: Kernel {
                         let factor = sa.elements(as: Float.self)[sa.count == 1 ? 0 : i]
                             * sb.elements(as: Float.self)[sb.count == 1 ? 0 : j] / sy.elements(as: Float.self)[0]
                         let zero = output.zero.map { Double(QuantizedType.value($0, 0)) } ?? 0
-                        let range = QuantizedType.range(output.type)!
-                        let value = (Double(sums[j]) * Double(factor) + zero).rounded(.toNearestOrEven)
-                        QuantizedType.store(Int32(Swift.min(Swift.max(value, Double(range.lowerBound)), Double(range.upperBound))), y, outIndex)
+                        QuantizedType.store(
+                            QuantizedType.requantize(Double(sums[j]), factor: factor, zero: zero, to: output.type), y, outIndex)
                     } else {
                         y.mutableElements(as: Int32.self)[outIndex] = sums[j]
                     }

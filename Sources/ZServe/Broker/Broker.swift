@@ -97,10 +97,10 @@ final class Broker {
                 return try control.receive(wait: false) != nil
             })
             try apply(core.handle(.drain))
-            let deadline = ContinuousClock.now + configuration.drainTimeout
+            let deadline = MonotonicClock.nanoseconds(after: configuration.drainTimeout)
             if !core.isIdle { try loop(until: { [core] _ in
                 if core.isIdle { return true }
-                if ContinuousClock.now >= deadline {
+                if MonotonicClock.nanoseconds >= deadline {
                     try self.apply(core.handle(.drainTimedOut))
                     return true
                 }
@@ -109,9 +109,10 @@ final class Broker {
             try apply(core.disconnectAll())
             // A REQ client with ZMQ_IMMEDIATE drops a reply it has received but not yet read when its connection
             // closes, so the sockets stay open until the last reply is a moment old (new requests are refused).
-            let sinceLastReply = Duration.nanoseconds(MonotonicClock.nanoseconds &- lastReplyAt)
-            let grace = ContinuousClock.now + min(Self.closeGrace - sinceLastReply, configuration.drainTimeout)
-            try loop(until: { _ in ContinuousClock.now >= grace }, wakingBy: grace)
+            noteReplies()
+            let close = min(MonotonicClock.nanoseconds(after: Self.closeGrace, from: lastReplyAt),
+                            MonotonicClock.nanoseconds(after: configuration.drainTimeout))
+            try loop(until: { _ in MonotonicClock.nanoseconds >= close }, wakingBy: close)
         } catch let error as ZMQError where error.isContextTerminated {
             logger.debug("broker stopped by context shutdown")
         }
@@ -119,19 +120,21 @@ final class Broker {
 
     /// How long after the last reply the client sockets stay open when the broker stops.
     static let closeGrace: Duration = .milliseconds(250)
-    /// When the last reply was sent (`MonotonicClock`).
+    /// When the last reply was sent (`MonotonicClock`), as `noteReplies` last saw it.
     private var lastReplyAt: UInt64 = 0
+    /// Whether replies went out since `noteReplies` last looked.
+    private var repliedThisPass = false
 
     /// Polls every socket and feeds the core until `done` (given whether the control socket is readable) says stop;
-    /// a wait ends by `wakeBy` at the latest, so `done` sees that moment.
-    private func loop(until done: (Bool) throws -> Bool, wakingBy wakeBy: ContinuousClock.Instant? = nil) throws {
+    /// a wait ends by `wakeBy` (`MonotonicClock`) at the latest, so `done` sees that moment.
+    private func loop(until done: (Bool) throws -> Bool, wakingBy wakeBy: UInt64? = nil) throws {
         let sockets = [backend, manager, frontend, control] + (admin.map { [$0] } ?? [])
         let poller = Poller(sockets)
         while true {
             var wait = core.nanosecondsUntilNextEvent()
             if let wakeBy {
-                let (seconds, attoseconds) = max(.zero, wakeBy - ContinuousClock.now).components
-                wait = min(wait, UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000) + 1)
+                let now = MonotonicClock.nanoseconds
+                wait = min(wait, wakeBy > now ? wakeBy - now : 0)
             }
             let pollStart = MonotonicClock.nanoseconds
             let readable = try poller.poll(timeoutNanoseconds: wait)
@@ -141,8 +144,16 @@ final class Broker {
             if readable[1] { try receiveFromManager() }
             if readable[2] { try receiveRequests(on: frontend, origin: .frontend) }
             if readable.count > 4, readable[4], let admin { try receiveRequests(on: admin, origin: .admin) }
+            noteReplies()
             if try done(readable[3]) { return }
         }
+    }
+
+    /// Records the time if replies went out since the last look: one clock read per pass, not per reply.
+    private func noteReplies() {
+        guard repliedThisPass else { return }
+        lastReplyAt = MonotonicClock.nanoseconds
+        repliedThisPass = false
     }
 
     private func receiveRequests(on socket: Socket, origin: Origin) throws {
@@ -195,7 +206,7 @@ final class Broker {
                 // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the
                 // broker.
                 _ = try socket.send(routing, [[], status, response], wait: false)
-                lastReplyAt = MonotonicClock.nanoseconds
+                repliedThisPass = true
             case .toWorker(let id, let message):
                 let sent = try message.packedFrame.map { try backend.send($0, to: id, wait: false) }
                     ?? backend.send([id] + message.frames, wait: false)
