@@ -7,13 +7,16 @@ import ProtobufWire
 /// are skipped, and so are known fields with another wire type; the last of a repeated singular field wins, an
 /// embedded `ModelSpec` given twice is merged, `shape` may be packed or not; strings must be valid UTF-8.
 public struct WirePredictRequest: Sendable {
-    /// One input tensor; `data` is where its bytes lie, counted from the payload's first byte.
+    /// One input tensor; `data` is where its raw bytes lie and `strings` where each `string_data` entry lies,
+    /// counted from the payload's first byte.
     public struct Input: Sendable {
         public var name = ""
         /// The `DataType` number as sent (not checked here).
         public var dtype: Int32 = 0
         public var shape: [Int64] = []
         public var data: Range<Int> = 0..<0
+        /// The elements of a string tensor (not checked here: their UTF-8 is the handler's to validate).
+        public var strings: [Range<Int>] = []
     }
 
     public var id = ""
@@ -85,6 +88,7 @@ public struct WirePredictRequest: Sendable {
             case (3, 0): input.shape.append(Int64(bitPattern: field.varint(in: buffer)))
             case (3, 2): try packedVarints(buffer, field.value) { input.shape.append(Int64(bitPattern: $0)) }
             case (4, 2): input.data = field.value
+            case (5, 2): input.strings.append(field.value)
             default: continue
             }
         }

@@ -3,18 +3,30 @@ import ProtobufWire
 /// Encodes a `PredictResponse` in one pass into one buffer, from output bytes where they lie, for the worker's hot
 /// path. The bytes equal what the generated `Zserve_V1_PredictResponse` encoder writes for the same values.
 public enum WirePredictResponse {
-    /// One output tensor; `bytes` is only read during `encode`.
+    /// One output tensor; `bytes` (raw elements) or `strings` (a string tensor's elements) is only read during
+    /// `encode`.
     public struct Output {
         public let name: String
         public let dtype: Int32
         public let shape: [Int]
         public let bytes: UnsafeRawBufferPointer
+        public let strings: UnsafeBufferPointer<String>
 
         public init(name: String, dtype: Int32, shape: [Int], bytes: UnsafeRawBufferPointer) {
             self.name = name
             self.dtype = dtype
             self.shape = shape
             self.bytes = bytes
+            self.strings = UnsafeBufferPointer(start: nil, count: 0)
+        }
+
+        /// A string tensor's output: one `string_data` entry per element, no raw bytes.
+        public init(name: String, dtype: Int32, shape: [Int], strings: UnsafeBufferPointer<String>) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            self.strings = strings
         }
     }
 
@@ -39,6 +51,8 @@ public enum WirePredictResponse {
                     }
                 }
                 if !output.bytes.isEmpty { tensor.appendBytesField(4, output.bytes) }
+                // Repeated: every element is one field, empty strings included.
+                for string in output.strings { tensor.appendStringField(5, string) }
             }
         }
         return writer.finish()
@@ -50,6 +64,7 @@ public enum WirePredictResponse {
         let shape = packedSize(output.shape)
         if shape > 0 { size += lengthDelimitedSize(shape) }
         if !output.bytes.isEmpty { size += lengthDelimitedSize(output.bytes.count) }
+        for string in output.strings { size += lengthDelimitedSize(string.utf8.count) }
         return size
     }
 

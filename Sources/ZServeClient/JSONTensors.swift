@@ -6,6 +6,7 @@ import ServingProtocol
 /// A tensor is either `{"dtype": "float32", "shape": [2, 4], "data": [...flat...]}` or a bare (nested) list whose
 /// nesting gives the shape and whose dtype comes from the model's metadata. JSON has no NaN: a float element
 /// written `null` is NaN (a missing feature value, which tree models route), and NaN outputs are written `null`.
+/// String tensors (dtype "string") are lists of JSON strings.
 public enum JSONTensors {
     public struct FormatError: Error, CustomStringConvertible {
         public let description: String
@@ -34,7 +35,7 @@ public enum JSONTensors {
         let data: [Any]
         if let object = value as? [String: Any] {
             guard let typeName = object["dtype"] as? String, let type = dataType(named: typeName) else {
-                throw FormatError("input '\(name)': dtype must be one of float32, float64, int64, int32, int8, uint8, bool")
+                throw FormatError("input '\(name)': dtype must be one of float32, float64, int64, int32, int8, uint8, bool, string")
             }
             guard let dims = object["shape"] as? [NSNumber] else {
                 throw FormatError("input '\(name)': shape must be a list of integers")
@@ -50,7 +51,14 @@ public enum JSONTensors {
             $0.name = name
             $0.dtype = dtype
             $0.shape = shape
-            $0.rawData = try encode(data, as: dtype, name: name)
+            if dtype == .string {
+                $0.stringData = try data.map { value in
+                    guard let string = value as? String else { throw FormatError("input '\(name)': data must be strings") }
+                    return Data(string.utf8)
+                }
+            } else {
+                $0.rawData = try encode(data, as: dtype, name: name)
+            }
         }
     }
 
@@ -118,6 +126,7 @@ public enum JSONTensors {
         case .int8: values(Int8.self) { $0 }
         case .uint8: values(UInt8.self) { $0 }
         case .bool: values(UInt8.self) { $0 != 0 }
+        case .string: tensor.stringData.map { String(decoding: $0, as: UTF8.self) }
         default: []
         }
         return ["dtype": name(of: tensor.dtype), "shape": tensor.shape, "data": data]
@@ -134,12 +143,13 @@ public enum JSONTensors {
         case .int8: "int8"
         case .uint8: "uint8"
         case .bool: "bool"
+        case .string: "string"
         default: "unspecified"
         }
     }
 
     static func dataType(named name: String) -> Zserve_V1_DataType? {
-        let all: [Zserve_V1_DataType] = [.float32, .float64, .float16, .int64, .int32, .int8, .uint8, .bool]
+        let all: [Zserve_V1_DataType] = [.float32, .float64, .float16, .int64, .int32, .int8, .uint8, .bool, .string]
         return all.first { self.name(of: $0) == name.lowercased() } ?? (name == "float" ? .float32 : nil)
     }
 }

@@ -71,8 +71,15 @@ public final class RequestFuzzHarness {
                 return "output '\(output.name)' has dtype \(output.dtype)"
             }
             let shape = output.shape.map { Int(clamping: $0) }
-            guard (try? shape.validateShape()) != nil, shape.elementCount * elementType.byteSize == output.rawData.count else {
-                return "output '\(output.name)' of shape \(shape) has \(output.rawData.count) bytes"
+            guard (try? shape.validateShape()) != nil else { return "output '\(output.name)' has shape \(shape)" }
+            if elementType == .string {
+                guard shape.elementCount == output.stringData.count, output.rawData.isEmpty else {
+                    return "string output '\(output.name)' of shape \(shape) has \(output.stringData.count) strings"
+                }
+            } else {
+                guard shape.elementCount * elementType.byteSize == output.rawData.count, output.stringData.isEmpty else {
+                    return "output '\(output.name)' of shape \(shape) has \(output.rawData.count) bytes"
+                }
             }
         }
         return nil

@@ -29,6 +29,7 @@ public enum Tolerance {
         case .bool, .uint8: return compare(UInt8.self, ==)
         case .int8: return compare(Int8.self, ==)
         case .float16: return compare(UInt16.self, ==)
+        case .string: return compare(String.self, ==)
         }
     }
 

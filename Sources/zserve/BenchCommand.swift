@@ -178,6 +178,8 @@ struct BenchCommand: ParsableCommand {
             $0.shape = shape
             if spec.dtype == .float32 {
                 $0.rawData = (0..<count).map { _ in Float.random(in: -1..<1) }.withUnsafeBytes { Data($0) }
+            } else if spec.dtype == .string {
+                $0.stringData = Array(repeating: Data(), count: count)
             } else {
                 $0.rawData = Data(count: count * (ElementType(rawValue: Int32(spec.dtype.rawValue))?.byteSize ?? 1))
             }

@@ -1,10 +1,14 @@
 /// The element type of a tensor. Raw values are ONNX's `TensorProto.DataType` numbers, which the wire protocol shares.
+///
+/// `string` elements are Swift `String`s held in the tensor's storage (see `Tensor(strings:shape:)`): only kernels
+/// that declare string support read them (`ElementTypeFlow` checks that at load), and their bytes are not a wire form.
 public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case uint8 = 2
     case int8 = 3
     case int32 = 6
     case int64 = 7
+    case string = 8
     case bool = 9
     case float16 = 10
     case float64 = 11
@@ -16,16 +20,21 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
         case .float16: 2
         case .float32, .int32: 4
         case .int64, .float64: 8
+        case .string: MemoryLayout<String>.stride
         }
     }
 
+    /// Whether elements are fixed-size little-endian bytes (every type but `string`).
+    public var hasRawBytes: Bool { self != .string }
+
     /// The little-endian bytes of the value 1 in this type (`true` for bool): what generated warm-up inputs are filled
-    /// with (ones, not zeros, which could divide by zero).
+    /// with (ones, not zeros, which could divide by zero). Empty for `string`, which has no byte form.
     public var oneBytes: [UInt8] {
         switch self {
         case .float32: withUnsafeBytes(of: Float(1).bitPattern.littleEndian, Array.init)
         case .float64: withUnsafeBytes(of: Double(1).bitPattern.littleEndian, Array.init)
         case .float16: [0x00, 0x3c]
+        case .string: []
         default: [1] + [UInt8](repeating: 0, count: byteSize - 1)
         }
     }
@@ -41,6 +50,7 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
         case .bool: "bool"
         case .float16: "float16"
         case .float64: "float64"
+        case .string: "string"
         }
     }
 

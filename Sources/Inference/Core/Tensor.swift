@@ -15,8 +15,9 @@ public struct Tensor: Sendable {
         self.storage = storage
     }
 
-    /// Creates a tensor holding a copy of `bytes`, which must be exactly the elements' size.
+    /// Creates a tensor holding a copy of `bytes`, which must be exactly the elements' size. Not for `string`.
     public init(elementType: ElementType, shape: [Int], copying bytes: UnsafeRawBufferPointer) {
+        precondition(elementType.hasRawBytes, "string tensors are made from strings")
         precondition(bytes.count == shape.elementCount * elementType.byteSize, "byte count does not match shape")
         self.init(elementType: elementType, shape: shape, storage: TensorStorage(copying: bytes))
     }
@@ -24,6 +25,12 @@ public struct Tensor: Sendable {
     /// Creates a float32 tensor from `values`.
     public init(float32 values: [Float], shape: [Int]) {
         self = values.withUnsafeBytes { Tensor(elementType: .float32, shape: shape, copying: $0) }
+    }
+
+    /// Creates a string tensor holding `values` (shape's element count of them, row-major).
+    public init(strings values: some Collection<String>, shape: [Int]) {
+        precondition(values.count == shape.elementCount, "string count does not match shape")
+        self.init(elementType: .string, shape: shape, storage: TensorStorage(strings: values))
     }
 
     /// Creates an int64 tensor from `values`.
@@ -47,18 +54,34 @@ public struct Tensor: Sendable {
     /// The elements as typed read-only memory. `T` must match `elementType`.
     public func elements<T>(as type: T.Type) -> UnsafeBufferPointer<T> {
         precondition(MemoryLayout<T>.size == elementType.byteSize, "element type mismatch")
+        precondition((T.self == String.self) == (elementType == .string), "string tensors hold Strings only")
         return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
     }
 
     /// The elements as typed writable memory, for the kernel filling its output. `T` must match `elementType`.
     func mutableElements<T>(as type: T.Type) -> UnsafeMutableBufferPointer<T> {
         precondition(MemoryLayout<T>.size == elementType.byteSize, "element type mismatch")
+        precondition((T.self == String.self) == (elementType == .string), "string tensors hold Strings only")
         return UnsafeMutableBufferPointer(start: storage.pointer.assumingMemoryBound(to: T.self), count: count)
     }
 
-    /// The elements' bytes.
+    /// The elements of a string tensor.
+    public var strings: UnsafeBufferPointer<String> { elements(as: String.self) }
+
+    /// The elements' bytes (in memory order; for a string tensor, its `String` values, not their text).
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: storage.pointer, count: byteCount)
+    }
+
+    /// Copies the elements into `target`, which must have the same element type and count (strings are assigned as
+    /// `String`s, everything else copied as bytes).
+    func copyElements(into target: Tensor) {
+        precondition(target.elementType == elementType && target.count == count, "copy between different tensors")
+        if elementType == .string {
+            _ = target.mutableElements(as: String.self).update(fromContentsOf: strings)
+        } else if byteCount > 0 {
+            target.storage.pointer.copyMemory(from: storage.pointer, byteCount: byteCount)
+        }
     }
 
     /// A copy of the elements as an array, for tests and small shape tensors.

@@ -40,9 +40,28 @@ public struct TensorSpec: Sendable, Equatable {
             throw InferenceError.invalidInput("input '\(name)': \(error)")
         }
         try validate(elementType: given, shape: givenShape)
+        guard given.hasRawBytes else {
+            throw InferenceError.invalidInput("input '\(name)' is a string tensor: give its elements as strings, not bytes")
+        }
         let needed = givenShape.elementCount * given.byteSize
         guard byteCount == needed else {
             throw InferenceError.invalidInput("input '\(name)' has \(byteCount) bytes; shape \(givenShape) of \(given) needs \(needed)")
+        }
+    }
+
+    /// Checks a string tensor given for this input before its strings are made: the shape is valid, type and shape
+    /// fit the spec, and `stringCount` is the shape's element count.
+    ///
+    /// - Throws: `InferenceError.invalidInput` naming the input and what does not fit.
+    public func validate(elementType given: ElementType, shape givenShape: [Int], stringCount: Int) throws(InferenceError) {
+        do {
+            try givenShape.validateShape()
+        } catch {
+            throw InferenceError.invalidInput("input '\(name)': \(error)")
+        }
+        try validate(elementType: given, shape: givenShape)
+        guard stringCount == givenShape.elementCount else {
+            throw InferenceError.invalidInput("input '\(name)' has \(stringCount) strings; shape \(givenShape) needs \(givenShape.elementCount)")
         }
     }
 

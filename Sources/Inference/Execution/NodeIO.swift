@@ -47,16 +47,15 @@ public struct NodeIO {
 
     /// A tensor of `elementType` and `shape` to fill, bound to no output: an element of a sequence this node builds.
     func sequenceElement(_ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
-        try session.allocate(elementType, shape)
+        guard elementType.hasRawBytes else { throw InferenceError.invalidInput("sequences of strings are not supported") }
+        return try session.allocate(elementType, shape)
     }
 
     /// A copy of `tensor` in this session's buffers, bound to no output: a subgraph's result becoming an element of
     /// a sequence this node builds.
     func sequenceElement(copying tensor: Tensor) throws(InferenceError) -> Tensor {
-        let copy = try sequenceElement(tensor.elementType, tensor.shape)
-        if tensor.byteCount > 0 {
-            copy.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.byteCount)
-        }
+        let copy = try session.allocate(tensor.elementType, tensor.shape)
+        tensor.copyElements(into: copy)
         return copy
     }
 
@@ -65,6 +64,17 @@ public struct NodeIO {
     ///
     /// - Throws: `.invalidInput` for a shape too large to address, `.resourceExhausted` past the session's limit.
     public func output(_ position: Int, _ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
+        guard elementType.hasRawBytes else {
+            // A kernel that moves elements as bytes must never write Strings (their reference counts would break).
+            throw InferenceError.invalidInput("this operator does not produce string tensors")
+        }
+        return try session.allocate(valueIndex: outputIndex(position), elementType: elementType, shape: shape)
+    }
+
+    /// An output tensor of `elementType` (which may be `string`) and `shape` to fill, for kernels that write string
+    /// elements as `String`s (`mutableElements(as: String.self)`), never as bytes. A string output starts as empty
+    /// strings in a block of its own; other types are as `output(_:_:_:)`.
+    func output(_ position: Int, _ elementType: ElementType, _ shape: [Int], writingStrings: Bool) throws(InferenceError) -> Tensor {
         try session.allocate(valueIndex: outputIndex(position), elementType: elementType, shape: shape)
     }
 

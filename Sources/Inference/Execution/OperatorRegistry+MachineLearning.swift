@@ -22,6 +22,7 @@ extension OperatorRegistry {
         register("Imputer", domain: ml, ImputerKernel.init)
         register("OneHotEncoder", domain: ml, OneHotEncoderKernel.init)
         register("LabelEncoder", domain: ml, LabelEncoderKernel.init)
+        register("CategoryMapper", domain: ml, CategoryMapperKernel.init)
         register("ArrayFeatureExtractor", domain: ml, ArrayFeatureExtractorKernel.init)
         register("FeatureVectorizer", domain: ml, FeatureVectorizerKernel.init)
         register("ZipMap", domain: ml) { node in

@@ -58,6 +58,7 @@ public struct OperatorRegistry: Sendable {
         registry.registerMachineLearningOperators()
         registry.registerControlFlowOperators()
         registry.registerSequenceOperators()
+        registry.registerStringOperators()
         return registry
     }()
 }

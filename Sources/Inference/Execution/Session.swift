@@ -63,6 +63,9 @@ public final class Session {
         filling fill: (UnsafeMutableRawBufferPointer) -> Void
     ) throws(InferenceError) {
         try expectTensorInput(position)
+        guard elementType.hasRawBytes else {
+            throw InferenceError.invalidInput("input '\(model.inputs[position].name)' is a string tensor: set it from strings, not bytes")
+        }
         if model.untypedInputs.contains(position) {
             try shape.validateShape()
             guard byteCount == shape.elementCount * elementType.byteSize else {
@@ -246,6 +249,10 @@ public final class Session {
         _ elementType: ElementType, _ shape: [Int], forgettingBlocksHeldOutside forgetting: Bool
     ) throws(InferenceError) -> Tensor {
         try shape.validateShape()
+        if elementType == .string {
+            // Strings live outside the pool: a block of initialized Strings must not be handed out as raw bytes.
+            return Tensor(strings: repeatElement("", count: shape.elementCount), shape: shape)
+        }
         let bytes = shape.elementCount * elementType.byteSize
         var best: Int?
         var largestFree: Int?

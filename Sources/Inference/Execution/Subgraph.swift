@@ -141,10 +141,7 @@ extension NodeIO {
     /// Sets output `position` to a copy of `tensor` in this session's buffers (a subgraph's result, whose own buffer
     /// its session reuses on the next run).
     func setOutput(_ position: Int, copying tensor: Tensor) throws(InferenceError) {
-        let output = try output(position, tensor.elementType, tensor.shape)
-        if tensor.byteCount > 0 {
-            output.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.byteCount)
-        }
+        tensor.copyElements(into: try output(position, tensor.elementType, tensor.shape, writingStrings: true))
     }
 
     /// Sets output `position` to a copy of `value` in this session's buffers: a tensor as `setOutput(_:copying:)`,

@@ -4,8 +4,9 @@
 /// - integer → integer keeps the low bits (two's complement wrap, e.g. int32 200 → int8 -56);
 /// - integer or float64 → float rounds to nearest (float64 → float32 overflows to ±inf);
 /// - anything → bool is `value != 0` (NaN is true); bool → anything is 0 or 1.
-/// float16 converts through Swift's `Float16` (round to nearest even). String and the 8/4-bit float types are refused
-/// at load.
+/// float16 converts through Swift's `Float16` (round to nearest even). Strings (`StringCast`): numbers are written
+/// in their shortest round-trip form ("NaN", "INF", "-INF" for the special values) and parsed back; a string that is
+/// not a number of the target type fails the request. The 8/4-bit float types are refused at load.
 struct CastKernel: Kernel {
     let target: ElementType
 
@@ -39,14 +40,17 @@ struct CastKernel: Kernel {
             try io.setOutput(0, x)
             return
         }
-        let y = try io.output(0, target, x.shape)
-        Self.convert(x, to: y)
+        let y = try io.output(0, target, x.shape, writingStrings: true)
+        try Self.convert(x, to: y)
     }
 
     /// Converts every element of `x` into `y` (same count).
-    static func convert(_ x: Tensor, to y: Tensor) {
+    ///
+    /// - Throws: `InferenceError.invalidInput` for a string that is not a number of `y`'s type.
+    static func convert(_ x: Tensor, to y: Tensor) throws(InferenceError) {
         guard x.count > 0 else { return }
         switch x.elementType {
+        case .string: try StringCast.parse(x, into: y)
         case .float32: fromFloat(Float.self, x, y)
         case .float64: fromFloat(Double.self, x, y)
         case .int8: fromInteger(Int8.self, x, y)
@@ -80,6 +84,7 @@ struct CastKernel: Kernel {
         case .uint8: loop(src, UInt8.self, y) { saturating($0, to: UInt8.self) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { Float16($0) }
+        case .string: loop(src, String.self, y) { StringCast.text($0) }
         }
     }
 
@@ -94,6 +99,7 @@ struct CastKernel: Kernel {
         case .uint8: loop(src, UInt8.self, y) { UInt8(truncatingIfNeeded: $0) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { Float16($0) }
+        case .string: loop(src, String.self, y) { String($0) }
         }
     }
 
@@ -107,11 +113,12 @@ struct CastKernel: Kernel {
         case .int64: loop(src, Int64.self, y) { $0 != 0 ? 1 : 0 }
         case .uint8, .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { $0 != 0 ? 1 : 0 }
+        case .string: loop(src, String.self, y) { $0 != 0 ? "1" : "0" }
         }
     }
 
     @inline(__always)
-    private static func loop<S, T>(_ src: UnsafePointer<S>, _: T.Type, _ y: Tensor, _ f: (S) -> T) {
+    static func loop<S, T>(_ src: UnsafePointer<S>, _: T.Type, _ y: Tensor, _ f: (S) -> T) {
         let dst = y.mutableElements(as: T.self).baseAddress!
         for i in 0..<y.count { dst[i] = f(src[i]) }
     }

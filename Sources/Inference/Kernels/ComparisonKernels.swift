@@ -6,8 +6,8 @@ enum ComparisonOperator: String, CaseIterable, Sendable {
     var opType: String { rawValue }
 }
 
-/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool for
-/// Equal) with multidirectional broadcasting (before opset 7: `LegacyBroadcast`); the output is bool (one byte, 0 or 1).
+/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool and
+/// string for Equal) with multidirectional broadcasting (before opset 7: `LegacyBroadcast`); the output is bool (one byte, 0 or 1).
 struct ComparisonKernel: Kernel {
     let op: ComparisonOperator
     let legacy: LegacyBroadcast?
@@ -35,6 +35,8 @@ struct ComparisonKernel: Kernel {
         case .int32: compare(Int32.self, a, b, y, broadcast)
         case .int64: compare(Int64.self, a, b, y, broadcast)
         case .uint8: compare(UInt8.self, a, b, y, broadcast)
+        case .string where op == .equal:
+            broadcast.map(a.strings, b.strings, into: y.mutableElements(as: UInt8.self)) { $0 == $1 ? 1 : 0 }
         case .bool where op == .equal:
             broadcast.map(a.elements(as: UInt8.self), b.elements(as: UInt8.self), into: y.mutableElements(as: UInt8.self)) {
                 ($0 != 0) == ($1 != 0) ? 1 : 0
@@ -56,7 +58,8 @@ struct ComparisonKernel: Kernel {
     }
 }
 
-/// Where(condition, X, Y): X where the bool condition holds, else Y, all three broadcast together. Any element type.
+/// Where(condition, X, Y): X where the bool condition holds, else Y, all three broadcast together. Any element type,
+/// strings included.
 struct WhereKernel: Kernel {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(3)
@@ -73,8 +76,9 @@ struct WhereKernel: Kernel {
             throw InferenceError.invalidInput("Where X and Y differ in type: \(x.elementType) and \(y.elementType)")
         }
         let broadcast = try Broadcast([condition.shape, x.shape, y.shape])
-        let out = try io.output(0, x.elementType, broadcast.resultShape)
+        let out = try io.output(0, x.elementType, broadcast.resultShape, writingStrings: true)
         guard out.count > 0 else { return }
+        if x.elementType == .string { return select(String.self, condition, x, y, out, broadcast) }
         switch x.elementType.byteSize {
         case 1: select(UInt8.self, condition, x, y, out, broadcast)
         case 2: select(UInt16.self, condition, x, y, out, broadcast)

@@ -44,6 +44,7 @@ enum GeneratedValue {
         case .uint8, .bool: y.mutableElements(as: UInt8.self)[index] = UInt8(value)
         case .int32: y.mutableElements(as: Int32.self)[index] = Int32(value)
         case .int64: y.mutableElements(as: Int64.self)[index] = Int64(value)
+        case .string: throw InferenceError.invalidInput("a generated number cannot be a string")
         }
     }
 }

@@ -41,11 +41,13 @@ struct GatherKernel: Kernel {
         let dim = data.shape[axis]
         let outer = data.shape[..<axis].reduce(1, *)
         let inner = data.shape[(axis + 1)...].reduce(1, *)
-        let y = try io.output(0, data.elementType, Array(data.shape[..<axis]) + indices.shape + data.shape[(axis + 1)...])
+        let y = try io.output(
+            0, data.elementType, Array(data.shape[..<axis]) + indices.shape + data.shape[(axis + 1)...], writingStrings: true)
         let count = indices.count
         // Check every index before writing anything.
         for i in 0..<count { _ = try reader.resolved(i, dim: dim, op: "Gather") }
         guard y.count > 0 else { return }
+        if data.elementType == .string { return try gather(String.self, data, y, reader, outer, dim, inner, count) }
         switch data.elementType.byteSize {
         case 1: try gather(UInt8.self, data, y, reader, outer, dim, inner, count)
         case 2: try gather(UInt16.self, data, y, reader, outer, dim, inner, count)

@@ -13,8 +13,8 @@ struct CastLikeKernel: Kernel {
             try io.setOutput(0, x)
             return
         }
-        let y = try io.output(0, target, x.shape)
-        CastKernel.convert(x, to: y)
+        let y = try io.output(0, target, x.shape, writingStrings: true)
+        try CastKernel.convert(x, to: y)
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// Range(start, limit, delta): the 1-D sequence start, start + delta, … up to (excluding) limit, with
 /// max(ceil((limit − start) / delta), 0) elements; float32, float64, int32, int64 scalars of one type. (Opset 27's
-/// float16 inputs and `stash_type` are refused at load: the type by `Float16Flow`, the attribute as unread.)
+/// float16 inputs and `stash_type` are refused at load: the type by `ElementTypeFlow`, the attribute as unread.)
 struct RangeKernel: Kernel {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(3)

@@ -122,7 +122,7 @@ struct ConcatKernel: Kernel {
     func run(_ io: NodeIO) throws {
         let inputs = try (0..<io.inputCount).map { try io.requiredInput($0) }
         try Self.concatenate(inputs, axis: axis, "Concat") { type, shape throws(InferenceError) in
-            try io.output(0, type, shape)
+            try io.output(0, type, shape, writingStrings: true)
         }
     }
 
@@ -146,6 +146,20 @@ struct ConcatKernel: Kernel {
         try shape.validateShape()
         let y = try output(first.elementType, shape)
         let outer = shape[..<axis].reduce(1, *)
+        if first.elementType == .string {
+            let out = y.mutableElements(as: String.self)
+            let outRow = shape[axis...].reduce(1, *)
+            var column = 0
+            for input in inputs {
+                let (strings, row) = (input.strings, input.shape[axis...].reduce(1, *))
+                for o in 0..<outer where row > 0 {
+                    _ = UnsafeMutableBufferPointer(rebasing: out[(o * outRow + column)...])
+                        .update(fromContentsOf: strings[(o * row)..<((o + 1) * row)])
+                }
+                column += row
+            }
+            return
+        }
         let elementSize = first.elementType.byteSize
         let outRow = shape[axis...].reduce(1, *) * elementSize
         var column = 0

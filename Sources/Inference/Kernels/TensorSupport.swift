@@ -98,7 +98,7 @@ extension ElementType {
     var isNumeric: Bool {
         switch self {
         case .float32, .float64, .int8, .int32, .int64, .uint8: true
-        case .bool, .float16: false
+        case .bool, .float16, .string: false
         }
     }
 }

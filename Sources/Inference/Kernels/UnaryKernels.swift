@@ -190,7 +190,7 @@ struct PowKernel: Kernel {
         }
         // Mixed types: the exponent through double precision (a per-run buffer; mixed-type Pow is rare).
         let converted = Tensor(elementType: .float64, shape: b.shape, storage: TensorStorage(byteCapacity: b.count * 8))
-        CastKernel.convert(b, to: converted)
+        try CastKernel.convert(b, to: converted)
         try withExtendedLifetime(converted) {
             let exponent = converted.elements(as: Double.self)
             switch a.elementType {

@@ -105,6 +105,7 @@ struct UniqueKernel: Kernel {
         case .int32: return ordered(x.elements(as: Int32.self))
         case .int8: return ordered(x.elements(as: Int8.self))
         case .uint8, .bool: return ordered(x.elements(as: UInt8.self))
+        case .string: return ordered(x.elements(as: String.self))
         }
     }
 }

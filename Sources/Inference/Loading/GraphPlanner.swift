@@ -43,10 +43,10 @@ struct GraphPlanner {
             }
             plan.inputIndexes.append(try scope.define(input.name))
         }
-        for (index, tensor) in scope.constants { scope.float16Flow.set(index, tensor.elementType) }
+        for (index, tensor) in scope.constants { scope.typeFlow.set(index, tensor.elementType) }
         for (position, (spec, index)) in zip(plan.inputs, plan.inputIndexes).enumerated()
         where !plan.untypedInputs.contains(position) && !plan.nonTensorInputs.contains(position) {
-            scope.float16Flow.set(index, spec.elementType)
+            scope.typeFlow.set(index, spec.elementType)
         }
 
         var problems: [String] = []
@@ -154,12 +154,12 @@ struct GraphPlanner {
         }
         if let constant = kernel as? ConstantKernel {
             scope.constants[outputs[0]] = constant.value
-            scope.float16Flow.set(outputs[0], constant.value.elementType)
+            scope.typeFlow.set(outputs[0], constant.value.elementType)
             return nil
         }
         inputs += subgraphs?.capturedValues ?? []
-        if !isML, let problem = scope.float16Flow.visit(
-            opType: node.opType, label: label, inputs: Array(inputs.prefix(node.input.count)), inputNames: node.input,
+        if let problem = scope.typeFlow.visit(
+            opType: node.opType, isML: isML, label: label, inputs: Array(inputs.prefix(node.input.count)), inputNames: node.input,
             outputs: outputs,
             attributes: attributes, outputTypes: (kernel as? RunsSubgraphs)?.outputTypes) {
             throw InferenceError.unsupported([problem])

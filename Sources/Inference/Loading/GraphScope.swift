@@ -9,8 +9,8 @@ final class GraphScope {
     private var valueIndex: [String: Int] = [:]
     /// Values known at load (initializers, folded Constant nodes, constants captured from outer graphs).
     var constants: [Int: Tensor] = [:]
-    /// The element types followed through this graph for the load-time float16 check.
-    var float16Flow = Float16Flow()
+    /// The element types followed through this graph for the load-time float16 and string checks.
+    var typeFlow = ElementTypeFlow()
     /// The enclosing graph's values this graph reads: (index there, index here), in first-read order.
     private(set) var captures: [(outer: Int, inner: Int)] = []
     /// Names an inner graph may not capture: the outputs of the node whose subgraphs are being planned.
@@ -53,7 +53,7 @@ final class GraphScope {
         } else {
             captures.append((outer, inner))
         }
-        if let type = parent.float16Flow.type(of: outer) { float16Flow.set(inner, type) }
+        if let type = parent.typeFlow.type(of: outer) { typeFlow.set(inner, type) }
         return inner
     }
 }

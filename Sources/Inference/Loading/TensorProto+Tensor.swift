@@ -40,6 +40,22 @@ extension Tensor {
             throw InferenceError.invalidModel("\(label): \(error)")
         }
         let count = shape.elementCount
+        if elementType == .string {
+            guard location == nil, !proto.hasRawData, proto.stringData.count == count else {
+                throw InferenceError.invalidModel(
+                    "\(label) has \(proto.stringData.count) values in string_data, dims \(shape) need \(count)")
+            }
+            var strings: [String] = []
+            strings.reserveCapacity(count)
+            for (index, bytes) in proto.stringData.enumerated() {
+                guard let string = String(validating: bytes, as: UTF8.self) else {
+                    throw InferenceError.invalidModel("\(label): string \(index) is not valid UTF-8")
+                }
+                strings.append(string)
+            }
+            self.init(strings: strings, shape: shape)
+            return
+        }
         let expectedBytes = count * elementType.byteSize
 
         if let location {
@@ -88,6 +104,8 @@ extension Tensor {
         case .float16:
             let values = try checked(proto.int32Data, "int32_data").map { UInt16(truncatingIfNeeded: $0) }
             self = values.withUnsafeBytes { Tensor(elementType: .float16, shape: shape, copying: $0) }
+        case .string:
+            preconditionFailure("string tensors are read above")
         }
     }
 }

@@ -34,6 +34,7 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
   case int8 // = 3
   case int32 // = 6
   case int64 // = 7
+  case string // = 8
   case bool // = 9
   case float16 // = 10
   case float64 // = 11
@@ -51,6 +52,7 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     case 3: self = .int8
     case 6: self = .int32
     case 7: self = .int64
+    case 8: self = .string
     case 9: self = .bool
     case 10: self = .float16
     case 11: self = .float64
@@ -66,6 +68,7 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     case .int8: return 3
     case .int32: return 6
     case .int64: return 7
+    case .string: return 8
     case .bool: return 9
     case .float16: return 10
     case .float64: return 11
@@ -81,6 +84,7 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     .int8,
     .int32,
     .int64,
+    .string,
     .bool,
     .float16,
     .float64,
@@ -88,9 +92,13 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
 
 }
 
-/// A dense tensor: element type, shape and the elements as raw little-endian
-/// bytes in row-major order (bool: one byte per element, 0 or 1).
-/// product(shape) * size(dtype) must equal len(raw_data).
+/// A dense tensor: element type, shape and the elements in row-major order.
+/// Numeric and bool tensors carry them in raw_data as little-endian bytes
+/// (bool: one byte per element, 0 or 1); product(shape) * size(dtype) must
+/// equal len(raw_data) and string_data must be empty.
+/// DATA_TYPE_STRING tensors carry one string_data entry per element (UTF-8;
+/// the server refuses other bytes) and leave raw_data empty; product(shape)
+/// must equal the number of entries.
 public nonisolated struct Zserve_V1_Tensor: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -103,6 +111,8 @@ public nonisolated struct Zserve_V1_Tensor: Sendable {
   public var shape: [Int64] = []
 
   public var rawData: Data = Data()
+
+  public var stringData: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -131,12 +141,12 @@ public nonisolated struct Zserve_V1_TensorSpec: Sendable {
 fileprivate nonisolated let _protobuf_package = "zserve.v1"
 
 nonisolated extension Zserve_V1_DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DATA_TYPE_UNSPECIFIED\0\u{1}DATA_TYPE_FLOAT32\0\u{1}DATA_TYPE_UINT8\0\u{1}DATA_TYPE_INT8\0\u{2}\u{3}DATA_TYPE_INT32\0\u{1}DATA_TYPE_INT64\0\u{2}\u{2}DATA_TYPE_BOOL\0\u{1}DATA_TYPE_FLOAT16\0\u{1}DATA_TYPE_FLOAT64\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DATA_TYPE_UNSPECIFIED\0\u{1}DATA_TYPE_FLOAT32\0\u{1}DATA_TYPE_UINT8\0\u{1}DATA_TYPE_INT8\0\u{2}\u{3}DATA_TYPE_INT32\0\u{1}DATA_TYPE_INT64\0\u{1}DATA_TYPE_STRING\0\u{1}DATA_TYPE_BOOL\0\u{1}DATA_TYPE_FLOAT16\0\u{1}DATA_TYPE_FLOAT64\0")
 }
 
 nonisolated extension Zserve_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Tensor"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dtype\0\u{1}shape\0\u{3}raw_data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dtype\0\u{1}shape\0\u{3}raw_data\0\u{3}string_data\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -148,6 +158,7 @@ nonisolated extension Zserve_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 2: try { try decoder.decodeSingularEnumField(value: &self.dtype) }()
       case 3: try { try decoder.decodeRepeatedInt64Field(value: &self.shape) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.rawData) }()
+      case 5: try { try decoder.decodeRepeatedBytesField(value: &self.stringData) }()
       default: break
       }
     }
@@ -166,6 +177,9 @@ nonisolated extension Zserve_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.rawData.isEmpty {
       try visitor.visitSingularBytesField(value: self.rawData, fieldNumber: 4)
     }
+    if !self.stringData.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.stringData, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -174,6 +188,7 @@ nonisolated extension Zserve_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.dtype != rhs.dtype {return false}
     if lhs.shape != rhs.shape {return false}
     if lhs.rawData != rhs.rawData {return false}
+    if lhs.stringData != rhs.stringData {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,8 +11,8 @@ final class PredictHandler {
     /// A decoded request whose inputs passed every check, ready to run. A class: a batch passes it around several
     /// times, and a copy of a struct this size would retain every field.
     final class Prepared {
-        /// One input: element type, shape and where its bytes lie in `payload`.
-        typealias Input = (elementType: ElementType, shape: [Int], data: Range<Int>)
+        /// One input: element type, shape and where its bytes lie in `payload`, or a string tensor's elements.
+        typealias Input = (elementType: ElementType, shape: [Int], data: Range<Int>, strings: [String])
 
         let request: WirePredictRequest
         /// The encoded request; the inputs' bytes are ranges of it.
@@ -189,13 +189,19 @@ final class PredictHandler {
                     throw ServingError(.invalidArgument, "input '\(tensor.name)' is given more than once")
                 }
                 let (elementType, shape) = try TensorCodec.header(of: tensor)
+                try TensorCodec.checkFields(of: tensor)
                 do {
-                    try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: tensor.data.count)
+                    if elementType == .string {
+                        try model.inputs[position].validate(elementType: elementType, shape: shape, stringCount: tensor.strings.count)
+                    } else {
+                        try model.inputs[position].validate(elementType: elementType, shape: shape, byteCount: tensor.data.count)
+                    }
                 } catch {
                     throw Self.servingError(error)
                 }
                 try limits.check(input: tensor.name, shape: shape)
-                inputs[position] = (elementType, shape, tensor.data)
+                let strings = try TensorCodec.strings(of: tensor, in: incoming.payload)
+                inputs[position] = (elementType, shape, tensor.data, strings)
             }
             if let missing = inputs.firstIndex(where: { $0 == nil }) {
                 throw ServingError(.invalidArgument, "input '\(model.inputs[missing].name)' is missing")
@@ -222,17 +228,14 @@ final class PredictHandler {
         do throws(ServingError) {
             let session = session(for: prepared.servable)
             for (position, input) in prepared.inputs.enumerated() {
-                try setInput(session, position, input.elementType, input.shape, [(prepared.payload, input.data)])
+                try setInput(session, position, input.elementType, input.shape, [(prepared.payload, input.data, input.strings)])
             }
             let results = try runSession(session, prepared.servable, requests: 1)
             let names = prepared.servable.model.outputs
             // `results` keeps the outputs' memory alive until the reply is encoded.
             return withExtendedLifetime(results) {
                 [reply(prepared, outputs: prepared.outputs.map { position in
-                    let tensor = results[position]
-                    return WirePredictResponse.Output(
-                        name: names[position].name, dtype: TensorCodec.wireType(tensor.elementType), shape: tensor.shape,
-                        bytes: tensor.bytes)
+                    TensorCodec.output(results[position], name: names[position].name)
                 })]
             }
         } catch {
@@ -252,21 +255,22 @@ final class PredictHandler {
         let session = session(for: first.servable)
         for (position, input) in first.inputs.enumerated() {
             let shape = [total] + input.shape.dropFirst()
-            try setInput(session, position, input.elementType, shape, group.map { ($0.payload, $0.inputs[position].data) })
+            try setInput(
+                session, position, input.elementType, shape,
+                group.map { ($0.payload, $0.inputs[position].data, $0.inputs[position].strings) })
         }
         let results = try runSession(session, first.servable, requests: group.count)
         var perRequest = [[WirePredictResponse.Output]](repeating: [], count: group.count)
         for position in first.outputs {
             let output = results[position]
             guard output.shape.first == total else { throw ServingError(.internal, "output rows do not follow input rows") }
-            let rowBytes = total == 0 ? 0 : output.byteCount / total
-            let dtype = TensorCodec.wireType(output.elementType)
+            let rowElements = total == 0 ? 0 : output.count / total
             var offset = 0
             for (index, count) in rows.enumerated() {
                 // `results` keeps the output alive until the replies below are encoded.
-                let bytes = UnsafeRawBufferPointer(rebasing: output.bytes[(offset * rowBytes)..<((offset + count) * rowBytes)])
-                perRequest[index].append(WirePredictResponse.Output(
-                    name: model.outputs[position].name, dtype: dtype, shape: [count] + output.shape.dropFirst(), bytes: bytes))
+                perRequest[index].append(TensorCodec.output(
+                    output, name: model.outputs[position].name, elements: (offset * rowElements)..<((offset + count) * rowElements),
+                    shape: [count] + output.shape.dropFirst()))
                 offset += count
             }
         }
@@ -280,11 +284,20 @@ final class PredictHandler {
         return Reply(status: .with { $0.code = .ok; $0.requestID = prepared.request.id }, response: response)
     }
 
-    /// Copies `parts` (byte ranges of payloads, concatenated) into the session's input `position`.
+    /// Copies `parts` (byte ranges of payloads, or strings, concatenated) into the session's input `position`.
     private func setInput(
         _ session: Session, _ position: Int, _ elementType: ElementType, _ shape: [Int],
-        _ parts: [(payload: ArraySlice<UInt8>, range: Range<Int>)]
+        _ parts: [(payload: ArraySlice<UInt8>, range: Range<Int>, strings: [String])]
     ) throws(ServingError) {
+        if elementType == .string {
+            let strings = parts.count == 1 ? parts[0].strings : parts.flatMap(\.strings)
+            do {
+                try session.setInput(position, Tensor(strings: strings, shape: shape))
+            } catch {
+                throw Self.servingError(error)
+            }
+            return
+        }
         let byteCount = parts.reduce(0) { $0 + $1.range.count }
         do {
             try session.setInput(position, elementType: elementType, shape: shape, byteCount: byteCount) { target in

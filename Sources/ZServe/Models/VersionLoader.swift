@@ -38,15 +38,12 @@ enum VersionLoader {
             guard let tensor = inputs.first(where: { $0.name == spec.name }) else {
                 throw ServingError(.invalidArgument, "warm-up input '\(spec.name)' is missing")
             }
-            let (elementType, shape) = try TensorCodec.header(of: tensor)
-            try tensor.rawData.withUnsafeBytes {
-                try session.setInput(position, elementType: elementType, shape: shape, copying: $0)
-            }
+            try session.setInput(position, try TensorCodec.tensor(from: tensor))
         }
         _ = try session.run()
     }
 
-    /// Inputs of ones for every model input (zeros could divide by zero).
+    /// Inputs of ones for every model input (zeros could divide by zero); empty strings for string inputs.
     static func generatedInputs(for model: Model) throws -> [Zserve_V1_Tensor] {
         try model.inputs.map { spec in
             let shape = (spec.shape ?? []).map { $0 ?? 1 }
@@ -55,7 +52,11 @@ enum VersionLoader {
                 $0.name = spec.name
                 $0.dtype = TensorCodec.dataType(spec.elementType)
                 $0.shape = shape.map(Int64.init)
-                $0.rawData = Data(repeatElement(spec.elementType.oneBytes, count: shape.elementCount).joined())
+                if spec.elementType == .string {
+                    $0.stringData = Array(repeating: Data(), count: shape.elementCount)
+                } else {
+                    $0.rawData = Data(repeatElement(spec.elementType.oneBytes, count: shape.elementCount).joined())
+                }
             }
         }
     }

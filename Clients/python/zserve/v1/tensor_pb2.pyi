@@ -15,6 +15,7 @@ class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATA_TYPE_INT8: _ClassVar[DataType]
     DATA_TYPE_INT32: _ClassVar[DataType]
     DATA_TYPE_INT64: _ClassVar[DataType]
+    DATA_TYPE_STRING: _ClassVar[DataType]
     DATA_TYPE_BOOL: _ClassVar[DataType]
     DATA_TYPE_FLOAT16: _ClassVar[DataType]
     DATA_TYPE_FLOAT64: _ClassVar[DataType]
@@ -24,21 +25,24 @@ DATA_TYPE_UINT8: DataType
 DATA_TYPE_INT8: DataType
 DATA_TYPE_INT32: DataType
 DATA_TYPE_INT64: DataType
+DATA_TYPE_STRING: DataType
 DATA_TYPE_BOOL: DataType
 DATA_TYPE_FLOAT16: DataType
 DATA_TYPE_FLOAT64: DataType
 
 class Tensor(_message.Message):
-    __slots__ = ("name", "dtype", "shape", "raw_data")
+    __slots__ = ("name", "dtype", "shape", "raw_data", "string_data")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     RAW_DATA_FIELD_NUMBER: _ClassVar[int]
+    STRING_DATA_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: DataType
     shape: _containers.RepeatedScalarFieldContainer[int]
     raw_data: bytes
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., raw_data: _Optional[bytes] = ...) -> None: ...
+    string_data: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., raw_data: _Optional[bytes] = ..., string_data: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class TensorSpec(_message.Message):
     __slots__ = ("name", "dtype", "shape")

@@ -1,8 +1,11 @@
-/// OneHotEncoder (ai.onnx.ml) over integer categories (`cats_int64s`): x of shape S → float32 of shape S + [n],
-/// 1 at the category's position. Float inputs are cast to int64 first, as onnxruntime does. A value that is no
-/// category gives a zero row, or an invalid input when `zeros` is 0.
+/// OneHotEncoder (ai.onnx.ml) over integer categories (`cats_int64s`) or string categories (`cats_strings`): x of
+/// shape S → float32 of shape S + [n], 1 at the category's position. Float inputs to integer categories are cast to
+/// int64 first, as onnxruntime does. A value that is no category gives a zero row, or an invalid input when `zeros`
+/// is 0.
 struct OneHotEncoderKernel: Kernel {
     let position: [Int64: Int]
+    /// The string categories' columns, when the categories are strings.
+    let stringPosition: LabelKeys?
     /// Column of category `lowest + i` (−1 when none), when the categories span a small range: the lookup then
     /// needs no hashing.
     let table: [Int32]
@@ -14,20 +17,19 @@ struct OneHotEncoderKernel: Kernel {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        if let strings = try a.strings("cats_strings"), !strings.isEmpty {
-            throw InferenceError.unsupported([
-                "\(node.label) over string categories (cats_strings): ZServe inputs are numeric tensors; encode the "
-                    + "categories as integers before export (e.g. OrdinalEncoder in the pipeline)",
-            ])
-        }
+        let strings = try a.strings("cats_strings") ?? []
         let categories = try a.ints("cats_int64s") ?? []
-        guard !categories.isEmpty else { throw InferenceError.invalidModel("\(node.label) has no categories") }
+        guard strings.isEmpty || categories.isEmpty else {
+            throw InferenceError.invalidModel("\(node.label) has both string and integer categories")
+        }
+        stringPosition = strings.isEmpty ? nil : LabelKeys(strings: strings)
+        guard !categories.isEmpty || !strings.isEmpty else { throw InferenceError.invalidModel("\(node.label) has no categories") }
         var position: [Int64: Int] = [:]
         for (i, c) in categories.enumerated() where position[Int64(c)] == nil { position[Int64(c)] = i }
         self.position = position
-        count = categories.count
-        let (low, high) = (categories.min()!, categories.max()!)
-        if high - low < 4096 {
+        count = max(categories.count, strings.count)
+        let (low, high) = (categories.min() ?? 0, categories.max() ?? 0)
+        if !categories.isEmpty && high - low < 4096 {
             var table = [Int32](repeating: -1, count: high - low + 1)
             for (value, column) in position { table[Int(value) - low] = Int32(column) }
             self.table = table
@@ -41,11 +43,24 @@ struct OneHotEncoderKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
+        let y = try io.output(0, .float32, x.shape + [count]).mutableElements(as: Float.self)
+        y.update(repeating: 0)
+        if let stringPosition {
+            guard let columns = stringPosition.positions(of: x) else {
+                throw InferenceError.invalidInput("\(label) takes string categories, got \(x.elementType)")
+            }
+            for (i, column) in columns.enumerated() {
+                if let column {
+                    y[i * count + column] = 1
+                } else if !zerosAllowed {
+                    throw InferenceError.invalidInput("\(label): '\(x.strings[i].prefix(40))' is not one of the categories (zeros = 0)")
+                }
+            }
+            return
+        }
         guard [.int64, .int32, .float32, .float64].contains(x.elementType) else {
             throw InferenceError.invalidInput("\(label) takes integer or float categories, got \(x.elementType)")
         }
-        let y = try io.output(0, .float32, x.shape + [count]).mutableElements(as: Float.self)
-        y.update(repeating: 0)
         for i in 0..<x.count {
             let value: Int64
             switch x.elementType {
@@ -78,114 +93,100 @@ struct OneHotEncoderKernel: Kernel {
     }
 }
 
-/// LabelEncoder (ai.onnx.ml) between numbers: int64 → int64 / float32 and float32 → int64 / float32 (keys and values
-/// as `keys_int64s` / `keys_floats` / `values_*` or, from opset 4, `keys_tensor` / `values_tensor`); keys not in the
-/// map take the default. String keys or values are refused at load (ZServe tensors are numeric).
+/// LabelEncoder (ai.onnx.ml): keys of int64, float32 or string mapped to values of int64, float32 or string
+/// (`keys_int64s` / `keys_floats` / `keys_strings` / `values_*`, or from opset 4 `keys_tensor` / `values_tensor`);
+/// keys not in the map take the default (`default_int64` −1, `default_float` −0.0, `default_string` "_Unused", or
+/// `default_tensor`).
 struct LabelEncoderKernel: Kernel {
-    enum Keys { case ints([Int64: Int]), floats([Float], [Int]) }
-    let keys: Keys
-    let intValues: [Int64]?
-    let floatValues: [Float]?
-    let defaultInt: Int64
-    let defaultFloat: Float
-    let label: String
+    let map: LabelMap
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        for name in ["keys_strings", "values_strings", "default_string"] where a.has(name) {
-            throw InferenceError.unsupported([
-                "\(node.label) with strings (\(name)): ZServe tensors are numeric; map the labels to integers before export",
-            ])
-        }
-        var keyInts = try a.ints("keys_int64s").map { $0.map(Int64.init) }
-        var keyFloats = try a.floats("keys_floats")
-        var valueInts = try a.ints("values_int64s").map { $0.map(Int64.init) }
-        var valueFloats = try a.floats("values_floats")
-        var defaultInt = Int64(try a.int("default_int64", default: -1))
-        var defaultFloat = try a.float("default_float", default: -0.0)
-        if let keyTensor = try a.tensor("keys_tensor") {
-            switch keyTensor.elementType {
-            case .int64: keyInts = keyTensor.array(of: Int64.self)
-            case .float32: keyFloats = keyTensor.array(of: Float.self)
-            default: throw InferenceError.unsupported(["\(node.label) keys_tensor of \(keyTensor.elementType)"])
+        let label = node.label
+        // Each kind of keys given, with its length.
+        var keys: [(LabelKeys, Int)] = []
+        if let ints = try a.ints("keys_int64s") { keys.append((LabelKeys(ints: ints.map(Int64.init)), ints.count)) }
+        if let floats = try a.floats("keys_floats") { keys.append((LabelKeys(floats: floats), floats.count)) }
+        if let strings = try a.strings("keys_strings") { keys.append((LabelKeys(strings: strings), strings.count)) }
+        if let tensor = try a.tensor("keys_tensor") {
+            switch tensor.elementType {
+            case .int64: keys.append((LabelKeys(ints: tensor.array(of: Int64.self)), tensor.count))
+            case .float32: keys.append((LabelKeys(floats: tensor.array(of: Float.self)), tensor.count))
+            case .string: keys.append((LabelKeys(strings: Array(tensor.strings)), tensor.count))
+            default: throw InferenceError.unsupported(["\(label) keys_tensor of \(tensor.elementType)"])
             }
         }
-        if let valueTensor = try a.tensor("values_tensor") {
-            switch valueTensor.elementType {
-            case .int64: valueInts = valueTensor.array(of: Int64.self)
-            case .float32: valueFloats = valueTensor.array(of: Float.self)
-            default: throw InferenceError.unsupported(["\(node.label) values_tensor of \(valueTensor.elementType)"])
+        let defaultTensor = try a.tensor("default_tensor")
+        if let defaultTensor, defaultTensor.count != 1 {
+            throw InferenceError.invalidModel("\(label): default_tensor must hold one value")
+        }
+        let defaultInt = Int64(try a.int("default_int64", default: -1))
+        let defaultFloat = try a.float("default_float", default: -0.0)
+        let defaultString = try a.string("default_string") ?? "_Unused"
+        var values: [LabelValues] = []
+        if let ints = try a.ints("values_int64s") { values.append(.ints(ints.map(Int64.init), missing: defaultInt)) }
+        if let floats = try a.floats("values_floats") { values.append(.floats(floats, missing: defaultFloat)) }
+        if let strings = try a.strings("values_strings") { values.append(.strings(strings, missing: defaultString)) }
+        if let tensor = try a.tensor("values_tensor") {
+            if let defaultTensor, defaultTensor.elementType != tensor.elementType {
+                throw InferenceError.invalidModel("\(label): default_tensor and values_tensor differ in type")
+            }
+            switch tensor.elementType {
+            case .int64:
+                values.append(.ints(tensor.array(of: Int64.self), missing: defaultTensor?.array(of: Int64.self)[0] ?? defaultInt))
+            case .float32:
+                values.append(.floats(tensor.array(of: Float.self), missing: defaultTensor?.array(of: Float.self)[0] ?? defaultFloat))
+            case .string:
+                values.append(.strings(Array(tensor.strings), missing: defaultTensor?.strings[0] ?? defaultString))
+            default: throw InferenceError.unsupported(["\(label) values_tensor of \(tensor.elementType)"])
             }
         }
-        if let defaultTensor = try a.tensor("default_tensor") {
-            switch defaultTensor.elementType {
-            case .int64 where defaultTensor.count == 1: defaultInt = defaultTensor.array(of: Int64.self)[0]
-            case .float32 where defaultTensor.count == 1: defaultFloat = defaultTensor.array(of: Float.self)[0]
-            default: throw InferenceError.unsupported(["\(node.label) default_tensor of \(defaultTensor.elementType)"])
-            }
+        guard keys.count == 1, values.count == 1 else {
+            throw InferenceError.invalidModel("\(label) needs one kind of keys and one kind of values")
         }
-        guard (keyInts == nil) != (keyFloats == nil), (valueInts == nil) != (valueFloats == nil) else {
-            throw InferenceError.invalidModel("\(node.label) needs one kind of keys and one kind of values")
+        guard keys[0].1 == values[0].count else {
+            throw InferenceError.invalidModel("\(label): keys and values differ in length")
         }
-        let count = keyInts?.count ?? keyFloats!.count
-        guard count == valueInts?.count ?? valueFloats!.count else {
-            throw InferenceError.invalidModel("\(node.label): keys and values differ in length")
-        }
-        if let keyInts {
-            var map: [Int64: Int] = [:]
-            for (i, k) in keyInts.enumerated() where map[k] == nil { map[k] = i }
-            keys = .ints(map)
-        } else {
-            // Sorted keys with their value positions, looked up by binary search (NaN keys match NaN).
-            let order = keyFloats!.indices.sorted { Self.before(keyFloats![$0], keyFloats![$1]) }
-            keys = .floats(order.map { keyFloats![$0] }, order)
-        }
-        intValues = valueInts
-        floatValues = valueFloats
-        self.defaultInt = defaultInt
-        self.defaultFloat = defaultFloat
-        label = node.label
+        map = LabelMap(keys: keys[0].0, values: values[0], label: label)
     }
 
-    /// Total order with NaN last.
-    private static func before(_ a: Float, _ b: Float) -> Bool {
-        if a.isNaN { return false }
-        if b.isNaN { return true }
-        return a < b
+    func run(_ io: NodeIO) throws {
+        try map.run(io)
     }
+}
 
-    private func lookup(_ key: Float, _ sorted: [Float], _ positions: [Int]) -> Int? {
-        var (low, high) = (0, sorted.count)
-        while low < high {
-            let mid = (low + high) / 2
-            if Self.before(sorted[mid], key) { low = mid + 1 } else { high = mid }
+/// CategoryMapper (ai.onnx.ml): strings to int64 and int64 to strings through the pairs (`cats_strings[i]`,
+/// `cats_int64s[i]`); the direction is the input's type. Unmapped values become `default_int64` (−1) or
+/// `default_string` ("_Unused").
+struct CategoryMapperKernel: Kernel {
+    let toIntegers: LabelMap
+    let toStrings: LabelMap
+
+    init(_ node: NodeDefinition) throws {
+        try node.expectInputs(1)
+        let a = node.attributes
+        let strings = try a.strings("cats_strings") ?? []
+        let ints = (try a.ints("cats_int64s") ?? []).map(Int64.init)
+        guard strings.count == ints.count else {
+            throw InferenceError.invalidModel("\(node.label): cats_strings and cats_int64s differ in length")
         }
-        guard low < sorted.count, sorted[low] == key || (sorted[low].isNaN && key.isNaN) else { return nil }
-        return positions[low]
+        toIntegers = LabelMap(
+            keys: LabelKeys(strings: strings),
+            values: .ints(ints, missing: Int64(try a.int("default_int64", default: -1))), label: node.label)
+        toStrings = LabelMap(
+            keys: LabelKeys(ints: ints),
+            values: .strings(strings, missing: try a.string("default_string") ?? "_Unused"), label: node.label)
     }
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        var positions: [Int?]
-        switch (keys, x.elementType) {
-        case (.ints(let map), .int64): positions = x.elements(as: Int64.self).map { map[$0] }
-        case (.floats(let sorted, let order), .float32): positions = x.elements(as: Float.self).map { lookup($0, sorted, order) }
-        default: throw InferenceError.invalidInput("\(label) does not take \(x.elementType) keys")
-        }
-        if let intValues {
-            let y = try io.output(0, .int64, x.shape).mutableElements(as: Int64.self)
-            for i in positions.indices { y[i] = positions[i].map { intValues[$0] } ?? defaultInt }
-        } else if let floatValues {
-            let y = try io.output(0, .float32, x.shape).mutableElements(as: Float.self)
-            for i in positions.indices { y[i] = positions[i].map { floatValues[$0] } ?? defaultFloat }
-        }
-        positions.removeAll()
+        try (x.elementType == .string ? toIntegers : toStrings).run(io)
     }
 }
 
 /// ArrayFeatureExtractor (ai.onnx.ml): the elements of X's last axis at the int64 indices Y; [..., C] → [..., len(Y)]
-/// (a 1-D X gives [1, len(Y)]). Any element type.
+/// (a 1-D X gives [1, len(Y)]). Any element type, strings included.
 struct ArrayFeatureExtractorKernel: Kernel {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2)
@@ -204,13 +205,14 @@ struct ArrayFeatureExtractorKernel: Kernel {
         }
         let outer = x.rank == 1 ? 1 : x.shape.dropLast().reduce(1, *)
         let shape = x.rank == 1 ? [1, indices.count] : Array(x.shape.dropLast()) + [indices.count]
-        let y = try io.output(0, x.elementType, shape)
+        let y = try io.output(0, x.elementType, shape, writingStrings: true)
         func gather<T>(_: T.Type) {
             let (source, destination) = (x.elements(as: T.self), y.mutableElements(as: T.self))
             for row in 0..<outer {
                 for j in indices.indices { destination[row * indices.count + j] = source[row * columns + indices[j]] }
             }
         }
+        if x.elementType == .string { return gather(String.self) }
         switch x.elementType.byteSize {
         case 1: gather(UInt8.self)
         case 2: gather(UInt16.self)

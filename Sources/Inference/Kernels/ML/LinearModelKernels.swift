@@ -56,13 +56,13 @@ struct LinearRegressorKernel: Kernel, HoldsWeights {
     }
 }
 
-/// LinearClassifier (ai.onnx.ml): [N, C] → int64 labels [N] and float32 scores, onnxruntime's rules: with several
+/// LinearClassifier (ai.onnx.ml): [N, C] → int64 or string labels [N] and float32 scores, onnxruntime's rules: with several
 /// classes the label is the first highest raw score and `post_transform` applies to the row; with one coefficient row
 /// the label is the positive one when the score is > 0, and two labels make two score columns [1 − s, s].
 struct LinearClassifierKernel: Kernel, HoldsWeights {
     let coefficients: [Float]
     let intercepts: [Float]
-    let labels: [Int64]
+    let labels: ClassLabels
     let classes: Int
     let transform: ScoreTransform
     let label: String
@@ -70,7 +70,7 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        labels = try ClassLabels.integers(node, attribute: "classlabels_ints")
+        labels = try ClassLabels(node, integers: "classlabels_ints")
         coefficients = try a.floats("coefficients") ?? []
         intercepts = try a.floats("intercepts") ?? []
         _ = try a.int("multi_class", default: 0)  // onnxruntime ignores it too: scores are per class either way
@@ -91,7 +91,7 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
         let rows = try FeatureRows(try io.requiredInput(0), label: label)
         let twoColumns = classes == 1 && labels.count == 2
         let columns = twoColumns ? 2 : classes
-        let labelOut = try io.output(0, .int64, [rows.rows]).mutableElements(as: Int64.self)
+        let labelOut = try labels.output(io, 0, rows: rows.rows)
         let scores = try io.output(1, .float32, [rows.rows, columns]).mutableElements(as: Float.self)
         let raw = try io.scratch(floats: rows.rows * classes)
         try linearScores(rows, coefficients: coefficients, intercepts: intercepts, targets: classes, into: raw, label: label)
@@ -99,7 +99,7 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
             let row = raw + r * classes
             if classes == 1 {
                 let s = row[0]
-                labelOut[r] = s > 0 ? (labels.count == 2 ? labels[1] : 1) : (labels.count == 2 ? labels[0] : 0)
+                labelOut.set(r, s > 0 ? (labels.count == 2 ? labels[1] : 1) : (labels.count == 2 ? labels[0] : 0))
                 if transform == .probit {
                     scores[r * columns] = ScoreTransform.probit(s)
                     if twoColumns { scores[r * columns + 1] = 0 }
@@ -113,7 +113,7 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
             }
             var best = 0
             for k in 1..<classes where row[k] > row[best] { best = k }
-            labelOut[r] = labels[best]
+            labelOut.set(r, labels[best])
             let out = UnsafeMutableBufferPointer(rebasing: scores[(r * classes)..<((r + 1) * classes)])
             for k in 0..<classes { out[k] = row[k] }
             transform.apply(out)

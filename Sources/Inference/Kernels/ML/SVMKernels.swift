@@ -132,7 +132,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
     let rho: [Float]
     let probA: [Float]
     let probB: [Float]
-    let labels: [Int64]
+    let labels: ClassLabels
     let transform: ScoreTransform
     let weightsArePositive: Bool
     let label: String
@@ -144,7 +144,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
         try node.expectInputs(1)
         let a = node.attributes
         label = node.label
-        labels = try ClassLabels.integers(node, attribute: "classlabels_ints")
+        labels = try ClassLabels(node, integers: "classlabels_ints")
         coefficients = try a.floats("coefficients") ?? []
         supportVectors = try a.floats("support_vectors") ?? []
         vectorsPerClass = try a.ints("vectors_per_class") ?? []
@@ -191,7 +191,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
         let pairs = classCount * (classCount - 1) / 2
         let probabilities = isSVC && !probA.isEmpty
         let columns = isSVC && !probabilities ? (classCount > 2 ? pairs : 2) : classCount
-        let labelOut = try io.output(0, .int64, [rows.rows]).mutableElements(as: Int64.self)
+        let labelOut = try labels.output(io, 0, rows: rows.rows)
         let scores = try io.output(1, .float32, [rows.rows, columns]).mutableElements(as: Float.self)
         let parts = Parallelism.parts(rows.rows, grain: 8)
         // Per part: kernel values, pairwise scores, votes, the pairwise probability matrix, Q, Qp.
@@ -202,7 +202,7 @@ struct SVMClassifierKernel: Kernel, HoldsWeights {
                 let work = scratch + part * perPart
                 for r in range {
                     let out = UnsafeMutableBufferPointer(start: scores.baseAddress! + r * columns, count: columns)
-                    labelOut[r] = classify(x + r * features, features, work, pairs, probabilities, out)
+                    labelOut.set(r, classify(x + r * features, features, work, pairs, probabilities, out))
                 }
             }
         }

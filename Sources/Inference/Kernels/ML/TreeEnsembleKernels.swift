@@ -130,15 +130,12 @@ private func writeRows(
     }
 }
 
-/// TreeEnsembleClassifier (ai.onnx.ml opsets 1–3): [N, F] features → int64 labels [N] and float32 scores
-/// [N, classes], with onnxruntime's rules for two classes (one class's weights standing for both, the second score
-/// made as 1 − p or −s).
-///
-/// Class labels must be integers (`classlabels_int64s`): string labels would need a string output tensor, which
-/// this runtime does not have; such a model is refused at load, saying how to export integer labels.
+/// TreeEnsembleClassifier (ai.onnx.ml opsets 1–3): [N, F] features → int64 (`classlabels_int64s`) or string
+/// (`classlabels_strings`) labels [N] and float32 scores [N, classes], with onnxruntime's rules for two classes (one
+/// class's weights standing for both, the second score made as 1 − p or −s).
 struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
     let scorer: TreeEnsembleScorer
-    let labels: [Int64]
+    let labels: ClassLabels
     let baseValues: [Double]
     let transform: ScoreTransform
     let finish: ClassifierFinish
@@ -146,7 +143,7 @@ struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(1)
         let a = node.attributes
-        let labels = try ClassLabels.integers(node, attribute: "classlabels_int64s")
+        let labels = try ClassLabels(node, integers: "classlabels_int64s")
         guard labels.count >= 2 else {
             throw InferenceError.unsupported(["\(node.label) with fewer than two class labels"])
         }
@@ -158,7 +155,7 @@ struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
         let classIDs = Set(try a.ints("class_ids") ?? [])
         let weights = try a.doubles("class_weights") ?? []
         finish = ClassifierFinish(
-            labels: labels, baseValues: baseValues, transform: transform,
+            labels: labels.values, baseValues: baseValues, transform: transform,
             singleClassWeights: classIDs.count == 1, weightsArePositive: weights.allSatisfy { $0 >= 0 })
     }
 
@@ -168,12 +165,12 @@ struct TreeEnsembleClassifierKernel: Kernel, HoldsWeights {
         let x = try io.requiredInput(0)
         let scores = try scorer.score(x, io)
         let classes = labels.count
-        let labelOut = try io.output(0, .int64, [scores.rows]).mutableElements(as: Int64.self)
+        let labelOut = try labels.output(io, 0, rows: scores.rows)
         let scoreOut = try io.output(1, .float32, [scores.rows, classes]).mutableElements(as: Float.self)
         for row in 0..<scores.rows {
-            labelOut[row] = finish.finish(
+            labelOut.set(row, finish.finish(
                 scores.values + row * classes, scores.written + row * classes,
-                into: UnsafeMutableBufferPointer(rebasing: scoreOut[(row * classes)..<((row + 1) * classes)]))
+                into: UnsafeMutableBufferPointer(rebasing: scoreOut[(row * classes)..<((row + 1) * classes)])))
         }
     }
 }

@@ -1,0 +1,110 @@
+/// Element types followed through the graph at load, so that a float16 or string value reaching a kernel that does
+/// not take it is refused at load (naming the node and the input) rather than at the first request.
+///
+/// Element types are known for graph inputs, initializers and constants, and carried through each node by a small
+/// rule set (most operators give input 0's type; Shape, Size and ArgMax give int64; comparisons bool; Cast its
+/// target; the `ai.onnx.ml` encoders and classifiers what their attributes say). A value whose type is not known is
+/// not checked, so the flow only ever refuses what would fail at run time. This is not a full type inference: only
+/// float16 and string are checked, the two element types most kernels lack. (A kernel that is reached by a string
+/// anyway cannot harm memory: `NodeIO.output` refuses string outputs to kernels that do not ask for them.)
+struct ElementTypeFlow {
+    /// Operators whose kernels take float16 inputs: layout and indexing (element bytes moved, never computed on),
+    /// casts, and the element-wise arithmetic that is generic over floating-point types.
+    static let float16Capable: Set<String> = [
+        "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
+        "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Dropout", "Split", "Pad",
+        "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Compress", "ReverseSequence", "CenterCropPad", "OneHot",
+        "NonZero", "Shape", "Size", "Cast", "CastLike", "Constant",
+        "ConstantOfShape", "EyeLike", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
+        // Control flow moves values in and out of its subgraphs, whose nodes are checked in their own flow.
+        "If", "Loop", "Scan",
+    ]
+
+    /// Default-domain operators whose kernels take string inputs: views, casts, comparison, the indexing that
+    /// classic-ML exports use, the string operators, and control flow.
+    static let stringCapable: Set<String> = [
+        "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Size", "Cast", "CastLike", "Constant",
+        "Equal", "Where", "Concat", "Gather", "StringNormalizer", "RegexFullMatch", "StringConcat", "StringSplit",
+        "If", "Loop", "Scan",
+    ]
+
+    /// `ai.onnx.ml` operators whose kernels take string inputs.
+    static let mlStringCapable: Set<String> = ["LabelEncoder", "OneHotEncoder", "CategoryMapper", "ArrayFeatureExtractor"]
+
+    /// Operators whose output 0 is int64 or bool whatever their inputs.
+    static let int64Outputs: Set<String> = ["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "SequenceLength"]
+    static let boolOutputs: Set<String> = [
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf",
+        "OptionalHasElement", "RegexFullMatch",
+    ]
+
+    private var types: [Int: ElementType] = [:]
+
+    /// Records the type of value `index` (a graph input, an initializer or a folded constant).
+    mutating func set(_ index: Int, _ type: ElementType) {
+        types[index] = type
+    }
+
+    /// The recorded type of value `index`, if known.
+    func type(of index: Int) -> ElementType? {
+        types[index]
+    }
+
+    /// Checks one node's inputs and records its outputs' types; returns the problem to report, if any.
+    /// `outputTypes`, when given, are the outputs' types as the node's kernel knows them (a control-flow node's, from
+    /// its subgraphs' declared outputs). `isML` says the node is in the `ai.onnx.ml` domain.
+    mutating func visit(
+        opType: String, isML: Bool = false, label: String, inputs: [Int], inputNames: [String], outputs: [Int],
+        attributes: NodeAttributes, outputTypes: [ElementType?]? = nil
+    ) -> String? {
+        let inputTypes = inputs.map { $0 >= 0 ? types[$0] : nil }
+        let takesStrings = isML ? Self.mlStringCapable.contains(opType) : Self.stringCapable.contains(opType)
+        if !takesStrings, let position = inputTypes.firstIndex(of: .string) {
+            return "\(label): string input '\(inputNames[position])' (\(opType) does not take string tensors here)"
+        }
+        // float16 into ai.onnx.ml kernels is reported by the kernels themselves, at run time.
+        if !isML, !Self.float16Capable.contains(opType), let position = inputTypes.firstIndex(of: .float16) {
+            return "\(label): float16 input '\(inputNames[position])' (this runtime computes \(opType) in float32 or float64 only)"
+        }
+        let produced = outputTypes
+            ?? (isML ? Self.mlOutputTypes(opType, inputTypes, attributes) : Self.outputTypes(opType, inputTypes, attributes))
+        for (index, type) in zip(outputs, produced) { if let type { types[index] = type } }
+        return nil
+    }
+
+    /// What a default-domain node gives: output 0 by the rules above, and a second output where a string
+    /// operator has one.
+    private static func outputTypes(_ opType: String, _ inputTypes: [ElementType?], _ attributes: NodeAttributes) -> [ElementType?] {
+        let first = inputTypes.first ?? nil
+        if int64Outputs.contains(opType) { return [.int64] }
+        if boolOutputs.contains(opType) { return [.bool] }
+        switch opType {
+        case "Cast": return [attributes.peekInt("to").flatMap { ElementType(rawValue: Int32(clamping: $0)) }]
+        case "CastLike", "Where": return [inputTypes.count > 1 ? inputTypes[1] : nil]
+        case "OneHot": return [inputTypes.count > 2 ? inputTypes[2] : nil]
+        case "EyeLike": return [attributes.peekInt("dtype").flatMap { ElementType(rawValue: Int32(clamping: $0)) } ?? first]
+        case "ConstantOfShape", "Constant": return [nil]
+        case "StringNormalizer", "StringConcat": return [.string]
+        case "StringSplit": return [.string, .int64]
+        default: return [first]
+        }
+    }
+
+    /// What an `ai.onnx.ml` node gives, where it matters for strings: encoders by their attributes, classifiers a
+    /// label (string or int64) and float32 scores; nil (unknown) elsewhere.
+    private static func mlOutputTypes(_ opType: String, _ inputTypes: [ElementType?], _ attributes: NodeAttributes) -> [ElementType?] {
+        switch opType {
+        case "ArrayFeatureExtractor": return [inputTypes.first ?? nil]
+        case "CategoryMapper": return [(inputTypes.first ?? nil).map { $0 == .string ? .int64 : .string }]
+        case "OneHotEncoder": return [.float32]
+        case "LabelEncoder":
+            if attributes.has("values_strings") { return [.string] }
+            if attributes.has("values_int64s") { return [.int64] }
+            if attributes.has("values_floats") { return [.float32] }
+            return [nil]
+        case "TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier":
+            return [attributes.has("classlabels_strings") ? .string : .int64, .float32]
+        default: return [nil]
+        }
+    }
+}
