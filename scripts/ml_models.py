@@ -415,6 +415,126 @@ def ml_feature_vectorizer(rng):
                           [("y", FLOAT, ["N", 6])], {"a": a, "b": b}, inputdimensions=[2, 4])
 
 
+# String tensors: encoders and mappers over strings, string class labels, the string operators
+
+STRING = TensorProto.STRING
+CHANNELS = np.array(["web", "app", "store", "marketplace", "phone"], dtype=object)
+
+
+def string_column(rng, rows: int, values=CHANNELS) -> np.ndarray:
+    """Strings drawn from `values` (and one value no category lists, for the unknown-key routes)."""
+    pool = np.concatenate([values, np.array(["unknown-ä"], dtype=object)])
+    return rng.choice(pool, rows).astype(object)
+
+
+@ml_register
+def ml_label_encoder_string_to_int(rng):
+    x = string_column(rng, 12)
+    return single_ml_node("LabelEncoder", [("x", STRING, ["N"])], [("y", INT64, ["N"])], {"x": x}, ml_opset=2,
+                          keys_strings=["web", "app", "store"], values_int64s=[3, 5, 7], default_int64=-4)
+
+
+@ml_register
+def ml_label_encoder_int_to_string(rng):
+    x = rng.integers(0, 6, (3, 4)).astype(np.int64)
+    return single_ml_node("LabelEncoder", [("x", INT64, ["N", 4])], [("y", STRING, ["N", 4])], {"x": x},
+                          ml_opset=2, keys_int64s=[0, 2, 4], values_strings=["zero", "two", "vier"],
+                          default_string="other")
+
+
+@ml_register
+def ml_label_encoder_string_to_string_tensors(rng):
+    x = string_column(rng, 10)
+    keys = helper.make_tensor("keys", STRING, [3], [b"web", b"app", b"phone"])
+    values = helper.make_tensor("values", STRING, [3], [b"online", b"online", b"call centre"])
+    default = helper.make_tensor("default", STRING, [1], [b"elsewhere"])
+    return single_ml_node("LabelEncoder", [("x", STRING, ["N"])], [("y", STRING, ["N"])], {"x": x}, ml_opset=4,
+                          keys_tensor=keys, values_tensor=values, default_tensor=default)
+
+
+@ml_register
+def ml_category_mapper_to_int(rng):
+    x = string_column(rng, 9).reshape(3, 3)
+    return single_ml_node("CategoryMapper", [("x", STRING, ["N", 3])], [("y", INT64, ["N", 3])], {"x": x},
+                          cats_strings=["web", "app", "store"], cats_int64s=[10, 20, 30], default_int64=99)
+
+
+@ml_register
+def ml_category_mapper_to_string(rng):
+    x = rng.integers(5, 35, (8,)).astype(np.int64) // 10 * 10
+    return single_ml_node("CategoryMapper", [("x", INT64, ["N"])], [("y", STRING, ["N"])], {"x": x},
+                          cats_strings=["web", "app", "store"], cats_int64s=[10, 20, 30], default_string="none")
+
+
+@ml_register
+def ml_one_hot_encoder_strings(rng):
+    x = string_column(rng, 10).reshape(5, 2)
+    return single_ml_node("OneHotEncoder", [("x", STRING, ["N", 2])], [("y", FLOAT, ["N", 2, 4])], {"x": x},
+                          cats_strings=["web", "app", "store", "phone"], zeros=1)
+
+
+@ml_register
+def ml_array_feature_extractor_strings(rng):
+    x = string_column(rng, 12).reshape(3, 4)
+    idx = numpy_helper.from_array(np.array([3, 0], dtype=np.int64), "idx")
+    return single_ml_node("ArrayFeatureExtractor", [("x", STRING, ["N", 4]), ("idx", INT64, [2])],
+                          [("y", STRING, ["N", 2])], {"x": x}, initializers=[idx])
+
+
+@ml_register
+def ml_string_operators(rng):
+    """Normalise, split, rejoin and test strings: Cast, StringNormalizer-free ops of opset 20 in one graph."""
+    words = np.array(["Web.Shop", "app.ios", "store", "Phone.order.now", "", "web.shop"], dtype=object)
+    nodes = [
+        helper.make_node("StringSplit", ["x"], ["parts", "counts"], delimiter=".", maxsplit=1),
+        helper.make_node("StringConcat", ["x", "suffix"], ["tagged"]),
+        helper.make_node("RegexFullMatch", ["x"], ["is_shop"], pattern=r"(?i)[a-z]+\.shop"),
+        helper.make_node("Equal", ["x", "web"], ["is_web"]),
+        helper.make_node("Cast", ["counts"], ["counts_text"], to=STRING),
+        helper.make_node("Where", ["is_web", "x", "suffix"], ["picked"]),
+    ]
+    initializers = [helper.make_tensor("suffix", STRING, [1], [b"|tag"]),
+                    helper.make_tensor("web", STRING, [], [b"web.shop"])]
+    graph = helper.make_graph(
+        nodes, "strings", [helper.make_tensor_value_info("x", STRING, ["N"])],
+        [helper.make_tensor_value_info(name, kind, shape) for name, kind, shape in [
+            ("parts", STRING, ["N", "K"]), ("counts", INT64, ["N"]), ("tagged", STRING, ["N"]),
+            ("is_shop", TensorProto.BOOL, ["N"]), ("counts_text", STRING, ["N"]), ("picked", STRING, ["N"])]],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    return model, {"x": words}
+
+
+@ml_register
+def ml_string_normalizer(rng):
+    x = np.array([["Monday", "TUESDAY", "the", "Wednesday", "The"]], dtype=object)
+    # onnxruntime builds the named locale (default en_US.UTF-8, which these machines lack); C is everywhere.
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], case_change_action="LOWER", is_case_sensitive=0, locale="C",
+                            stopwords=["the", "monday"])
+    graph = helper.make_graph([node], "normalize", [helper.make_tensor_value_info("x", STRING, [1, 5])],
+                              [helper.make_tensor_value_info("y", STRING, [1, None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    return model, {"x": x}
+
+
+@ml_register
+def ml_cast_strings(rng):
+    """Numbers written as strings and strings read as numbers (integers and floats with exact text forms)."""
+    text = np.array(["1.5", "-2", " 7.25", "1e3", "-0.125", "42"], dtype=object)
+    nodes = [helper.make_node("Cast", ["text"], ["as_float"], to=FLOAT),
+             helper.make_node("Cast", ["ids"], ["ids_text"], to=STRING)]
+    graph = helper.make_graph(
+        nodes, "casts", [helper.make_tensor_value_info("text", STRING, ["N"]),
+                         helper.make_tensor_value_info("ids", INT64, ["N"])],
+        [helper.make_tensor_value_info("as_float", FLOAT, ["N"]),
+         helper.make_tensor_value_info("ids_text", STRING, ["N"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    return model, {"text": text, "ids": np.array([0, -3, 17, 123456789012, -1, 9], dtype=np.int64)}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Zoo: models trained with the real libraries and exported with their converters
 
@@ -579,6 +699,61 @@ def zoo_sklearn_pipeline(rng):
     feeds = {"x": features(ZOO_ROWS)}
     check_close("zoo_sklearn_pipeline", ort_run(onx, feeds)[1], model.predict_proba(feeds["x"]))
     LIBRARY_MODELS["zoo_sklearn_pipeline"] = model
+    return onx, feeds
+
+
+@ml_register
+def zoo_sklearn_string_pipeline(rng):
+    """scikit-learn pipeline over a shop's raw categorical columns (sales channel, country, price band, all
+    strings): OneHotEncoder + LogisticRegression with string classes ("browse", "buy", "leave"), exported by
+    skl2onnx with a string input and string labels (scores as a tensor)."""
+    from skl2onnx.common.data_types import StringTensorType
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    countries = np.array(["United Kingdom", "Germany", "France", "EIRE", "Spain", "Netherlands"], dtype=object)
+    bands = np.array(["< 1 £", "1–5 £", "5–20 £", "> 20 £"], dtype=object)
+
+    def columns(rows):
+        return np.stack([rng.choice(CHANNELS, rows), rng.choice(countries, rows), rng.choice(bands, rows)], axis=1)
+
+    x = columns(2000)
+    z = (1.5 * (x[:, 0] == "app") - (x[:, 1] == "EIRE") + 0.8 * (x[:, 2] == "1–5 £") - 0.6 * (x[:, 2] == "> 20 £")
+         + 0.7 * rng.standard_normal(len(x)))
+    y = np.array(["leave", "browse", "buy"], dtype=object)[np.digitize(z, [-0.2, 0.9])]
+    model = Pipeline([("encode", OneHotEncoder(handle_unknown="ignore")),
+                      ("classify", LogisticRegression(max_iter=500))]).fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onx = to_onnx(model, initial_types=[("x", StringTensorType([None, 3]))], target_opset={"": 17, ML: 3},
+                      options={id(model): {"zipmap": False}})
+    feeds = {"x": columns(ZOO_ROWS)}
+    feeds["x"][:3, 1] = "Atlantis"  # a country the encoder never saw: the zero row
+    labels, scores = ort_run(onx, feeds)
+    check_close("zoo_sklearn_string_pipeline", scores, model.predict_proba(feeds["x"]))
+    if list(labels) != list(model.predict(feeds["x"])):
+        raise ValueError("zoo_sklearn_string_pipeline: the exported labels differ from the library's predict")
+    LIBRARY_MODELS["zoo_sklearn_string_pipeline"] = model
+    return onx, feeds
+
+
+@ml_register
+def zoo_sklearn_forest_string_labels(rng):
+    """scikit-learn RandomForestClassifier with string classes ("no", "yes": will the customer buy again), 50 trees
+    of depth ≤ 8, exported by skl2onnx: TreeEnsembleClassifier with classlabels_strings."""
+    from sklearn.ensemble import RandomForestClassifier
+    x = shop_features(rng, 2000, 10)
+    y = np.where(shop_target(x, rng) > 1.0, "yes", "no").astype(object)
+    model = RandomForestClassifier(n_estimators=50, max_depth=8, random_state=1, n_jobs=1).fit(x, y)
+    onx = skl_convert(model, 10)
+    feeds = {"x": shop_features(rng, ZOO_ROWS, 10)}
+    labels, scores = ort_run(onx, feeds)
+    check_close("zoo_sklearn_forest_string_labels", scores, model.predict_proba(feeds["x"]))
+    if list(labels) != list(model.predict(feeds["x"])):
+        raise ValueError("zoo_sklearn_forest_string_labels: the exported labels differ from the library's predict")
+    LIBRARY_MODELS["zoo_sklearn_forest_string_labels"] = model
     return onx, feeds
 
 

@@ -1,4 +1,9 @@
-"""Conversion between numpy arrays and zserve.v1.Tensor (dtype + shape + raw little-endian row-major bytes)."""
+"""Conversion between numpy arrays and zserve.v1.Tensor.
+
+Numeric and bool arrays travel as dtype + shape + raw little-endian row-major bytes; string arrays (numpy ``U``,
+``S`` or ``object`` arrays of ``str``/``bytes``) as DATA_TYPE_STRING with one UTF-8 ``string_data`` entry per
+element, and come back as ``object`` arrays of ``str``.
+"""
 
 import math
 
@@ -20,9 +25,24 @@ _DATA_TYPES = {
 _NUMPY_DTYPES = {data_type: np.dtype("<" + code) for code, data_type in _DATA_TYPES.items()}
 
 
+def _utf8(name: str, value) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise TypeError(f"tensor {name!r}: a string tensor holds str or bytes, not {type(value).__name__}")
+
+
 def to_tensor(name: str, array) -> tensor_pb2.Tensor:
     """Encodes an array as a Tensor; raises TypeError for a dtype the protocol has no DataType for."""
     array = np.asarray(array)
+    if array.dtype.kind in ("U", "S", "O"):
+        return tensor_pb2.Tensor(
+            name=name,
+            dtype=tensor_pb2.DATA_TYPE_STRING,
+            shape=array.shape,
+            string_data=[_utf8(name, value) for value in array.reshape(-1).tolist()],
+        )
     data_type = _DATA_TYPES.get(array.dtype.str[1:])
     if data_type is None:
         raise TypeError(f"tensor {name!r}: dtype {array.dtype} is not supported by zserve.v1.DataType")
@@ -31,7 +51,18 @@ def to_tensor(name: str, array) -> tensor_pb2.Tensor:
 
 
 def from_tensor(tensor: tensor_pb2.Tensor) -> np.ndarray:
-    """Decodes a Tensor into a writable array in native byte order; raises ValueError if it is inconsistent."""
+    """Decodes a Tensor into a writable array in native byte order (strings: an object array of str); raises
+    ValueError if it is inconsistent."""
+    if tensor.dtype == tensor_pb2.DATA_TYPE_STRING:
+        count = math.prod(tensor.shape)
+        if len(tensor.string_data) != count or tensor.raw_data:
+            raise ValueError(
+                f"tensor {tensor.name!r}: {len(tensor.string_data)} strings, shape {list(tensor.shape)} needs {count}"
+            )
+        strings = np.empty(count, dtype=object)
+        for index, value in enumerate(tensor.string_data):
+            strings[index] = value.decode("utf-8")
+        return strings.reshape(tuple(tensor.shape))
     dtype = _NUMPY_DTYPES.get(tensor.dtype)
     if dtype is None:
         raise ValueError(f"tensor {tensor.name!r}: unsupported dtype {tensor.dtype}")

@@ -17,7 +17,8 @@ struct StringConcatKernel: Kernel {
 }
 
 /// StringSplit (opset 20): each string split as Python's `str.split` does — at every `delimiter`, or, when the
-/// delimiter is absent or empty, at runs of whitespace with empty pieces dropped — at most `maxsplit` times.
+/// delimiter is absent or empty, at runs of whitespace with empty pieces dropped — at most `maxsplit` times; an
+/// empty string has no pieces.
 /// Outputs: the pieces, X's shape + [most pieces], padded with ""; and each string's piece count (int64, X's shape).
 struct StringSplitKernel: Kernel {
     let delimiter: String?
@@ -46,6 +47,8 @@ struct StringSplitKernel: Kernel {
     private func split(_ string: String) -> [Substring] {
         let limit = maxSplits.map { $0 < 0 ? Int.max : $0 } ?? Int.max
         guard let delimiter else { return Self.splitAtWhitespace(string, limit: limit) }
+        // An empty string has no pieces (onnxruntime's answer; Python's would be one empty piece).
+        guard !string.isEmpty else { return [] }
         var pieces: [Substring] = []
         var rest = string[...]
         while pieces.count < limit, let range = rest.range(of: delimiter) {
