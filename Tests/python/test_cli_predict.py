@@ -76,6 +76,9 @@ def tensor_json(array: np.ndarray) -> dict[str, Any]:
     """The CLI's explicit JSON form of a tensor: dtype, shape and the elements as a flat row-major list (NaN, which
     JSON cannot write, as null)."""
     data = array.ravel().tolist()
+    if array.dtype.kind in "OUS":
+        data = [value.decode() if isinstance(value, bytes) else value for value in data]
+        return {"dtype": "string", "shape": list(array.shape), "data": data}
     if array.dtype.kind == "f":
         data = [None if value != value else value for value in data]
     return {"dtype": array.dtype.name, "shape": list(array.shape), "data": data}
@@ -109,8 +112,12 @@ def assert_outputs_match(response: dict[str, Any], model: str, expected: dict[st
     assert sorted(response["outputs"]) == sorted(expected)
     for name, want in expected.items():
         got = response["outputs"][name]
-        assert got["dtype"] == want.dtype.name, f"dtype of output {name}"
         assert got["shape"] == list(want.shape), f"shape of output {name}"
+        if want.dtype.kind in "OUS":
+            assert got["dtype"] == "string", f"dtype of output {name}"
+            assert got["data"] == want.ravel().tolist(), f"values of output {name}"
+            continue
+        assert got["dtype"] == want.dtype.name, f"dtype of output {name}"
         data = [np.nan if value is None else value for value in got["data"]]
         actual = np.array(data, dtype=want.dtype).reshape(want.shape)
         np.testing.assert_allclose(actual, want, rtol=RTOL, atol=ATOL, err_msg=f"values of output {name}")
