@@ -45,7 +45,7 @@ public struct ONNXGraphBuilder {
         })
     }
 
-    /// Adds an initializer stored as raw_data (or in the typed field when `typed` is true).
+    /// Adds an initializer stored as raw_data (or in the typed field when `typed` is true; strings always are).
     public mutating func initializer(_ name: String, _ tensor: Tensor, typed: Bool = false) {
         model.graph.initializer.append(Self.tensorProto(name, tensor, typed: typed))
     }
@@ -95,6 +95,7 @@ public struct ONNXGraphBuilder {
             switch (typed, tensor.elementType) {
             case (true, .float32): proto.floatData = tensor.array(of: Float.self)
             case (true, .int64): proto.int64Data = tensor.array(of: Int64.self)
+            case (_, .string): proto.stringData = tensor.strings.map { Data($0.utf8) }
             default: proto.rawData = Data(tensor.bytes)
             }
         }
