@@ -128,6 +128,15 @@ struct PerfCommand: ParsableCommand {
         guard tensor.rank >= 1, tensor.shape[0] > 0 else {
             throw ValidationError("--inputs: a tensor of shape \(tensor.shape) has no rows to take")
         }
+        if tensor.elementType == .string {
+            let width = tensor.count / tensor.shape[0]
+            let strings = tensor.strings
+            let rows = (0..<batch).flatMap { row in
+                let from = ((start + row) % tensor.shape[0]) * width
+                return strings[from..<(from + width)]
+            }
+            return Tensor(strings: rows, shape: [batch] + tensor.shape.dropFirst())
+        }
         let rowBytes = tensor.byteCount / tensor.shape[0]
         var bytes = [UInt8](repeating: 0, count: rowBytes * batch)
         let source = tensor.bytes
@@ -140,7 +149,8 @@ struct PerfCommand: ParsableCommand {
         }
     }
 
-    /// A random input for `spec`: the first dimension of any size is the batch, others 1.
+    /// A random input for `spec` (zeros for integers, empty strings for strings): the first dimension of any size is the
+    /// batch, others 1.
     static func input(for spec: TensorSpec, batch: Int, using generator: inout some RandomNumberGenerator) throws -> Tensor {
         let declared = spec.shape ?? []
         let shape = declared.enumerated().map { axis, dim in dim ?? (axis == 0 ? batch : 1) }
@@ -149,6 +159,8 @@ struct PerfCommand: ParsableCommand {
         switch spec.elementType {
         case .float32:
             return Tensor(float32: (0..<count).map { _ in Float.random(in: -1..<1, using: &generator) }, shape: shape)
+        case .string:
+            return Tensor(strings: repeatElement("", count: count), shape: shape)
         default:
             let bytes = [UInt8](repeating: 0, count: count * spec.elementType.byteSize)
             return bytes.withUnsafeBytes { Tensor(elementType: spec.elementType, shape: shape, copying: $0) }

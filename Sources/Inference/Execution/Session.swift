@@ -250,7 +250,12 @@ public final class Session {
     ) throws(InferenceError) -> Tensor {
         try shape.validateShape()
         if elementType == .string {
-            // Strings live outside the pool: a block of initialized Strings must not be handed out as raw bytes.
+            // Strings live outside the pool (a block of initialized Strings must not be handed out as raw bytes);
+            // their elements still count against the limit while they are made, so a broadcast cannot run away.
+            guard bufferBytes + shape.elementCount * elementType.byteSize <= memoryLimit else {
+                throw .resourceExhausted(
+                    "a \(shape) string tensor would take the session past its \(memoryLimit)-byte memory limit")
+            }
             return Tensor(strings: repeatElement("", count: shape.elementCount), shape: shape)
         }
         let bytes = shape.elementCount * elementType.byteSize
