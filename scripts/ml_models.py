@@ -507,6 +507,26 @@ def ml_string_operators(rng):
 
 
 @ml_register
+def ml_tfidf_titles(rng):
+    """Product titles split into words, then TF-IDF over a pool of words and word pairs (skips up to 1)."""
+    titles = np.array(["WHITE HANGING HEART T-LIGHT HOLDER", "RED HEART T-LIGHT HOLDER", "WHITE METAL LANTERN",
+                       "HEART OF WICKER SMALL", "set of 3 heart cookie cutters", ""], dtype=object)
+    words = ["WHITE", "HEART", "T-LIGHT", "HOLDER", "LANTERN", "WICKER", "RED", "WHITE", "HEART", "T-LIGHT", "HOLDER",
+             "HEART", "HOLDER", "HEART", "T-LIGHT"]
+    nodes = [
+        helper.make_node("StringSplit", ["x"], ["tokens", "counts"]),
+        helper.make_node("TfIdfVectorizer", ["tokens"], ["y"], mode="TFIDF", min_gram_length=1, max_gram_length=2,
+                         max_skip_count=1, ngram_counts=[0, 7], ngram_indexes=list(range(11)),
+                         pool_strings=words, weights=[0.5, 0.8, 1.1, 1.0, 2.0, 2.5, 1.7, 3.0, 2.2, 1.9, 2.4]),
+    ]
+    graph = helper.make_graph(nodes, "tfidf", [helper.make_tensor_value_info("x", STRING, ["N"])],
+                              [helper.make_tensor_value_info("y", FLOAT, ["N", 11])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    onnx.checker.check_model(model, full_check=True)
+    return model, {"x": titles}
+
+
+@ml_register
 def ml_string_normalizer(rng):
     x = np.array([["Monday", "TUESDAY", "the", "Wednesday", "The"]], dtype=object)
     # onnxruntime builds the named locale (default en_US.UTF-8, which these machines lack); C is everywhere.

@@ -25,7 +25,7 @@ struct ElementTypeFlow {
     static let stringCapable: Set<String> = [
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Size", "Cast", "CastLike", "Constant",
         "Equal", "Where", "Concat", "Gather", "StringNormalizer", "RegexFullMatch", "StringConcat", "StringSplit",
-        "If", "Loop", "Scan",
+        "TfIdfVectorizer", "If", "Loop", "Scan",
     ]
 
     /// `ai.onnx.ml` operators whose kernels take string inputs.
