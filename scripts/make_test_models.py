@@ -649,6 +649,84 @@ def col2im_strides_pads_dilations(rng):
     return build([node], {"x": x}, ["y"], [raw("image", image), raw("block", block)], opset=18)
 
 
+@register
+def affine_grid_then_grid_sample(rng):
+    """A spatial transformer: AffineGrid from per-image rotations/scales, then GridSample of the image through it."""
+    angle = rng.uniform(-0.6, 0.6, 2)
+    scale = rng.uniform(0.7, 1.3, 2)
+    theta = np.stack([[[s * np.cos(a), -s * np.sin(a), 0.1], [s * np.sin(a), s * np.cos(a), -0.2]]
+                      for a, s in zip(angle, scale)]).astype(np.float32)
+    image = randn(rng, 2, 3, 9, 11)
+    nodes = [helper.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=0),
+             helper.make_node("GridSample", ["image", "grid"], ["y"], align_corners=0)]
+    return build(nodes, {"theta": theta, "image": image}, ["y"], [raw("size", np.array([2, 3, 7, 8], np.int64))],
+                 opset=20)
+
+
+@register
+def roi_align_avg_and_max(rng):
+    """RoiAlign of four boxes (one partly outside the map, one thinner than a pixel) at half_pixel, avg and max."""
+    x = randn(rng, 2, 3, 10, 12)
+    rois = np.array([[0, 0, 9, 9], [2.5, 1.2, 7.7, 4.1], [8, 6, 14, 13], [3, 3, 3.4, 9]], np.float32)
+    nodes = [helper.make_node("RoiAlign", ["x", "rois", "batch"], ["avg"], output_height=3, output_width=4,
+                              sampling_ratio=2, spatial_scale=0.5),
+             helper.make_node("RoiAlign", ["x", "rois", "batch"], ["max"], mode="max", output_height=2,
+                              output_width=2, sampling_ratio=0, coordinate_transformation_mode="half_pixel")]
+    return build(nodes, {"x": x, "rois": rois}, ["avg", "max"], [raw("batch", np.array([0, 1, 1, 0], np.int64))],
+                 opset=16)
+
+
+@register
+def deform_conv_groups_mask_bias(rng):
+    """DeformConv with two groups, two offset groups, stride 2, padding, dilation, a mask and a bias."""
+    x = randn(rng, 2, 4, 9, 8)
+    w = randn(rng, 6, 2, 3, 3)
+    # Output: ((9 + 2 − 5) / 2 + 1, (8 + 2 − 5) / 2 + 1) = (4, 3) positions.
+    offset = (rng.standard_normal((2, 2 * 9 * 2, 4, 3)) * 1.5).astype(np.float32)
+    mask = rng.uniform(0, 1, (2, 2 * 9, 4, 3)).astype(np.float32)
+    node = helper.make_node("DeformConv", ["x", "w", "offset", "b", "mask"], ["y"], group=2, offset_group=2,
+                            strides=[2, 2], pads=[1, 1, 1, 1], dilations=[2, 2], kernel_shape=[3, 3])
+    return build([node], {"x": x, "offset": offset, "mask": mask}, ["y"],
+                 [raw("w", w), raw("b", randn(rng, 6))], opset=22)
+
+
+@register
+def stft_hann_onesided(rng):
+    """STFT of two real signals with a Hann window, 32-sample frames every 12, one-sided spectrum."""
+    signal = randn(rng, 2, 100, 1)
+    nodes = [helper.make_node("HannWindow", ["length"], ["window"]),
+             helper.make_node("STFT", ["signal", "step", "window"], ["spectrum"], onesided=1)]
+    return build(nodes, {"signal": signal}, ["spectrum"],
+                 [raw("length", np.array(32, np.int64)), raw("step", np.array(12, np.int64))], opset=17)
+
+
+@register
+def mel_spectrogram(rng):
+    """A log-mel spectrogram: STFT power through MelWeightMatrix (40 bands, 16 kHz), as audio front ends build it."""
+    signal = randn(rng, 1, 400, 1)
+    nodes = [
+        helper.make_node("STFT", ["signal", "step", "", "frame"], ["spectrum"], onesided=1),
+        helper.make_node("ReduceSumSquare", ["spectrum", "last"], ["power"], keepdims=0),
+        helper.make_node("MelWeightMatrix", ["bands", "frame", "rate", "low", "high"], ["mel"]),
+        helper.make_node("MatMul", ["power", "mel"], ["y"]),
+    ]
+    initializers = [raw("step", np.array(80, np.int64)), raw("frame", np.array(128, np.int64)),
+                    raw("last", np.array([-1], np.int64)), raw("bands", np.array(40, np.int64)),
+                    raw("rate", np.array(16000, np.int64)), raw("low", np.array(20, np.float32)),
+                    raw("high", np.array(7600, np.float32))]
+    return build(nodes, {"signal": signal}, ["y"], initializers, opset=18)
+
+
+@register
+def tensor_scatter_circular_cache(rng):
+    """A KV cache of 8 positions taking 3 new ones per sequence, wrapping around, at per-batch write positions."""
+    cache = randn(rng, 2, 4, 8, 5)
+    update = randn(rng, 2, 4, 3, 5)
+    node = helper.make_node("TensorScatter", ["cache", "update", "at"], ["present"], mode="circular", axis=2)
+    return build([node], {"cache": cache, "update": update}, ["present"], [raw("at", np.array([6, 1], np.int64))],
+                 opset=24)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Quantized convolution (int8/uint8 models from onnxruntime.quantization and exporters)
 

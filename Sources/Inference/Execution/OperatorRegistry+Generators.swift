@@ -9,5 +9,7 @@ extension OperatorRegistry {
         register("HammingWindow") { try WindowKernel(.hamming, $0) }
         register("BlackmanWindow") { try WindowKernel(.blackman, $0) }
         register("DFT", DFTKernel.init)
+        register("STFT", STFTKernel.init)
+        register("MelWeightMatrix", MelWeightMatrixKernel.init)
     }
 }

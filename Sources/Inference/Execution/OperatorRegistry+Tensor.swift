@@ -7,6 +7,7 @@ extension OperatorRegistry {
         register("ScatterElements", ScatterElementsKernel.init)
         register("Scatter", ScatterElementsKernel.init)
         register("ScatterND", ScatterNDKernel.init)
+        register("TensorScatter", TensorScatterKernel.init)
         register("TopK", TopKKernel.init)
         for op in VariadicOperator.allCases {
             register(op.opType) { try VariadicKernel(op, $0) }

@@ -2,8 +2,11 @@ extension OperatorRegistry {
     /// Convolution, resampling, pooling, normalization, detection and recurrent operators (CNN and session models).
     mutating func registerVisionAndSequenceOperators() {
         register("Conv", ConvKernel.init)
+        register("DeformConv", DeformConvKernel.init)
         register("ConvTranspose", ConvTransposeKernel.init)
         register("GridSample", GridSampleKernel.init)
+        register("AffineGrid", AffineGridKernel.init)
+        register("RoiAlign", RoiAlignKernel.init)
         register("NonMaxSuppression", NonMaxSuppressionKernel.init)
         register("Resize") { try ResizeKernel(upsample: false, $0) }
         register("Upsample") { try ResizeKernel(upsample: true, $0) }

@@ -57,19 +57,10 @@ struct DFTKernel: Kernel {
                         for k in 1..<Swift.max(1, (n + 1) / 2) where k < half { full[n - k] = (full[k].0, -full[k].1) }
                         signal = full
                     }
-                    let sign = inverse ? 1.0 : -1.0
-                    let scale = inverse ? 1 / Double(n) : 1
-                    for k in 0..<outLength {
-                        var (re, im) = (0.0, 0.0)
-                        for j in 0..<n where signal[j] != (0, 0) {
-                            let angle = sign * 2 * Double.pi * Double((j * k) % n) / Double(n)
-                            let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
-                            re += signal[j].0 * c - signal[j].1 * s
-                            im += signal[j].0 * s + signal[j].1 * c
-                        }
+                    Self.transform(signal, bins: outLength, inverse: inverse) { k, re, im in
                         let at = ((o * outLength + k) * inner + i) * outWidth
-                        dst[at] = T(re * scale)
-                        if outWidth == 2 { dst[at + 1] = T(im * scale) }
+                        dst[at] = T(re)
+                        if outWidth == 2 { dst[at + 1] = T(im) }
                     }
                     if realOutput { signal = [(Double, Double)](repeating: (0, 0), count: n) }
                 }
@@ -79,6 +70,26 @@ struct DFTKernel: Kernel {
         case .float32: transform(Float.self)
         case .float64: transform(Double.self)
         default: throw InferenceError.invalidInput("DFT does not take \(x.elementType)")
+        }
+    }
+
+    /// The first `bins` bins of the discrete Fourier transform of `signal` (n = its length; the inverse divides by
+    /// n), handed to `bin` as (k, real, imaginary). Direct O(n · bins) sums in double precision.
+    static func transform(
+        _ signal: [(Double, Double)], bins: Int, inverse: Bool, _ bin: (Int, Double, Double) -> Void
+    ) {
+        let n = signal.count
+        let sign = inverse ? 1.0 : -1.0
+        let scale = inverse ? 1 / Double(n) : 1
+        for k in 0..<bins {
+            var (re, im) = (0.0, 0.0)
+            for j in 0..<n where signal[j] != (0, 0) {
+                let angle = sign * 2 * Double.pi * Double((j * k) % n) / Double(n)
+                let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
+                re += signal[j].0 * c - signal[j].1 * s
+                im += signal[j].0 * s + signal[j].1 * c
+            }
+            bin(k, re * scale, im * scale)
         }
     }
 }

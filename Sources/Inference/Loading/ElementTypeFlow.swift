@@ -12,7 +12,7 @@ struct ElementTypeFlow {
     /// casts, and the element-wise arithmetic that is generic over floating-point types.
     static let float16Capable: Set<String> = [
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
-        "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "Dropout", "Split", "Pad",
+        "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "TensorScatter", "Dropout", "Split", "Pad",
         "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Compress", "ReverseSequence", "CenterCropPad", "OneHot",
         "NonZero", "Shape", "Size", "Cast", "CastLike", "Constant",
         "ConstantOfShape", "EyeLike", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
