@@ -728,6 +728,64 @@ def tensor_scatter_circular_cache(rng):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Quantized matrix products (onnxruntime.quantization's dynamic quantization, QLinearMatMul, MatMulInteger)
+
+
+@register
+def matmul_integer_batched_deep(rng):
+    """MatMulInteger of uint8 [2, 3, 5, 600] by int8 [600, 7] (B broadcast over the batch axes) with a zero point
+    per B column: sums past 2^24, so the product cannot run exactly in float32."""
+    a = rng.integers(0, 256, (2, 3, 5, 600)).astype(np.uint8)
+    b = rng.integers(-128, 128, (600, 7)).astype(np.int8)
+    node = helper.make_node("MatMulInteger", ["a", "b", "a_zero", "b_zero"], ["y"])
+    return build([node], {"a": a}, ["y"], [raw("b", b), raw("a_zero", np.array(3, np.uint8)),
+                                          raw("b_zero", rng.integers(-5, 6, 7).astype(np.int8))], opset=13)
+
+
+@register
+def qlinear_matmul_per_column(rng):
+    """QLinearMatMul of uint8 activations by int8 weights with a scale and zero point per output column."""
+    a = rng.integers(0, 256, (6, 48)).astype(np.uint8)
+    b = rng.integers(-128, 128, (48, 10)).astype(np.int8)
+    node = helper.make_node("QLinearMatMul", ["a", "a_scale", "a_zero", "b", "b_scale", "b_zero", "y_scale",
+                                              "y_zero"], ["y"])
+    initializers = [raw("a_scale", np.array(0.02, np.float32)), raw("a_zero", np.array(128, np.uint8)),
+                    raw("b", b), raw("b_scale", rng.uniform(0.001, 0.01, 10).astype(np.float32)),
+                    raw("b_zero", np.zeros(10, np.int8)), raw("y_scale", np.array(0.5, np.float32)),
+                    raw("y_zero", np.array(100, np.uint8))]
+    return build([node], {"a": a}, ["y"], initializers, opset=21)
+
+
+@register
+def dynamic_quantized_mlp(rng):
+    """A float MLP (40 → 64 → 32 → 1) quantized by onnxruntime.quantization.quantize_dynamic, as CPU deployments
+    shrink their dense models: DynamicQuantizeLinear + MatMulInteger + rescale per layer."""
+    import tempfile
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    x = randn(rng, 16, 40)
+    nodes, initializers, previous = [], [], "x"
+    for index, (fan_in, fan_out) in enumerate([(40, 64), (64, 32), (32, 1)]):
+        initializers += [raw(f"w{index}", randn(rng, fan_in, fan_out) / np.float32(np.sqrt(fan_in))),
+                         raw(f"b{index}", randn(rng, fan_out) * np.float32(0.1))]
+        nodes += [helper.make_node("MatMul", [previous, f"w{index}"], [f"m{index}"]),
+                  helper.make_node("Add", [f"m{index}", f"b{index}"], [f"h{index}"])]
+        previous = f"h{index}"
+        if fan_out != 1:
+            nodes.append(helper.make_node("Relu", [previous], [f"r{index}"]))
+            previous = f"r{index}"
+    nodes.append(helper.make_node("Sigmoid", [previous], ["y"]))
+    model, feeds = build(nodes, {"x": x}, ["y"], initializers, opset=17, symbolic_batch=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        source, target = Path(scratch) / "float.onnx", Path(scratch) / "int8.onnx"
+        onnx.save_model(model, source)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        quantized = onnx.load(str(target))
+    if not any(node.op_type == "MatMulInteger" for node in quantized.graph.node):
+        raise ValueError("dynamic_quantized_mlp: quantize_dynamic left no MatMulInteger")
+    return quantized, feeds
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Quantized convolution (int8/uint8 models from onnxruntime.quantization and exporters)
 
 

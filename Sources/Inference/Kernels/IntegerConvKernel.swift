@@ -93,10 +93,8 @@ struct IntegerConvKernel: Kernel {
                      sums: mapsPerGroup * g.plane)
         let floats = sizes.weights + sizes.image + sizes.columns + sizes.sums
         let wZeros = (0..<maps).map { map in o.wZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : map) } ?? 0 }
-        // Every partial sum of a row is at most depth · max|x| · max|w| in magnitude: below 2^24 any float32
-        // summation order is exact; above it the product runs in double, where 8-bit sums always are.
         func exactInFloat(_ xBound: Float, _ wBound: Float) -> Bool {
-            Double(g.depth) * Double(xBound) * Double(wBound) < Double(1 << 24)
+            QuantizedType.exactInFloat(depth: g.depth, xBound, wBound)
         }
         let groupWeightBound = (0..<group).map { gr in
             let maps = (gr * mapsPerGroup)..<((gr + 1) * mapsPerGroup)
@@ -108,18 +106,18 @@ struct IntegerConvKernel: Kernel {
         let doubles = maybeDouble ? mapsPerGroup * g.depth + sizes.columns + sizes.sums : 0
         let region = try io.scratch(floats: floats + (maybeDouble ? 1 + 2 * doubles : 0))
         for map in 0..<maps {
-            Self.shifted(w, from: map * g.depth, count: g.depth, by: wZeros[map], into: region + map * g.depth)
+            QuantizedType.shifted(w, from: map * g.depth, count: g.depth, by: wZeros[map], into: region + map * g.depth)
         }
         let image = region + sizes.weights, columns = image + sizes.image, sums = columns + sizes.columns
         // Safe: inside the block and 8-byte aligned (the block is, and the offset is rounded up to an even float
         // count); those floats are only used as doubles from here on.
         let wide = maybeDouble
             ? UnsafeMutableRawPointer(region + ((floats + 1) & ~1)).bindMemory(to: Double.self, capacity: doubles) : nil
-        let store = Self.writer(y)
+        let store = QuantizedType.writer(y)
         let biases = o.bias?.elements(as: Int32.self)
         for n in 0..<batch {
             // Shifted by the zero point, so the columns' padding (zeros) adds nothing, as a padded x_zero_point would.
-            Self.shifted(x, from: n * sizes.image, count: sizes.image, by: xZero, into: image)
+            QuantizedType.shifted(x, from: n * sizes.image, count: sizes.image, by: xZero, into: image)
             let imageBound = UnsafeBufferPointer(start: image, count: sizes.image).reduce(0) { Swift.max($0, abs($1)) }
             for gr in 0..<group {
                 var exact: UnsafeMutablePointer<Double>?
@@ -162,34 +160,6 @@ struct IntegerConvKernel: Kernel {
                     }
                 }
             }
-        }
-    }
-
-    /// Writes `count` elements of an 8-bit tensor from element `from` on, each minus `zero`, to `target`.
-    private static func shifted<T: BinaryFloatingPoint>(
-        _ tensor: Tensor, from start: Int, count: Int, by zero: Int32, into target: UnsafeMutablePointer<T>
-    ) {
-        if tensor.elementType == .uint8 {
-            let source = tensor.elements(as: UInt8.self)
-            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
-        } else {
-            let source = tensor.elements(as: Int8.self)
-            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
-        }
-    }
-
-    /// Stores a value already in the output type's range as element `i` of `y` (uint8, int8 or int32).
-    private static func writer(_ y: Tensor) -> (_ i: Int, _ value: Int32) -> Void {
-        switch y.elementType {
-        case .uint8:
-            let target = y.mutableElements(as: UInt8.self)
-            return { target[$0] = UInt8(truncatingIfNeeded: $1) }
-        case .int8:
-            let target = y.mutableElements(as: Int8.self)
-            return { target[$0] = Int8(truncatingIfNeeded: $1) }
-        default:
-            let target = y.mutableElements(as: Int32.self)
-            return { target[$0] = $1 }
         }
     }
 

@@ -71,6 +71,41 @@ enum QuantizedType {
         return Int32(Swift.min(Swift.max(value, Double(range.lowerBound)), Double(range.upperBound)))
     }
 
+    /// Whether a product of 8-bit operands (zero points subtracted) summed over `depth` terms is exact in float32
+    /// whatever the summation order: every partial sum is at most depth · max|a| · max|b| in magnitude, and below
+    /// 2^24 float32 holds every such integer. Above it the product runs in double, where 8-bit sums always are.
+    static func exactInFloat(depth: Int, _ aBound: Float, _ bBound: Float) -> Bool {
+        Double(depth) * Double(aBound) * Double(bBound) < Double(1 << 24)
+    }
+
+    /// Writes `count` elements of an 8-bit tensor from element `from` on, each minus `zero`, to `target`.
+    static func shifted<T: BinaryFloatingPoint>(
+        _ tensor: Tensor, from start: Int, count: Int, by zero: Int32, into target: UnsafeMutablePointer<T>
+    ) {
+        if tensor.elementType == .uint8 {
+            let source = tensor.elements(as: UInt8.self)
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+        } else {
+            let source = tensor.elements(as: Int8.self)
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+        }
+    }
+
+    /// Stores a value already in the output type's range as element `i` of `y` (uint8, int8 or int32).
+    static func writer(_ y: Tensor) -> (_ i: Int, _ value: Int32) -> Void {
+        switch y.elementType {
+        case .uint8:
+            let target = y.mutableElements(as: UInt8.self)
+            return { target[$0] = UInt8(truncatingIfNeeded: $1) }
+        case .int8:
+            let target = y.mutableElements(as: Int8.self)
+            return { target[$0] = Int8(truncatingIfNeeded: $1) }
+        default:
+            let target = y.mutableElements(as: Int32.self)
+            return { target[$0] = $1 }
+        }
+    }
+
     /// Writes `value` (already in range) as element `i` of an int8 or uint8 tensor.
     static func store(_ value: Int32, _ tensor: Tensor, _ i: Int) {
         if tensor.elementType == .uint8 {
@@ -182,7 +217,8 @@ struct DynamicQuantizeLinearKernel: Kernel {
 /// MatMulInteger and QLinearMatMul on int8/uint8 matrices [..., M, K] × [..., K, N] (batch axes broadcast): products
 /// of (a − a_zero_point)(b − b_zero_point) summed in int32. MatMulInteger returns the int32 sums; QLinearMatMul
 /// requantizes them: saturate(rint(sum · (a_scale · b_scale / y_scale)) + y_zero_point). Zero points and scales are
-/// per tensor, or per row of A / per column of B.
+/// per tensor, or per row of A / per column of B. The sums come from a BLAS product of the shifted operands: sgemm
+/// when every partial sum is an integer float32 holds exactly, else dgemm (`QuantizedType.exactInFloat`).
 struct IntegerMatMulKernel: Kernel {
     /// QLinearMatMul (true) or MatMulInteger.
     let requantizes: Bool
@@ -227,10 +263,7 @@ struct IntegerMatMulKernel: Kernel {
         }
         let y = try io.output(0, output.type, batch.resultShape + [m, n])
         guard y.count > 0 else { return }
-        var sums = [Int32](repeating: 0, count: n)
-        var row = [Int32](repeating: 0, count: k)
         let aStride = m * k, bStride = k * n
-        var outIndex = 0
         let (aCount, bCount) = (a.count / Swift.max(aStride, 1), b.count / Swift.max(bStride, 1))
         var pairs: [(Int, Int)] = []
         if batch.resultShape.isEmpty {
@@ -240,30 +273,55 @@ struct IntegerMatMulKernel: Kernel {
                 for i in 0..<count { pairs.append((offsets[0] + i * steps[0], offsets[1] + i * steps[1])) }
             }
         }
+        let aZeros = (0..<m).map { i in aZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : i) } ?? 0 }
+        let bZeros = (0..<n).map { j in bZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : j) } ?? 0 }
+        let factors: [Float]? = scaleFactor.map { sa, sb, sy in
+            let (fa, fb, fy) = (sa.elements(as: Float.self), sb.elements(as: Float.self), sy.elements(as: Float.self)[0])
+            return (0..<(m * n)).map { at in fa[sa.count == 1 ? 0 : at / n] * fb[sb.count == 1 ? 0 : at % n] / fy }
+        }
+        let yZero = output.zero.map { Double(QuantizedType.value($0, 0)) } ?? 0
+        // Session scratch: A and B shifted by their zero points, and the sums, as floats; then room for the
+        // double-precision product when the float one could round (see `QuantizedType.exactInFloat`).
+        let floats = aStride + bStride + m * n
+        let region = try io.scratch(floats: floats + 1 + 2 * floats)
+        let (shiftedA, shiftedB, sums) = (region, region + aStride, region + aStride + bStride)
+        // Safe: inside the block, 8-byte aligned (the offset is rounded up to an even float count); those floats are
+        // only used as doubles.
+        let wide = UnsafeMutableRawPointer(region + ((floats + 1) & ~1)).bindMemory(to: Double.self, capacity: floats)
+        let store = QuantizedType.writer(y)
+        var outIndex = 0
         for (aMatrix, bMatrix) in pairs where aMatrix < Swift.max(aCount, 1) && bMatrix < Swift.max(bCount, 1) {
             for i in 0..<m {
-                let za = aZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : i) } ?? 0
-                for p in 0..<k { row[p] = QuantizedType.value(a, aMatrix * aStride + i * k + p) - za }
-                for j in 0..<n { sums[j] = 0 }
-                for p in 0..<k where row[p] != 0 {
-                    let base = bMatrix * bStride + p * n
-                    for j in 0..<n {
-                        let zb = bZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : j) } ?? 0
-                        sums[j] &+= row[p] &* (QuantizedType.value(b, base + j) - zb)
-                    }
+                QuantizedType.shifted(a, from: aMatrix * aStride + i * k, count: k, by: aZeros[i], into: shiftedA + i * k)
+            }
+            for p in 0..<k {
+                QuantizedType.shifted(b, from: bMatrix * bStride + p * n, count: n, by: 0, into: shiftedB + p * n)
+                if bZero != nil { for j in 0..<n { shiftedB[p * n + j] -= Float(bZeros[j]) } }
+            }
+            let bound = { (values: UnsafeMutablePointer<Float>, count: Int) in
+                UnsafeBufferPointer(start: values, count: count).reduce(Float(0)) { Swift.max($0, abs($1)) }
+            }
+            var exact: UnsafeMutablePointer<Double>?
+            if k == 0 {
+                sums.update(repeating: 0, count: m * n)
+            } else if QuantizedType.exactInFloat(depth: k, bound(shiftedA, aStride), bound(shiftedB, bStride)) {
+                BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: shiftedA, lda: k,
+                           b: shiftedB, ldb: n, beta: 0, c: sums, ldc: n)
+            } else {
+                let (wa, wb, wc) = (wide, wide + aStride, wide + aStride + bStride)
+                for i in 0..<aStride { wa[i] = Double(shiftedA[i]) }
+                for i in 0..<bStride { wb[i] = Double(shiftedB[i]) }
+                Double.gemm(m: m, n: n, k: k, alpha: 1, a: wa, lda: k, b: wb, ldb: n, transposeB: false, c: wc, ldc: n)
+                exact = wc
+            }
+            for at in 0..<(m * n) {
+                let sum = exact?[at] ?? Double(sums[at])
+                if let factors {
+                    store(outIndex, QuantizedType.requantize(sum, factor: factors[at], zero: yZero, to: output.type))
+                } else {
+                    store(outIndex, Int32(truncatingIfNeeded: Int64(sum)))
                 }
-                for j in 0..<n {
-                    if let (sa, sb, sy) = scaleFactor {
-                        let factor = sa.elements(as: Float.self)[sa.count == 1 ? 0 : i]
-                            * sb.elements(as: Float.self)[sb.count == 1 ? 0 : j] / sy.elements(as: Float.self)[0]
-                        let zero = output.zero.map { Double(QuantizedType.value($0, 0)) } ?? 0
-                        QuantizedType.store(
-                            QuantizedType.requantize(Double(sums[j]), factor: factor, zero: zero, to: output.type), y, outIndex)
-                    } else {
-                        y.mutableElements(as: Int32.self)[outIndex] = sums[j]
-                    }
-                    outIndex += 1
-                }
+                outIndex += 1
             }
         }
     }
