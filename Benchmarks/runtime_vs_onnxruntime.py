@@ -69,6 +69,8 @@ SUITES = {
     "nn": (ZOO_PREFIX, False, "1,64", SECTION),
     "ml": (ZOO_PREFIX, True, "1,256", "## Tree ensembles and classic ML vs onnxruntime"),
     "topk": ("topk_short_", None, "1,64", "## TopK on short rows vs onnxruntime"),
+    "int8": (("dynamic_quantized", "matmul_integer", "qlinear_", "conv_integer"), None, "1,64",
+             "## Quantized (int8) models vs onnxruntime"),
 }
 
 

@@ -84,10 +84,10 @@ enum QuantizedType {
     ) {
         if tensor.elementType == .uint8 {
             let source = tensor.elements(as: UInt8.self)
-            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) &- zero) }
         } else {
             let source = tensor.elements(as: Int8.self)
-            for i in 0..<count { target[i] = T(Int32(source[start + i]) - zero) }
+            for i in 0..<count { target[i] = T(Int32(source[start + i]) &- zero) }
         }
     }
 
@@ -104,6 +104,12 @@ enum QuantizedType {
             let target = y.mutableElements(as: Int32.self)
             return { target[$0] = $1 }
         }
+    }
+
+    /// The largest |v − zero| an element v of `type` (int8 or uint8) can have.
+    static func shiftedBound(_ type: ElementType, zero: Int32) -> Float {
+        let range = range(type)!
+        return Float(Swift.max(abs(range.lowerBound - zero), abs(range.upperBound - zero)))
     }
 
     /// Writes `value` (already in range) as element `i` of an int8 or uint8 tensor.
@@ -200,129 +206,31 @@ struct DynamicQuantizeLinearKernel: Kernel {
             throw InferenceError.invalidInput("DynamicQuantizeLinear takes float32, got \(x.elementType)")
         }
         let values = x.elements(as: Float.self)
-        var (low, high): (Float, Float) = (0, 0)
-        for v in values { low = Swift.min(low, v); high = Swift.max(high, v) }
+        let count = values.count
+        // Four independent minimum/maximum chains (one chain waits on each comparison), merged at the end.
+        var lows = (Float(0), Float(0), Float(0), Float(0)), highs = (Float(0), Float(0), Float(0), Float(0))
+        let quads = count / 4 * 4
+        for i in stride(from: 0, to: quads, by: 4) {
+            lows = (Swift.min(lows.0, values[i]), Swift.min(lows.1, values[i + 1]),
+                    Swift.min(lows.2, values[i + 2]), Swift.min(lows.3, values[i + 3]))
+            highs = (Swift.max(highs.0, values[i]), Swift.max(highs.1, values[i + 1]),
+                     Swift.max(highs.2, values[i + 2]), Swift.max(highs.3, values[i + 3]))
+        }
+        var low = Swift.min(Swift.min(lows.0, lows.1), Swift.min(lows.2, lows.3))
+        var high = Swift.max(Swift.max(highs.0, highs.1), Swift.max(highs.2, highs.3))
+        for i in quads..<count { low = Swift.min(low, values[i]); high = Swift.max(high, values[i]) }
         let scale = (high == low ? 1 : high - low) / 255
         let zero = Swift.min(255, Swift.max(0, -low / scale)).rounded(.toNearestOrEven)
         let y = try io.output(0, .uint8, x.shape)
         let out = y.mutableElements(as: UInt8.self)
-        for (i, v) in values.enumerated() {
-            out[i] = UInt8(Swift.min(255, Swift.max(0, (v / scale).rounded(.toNearestOrEven) + zero)))
+        // Branch-free, so the loop vectorises: adding and taking away 1.5 · 2^23 rounds half to even (|x / scale| ≤
+        // 255 here, far inside 2^22); the clamped integer t in 0...255 is then the low byte of t + 2^23's bits.
+        for i in 0..<count {
+            let rounded = (values[i] / scale + 12_582_912) - 12_582_912
+            let t = Swift.min(255, Swift.max(0, rounded + zero))
+            out[i] = UInt8(truncatingIfNeeded: (t + 8_388_608).bitPattern)
         }
         if io.outputIndexes.count > 1 { try io.output(1, .float32, []).mutableElements(as: Float.self)[0] = scale }
         if io.outputIndexes.count > 2 { try io.output(2, .uint8, []).mutableElements(as: UInt8.self)[0] = UInt8(zero) }
-    }
-}
-
-/// MatMulInteger and QLinearMatMul on int8/uint8 matrices [..., M, K] × [..., K, N] (batch axes broadcast): products
-/// of (a − a_zero_point)(b − b_zero_point) summed in int32. MatMulInteger returns the int32 sums; QLinearMatMul
-/// requantizes them: saturate(rint(sum · (a_scale · b_scale / y_scale)) + y_zero_point). Zero points and scales are
-/// per tensor, or per row of A / per column of B. The sums come from a BLAS product of the shifted operands: sgemm
-/// when every partial sum is an integer float32 holds exactly, else dgemm (`QuantizedType.exactInFloat`).
-struct IntegerMatMulKernel: Kernel {
-    /// QLinearMatMul (true) or MatMulInteger.
-    let requantizes: Bool
-    var opType: String { requantizes ? "QLinearMatMul" : "MatMulInteger" }
-
-    init(requantizes: Bool, _ node: NodeDefinition) throws {
-        if requantizes { try node.expectInputs(8) } else { try node.expectInputs(2, 4) }
-        self.requantizes = requantizes
-    }
-
-    func run(_ io: NodeIO) throws {
-        let a = try io.requiredInput(0)
-        let b = try io.requiredInput(requantizes ? 3 : 1)
-        let aZero = io.input(requantizes ? 2 : 2), bZero = io.input(requantizes ? 5 : 3)
-        guard a.rank >= 2, b.rank >= 2, QuantizedType.range(a.elementType) != nil, QuantizedType.range(b.elementType) != nil,
-              a.shape[a.rank - 1] == b.shape[b.rank - 2]
-        else {
-            throw InferenceError.invalidInput("\(opType) takes int8/uint8 [..., M, K] and [..., K, N], got \(a.elementType) \(a.shape) and \(b.elementType) \(b.shape)")
-        }
-        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
-        let batch = try Broadcast([Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))])
-        for (zero, source, count, side) in [(aZero, a, m, "A rows"), (bZero, b, n, "B columns")] {
-            if let zero, zero.elementType != source.elementType || (zero.count != 1 && zero.count != count) {
-                throw InferenceError.invalidInput("\(opType) zero point \(zero.elementType) \(zero.shape) must be one value or one per \(side)")
-            }
-        }
-        var scaleFactor: (Tensor, Tensor, Tensor)?
-        var output: (type: ElementType, zero: Tensor?) = (.int32, nil)
-        if requantizes {
-            let scales = try [1, 4, 6].map { try io.requiredInput($0) }
-            guard scales.allSatisfy({ $0.elementType == .float32 }), scales[0].count == 1 || scales[0].count == m,
-                  scales[1].count == 1 || scales[1].count == n, scales[2].count == 1
-            else {
-                throw InferenceError.invalidInput("QLinearMatMul scales must be float32, per tensor (or per row of A / column of B)")
-            }
-            scaleFactor = (scales[0], scales[1], scales[2])
-            let yZero = io.input(7)
-            if let yZero, yZero.count != 1 || QuantizedType.range(yZero.elementType) == nil {
-                throw InferenceError.invalidInput("QLinearMatMul y_zero_point must be one int8 or uint8")
-            }
-            output = (yZero?.elementType ?? a.elementType, yZero)
-        }
-        let y = try io.output(0, output.type, batch.resultShape + [m, n])
-        guard y.count > 0 else { return }
-        let aStride = m * k, bStride = k * n
-        let (aCount, bCount) = (a.count / Swift.max(aStride, 1), b.count / Swift.max(bStride, 1))
-        var pairs: [(Int, Int)] = []
-        if batch.resultShape.isEmpty {
-            pairs = [(0, 0)]
-        } else {
-            batch.forEachRow { _, offsets, count, steps in
-                for i in 0..<count { pairs.append((offsets[0] + i * steps[0], offsets[1] + i * steps[1])) }
-            }
-        }
-        let aZeros = (0..<m).map { i in aZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : i) } ?? 0 }
-        let bZeros = (0..<n).map { j in bZero.map { QuantizedType.value($0, $0.count == 1 ? 0 : j) } ?? 0 }
-        let factors: [Float]? = scaleFactor.map { sa, sb, sy in
-            let (fa, fb, fy) = (sa.elements(as: Float.self), sb.elements(as: Float.self), sy.elements(as: Float.self)[0])
-            return (0..<(m * n)).map { at in fa[sa.count == 1 ? 0 : at / n] * fb[sb.count == 1 ? 0 : at % n] / fy }
-        }
-        let yZero = output.zero.map { Double(QuantizedType.value($0, 0)) } ?? 0
-        // Session scratch: A and B shifted by their zero points, and the sums, as floats; then room for the
-        // double-precision product when the float one could round (see `QuantizedType.exactInFloat`).
-        let floats = aStride + bStride + m * n
-        let region = try io.scratch(floats: floats + 1 + 2 * floats)
-        let (shiftedA, shiftedB, sums) = (region, region + aStride, region + aStride + bStride)
-        // Safe: inside the block, 8-byte aligned (the offset is rounded up to an even float count); those floats are
-        // only used as doubles.
-        let wide = UnsafeMutableRawPointer(region + ((floats + 1) & ~1)).bindMemory(to: Double.self, capacity: floats)
-        let store = QuantizedType.writer(y)
-        var outIndex = 0
-        for (aMatrix, bMatrix) in pairs where aMatrix < Swift.max(aCount, 1) && bMatrix < Swift.max(bCount, 1) {
-            for i in 0..<m {
-                QuantizedType.shifted(a, from: aMatrix * aStride + i * k, count: k, by: aZeros[i], into: shiftedA + i * k)
-            }
-            for p in 0..<k {
-                QuantizedType.shifted(b, from: bMatrix * bStride + p * n, count: n, by: 0, into: shiftedB + p * n)
-                if bZero != nil { for j in 0..<n { shiftedB[p * n + j] -= Float(bZeros[j]) } }
-            }
-            let bound = { (values: UnsafeMutablePointer<Float>, count: Int) in
-                UnsafeBufferPointer(start: values, count: count).reduce(Float(0)) { Swift.max($0, abs($1)) }
-            }
-            var exact: UnsafeMutablePointer<Double>?
-            if k == 0 {
-                sums.update(repeating: 0, count: m * n)
-            } else if QuantizedType.exactInFloat(depth: k, bound(shiftedA, aStride), bound(shiftedB, bStride)) {
-                BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: shiftedA, lda: k,
-                           b: shiftedB, ldb: n, beta: 0, c: sums, ldc: n)
-            } else {
-                let (wa, wb, wc) = (wide, wide + aStride, wide + aStride + bStride)
-                for i in 0..<aStride { wa[i] = Double(shiftedA[i]) }
-                for i in 0..<bStride { wb[i] = Double(shiftedB[i]) }
-                Double.gemm(m: m, n: n, k: k, alpha: 1, a: wa, lda: k, b: wb, ldb: n, transposeB: false, c: wc, ldc: n)
-                exact = wc
-            }
-            for at in 0..<(m * n) {
-                let sum = exact?[at] ?? Double(sums[at])
-                if let factors {
-                    store(outIndex, QuantizedType.requantize(sum, factor: factors[at], zero: yZero, to: output.type))
-                } else {
-                    store(outIndex, Int32(truncatingIfNeeded: Int64(sum)))
-                }
-                outIndex += 1
-            }
-        }
     }
 }

@@ -23,16 +23,28 @@ enum GraphFusion {
         return result
     }
 
-    /// Gives kernels their constant weights in the layout they multiply fastest (Gemm's B given transposed); the
-    /// kernel then holds them and the node no longer reads the constant.
+    /// Gives kernels their constant weights in the layout they multiply fastest (Gemm's B given transposed, an integer
+    /// product's B shifted by its zero points); the kernel then holds them and the node no longer reads the constant.
     static func prepareWeights(_ nodes: [PlannedNode], constants: [Int: Tensor]) -> [PlannedNode] {
         nodes.map { node in
-            guard let gemm = node.kernel as? GemmKernel, node.inputs.count >= 2, let b = constants[node.inputs[1]],
-                  let prepared = gemm.transposingWeights(b)
-            else { return node }
             var inputs = node.inputs
-            inputs[1] = -1
-            return PlannedNode(opType: node.opType, label: node.label, kernel: prepared, inputs: inputs, outputs: node.outputs)
+            if let gemm = node.kernel as? GemmKernel, inputs.count >= 2, let b = constants[inputs[1]],
+               let prepared = gemm.transposingWeights(b) {
+                inputs[1] = -1
+                return PlannedNode(opType: node.opType, label: node.label, kernel: prepared, inputs: inputs, outputs: node.outputs)
+            }
+            // Integer matrix products: constant B and B zero point shifted once (both inputs then unread).
+            if let product = node.kernel as? IntegerMatMulKernel, inputs.count > product.bInput,
+               let b = constants[inputs[product.bInput]] {
+                let zeroIndex = inputs.count > product.bZeroInput ? inputs[product.bZeroInput] : -1
+                guard zeroIndex < 0 || constants[zeroIndex] != nil,
+                      let prepared = product.preparingB(b, zero: zeroIndex < 0 ? nil : constants[zeroIndex])
+                else { return node }
+                inputs[product.bInput] = -1
+                if zeroIndex >= 0 { inputs[product.bZeroInput] = -1 }
+                return PlannedNode(opType: node.opType, label: node.label, kernel: prepared, inputs: inputs, outputs: node.outputs)
+            }
+            return node
         }
     }
 
