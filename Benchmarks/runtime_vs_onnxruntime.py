@@ -399,6 +399,12 @@ onnxmltools), XGBoost binary classifier (300 trees, depth 8, onnxmltools), sciki
 3 classes) and a pipeline (StandardScaler + OneHotEncoder + LogisticRegression), all through skl2onnx/onnxmltools.""",
         "topk": """TopK on short float rows (`topk_short_*` of `scripts/make_test_models.py`): rows of 100, 300 and 1,000 columns,
 k 1, 5 and 20.""",
+        "int8": """Quantized models of `scripts/make_test_models.py`: an MLP 40→64→32→1 quantized by onnxruntime's `quantize_dynamic`
+(DynamicQuantizeLinear + MatMulInteger per layer; the only one whose first dimension is the batch), MatMulInteger
+[2, 3, 5, 600] × [600, 7], QLinearMatMul [6, 48] × [48, 10], ConvInteger and QLinearConv on small images (the other
+models have fixed shapes, so their batch-64 rows repeat batch 1). onnxruntime runs its own int8 kernels (u8·s8
+with AVX-512 VNNI / AVX2 on these CPUs); ZServe shifts the operands by their zero points and multiplies them in
+float32 (double past 2^24) with OpenBLAS.""",
     }[args.suite]
     inputs = ("the fixture's 256 feature rows, in up to 32 different batches taken in turn by both runtimes (and by "
               "the library's own `predict_proba` / `predict`, timed from Python as users call it, in the last "
