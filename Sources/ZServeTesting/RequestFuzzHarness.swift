@@ -8,7 +8,8 @@ import ZServe
 /// every reply keeps whatever the input.
 ///
 /// The server serves small real ONNX models chosen to reach every validation branch — fixed and any-size dimensions,
-/// unknown rank, a scalar, float32/float64/int64 inputs, two inputs, two versions — and the bundled example model.
+/// unknown rank, a scalar, float32/float64/int64/string inputs, two inputs, two versions — and the bundled example
+/// model.
 /// `check(_:)` is the whole fuzz target (the fuzzer aborts on what it returns); regression tests call it on inputs the
 /// fuzzer found. Not thread-safe (one caller at a time, like `InProcessServer`).
 public final class RequestFuzzHarness {
@@ -24,6 +25,7 @@ public final class RequestFuzzHarness {
             try repository.add("mixed", version: version, bytes: try Self.mixedModel())
         }
         try repository.add("dynamic", bytes: try Self.dynamicModel())
+        try repository.add("words", bytes: try Self.wordsModel())
         let example = Fixtures.exampleRepository.appendingPathComponent("purchase_propensity/1/model.onnx")
         if FileManager.default.fileExists(atPath: example.path) {
             try repository.add("purchase_propensity", copying: example)
@@ -94,6 +96,19 @@ public final class RequestFuzzHarness {
         graph.node("Cast", ["ids"], ["f"], ["to": Int(ElementType.float32.rawValue)])
         graph.output("y", .float32, [nil, 4])
         graph.output("f", .float32, [nil])
+        return try graph.serialized()
+    }
+
+    /// "words": w string [?]; shout = w + "!", code = LabelEncoder(w) (web 1, app 2, else -1).
+    static func wordsModel() throws -> Data {
+        var graph = ONNXGraphBuilder(opset: 20)
+        graph.importDomain("ai.onnx.ml", version: 2)
+        graph.input("w", .string, [nil])
+        graph.initializer("bang", Tensor(strings: ["!"], shape: [1]))
+        graph.node("StringConcat", ["w", "bang"], ["shout"])
+        graph.node("LabelEncoder", ["w"], ["code"], domain: "ai.onnx.ml", ["keys_strings": ["web", "app"], "values_int64s": [1, 2]])
+        graph.output("shout", .string, [nil])
+        graph.output("code", .int64, [nil])
         return try graph.serialized()
     }
 

@@ -46,6 +46,25 @@ extension RequestFuzzHarness {
         add("predict-dynamic-2x3", .predict, dynamic([2, 3]))
         add("predict-dynamic-1x1x1x2", .predict, dynamic([1, 1, 1, 2]))
         add("predict-dynamic-empty", .predict, dynamic([0, 5]))
+        func words(_ strings: [[UInt8]], shape: [Int]? = nil) -> Zserve_V1_PredictRequest {
+            .with {
+                $0.model.name = "words"
+                $0.inputs = [.with {
+                    $0.name = "w"
+                    $0.dtype = .string
+                    $0.shape = (shape ?? [strings.count]).map(Int64.init)
+                    $0.stringData = strings.map { Data($0) }
+                }]
+            }
+        }
+        add("predict-words-3", .predict, words([Array("web".utf8), Array("app".utf8), Array("Straße".utf8)]))
+        add("predict-words-empty-strings", .predict, words([[], []]))
+        add("predict-words-not-utf8", .predict, words([[0xff, 0xfe]]))
+        add("predict-words-count-mismatch", .predict, words([Array("web".utf8)], shape: [2]))
+        var rawStrings = words([])
+        rawStrings.inputs[0].rawData = Data("web".utf8)
+        rawStrings.inputs[0].shape = [1]
+        add("predict-words-raw-data", .predict, rawStrings)
         add("predict-propensity-2", .predict, Zserve_V1_PredictRequest.with {
             $0.id = "p"
             $0.model.name = "purchase_propensity"

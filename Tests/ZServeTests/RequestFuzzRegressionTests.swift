@@ -39,6 +39,8 @@ import ZServeTesting
         let refused: [String: Zserve_V1_Code] = [
             "predict-mixed-wrong-dtype": .invalidArgument, "predict-mixed-missing-input": .invalidArgument,
             "predict-unknown-label": .notFound, "unload-on-frontend": .permissionDenied,
+            "predict-words-not-utf8": .invalidArgument, "predict-words-count-mismatch": .invalidArgument,
+            "predict-words-raw-data": .invalidArgument,
         ]
         for seed in RequestFuzzHarness.seeds {
             #expect(harness.check(seed.bytes) == nil, "\(seed.name)")
