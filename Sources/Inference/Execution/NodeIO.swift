@@ -64,18 +64,20 @@ public struct NodeIO {
     ///
     /// - Throws: `.invalidInput` for a shape too large to address, `.resourceExhausted` past the session's limit.
     public func output(_ position: Int, _ elementType: ElementType, _ shape: [Int]) throws(InferenceError) -> Tensor {
-        guard elementType.hasRawBytes else {
-            // A kernel that moves elements as bytes must never write Strings (their reference counts would break).
+        try output(position, elementType, shape, writingStrings: false)
+    }
+
+    /// `output(_:_:_:)`, which may also be a string tensor when `writingStrings` is true: for kernels that write
+    /// string elements as `String`s (`mutableElements(as: String.self)`), never as bytes. A string output starts as
+    /// empty strings in a block of its own.
+    ///
+    /// - Throws: `.invalidInput` for a string output without `writingStrings` (a kernel that moves elements as bytes
+    ///   must never write Strings: their reference counts would break), else as `output(_:_:_:)`.
+    func output(_ position: Int, _ elementType: ElementType, _ shape: [Int], writingStrings: Bool) throws(InferenceError) -> Tensor {
+        guard writingStrings || elementType.hasRawBytes else {
             throw InferenceError.invalidInput("this operator does not produce string tensors")
         }
         return try session.allocate(valueIndex: outputIndex(position), elementType: elementType, shape: shape)
-    }
-
-    /// An output tensor of `elementType` (which may be `string`) and `shape` to fill, for kernels that write string
-    /// elements as `String`s (`mutableElements(as: String.self)`), never as bytes. A string output starts as empty
-    /// strings in a block of its own; other types are as `output(_:_:_:)`.
-    func output(_ position: Int, _ elementType: ElementType, _ shape: [Int], writingStrings: Bool) throws(InferenceError) -> Tensor {
-        try session.allocate(valueIndex: outputIndex(position), elementType: elementType, shape: shape)
     }
 
     /// Sets output `position` to an existing tensor (a view such as a reshape of an input); no copy.
