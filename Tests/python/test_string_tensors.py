@@ -20,9 +20,9 @@ import pytest
 import zmq
 
 import zserve_testing
-from zserve_client import Client, PipelinedClient, ZServeError
+from zserve_client import AdminClient, Client, PipelinedClient, ZServeError
 from zserve_client.protos import inference_pb2, status_pb2, tensor_pb2
-from zserve_testing import start_server
+from zserve_testing import run_server, start_server
 
 zserve_testing.skip_without_binary()
 
@@ -192,3 +192,26 @@ def test_client_refuses_objects_that_are_not_strings(client) -> None:
     with pytest.raises(ZServeError) as raised:
         client.predict(PIPELINE, {"x": np.array([[1, "app", None]], dtype=object)})
     assert raised.value.code_name == "INVALID_ARGUMENT"
+
+
+def test_string_models_are_pushed_warmed_up_and_served(repository, tmp_path) -> None:
+    """A push of the string pipeline as a new model passes the generated warm-up (empty strings) and one with shipped
+    string warm-up inputs; shipped inputs that are not UTF-8 are refused with the reason, and the model keeps serving
+    what it served."""
+    model_file = repository / PIPELINE / "1" / "model.onnx"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rows = customers(np.random.default_rng(5), 4)
+    expected = onnxruntime_outputs(repository, PIPELINE, {"x": rows})
+    with run_server(empty, "--admin", "tcp://127.0.0.1:0") as server, \
+            AdminClient(server.admin, timeout_ms=TIMEOUT_MS) as admin, Client(server.listen, timeout_ms=TIMEOUT_MS) as client:
+        assert admin.push_model("segments", str(model_file))[0] == 1
+        version, state = admin.push_model("segments", str(model_file), warmup_inputs={"x": customers(np.random.default_rng(6), 2)})
+        assert version == 2
+        with pytest.raises(ZServeError) as refused:
+            admin.push_model("segments", str(model_file), warmup_inputs={"x": np.array([[b"\xff", b"web", b"EIRE"]], dtype=object)})
+        assert refused.value.code_name == "INVALID_ARGUMENT"
+        assert "not valid UTF-8" in refused.value.message
+        served, outputs = client.predict("segments", {"x": rows})
+        assert served == 2
+        assert_same(outputs, expected)
