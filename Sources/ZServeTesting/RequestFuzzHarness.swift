@@ -99,8 +99,9 @@ public final class RequestFuzzHarness {
         return try graph.serialized()
     }
 
-    /// "words": w string [?]; shout = w + "!", code = LabelEncoder(w) (web 1, app 2, else -1).
-    static func wordsModel() throws -> Data {
+    /// "words": w string [?]; shout = w + "!", code = LabelEncoder(w) (web 1, app 2, else -1). Public: the string
+    /// serving tests use it too.
+    public static func wordsModel() throws -> Data {
         var graph = ONNXGraphBuilder(opset: 20)
         graph.importDomain("ai.onnx.ml", version: 2)
         graph.input("w", .string, [nil])
