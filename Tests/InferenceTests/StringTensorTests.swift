@@ -103,4 +103,17 @@ import ZServeTesting
             try session.run()
         }
     }
+
+    @Test func aLabelEncoderDefaultTensorAppliesToListedValuesToo() throws {
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.importDomain("ai.onnx.ml", version: 4)
+        graph.input("x", .string, [3])
+        graph.node("LabelEncoder", ["x"], ["y"], domain: "ai.onnx.ml", [
+            "keys_strings": ["a", "b"], "values_int64s": [1, 2], "default_tensor": Tensor(int64: [42], shape: [1]),
+        ])
+        graph.output("y", .int64, [3])
+        let session = try Model(onnx: graph.serialized()).makeSession()
+        try session.setInput(0, Tensor(strings: ["b", "z", "a"], shape: [3]))
+        #expect(try session.run()[0].array(of: Int64.self) == [2, 42, 1])
+    }
 }

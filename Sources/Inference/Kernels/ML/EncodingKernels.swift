@@ -113,32 +113,34 @@ struct LabelEncoderKernel: Kernel {
             switch tensor.elementType {
             case .int64: keys.append((LabelKeys(ints: tensor.array(of: Int64.self)), tensor.count))
             case .float32: keys.append((LabelKeys(floats: tensor.array(of: Float.self)), tensor.count))
-            case .string: keys.append((LabelKeys(strings: Array(tensor.strings)), tensor.count))
+            case .string: keys.append((LabelKeys(strings: tensor.array(of: String.self)), tensor.count))
             default: throw InferenceError.unsupported(["\(label) keys_tensor of \(tensor.elementType)"])
             }
         }
-        let defaultTensor = try a.tensor("default_tensor")
-        if let defaultTensor, defaultTensor.count != 1 {
-            throw InferenceError.invalidModel("\(label): default_tensor must hold one value")
+        var defaultInt = Int64(try a.int("default_int64", default: -1))
+        var defaultFloat = try a.float("default_float", default: -0.0)
+        var defaultString = try a.string("default_string") ?? "_Unused"
+        // default_tensor (opset 4) gives the default of its type, whichever form the values take.
+        if let defaultTensor = try a.tensor("default_tensor") {
+            guard defaultTensor.count == 1 else {
+                throw InferenceError.invalidModel("\(label): default_tensor must hold one value")
+            }
+            switch defaultTensor.elementType {
+            case .int64: defaultInt = defaultTensor.array(of: Int64.self)[0]
+            case .float32: defaultFloat = defaultTensor.array(of: Float.self)[0]
+            case .string: defaultString = defaultTensor.array(of: String.self)[0]
+            default: throw InferenceError.unsupported(["\(label) default_tensor of \(defaultTensor.elementType)"])
+            }
         }
-        let defaultInt = Int64(try a.int("default_int64", default: -1))
-        let defaultFloat = try a.float("default_float", default: -0.0)
-        let defaultString = try a.string("default_string") ?? "_Unused"
         var values: [LabelValues] = []
         if let ints = try a.ints("values_int64s") { values.append(.ints(ints.map(Int64.init), missing: defaultInt)) }
         if let floats = try a.floats("values_floats") { values.append(.floats(floats, missing: defaultFloat)) }
         if let strings = try a.strings("values_strings") { values.append(.strings(strings, missing: defaultString)) }
         if let tensor = try a.tensor("values_tensor") {
-            if let defaultTensor, defaultTensor.elementType != tensor.elementType {
-                throw InferenceError.invalidModel("\(label): default_tensor and values_tensor differ in type")
-            }
             switch tensor.elementType {
-            case .int64:
-                values.append(.ints(tensor.array(of: Int64.self), missing: defaultTensor?.array(of: Int64.self)[0] ?? defaultInt))
-            case .float32:
-                values.append(.floats(tensor.array(of: Float.self), missing: defaultTensor?.array(of: Float.self)[0] ?? defaultFloat))
-            case .string:
-                values.append(.strings(Array(tensor.strings), missing: defaultTensor?.strings[0] ?? defaultString))
+            case .int64: values.append(.ints(tensor.array(of: Int64.self), missing: defaultInt))
+            case .float32: values.append(.floats(tensor.array(of: Float.self), missing: defaultFloat))
+            case .string: values.append(.strings(tensor.array(of: String.self), missing: defaultString))
             default: throw InferenceError.unsupported(["\(label) values_tensor of \(tensor.elementType)"])
             }
         }
