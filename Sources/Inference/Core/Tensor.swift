@@ -73,14 +73,23 @@ public struct Tensor: Sendable {
         UnsafeRawBufferPointer(start: storage.pointer, count: byteCount)
     }
 
-    /// Copies the elements into `target`, which must have the same element type and count (strings are assigned as
-    /// `String`s, everything else copied as bytes).
+    /// Copies the elements into `target`, which must have the same element type and count.
     func copyElements(into target: Tensor) {
-        precondition(target.elementType == elementType && target.count == count, "copy between different tensors")
+        precondition(target.count == count, "copy between different tensors")
+        copyElements(count, from: 0, into: target, at: 0)
+    }
+
+    /// Copies `count` elements from element `start` on into `target` (same element type) from element `offset` on:
+    /// strings are assigned as `String`s, everything else copied as bytes. The ranges must lie inside both tensors.
+    func copyElements(_ count: Int, from start: Int, into target: Tensor, at offset: Int) {
+        precondition(target.elementType == elementType, "copy between different element types")
+        guard count > 0 else { return }
         if elementType == .string {
-            _ = target.mutableElements(as: String.self).update(fromContentsOf: strings)
-        } else if byteCount > 0 {
-            target.storage.pointer.copyMemory(from: storage.pointer, byteCount: byteCount)
+            _ = UnsafeMutableBufferPointer(rebasing: target.mutableElements(as: String.self)[offset..<(offset + count)])
+                .update(fromContentsOf: strings[start..<(start + count)])
+        } else {
+            let size = elementType.byteSize
+            (target.storage.pointer + offset * size).copyMemory(from: storage.pointer + start * size, byteCount: count * size)
         }
     }
 

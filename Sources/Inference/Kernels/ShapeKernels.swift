@@ -146,28 +146,11 @@ struct ConcatKernel: Kernel {
         try shape.validateShape()
         let y = try output(first.elementType, shape)
         let outer = shape[..<axis].reduce(1, *)
-        if first.elementType == .string {
-            let out = y.mutableElements(as: String.self)
-            let outRow = shape[axis...].reduce(1, *)
-            var column = 0
-            for input in inputs {
-                let (strings, row) = (input.strings, input.shape[axis...].reduce(1, *))
-                for o in 0..<outer where row > 0 {
-                    _ = UnsafeMutableBufferPointer(rebasing: out[(o * outRow + column)...])
-                        .update(fromContentsOf: strings[(o * row)..<((o + 1) * row)])
-                }
-                column += row
-            }
-            return
-        }
-        let elementSize = first.elementType.byteSize
-        let outRow = shape[axis...].reduce(1, *) * elementSize
+        let outRow = shape[axis...].reduce(1, *)
         var column = 0
         for input in inputs {
-            let row = input.shape[axis...].reduce(1, *) * elementSize
-            for o in 0..<outer where row > 0 {
-                (y.storage.pointer + o * outRow + column).copyMemory(from: input.storage.pointer + o * row, byteCount: row)
-            }
+            let row = input.shape[axis...].reduce(1, *)
+            for o in 0..<outer { input.copyElements(row, from: o * row, into: y, at: o * outRow + column) }
             column += row
         }
     }

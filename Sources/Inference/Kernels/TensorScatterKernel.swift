@@ -1,7 +1,7 @@
 /// TensorScatter (opset 24): a KV-cache update. The output is `past_cache` with, for each batch entry b, `update`'s
 /// sequence positions written along `axis` (not 0; default −2) from `write_indices[b]` (0 when absent) on — wrapping
-/// around the axis in `circular` mode, and required to fit in `linear` mode. Elements are moved as bytes: any
-/// element type but strings.
+/// around the axis in `circular` mode, and required to fit in `linear` mode. Elements are moved, never computed on:
+/// any element type but strings (its output is a plain one).
 struct TensorScatterKernel: Kernel {
     let circular: Bool
     let axis: Int
@@ -41,17 +41,14 @@ struct TensorScatterKernel: Kernel {
         }
         let y = try io.output(0, past.elementType, past.shape)
         past.copyElements(into: y)
-        let size = past.elementType.byteSize
-        let inner = past.shape[(axis + 1)...].reduce(1, *) * size
+        let inner = past.shape[(axis + 1)...].reduce(1, *)
         let prefixes = past.shape[..<axis].reduce(1, *)
         let perBatch = prefixes / max(batch, 1)
-        guard inner > 0 else { return }
         for prefix in 0..<prefixes {
             let start = starts[prefix / max(perBatch, 1)]
             for position in 0..<length {
                 let target = circular ? (start + position) % capacity : start + position
-                (y.storage.pointer + (prefix * capacity + target) * inner)
-                    .copyMemory(from: update.storage.pointer + (prefix * length + position) * inner, byteCount: inner)
+                update.copyElements(inner, from: (prefix * length + position) * inner, into: y, at: (prefix * capacity + target) * inner)
             }
         }
     }
