@@ -25,7 +25,7 @@ struct DeformConvKernel: Kernel {
         pads = try a.ints("pads") ?? [0, 0, 0, 0]
         strides = try a.ints("strides") ?? [1, 1]
         guard group >= 1, offsetGroup >= 1, dilations.count == 2, pads.count == 4, strides.count == 2,
-              dilations.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }),
+              (dilations + strides).allSatisfy({ (1...(1 << 20)).contains($0) }), pads.allSatisfy({ (0...(1 << 20)).contains($0) }),
               kernelShape.map({ $0.count == 2 && $0.allSatisfy { $0 >= 1 } }) ?? true else {
             throw InferenceError.invalidModel("\(label): DeformConv runs 2-D windows; attributes must describe one")
         }

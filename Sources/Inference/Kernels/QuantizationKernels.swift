@@ -67,7 +67,9 @@ enum QuantizedType {
     /// `type` (int8 or uint8).
     static func requantize(_ sum: Double, factor: Float, zero: Double, to type: ElementType) -> Int32 {
         let range = range(type)!
-        let value = (sum * Double(factor) + zero).rounded(.toNearestOrEven)
+        // A NaN scale (or an infinite one times 0) gives the zero point, as QuantizeLinear maps NaN; never a trap.
+        let scaled = sum * Double(factor)
+        let value = ((scaled.isNaN ? 0 : scaled) + zero).rounded(.toNearestOrEven)
         return Int32(Swift.min(Swift.max(value, Double(range.lowerBound)), Double(range.upperBound)))
     }
 

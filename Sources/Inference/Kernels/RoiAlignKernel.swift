@@ -31,7 +31,7 @@ struct RoiAlignKernel: Kernel {
         outputWidth = try a.int("output_width", default: 1)
         samplingRatio = try a.int("sampling_ratio", default: 0)
         spatialScale = Double(try a.float("spatial_scale", default: 1))
-        guard outputHeight > 0, outputWidth > 0, samplingRatio >= 0 else {
+        guard outputHeight > 0, outputWidth > 0, samplingRatio >= 0, samplingRatio <= 1 << 10 else {
             throw InferenceError.invalidModel("\(label) needs positive output sizes and sampling_ratio ≥ 0")
         }
     }
@@ -50,8 +50,8 @@ struct RoiAlignKernel: Kernel {
         }
         let y = try io.output(0, x.elementType, [batchIndices.count, x.shape[1], outputHeight, outputWidth])
         switch x.elementType {
-        case .float32: align(Float.self, x, rois, batchIndices, y)
-        case .float64: align(Double.self, x, rois, batchIndices, y)
+        case .float32: try align(Float.self, x, rois, batchIndices, y)
+        case .float64: try align(Double.self, x, rois, batchIndices, y)
         default: throw InferenceError.invalidInput("\(label) takes float32 or float64, got \(x.elementType)")
         }
     }
@@ -75,18 +75,23 @@ struct RoiAlignKernel: Kernel {
             weights: (hy * hx, hy * lx, ly * hx, ly * lx))
     }
 
-    private func align<T: BinaryFloatingPoint>(_: T.Type, _ x: Tensor, _ rois: Tensor, _ batchIndices: [Int], _ y: Tensor) {
+    private func align<T: BinaryFloatingPoint>(_: T.Type, _ x: Tensor, _ rois: Tensor, _ batchIndices: [Int], _ y: Tensor) throws {
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
         let data = x.elements(as: T.self), boxes = rois.elements(as: T.self), out = y.mutableElements(as: T.self)
         let offset = halfPixel ? 0.5 : 0
         let bins = outputHeight * outputWidth
         for (roi, batch) in batchIndices.enumerated() {
             let box = (0..<4).map { Double(boxes[roi * 4 + $0]) * spatialScale - offset }
+            guard box.allSatisfy(\.isFinite) else { throw InferenceError.invalidInput("\(label): roi \(roi) is not finite") }
             var (roiWidth, roiHeight) = (box[2] - box[0], box[3] - box[1])
             if !halfPixel { (roiWidth, roiHeight) = (max(roiWidth, 1), max(roiHeight, 1)) }
             let binHeight = roiHeight / Double(outputHeight), binWidth = roiWidth / Double(outputWidth)
-            let gridH = samplingRatio > 0 ? samplingRatio : Int((roiHeight / Double(outputHeight)).rounded(.up))
-            let gridW = samplingRatio > 0 ? samplingRatio : Int((roiWidth / Double(outputWidth)).rounded(.up))
+            let adaptive = (roiHeight / Double(outputHeight)).rounded(.up), adaptiveW = (roiWidth / Double(outputWidth)).rounded(.up)
+            guard samplingRatio > 0 || (adaptive * adaptiveW <= Double(1 << 20) && adaptive > -1 && adaptiveW > -1) else {
+                throw InferenceError.invalidInput("\(label): roi \(roi) needs more than 2^20 samples per bin")
+            }
+            let gridH = samplingRatio > 0 ? samplingRatio : Int(adaptive)
+            let gridW = samplingRatio > 0 ? samplingRatio : Int(adaptiveW)
             let count = Double(max(gridH * gridW, 1))
             var samples: [Sample] = []
             samples.reserveCapacity(bins * max(gridH * gridW, 0))

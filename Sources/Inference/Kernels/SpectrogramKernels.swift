@@ -103,9 +103,9 @@ struct MelWeightMatrixKernel: Kernel {
         let melBins = try integer(0, "num_mel_bins"), dftLength = try integer(1, "dft_length")
         let sampleRate = try integer(2, "sample_rate")
         let (lower, upper) = (try hertz(3, "lower_edge_hertz"), try hertz(4, "upper_edge_hertz"))
-        guard melBins > 0, dftLength > 0, sampleRate > 0, lower >= 0, upper > lower else {
+        guard melBins > 0, dftLength > 0, dftLength <= 1 << 24, sampleRate > 0, lower >= 0, upper > lower, upper.isFinite else {
             throw InferenceError.invalidInput(
-                "MelWeightMatrix needs positive num_mel_bins, dft_length and sample_rate and 0 ≤ lower < upper hertz")
+                "MelWeightMatrix needs positive num_mel_bins, sample_rate and dft_length (at most 2^24) and 0 ≤ lower < upper hertz, finite")
         }
         let spectrumBins = dftLength / 2 + 1
         let mel = { (hz: Double) in 2595 * Foundation.log10(1 + hz / 700) }
@@ -115,6 +115,7 @@ struct MelWeightMatrixKernel: Kernel {
             let hz = 700 * (Foundation.pow(10, (Double(i) * step + low) / 2595) - 1)
             return Int((Double(dftLength + 1) * hz / Double(sampleRate)).rounded(.down))
         }
+        let y = try io.output(0, outputType, [spectrumBins, melBins])
         guard edges.allSatisfy({ (0..<spectrumBins).contains($0) }) else {
             throw InferenceError.invalidInput("MelWeightMatrix upper_edge_hertz \(upper) lies beyond the spectrum of sample_rate \(sampleRate)")
         }
@@ -130,7 +131,6 @@ struct MelWeightMatrixKernel: Kernel {
                 for j in centre..<right { weights[j * melBins + band] = Double(right - j) / Double(right - centre) }
             }
         }
-        let y = try io.output(0, outputType, [spectrumBins, melBins])
         if outputType == .float32 {
             _ = y.mutableElements(as: Float.self).update(fromContentsOf: weights.map { Float($0) })
         } else {

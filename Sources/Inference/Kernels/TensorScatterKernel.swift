@@ -35,7 +35,7 @@ struct TensorScatterKernel: Kernel {
             return values
         } ?? [Int](repeating: 0, count: batch)
         let (capacity, length) = (past.shape[axis], update.shape[axis])
-        for start in starts where start < 0 || (!circular && start + length > capacity) {
+        for start in starts where start < 0 || (!circular && start > capacity - length) || (circular && capacity == 0 && length > 0) {
             throw InferenceError.invalidInput(
                 "\(label): write index \(start) with \(length) positions does not fit \(capacity) (linear mode)")
         }
@@ -47,7 +47,7 @@ struct TensorScatterKernel: Kernel {
         for prefix in 0..<prefixes {
             let start = starts[prefix / max(perBatch, 1)]
             for position in 0..<length {
-                let target = circular ? (start + position) % capacity : start + position
+                let target = circular ? (start % capacity + position) % capacity : start + position
                 update.copyElements(inner, from: (prefix * length + position) * inner, into: y, at: (prefix * capacity + target) * inner)
             }
         }

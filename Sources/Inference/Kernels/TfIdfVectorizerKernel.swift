@@ -62,8 +62,8 @@ struct TfIdfVectorizerKernel: Kernel {
         let counts = try a.ints("ngram_counts") ?? []
         indexes = try a.ints("ngram_indexes") ?? []
         weights = try a.floats("weights") ?? []
-        guard let largest = indexes.max(), indexes.allSatisfy({ $0 >= 0 }) else {
-            throw InferenceError.invalidModel("\(label) needs non-negative ngram_indexes")
+        guard let largest = indexes.max(), largest < 1 << 32, indexes.allSatisfy({ $0 >= 0 }) else {
+            throw InferenceError.invalidModel("\(label) needs ngram_indexes in 0..<2^32")
         }
         width = largest + 1
         guard weights.isEmpty || weights.count >= width else {
