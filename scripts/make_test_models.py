@@ -890,13 +890,42 @@ BUILDERS.update(ML_BUILDERS)
 # Reference outputs and files
 
 
-def reference_outputs(model: onnx.ModelProto, feeds: Feeds) -> list[np.ndarray]:
-    """Runs `model` in onnxruntime (CPU, no graph optimizations, one thread) and returns its outputs in graph order."""
+# Integer products onnxruntime only computes exactly on CPUs with VNNI or AVX-512 when B is int8: its AVX2 u8·s8
+# kernel (vpmaddubsw) adds pairs of products in saturating 16-bit lanes, so full-range operands come out wrong there
+# (u8·u8 products take another, exact kernel). The position of B among each operator's inputs:
+SATURATING_PRODUCTS = {"MatMulInteger": 1, "ConvInteger": 1, "QLinearMatMul": 3, "QLinearConv": 3}
+
+
+def has_int8_product(model: onnx.ModelProto) -> bool:
+    """Whether a MatMulInteger, ConvInteger, QLinearMatMul or QLinearConv of `model` takes an int8 B."""
+    types = {value.name: value.type.tensor_type.elem_type for value in [*model.graph.input, *model.graph.value_info]}
+    types.update({tensor.name: tensor.data_type for tensor in model.graph.initializer})
+    return any(node.op_type in SATURATING_PRODUCTS and len(node.input) > SATURATING_PRODUCTS[node.op_type]
+               and types.get(node.input[SATURATING_PRODUCTS[node.op_type]]) == TensorProto.INT8
+               for node in model.graph.node)
+
+
+def reference_outputs(model: onnx.ModelProto, feeds: Feeds, name: str = "") -> list[np.ndarray]:
+    """Runs `model` in onnxruntime (CPU, no graph optimizations, one thread) and returns its outputs in graph order.
+
+    A graph with a u8·s8 integer product takes ONNX's own reference implementation's outputs instead (exact integer
+    arithmetic, the same on every CPU); where onnxruntime disagrees on this machine, that is said on stderr."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    outputs = session.run(None, feeds)
+    if not has_int8_product(model):
+        return outputs
+    from onnx.reference import ReferenceEvaluator
+    exact = ReferenceEvaluator(model).run(None, feeds)
+    for output, ort_value, exact_value in zip(model.graph.output, outputs, exact):
+        agree = (np.array_equal(ort_value, exact_value) if np.issubdtype(exact_value.dtype, np.integer)
+                 else np.allclose(ort_value, exact_value, rtol=1e-4, atol=1e-5))
+        if not agree:
+            print(f"{name}: onnxruntime's {output.name} differs from ONNX's reference on this CPU (saturating u8·s8 "
+                  "kernels without VNNI); the reference is ONNX's", file=sys.stderr)
+    return [np.asarray(value) for value in exact]
 
 
 def write_tensors(directory: Path, prefix: str, names: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
@@ -918,7 +947,7 @@ def write_model(out: Path, name: str, model: onnx.ModelProto, feeds: Feeds, expe
     onnx.save_model(model, version_dir / "model.onnx")
     onnx.save_model(model, data_dir.parent / "model.onnx")
     write_tensors(data_dir, "input", input_names, list(feeds.values()))
-    outputs = expected if expected is not None else reference_outputs(model, feeds)
+    outputs = expected if expected is not None else reference_outputs(model, feeds, name)
     write_tensors(data_dir, "output", output_names, outputs)
 
 

@@ -35,7 +35,8 @@ public enum JSONTensors {
         let data: [Any]
         if let object = value as? [String: Any] {
             guard let typeName = object["dtype"] as? String, let type = dataType(named: typeName) else {
-                throw FormatError("input '\(name)': dtype must be one of float32, float64, int64, int32, int8, uint8, bool, string")
+                throw FormatError(
+                    "input '\(name)': dtype must be one of float32, float64, int64, int32, int16, int8, uint64, uint32, uint16, uint8, bool, string")
             }
             guard let dims = object["shape"] as? [NSNumber] else {
                 throw FormatError("input '\(name)': shape must be a list of integers")
@@ -104,6 +105,10 @@ public enum JSONTensors {
         case .int32: return bytes(try numbers().map(\.int32Value))
         case .int8: return bytes(try numbers().map(\.int8Value))
         case .uint8: return bytes(try numbers().map(\.uint8Value))
+        case .int16: return bytes(try numbers().map(\.int16Value))
+        case .uint16: return bytes(try numbers().map(\.uint16Value))
+        case .uint32: return bytes(try numbers().map(\.uint32Value))
+        case .uint64: return bytes(try numbers().map(\.uint64Value))
         case .bool: return bytes(try numbers().map { $0.boolValue ? UInt8(1) : UInt8(0) })
         default: throw FormatError("input '\(name)': dtype \(dtype) cannot be written as JSON")
         }
@@ -125,6 +130,10 @@ public enum JSONTensors {
         case .int32: values(Int32.self) { $0 }
         case .int8: values(Int8.self) { $0 }
         case .uint8: values(UInt8.self) { $0 }
+        case .int16: values(Int16.self) { $0 }
+        case .uint16: values(UInt16.self) { $0 }
+        case .uint32: values(UInt32.self) { $0 }
+        case .uint64: values(UInt64.self) { $0 }
         case .bool: values(UInt8.self) { $0 != 0 }
         case .string: tensor.stringData.map { String(decoding: $0, as: UTF8.self) }
         default: []
@@ -142,6 +151,10 @@ public enum JSONTensors {
         case .int32: "int32"
         case .int8: "int8"
         case .uint8: "uint8"
+        case .int16: "int16"
+        case .uint16: "uint16"
+        case .uint32: "uint32"
+        case .uint64: "uint64"
         case .bool: "bool"
         case .string: "string"
         default: "unspecified"
@@ -149,7 +162,9 @@ public enum JSONTensors {
     }
 
     static func dataType(named name: String) -> Zserve_V1_DataType? {
-        let all: [Zserve_V1_DataType] = [.float32, .float64, .float16, .int64, .int32, .int8, .uint8, .bool, .string]
+        let all: [Zserve_V1_DataType] = [
+            .float32, .float64, .float16, .int64, .int32, .int16, .int8, .uint64, .uint32, .uint16, .uint8, .bool, .string,
+        ]
         return all.first { self.name(of: $0) == name.lowercased() } ?? (name == "float" ? .float32 : nil)
     }
 }

@@ -28,6 +28,10 @@ public enum Tolerance {
         case .int32: return compare(Int32.self, ==)
         case .bool, .uint8: return compare(UInt8.self, ==)
         case .int8: return compare(Int8.self, ==)
+        case .int16: return compare(Int16.self, ==)
+        case .uint16: return compare(UInt16.self, ==)
+        case .uint32: return compare(UInt32.self, ==)
+        case .uint64: return compare(UInt64.self, ==)
         case .float16: return compare(UInt16.self, ==)
         case .string: return compare(String.self, ==)
         }

@@ -6,20 +6,24 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
     case float32 = 1
     case uint8 = 2
     case int8 = 3
+    case uint16 = 4
+    case int16 = 5
     case int32 = 6
     case int64 = 7
     case string = 8
     case bool = 9
     case float16 = 10
     case float64 = 11
+    case uint32 = 12
+    case uint64 = 13
 
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
         case .uint8, .int8, .bool: 1
-        case .float16: 2
-        case .float32, .int32: 4
-        case .int64, .float64: 8
+        case .float16, .int16, .uint16: 2
+        case .float32, .int32, .uint32: 4
+        case .int64, .uint64, .float64: 8
         case .string: MemoryLayout<String>.stride
         }
     }
@@ -45,7 +49,11 @@ public enum ElementType: Int32, Sendable, CaseIterable, CustomStringConvertible 
         case .float32: "float32"
         case .uint8: "uint8"
         case .int8: "int8"
+        case .uint16: "uint16"
+        case .int16: "int16"
         case .int32: "int32"
+        case .uint32: "uint32"
+        case .uint64: "uint64"
         case .int64: "int64"
         case .bool: "bool"
         case .float16: "float16"

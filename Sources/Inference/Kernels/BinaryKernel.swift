@@ -8,7 +8,7 @@ enum BinaryOperator: String, CaseIterable, Sendable {
 }
 
 /// Add, Sub, Mul, Div, Mod and PRelu on float32, float64, float16 (each operation rounded to float16, like numpy),
-/// int8, uint8, int32 and int64 tensors of broadcastable
+/// and every integer type (8 to 64 bits, signed and unsigned) of broadcastable
 /// shapes (PRelu: slope broadcast onto X, and before opset 7 a [C] slope per channel of [N, C, ...]).
 ///
 /// Before opset 7 the arithmetic operators broadcast only with `broadcast` = 1, B aligned at `axis` of A
@@ -57,6 +57,10 @@ struct BinaryKernel: Kernel {
         case .int8: try applyInteger(Int8.self, a, b, y, broadcast)
         case .uint8: try applyInteger(UInt8.self, a, b, y, broadcast)
         case .int64: try applyInteger(Int64.self, a, b, y, broadcast)
+        case .int16: try applyInteger(Int16.self, a, b, y, broadcast)
+        case .uint16: try applyInteger(UInt16.self, a, b, y, broadcast)
+        case .uint32: try applyInteger(UInt32.self, a, b, y, broadcast)
+        case .uint64: try applyInteger(UInt64.self, a, b, y, broadcast)
         default:
             throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")
         }

@@ -3,7 +3,8 @@ enum BitwiseOperator: String, CaseIterable, Sendable {
     case and = "BitwiseAnd", or = "BitwiseOr", xor = "BitwiseXor"
 }
 
-/// BitwiseAnd, BitwiseOr, BitwiseXor (broadcasting) and BitwiseNot on int8, uint8, int32 and int64.
+/// BitwiseAnd, BitwiseOr, BitwiseXor (broadcasting) and BitwiseNot on every integer type (bits are bits: each width is
+/// computed as the unsigned type of its size).
 struct BitwiseKernel: Kernel {
     /// nil: BitwiseNot.
     let op: BitwiseOperator?
@@ -16,7 +17,7 @@ struct BitwiseKernel: Kernel {
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
         let name = op?.rawValue ?? "BitwiseNot"
-        guard [.int8, .uint8, .int32, .int64].contains(a.elementType) else {
+        guard a.elementType.isInteger else {
             throw InferenceError.invalidInput("\(name) does not take \(a.elementType)")
         }
         guard let op else {
@@ -39,17 +40,17 @@ struct BitwiseKernel: Kernel {
             case .xor: broadcast.map(pa, pb, into: py) { $0 ^ $1 }
             }
         }
-        switch a.elementType {
-        case .int8: apply(Int8.self)
-        case .uint8: apply(UInt8.self)
-        case .int32: apply(Int32.self)
-        default: apply(Int64.self)
+        switch a.elementType.byteSize {
+        case 1: apply(UInt8.self)
+        case 2: apply(UInt16.self)
+        case 4: apply(UInt32.self)
+        default: apply(UInt64.self)
         }
     }
 }
 
-/// BitShift on uint8 (the one unsigned type this runtime carries), `direction` LEFT or RIGHT, broadcasting; shifts
-/// of 8 or more give 0.
+/// BitShift on the unsigned types (uint8, uint16, uint32, uint64), `direction` LEFT or RIGHT, broadcasting; a shift by
+/// the type's width or more gives 0.
 struct BitShiftKernel: Kernel {
     let left: Bool
 
@@ -64,14 +65,23 @@ struct BitShiftKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0), shift = try io.requiredInput(1)
-        guard x.elementType == .uint8, shift.elementType == .uint8 else {
-            throw InferenceError.invalidInput("BitShift takes uint8, got \(x.elementType) and \(shift.elementType)")
+        guard x.elementType == shift.elementType, x.elementType.isUnsignedInteger else {
+            throw InferenceError.invalidInput(
+                "BitShift takes two tensors of one unsigned integer type, got \(x.elementType) and \(shift.elementType)")
         }
         let broadcast = try Broadcast([x.shape, shift.shape])
-        let y = try io.output(0, .uint8, broadcast.resultShape)
+        let y = try io.output(0, x.elementType, broadcast.resultShape)
         let left = self.left
-        broadcast.map(x.elements(as: UInt8.self), shift.elements(as: UInt8.self), into: y.mutableElements(as: UInt8.self)) {
-            $1 >= 8 ? 0 : left ? $0 << $1 : $0 >> $1
+        func apply<T: UnsignedInteger & FixedWidthInteger>(_: T.Type) {
+            broadcast.map(x.elements(as: T.self), shift.elements(as: T.self), into: y.mutableElements(as: T.self)) {
+                $1 >= T.bitWidth ? 0 : left ? $0 << $1 : $0 >> $1
+            }
+        }
+        switch x.elementType {
+        case .uint8: apply(UInt8.self)
+        case .uint16: apply(UInt16.self)
+        case .uint32: apply(UInt32.self)
+        default: apply(UInt64.self)
         }
     }
 }

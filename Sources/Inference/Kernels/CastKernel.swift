@@ -1,4 +1,5 @@
-/// Cast between float32, float64, int8, int32, int64, uint8 and bool, following ONNX's rules:
+/// Cast between float32, float64, float16, the integer types (8 to 64 bits, signed and unsigned) and bool, following
+/// ONNX's rules:
 /// - float → integer truncates toward zero; NaN becomes 0 and values outside the target range saturate to its
 ///   minimum or maximum (ONNX leaves those undefined; saturating keeps the result defined and never traps);
 /// - integer → integer keeps the low bits (two's complement wrap, e.g. int32 200 → int8 -56);
@@ -57,6 +58,10 @@ struct CastKernel: Kernel {
         case .int32: fromInteger(Int32.self, x, y)
         case .int64: fromInteger(Int64.self, x, y)
         case .uint8: fromInteger(UInt8.self, x, y)
+        case .int16: fromInteger(Int16.self, x, y)
+        case .uint16: fromInteger(UInt16.self, x, y)
+        case .uint32: fromInteger(UInt32.self, x, y)
+        case .uint64: fromInteger(UInt64.self, x, y)
         case .bool: fromBool(x, y)
         case .float16: fromFloat(Float16.self, x, y)
         }
@@ -82,6 +87,10 @@ struct CastKernel: Kernel {
         case .int32: loop(src, Int32.self, y) { saturating($0, to: Int32.self) }
         case .int64: loop(src, Int64.self, y) { saturating($0, to: Int64.self) }
         case .uint8: loop(src, UInt8.self, y) { saturating($0, to: UInt8.self) }
+        case .int16: loop(src, Int16.self, y) { saturating($0, to: Int16.self) }
+        case .uint16: loop(src, UInt16.self, y) { saturating($0, to: UInt16.self) }
+        case .uint32: loop(src, UInt32.self, y) { saturating($0, to: UInt32.self) }
+        case .uint64: loop(src, UInt64.self, y) { saturating($0, to: UInt64.self) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { Float16($0) }
         case .string: loop(src, String.self, y) { StringCast.text($0) }
@@ -97,6 +106,10 @@ struct CastKernel: Kernel {
         case .int32: loop(src, Int32.self, y) { Int32(truncatingIfNeeded: $0) }
         case .int64: loop(src, Int64.self, y) { Int64(truncatingIfNeeded: $0) }
         case .uint8: loop(src, UInt8.self, y) { UInt8(truncatingIfNeeded: $0) }
+        case .int16: loop(src, Int16.self, y) { Int16(truncatingIfNeeded: $0) }
+        case .uint16: loop(src, UInt16.self, y) { UInt16(truncatingIfNeeded: $0) }
+        case .uint32: loop(src, UInt32.self, y) { UInt32(truncatingIfNeeded: $0) }
+        case .uint64: loop(src, UInt64.self, y) { UInt64(truncatingIfNeeded: $0) }
         case .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { Float16($0) }
         case .string: loop(src, String.self, y) { String($0) }
@@ -112,6 +125,10 @@ struct CastKernel: Kernel {
         case .int32: loop(src, Int32.self, y) { $0 != 0 ? 1 : 0 }
         case .int64: loop(src, Int64.self, y) { $0 != 0 ? 1 : 0 }
         case .uint8, .bool: loop(src, UInt8.self, y) { $0 != 0 ? 1 : 0 }
+        case .int16: loop(src, Int16.self, y) { $0 != 0 ? 1 : 0 }
+        case .uint16: loop(src, UInt16.self, y) { $0 != 0 ? 1 : 0 }
+        case .uint32: loop(src, UInt32.self, y) { $0 != 0 ? 1 : 0 }
+        case .uint64: loop(src, UInt64.self, y) { $0 != 0 ? 1 : 0 }
         case .float16: loop(src, Float16.self, y) { $0 != 0 ? 1 : 0 }
         case .string: loop(src, String.self, y) { $0 != 0 ? "1" : "0" }
         }
@@ -124,8 +141,8 @@ struct CastKernel: Kernel {
     }
 }
 
-/// Clip to [min, max] (opset ≥ 11: optional scalar inputs; before: `min`/`max` attributes) on float32, float64,
-/// int8, int32, int64 and uint8. When min > max every element becomes max (numpy's clip).
+/// Clip to [min, max] (opset ≥ 11: optional scalar inputs; before: `min`/`max` attributes) on float32, float64 and
+/// every integer type. When min > max every element becomes max (numpy's clip).
 struct ClipKernel: Kernel {
     let attributeBounds: (Float, Float)?
 
@@ -150,6 +167,10 @@ struct ClipKernel: Kernel {
         case .int32: try clip(Int32.self, x, y, io, nil)
         case .int64: try clip(Int64.self, x, y, io, nil)
         case .uint8: try clip(UInt8.self, x, y, io, nil)
+        case .int16: try clip(Int16.self, x, y, io, nil)
+        case .uint16: try clip(UInt16.self, x, y, io, nil)
+        case .uint32: try clip(UInt32.self, x, y, io, nil)
+        case .uint64: try clip(UInt64.self, x, y, io, nil)
         default: throw InferenceError.invalidInput("Clip does not take \(x.elementType)")
         }
     }
@@ -194,22 +215,16 @@ extension Double: _BoundedForClip {
     static var highest: Double { .infinity }
 }
 
-extension Int8: _BoundedForClip {
-    static var lowest: Int8 { .min }
-    static var highest: Int8 { .max }
+extension _BoundedForClip where Self: FixedWidthInteger {
+    static var lowest: Self { .min }
+    static var highest: Self { .max }
 }
 
-extension Int32: _BoundedForClip {
-    static var lowest: Int32 { .min }
-    static var highest: Int32 { .max }
-}
-
-extension Int64: _BoundedForClip {
-    static var lowest: Int64 { .min }
-    static var highest: Int64 { .max }
-}
-
-extension UInt8: _BoundedForClip {
-    static var lowest: UInt8 { .min }
-    static var highest: UInt8 { .max }
-}
+extension Int8: _BoundedForClip {}
+extension UInt8: _BoundedForClip {}
+extension Int16: _BoundedForClip {}
+extension UInt16: _BoundedForClip {}
+extension Int32: _BoundedForClip {}
+extension UInt32: _BoundedForClip {}
+extension Int64: _BoundedForClip {}
+extension UInt64: _BoundedForClip {}

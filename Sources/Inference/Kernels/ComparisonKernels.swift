@@ -6,7 +6,7 @@ enum ComparisonOperator: String, CaseIterable, Sendable {
     var opType: String { rawValue }
 }
 
-/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64, int8, int32, int64, uint8 (and bool and
+/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual on float32, float64 and every integer type (and bool and
 /// string for Equal) with multidirectional broadcasting (before opset 7: `LegacyBroadcast`); the output is bool (one byte, 0 or 1).
 struct ComparisonKernel: Kernel {
     let op: ComparisonOperator
@@ -35,6 +35,10 @@ struct ComparisonKernel: Kernel {
         case .int32: compare(Int32.self, a, b, y, broadcast)
         case .int64: compare(Int64.self, a, b, y, broadcast)
         case .uint8: compare(UInt8.self, a, b, y, broadcast)
+        case .int16: compare(Int16.self, a, b, y, broadcast)
+        case .uint16: compare(UInt16.self, a, b, y, broadcast)
+        case .uint32: compare(UInt32.self, a, b, y, broadcast)
+        case .uint64: compare(UInt64.self, a, b, y, broadcast)
         case .string where op == .equal:
             broadcast.map(a.strings, b.strings, into: y.mutableElements(as: UInt8.self)) { $0 == $1 ? 1 : 0 }
         case .bool where op == .equal:

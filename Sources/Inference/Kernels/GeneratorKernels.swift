@@ -44,6 +44,10 @@ enum GeneratedValue {
         case .uint8, .bool: y.mutableElements(as: UInt8.self)[index] = UInt8(value)
         case .int32: y.mutableElements(as: Int32.self)[index] = Int32(value)
         case .int64: y.mutableElements(as: Int64.self)[index] = Int64(value)
+        case .int16: y.mutableElements(as: Int16.self)[index] = Int16(value)
+        case .uint16: y.mutableElements(as: UInt16.self)[index] = UInt16(value)
+        case .uint32: y.mutableElements(as: UInt32.self)[index] = UInt32(value)
+        case .uint64: y.mutableElements(as: UInt64.self)[index] = UInt64(value)
         case .string: throw InferenceError.invalidInput("a generated number cannot be a string")
         }
     }

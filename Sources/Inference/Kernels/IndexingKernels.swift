@@ -128,7 +128,7 @@ struct GatherElementsKernel: Kernel {
 }
 
 /// TopK (opset ≥ 10, K as an int64 input): the K largest (or smallest) elements along `axis` and their int64
-/// indices, sorted; equal values keep the lower index first. float32, float64, int32, int64. Contiguous float32 rows
+/// indices, sorted; equal values keep the lower index first. float32, float64 and every integer type. Contiguous float32 rows
 /// (the last axis) go through `FloatTopK`, where NaN ranks after every number.
 struct TopKKernel: Kernel {
     let axis: Int
@@ -170,6 +170,12 @@ struct TopKKernel: Kernel {
         case .float64: select(Double.self, x, values, indices, outer, dim, inner, k)
         case .int32: select(Int32.self, x, values, indices, outer, dim, inner, k)
         case .int64: select(Int64.self, x, values, indices, outer, dim, inner, k)
+        case .int8: select(Int8.self, x, values, indices, outer, dim, inner, k)
+        case .uint8: select(UInt8.self, x, values, indices, outer, dim, inner, k)
+        case .int16: select(Int16.self, x, values, indices, outer, dim, inner, k)
+        case .uint16: select(UInt16.self, x, values, indices, outer, dim, inner, k)
+        case .uint32: select(UInt32.self, x, values, indices, outer, dim, inner, k)
+        case .uint64: select(UInt64.self, x, values, indices, outer, dim, inner, k)
         default: throw InferenceError.invalidInput("TopK does not take \(x.elementType)")
         }
     }

@@ -54,11 +54,22 @@ enum QuantizedType {
         }
     }
 
-    /// Reads element `i` of an int8, uint8 or int32 tensor.
+    /// The range of a QuantizeLinear output: the 8-bit types and, since opset 21, the 16-bit ones.
+    static func linearRange(_ type: ElementType) -> ClosedRange<Int32>? {
+        switch type {
+        case .uint16: 0...65535
+        case .int16: -32768...32767
+        default: range(type)
+        }
+    }
+
+    /// Reads element `i` of an int8, uint8, int16, uint16 or int32 tensor.
     static func value(_ tensor: Tensor, _ i: Int) -> Int32 {
         switch tensor.elementType {
         case .uint8: Int32(tensor.elements(as: UInt8.self)[i])
         case .int8: Int32(tensor.elements(as: Int8.self)[i])
+        case .uint16: Int32(tensor.elements(as: UInt16.self)[i])
+        case .int16: Int32(tensor.elements(as: Int16.self)[i])
         default: tensor.elements(as: Int32.self)[i]
         }
     }
@@ -114,17 +125,18 @@ enum QuantizedType {
         return Float(Swift.max(abs(range.lowerBound - zero), abs(range.upperBound - zero)))
     }
 
-    /// Writes `value` (already in range) as element `i` of an int8 or uint8 tensor.
+    /// Writes `value` (already in range) as element `i` of an int8, uint8, int16 or uint16 tensor.
     static func store(_ value: Int32, _ tensor: Tensor, _ i: Int) {
-        if tensor.elementType == .uint8 {
-            tensor.mutableElements(as: UInt8.self)[i] = UInt8(value)
-        } else {
-            tensor.mutableElements(as: Int8.self)[i] = Int8(value)
+        switch tensor.elementType {
+        case .uint8: tensor.mutableElements(as: UInt8.self)[i] = UInt8(value)
+        case .int8: tensor.mutableElements(as: Int8.self)[i] = Int8(value)
+        case .uint16: tensor.mutableElements(as: UInt16.self)[i] = UInt16(value)
+        default: tensor.mutableElements(as: Int16.self)[i] = Int16(value)
         }
     }
 }
 
-/// QuantizeLinear and DequantizeLinear between float32 and int8/uint8 (Dequantize also from int32), per tensor, per
+/// QuantizeLinear and DequantizeLinear between float32 and int8/uint8/int16/uint16 (Dequantize also from int32), per tensor, per
 /// axis or in blocks (`block_size`). Quantize: saturate(rint(x / scale) + zero point), ties to even, computed in
 /// float32; the output type is the zero point's, else `output_dtype`, else uint8. Dequantize: (x − zero point) · scale.
 struct LinearQuantizationKernel: Kernel {
@@ -146,8 +158,8 @@ struct LinearQuantizationKernel: Kernel {
             if let precision = try node.attributes.int("precision"), precision != 1 {
                 throw InferenceError.unsupported(["\(node.label): precision \(precision)"])
             }
-            guard dtype == 0 || dtype == 2 || dtype == 3 else {
-                throw InferenceError.unsupported(["\(node.label): output_dtype \(dtype) (int8 and uint8 only)"])
+            guard (0...5).contains(dtype) && dtype != 1 else {
+                throw InferenceError.unsupported(["\(node.label): output_dtype \(dtype) (int8, uint8, int16 and uint16 only)"])
             }
         } else if dtype != 0 && dtype != 1 {
             throw InferenceError.unsupported(["\(node.label): output_dtype \(dtype) (float32 only)"])
@@ -168,8 +180,9 @@ struct LinearQuantizationKernel: Kernel {
         let scales = scale.elements(as: Float.self)
         if quantize {
             let type = zeroPoint?.elementType ?? outputType ?? .uint8
-            guard let range = QuantizedType.range(type), x.elementType == .float32 else {
-                throw InferenceError.invalidInput("QuantizeLinear takes float32 to int8 or uint8, got \(x.elementType) to \(type)")
+            guard let range = QuantizedType.linearRange(type), x.elementType == .float32 else {
+                throw InferenceError.invalidInput(
+                    "QuantizeLinear takes float32 to int8, uint8, int16 or uint16, got \(x.elementType) to \(type)")
             }
             let y = try io.output(0, type, x.shape)
             let values = x.elements(as: Float.self)
@@ -180,10 +193,11 @@ struct LinearQuantizationKernel: Kernel {
                 QuantizedType.store(Int32(clamped) + zero, y, i)
             }
         } else {
-            guard x.elementType == .int8 || x.elementType == .uint8 || x.elementType == .int32,
+            guard QuantizedType.linearRange(x.elementType) != nil || x.elementType == .int32,
                   zeroPoint.map({ $0.elementType == x.elementType }) ?? true
             else {
-                throw InferenceError.invalidInput("DequantizeLinear takes int8, uint8 or int32 with a zero point of that type")
+                throw InferenceError.invalidInput(
+                    "DequantizeLinear takes int8, uint8, int16, uint16 or int32 with a zero point of that type")
             }
             let y = try io.output(0, .float32, x.shape)
             let out = y.mutableElements(as: Float.self)

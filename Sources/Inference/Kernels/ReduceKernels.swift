@@ -222,6 +222,10 @@ extension Int8: _ReduceArithmetic {}
 extension Int32: _ReduceArithmetic {}
 extension Int64: _ReduceArithmetic {}
 extension UInt8: _ReduceArithmetic {}
+extension Int16: _ReduceArithmetic {}
+extension UInt16: _ReduceArithmetic {}
+extension UInt32: _ReduceArithmetic {}
+extension UInt64: _ReduceArithmetic {}
 
 /// ArgMax / ArgMin along `axis` (int64 output), `keepdims`, and `select_last_index` choosing the last of equal
 /// extremes. float32, float64, int8, int32, int64, uint8.

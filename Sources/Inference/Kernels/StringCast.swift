@@ -21,6 +21,10 @@ enum StringCast {
         case .int32: try fill(strings, y, Int32.self, integer)
         case .int64: try fill(strings, y, Int64.self, integer)
         case .uint8: try fill(strings, y, UInt8.self, integer)
+        case .int16: try fill(strings, y, Int16.self, integer)
+        case .uint16: try fill(strings, y, UInt16.self, integer)
+        case .uint32: try fill(strings, y, UInt32.self, integer)
+        case .uint64: try fill(strings, y, UInt64.self, integer)
         case .bool: try fill(strings, y, UInt8.self) { (text: Substring) in floating(text).map { ($0 as Double) != 0 ? 1 : 0 } }
         case .string: _ = y.mutableElements(as: String.self).update(fromContentsOf: strings)
         }

@@ -94,11 +94,21 @@ enum StridedCopy {
 
 /// Element types the comparison, selection and layout kernels accept by value.
 extension ElementType {
-    /// Whether the type is one of the numeric types kernels compute on (float32/64, int8/32/64, uint8).
+    /// Whether the type is one of the numeric types kernels compute on (float32/64 and the integer types).
     var isNumeric: Bool {
+        self == .float32 || self == .float64 || isInteger
+    }
+
+    /// Whether the type is a signed or unsigned integer of 8 to 64 bits (not bool).
+    var isInteger: Bool {
         switch self {
-        case .float32, .float64, .int8, .int32, .int64, .uint8: true
-        case .bool, .float16, .string: false
+        case .int8, .uint8, .int16, .uint16, .int32, .uint32, .int64, .uint64: true
+        case .bool, .float16, .float32, .float64, .string: false
         }
+    }
+
+    /// Whether the type is an unsigned integer of 8 to 64 bits.
+    var isUnsignedInteger: Bool {
+        self == .uint8 || self == .uint16 || self == .uint32 || self == .uint64
     }
 }

@@ -206,6 +206,10 @@ struct PowKernel: Kernel {
             case .int64: integer(Int64.self, a, exponent, y, broadcast)
             case .int8: integer(Int8.self, a, exponent, y, broadcast)
             case .uint8: integer(UInt8.self, a, exponent, y, broadcast)
+            case .int16: integer(Int16.self, a, exponent, y, broadcast)
+            case .uint16: integer(UInt16.self, a, exponent, y, broadcast)
+            case .uint32: integer(UInt32.self, a, exponent, y, broadcast)
+            case .uint64: integer(UInt64.self, a, exponent, y, broadcast)
             default: throw InferenceError.invalidInput("Pow does not take \(a.elementType)")
             }
         }

@@ -105,6 +105,10 @@ struct UniqueKernel: Kernel {
         case .int32: return ordered(x.elements(as: Int32.self))
         case .int8: return ordered(x.elements(as: Int8.self))
         case .uint8, .bool: return ordered(x.elements(as: UInt8.self))
+        case .int16: return ordered(x.elements(as: Int16.self))
+        case .uint16: return ordered(x.elements(as: UInt16.self))
+        case .uint32: return ordered(x.elements(as: UInt32.self))
+        case .uint64: return ordered(x.elements(as: UInt64.self))
         case .string: return ordered(x.elements(as: String.self))
         }
     }

@@ -6,7 +6,7 @@ enum VariadicOperator: String, CaseIterable, Sendable {
 }
 
 /// Sum, Mean, Max and Min of one or more tensors of one type, broadcast together (opset ≥ 8; before, every input
-/// must have the same shape). Sum and Mean on float32, float64 and float16; Max and Min also on int8, uint8, int32, int64.
+/// must have the same shape). Sum and Mean on float32, float64 and float16; Max and Min also on every integer type.
 /// Max and Min propagate NaN.
 struct VariadicKernel: Kernel {
     let op: VariadicOperator
@@ -41,6 +41,10 @@ struct VariadicKernel: Kernel {
         case .uint8 where !arithmetic: try combine(UInt8.self, inputs, y)
         case .int32 where !arithmetic: try combine(Int32.self, inputs, y)
         case .int64 where !arithmetic: try combine(Int64.self, inputs, y)
+        case .int16 where !arithmetic: try combine(Int16.self, inputs, y)
+        case .uint16 where !arithmetic: try combine(UInt16.self, inputs, y)
+        case .uint32 where !arithmetic: try combine(UInt32.self, inputs, y)
+        case .uint64 where !arithmetic: try combine(UInt64.self, inputs, y)
         default: throw InferenceError.invalidInput("\(op.opType) does not take \(type)")
         }
     }

@@ -1,11 +1,12 @@
-/// Element types followed through the graph at load, so that a float16 or string value reaching a kernel that does
-/// not take it is refused at load (naming the node and the input) rather than at the first request.
+/// Element types followed through the graph at load, so that a float16, string, int16, uint16, uint32 or uint64 value
+/// reaching a kernel that does not take it is refused at load (naming the node and the input) rather than at the first
+/// request.
 ///
 /// Element types are known for graph inputs, initializers and constants, and carried through each node by a small
 /// rule set (most operators give input 0's type; Shape, Size and ArgMax give int64; comparisons bool; Cast its
 /// target; the `ai.onnx.ml` encoders and classifiers what their attributes say). A value whose type is not known is
 /// not checked, so the flow only ever refuses what would fail at run time. This is not a full type inference: only
-/// float16 and string are checked, the two element types most kernels lack. (A kernel that is reached by a string
+/// the element types most kernels lack are checked (float16, string and the less common integer widths). (A kernel that is reached by a string
 /// anyway cannot harm memory: `NodeIO.output` refuses string outputs to kernels that do not ask for them.)
 struct ElementTypeFlow {
     /// Operators whose kernels take float16 inputs: layout and indexing (element bytes moved, never computed on),
@@ -26,6 +27,22 @@ struct ElementTypeFlow {
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Size", "Cast", "CastLike", "Constant",
         "Equal", "Where", "Concat", "Gather", "StringNormalizer", "RegexFullMatch", "StringConcat", "StringSplit",
         "TfIdfVectorizer", "If", "Loop", "Scan",
+    ]
+
+    /// The integer types most kernels lack (int8, uint8, int32 and int64 are computed on everywhere integers are).
+    static let uncommonIntegers: Set<ElementType> = [.int16, .uint16, .uint32, .uint64]
+
+    /// Default-domain operators whose kernels take int16, uint16, uint32 and uint64 inputs: layout and indexing
+    /// (element bytes moved), casts, and the arithmetic, comparison, bitwise and selection kernels generic over
+    /// integer types.
+    static let uncommonIntegerCapable: Set<String> = [
+        "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
+        "Gather", "GatherElements", "GatherND", "Dropout", "Split", "Pad", "DepthToSpace", "SpaceToDepth", "Where",
+        "Compress", "ReverseSequence", "Shape", "Size", "Cast", "CastLike", "Constant", "EyeLike",
+        "Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Clip", "Pow", "TopK", "Unique",
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "QuantizeLinear", "DequantizeLinear",
+        "If", "Loop", "Scan",
     ]
 
     /// `ai.onnx.ml` operators whose kernels take string inputs.
@@ -61,6 +78,10 @@ struct ElementTypeFlow {
         let takesStrings = isML ? Self.mlStringCapable.contains(opType) : Self.stringCapable.contains(opType)
         if !takesStrings, let position = inputTypes.firstIndex(of: .string) {
             return "\(label): string input '\(inputNames[position])' (\(opType) does not take string tensors here)"
+        }
+        if isML || !Self.uncommonIntegerCapable.contains(opType),
+           let position = inputTypes.firstIndex(where: { $0.map(Self.uncommonIntegers.contains) ?? false }) {
+            return "\(label): \(inputTypes[position]!) input '\(inputNames[position])' (\(opType) does not take it here)"
         }
         // float16 into ai.onnx.ml kernels is reported by the kernels themselves, at run time.
         if !isML, !Self.float16Capable.contains(opType), let position = inputTypes.firstIndex(of: .float16) {

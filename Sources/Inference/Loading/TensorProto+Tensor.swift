@@ -82,6 +82,11 @@ extension Tensor {
             }
             return values
         }
+        // ONNX stores the narrower types widened in a repeated field (float16 as its bit pattern).
+        func narrowed<Wide: FixedWidthInteger, Narrow: FixedWidthInteger>(_ values: [Wide], to _: Narrow.Type) -> Tensor {
+            let narrow = values.map { Narrow(truncatingIfNeeded: $0) }
+            return narrow.withUnsafeBytes { Tensor(elementType: elementType, shape: shape, copying: $0) }
+        }
         switch elementType {
         case .float32:
             let values = try checked(proto.floatData, "float_data")
@@ -96,14 +101,18 @@ extension Tensor {
             let values = try checked(proto.int32Data, "int32_data")
             self = values.withUnsafeBytes { Tensor(elementType: .int32, shape: shape, copying: $0) }
         case .bool, .uint8:
-            let values = try checked(proto.int32Data, "int32_data").map { UInt8(truncatingIfNeeded: $0) }
-            self = values.withUnsafeBytes { Tensor(elementType: elementType, shape: shape, copying: $0) }
+            self = try narrowed(checked(proto.int32Data, "int32_data"), to: UInt8.self)
         case .int8:
-            let values = try checked(proto.int32Data, "int32_data").map { Int8(truncatingIfNeeded: $0) }
-            self = values.withUnsafeBytes { Tensor(elementType: .int8, shape: shape, copying: $0) }
-        case .float16:
-            let values = try checked(proto.int32Data, "int32_data").map { UInt16(truncatingIfNeeded: $0) }
-            self = values.withUnsafeBytes { Tensor(elementType: .float16, shape: shape, copying: $0) }
+            self = try narrowed(checked(proto.int32Data, "int32_data"), to: Int8.self)
+        case .float16, .uint16:
+            self = try narrowed(checked(proto.int32Data, "int32_data"), to: UInt16.self)
+        case .int16:
+            self = try narrowed(checked(proto.int32Data, "int32_data"), to: Int16.self)
+        case .uint32:
+            self = try narrowed(checked(proto.uint64Data, "uint64_data"), to: UInt32.self)
+        case .uint64:
+            let values = try checked(proto.uint64Data, "uint64_data")
+            self = values.withUnsafeBytes { Tensor(elementType: .uint64, shape: shape, copying: $0) }
         case .string:
             preconditionFailure("string tensors are read above")
         }

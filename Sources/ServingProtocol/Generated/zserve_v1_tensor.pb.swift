@@ -32,12 +32,16 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
   case float32 // = 1
   case uint8 // = 2
   case int8 // = 3
+  case uint16 // = 4
+  case int16 // = 5
   case int32 // = 6
   case int64 // = 7
   case string // = 8
   case bool // = 9
   case float16 // = 10
   case float64 // = 11
+  case uint32 // = 12
+  case uint64 // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -50,12 +54,16 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     case 1: self = .float32
     case 2: self = .uint8
     case 3: self = .int8
+    case 4: self = .uint16
+    case 5: self = .int16
     case 6: self = .int32
     case 7: self = .int64
     case 8: self = .string
     case 9: self = .bool
     case 10: self = .float16
     case 11: self = .float64
+    case 12: self = .uint32
+    case 13: self = .uint64
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -66,12 +74,16 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     case .float32: return 1
     case .uint8: return 2
     case .int8: return 3
+    case .uint16: return 4
+    case .int16: return 5
     case .int32: return 6
     case .int64: return 7
     case .string: return 8
     case .bool: return 9
     case .float16: return 10
     case .float64: return 11
+    case .uint32: return 12
+    case .uint64: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -82,12 +94,16 @@ public nonisolated enum Zserve_V1_DataType: SwiftProtobuf.Enum, Swift.CaseIterab
     .float32,
     .uint8,
     .int8,
+    .uint16,
+    .int16,
     .int32,
     .int64,
     .string,
     .bool,
     .float16,
     .float64,
+    .uint32,
+    .uint64,
   ]
 
 }
@@ -141,7 +157,7 @@ public nonisolated struct Zserve_V1_TensorSpec: Sendable {
 fileprivate nonisolated let _protobuf_package = "zserve.v1"
 
 nonisolated extension Zserve_V1_DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DATA_TYPE_UNSPECIFIED\0\u{1}DATA_TYPE_FLOAT32\0\u{1}DATA_TYPE_UINT8\0\u{1}DATA_TYPE_INT8\0\u{2}\u{3}DATA_TYPE_INT32\0\u{1}DATA_TYPE_INT64\0\u{1}DATA_TYPE_STRING\0\u{1}DATA_TYPE_BOOL\0\u{1}DATA_TYPE_FLOAT16\0\u{1}DATA_TYPE_FLOAT64\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DATA_TYPE_UNSPECIFIED\0\u{1}DATA_TYPE_FLOAT32\0\u{1}DATA_TYPE_UINT8\0\u{1}DATA_TYPE_INT8\0\u{1}DATA_TYPE_UINT16\0\u{1}DATA_TYPE_INT16\0\u{1}DATA_TYPE_INT32\0\u{1}DATA_TYPE_INT64\0\u{1}DATA_TYPE_STRING\0\u{1}DATA_TYPE_BOOL\0\u{1}DATA_TYPE_FLOAT16\0\u{1}DATA_TYPE_FLOAT64\0\u{1}DATA_TYPE_UINT32\0\u{1}DATA_TYPE_UINT64\0")
 }
 
 nonisolated extension Zserve_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -93,7 +93,8 @@ struct OneHotEncoderKernel: Kernel {
     }
 }
 
-/// LabelEncoder (ai.onnx.ml): keys of int64, float32 or string mapped to values of int64, float32 or string
+/// LabelEncoder (ai.onnx.ml): keys of int64, float32 or string mapped to values of int64, float32 or string (and, from a
+/// `values_tensor`, any integer type)
 /// (`keys_int64s` / `keys_floats` / `keys_strings` / `values_*`, or from opset 4 `keys_tensor` / `values_tensor`);
 /// keys not in the map take the default (`default_int64` −1, `default_float` −0.0, `default_string` "_Unused", or
 /// `default_tensor`).
@@ -126,7 +127,7 @@ struct LabelEncoderKernel: Kernel {
                 throw InferenceError.invalidModel("\(label): default_tensor must hold one value")
             }
             switch defaultTensor.elementType {
-            case .int64: defaultInt = defaultTensor.array(of: Int64.self)[0]
+            case let type where type.isInteger: defaultInt = try Self.widened(defaultTensor)[0]
             case .float32: defaultFloat = defaultTensor.array(of: Float.self)[0]
             case .string: defaultString = defaultTensor.array(of: String.self)[0]
             default: throw InferenceError.unsupported(["\(label) default_tensor of \(defaultTensor.elementType)"])
@@ -138,7 +139,7 @@ struct LabelEncoderKernel: Kernel {
         if let strings = try a.strings("values_strings") { values.append(.strings(strings, missing: defaultString)) }
         if let tensor = try a.tensor("values_tensor") {
             switch tensor.elementType {
-            case .int64: values.append(.ints(tensor.array(of: Int64.self), missing: defaultInt))
+            case let type where type.isInteger: values.append(.ints(try Self.widened(tensor), missing: defaultInt, type: type))
             case .float32: values.append(.floats(tensor.array(of: Float.self), missing: defaultFloat))
             case .string: values.append(.strings(tensor.array(of: String.self), missing: defaultString))
             default: throw InferenceError.unsupported(["\(label) values_tensor of \(tensor.elementType)"])
@@ -155,6 +156,14 @@ struct LabelEncoderKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         try map.run(io)
+    }
+
+    /// An integer attribute tensor's values as int64 (unsigned 64-bit values above Int64.max wrap; they are truncated
+    /// back to the tensor's width when written).
+    private static func widened(_ tensor: Tensor) throws -> [Int64] {
+        let wide = Tensor(elementType: .int64, shape: tensor.shape, storage: TensorStorage(byteCapacity: tensor.count * 8))
+        try CastKernel.convert(tensor, to: wide)
+        return wide.array(of: Int64.self)
     }
 }
 

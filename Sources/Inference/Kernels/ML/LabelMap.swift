@@ -62,13 +62,15 @@ enum LabelKeys: Sendable {
 
 /// The values of an `ai.onnx.ml` label map, by key position, and the value of elements that are no key.
 enum LabelValues: Sendable {
-    case ints([Int64], missing: Int64)
+    /// Integers written as `type` (int64 unless a LabelEncoder's `values_tensor` says otherwise; each value is kept
+    /// as int64 and truncated to the type's width when written).
+    case ints([Int64], missing: Int64, type: ElementType = .int64)
     case floats([Float], missing: Float)
     case strings([String], missing: String)
 
     var count: Int {
         switch self {
-        case .ints(let values, _): values.count
+        case .ints(let values, _, _): values.count
         case .floats(let values, _): values.count
         case .strings(let values, _): values.count
         }
@@ -77,7 +79,7 @@ enum LabelValues: Sendable {
     /// The element type of the output.
     var elementType: ElementType {
         switch self {
-        case .ints: .int64
+        case .ints(_, _, let type): type
         case .floats: .float32
         case .strings: .string
         }
@@ -87,9 +89,18 @@ enum LabelValues: Sendable {
     /// of `elementType`.
     func write(_ positions: [Int?], into y: Tensor) {
         switch self {
-        case .ints(let values, let missing):
-            let out = y.mutableElements(as: Int64.self)
-            for i in positions.indices { out[i] = positions[i].map { values[$0] } ?? missing }
+        case .ints(let values, let missing, _):
+            func fill<T: FixedWidthInteger>(_: T.Type) {
+                let out = y.mutableElements(as: T.self)
+                for i in positions.indices { out[i] = T(truncatingIfNeeded: positions[i].map { values[$0] } ?? missing) }
+            }
+            // Truncation depends on the width only, not on the signedness.
+            switch y.elementType.byteSize {
+            case 1: fill(UInt8.self)
+            case 2: fill(UInt16.self)
+            case 4: fill(UInt32.self)
+            default: fill(Int64.self)
+            }
         case .floats(let values, let missing):
             let out = y.mutableElements(as: Float.self)
             for i in positions.indices { out[i] = positions[i].map { values[$0] } ?? missing }
