@@ -58,9 +58,11 @@ import ZeroMQ
             try session.setInput(0, input)
             let expected = try session.run()[0]
             let output = try #require(responses[request.id]?.outputs.first)
-            // Bitwise equal on the machines this was written on; BLAS may pick another kernel for a taller matrix on
-            // other CPUs, so the check allows float rounding.
-            #expect(Tolerance.mismatch(try tensor(output), expected, rtol: 1e-6, atol: 1e-7) == nil, "\(request.id)")
+            // A stacked run multiplies a taller matrix, which BLAS may sum in another order (another kernel, or
+            // sgemm instead of the one-row sgemv). Each layer's sums have at most 16 terms, so each differs by at most
+            // 2γ₁₆ ≈ 2·10⁻⁶ of its magnitude; through three layers and a sigmoid that stays below 10⁻⁴, while a row
+            // computed from another request's values differs by far more.
+            #expect(Tolerance.mismatch(try tensor(output), expected, rtol: 1e-4, atol: 1e-6) == nil, "\(request.id)")
         }
     }
 
