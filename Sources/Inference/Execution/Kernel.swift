@@ -16,6 +16,36 @@ extension Kernel {
     public func fusing(_ activation: Activation) -> Kernel? { nil }
 }
 
+/// A kernel that declares which element types its inputs may have, so that a model whose values it cannot take is
+/// refused when it loads (`ElementTypeFlow`, naming the node and input) instead of failing every request.
+///
+/// `run` checks its inputs against the same declaration, so the two cannot disagree; a kernel that takes any type at a
+/// position (or checks a type relation, such as "both inputs alike", only at run time) answers nil there.
+protocol DeclaresElementTypes {
+    /// The element types input `position` may have, or nil when the kernel takes any type there.
+    func acceptedTypes(input position: Int) -> Set<ElementType>?
+
+    /// Input positions that must all have one type (those present), if any.
+    var alikeInputs: Range<Int>? { get }
+}
+
+extension DeclaresElementTypes {
+    var alikeInputs: Range<Int>? { nil }
+
+    /// Throws the run-time form of the load check: `input` (at `position`) is not of a declared type.
+    func checkType(_ input: Tensor, at position: Int, _ opType: String) throws(InferenceError) {
+        guard let accepted = acceptedTypes(input: position), !accepted.contains(input.elementType) else { return }
+        throw .invalidInput("\(opType) input \(position) is \(input.elementType); it computes on \(accepted.sortedNames) only")
+    }
+}
+
+extension Set<ElementType> {
+    /// The types' names in ONNX's numbering order, comma-separated: "float32, float64".
+    var sortedNames: String {
+        sorted { $0.rawValue < $1.rawValue }.map(\.name).joined(separator: ", ")
+    }
+}
+
 /// A kernel that can apply an activation in its own output loop: fusing one sets `activation`, once.
 protocol ActivationFusing: Kernel {
     var activation: Activation? { get set }

@@ -59,8 +59,8 @@ public enum Activation: String, Sendable, CaseIterable {
     }
 }
 
-/// Relu, Sigmoid or Tanh as a node of its own.
-struct ActivationKernel: Kernel {
+/// Relu, Sigmoid or Tanh as a node of its own, on float32.
+struct ActivationKernel: Kernel, DeclaresElementTypes {
     let activation: Activation
 
     init(_ activation: Activation, _ node: NodeDefinition) throws {
@@ -70,10 +70,12 @@ struct ActivationKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("\(activation.opType) takes float32, got \(x.elementType)")
-        }
+        try checkType(x, at: 0, activation.opType)
         let y = try io.output(0, .float32, x.shape)
         activation.apply(from: x.elements(as: Float.self), to: y.mutableElements(as: Float.self))
     }
+}
+
+extension ActivationKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

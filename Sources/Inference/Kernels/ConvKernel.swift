@@ -8,7 +8,7 @@
 /// with few taps per output (the first layer of an image model) run `SmallDepthConv`. With a fused MaxPool each
 /// image's maps are computed into scratch (or registers) and pooled there, so the full-size convolution output is
 /// never written.
-struct ConvKernel: ActivationFusing {
+struct ConvKernel: ActivationFusing, DeclaresElementTypes {
     let window: WindowAttributes
     let group: Int
     var activation: Activation?
@@ -44,9 +44,9 @@ struct ConvKernel: ActivationFusing {
         let x = try io.requiredInput(0)
         let w = try io.requiredInput(1)
         let bias = io.input(2)
-        guard x.elementType == .float32, w.elementType == .float32, bias.map({ $0.elementType == .float32 }) ?? true else {
-            throw InferenceError.invalidInput("Conv takes float32 X, W and B")
-        }
+        try checkType(x, at: 0, "Conv")
+        try checkType(w, at: 1, "Conv")
+        if let bias { try checkType(bias, at: 2, "Conv") }
         guard x.rank >= 3 else {
             throw InferenceError.invalidInput("Conv takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
@@ -354,4 +354,9 @@ struct ConvKernel: ActivationFusing {
             }
         }
     }
+}
+
+extension ConvKernel {
+    /// X, W and B: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

@@ -1,6 +1,6 @@
 /// Gemm: Y = alpha · op(A) · op(B) + beta · C, with C broadcast to M×N, on `cblas_sgemm`; optionally followed by a
 /// fused activation.
-struct GemmKernel: ActivationFusing, HoldsWeights {
+struct GemmKernel: ActivationFusing, HoldsWeights, DeclaresElementTypes {
     let alpha: Float
     let beta: Float
     let transposeA: Bool
@@ -43,9 +43,8 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
     func run(_ io: NodeIO) throws {
         let a = try io.requiredInput(0)
         let b = try weights ?? io.requiredInput(1)
-        guard a.elementType == .float32, b.elementType == .float32 else {
-            throw InferenceError.invalidInput("Gemm takes float32, got \(a.elementType) and \(b.elementType)")
-        }
+        try checkType(a, at: 0, "Gemm")
+        try checkType(b, at: 1, "Gemm")
         guard a.rank == 2, b.rank == 2 else {
             throw InferenceError.invalidInput("Gemm takes 2-D A and B, got \(a.shape) and \(b.shape)")
         }
@@ -79,9 +78,7 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
 
     /// Writes C broadcast (unidirectionally) to M×N into `out`.
     private func fill(_ out: UnsafeMutableBufferPointer<Float>, m: Int, n: Int, with c: Tensor) throws {
-        guard c.elementType == .float32 else {
-            throw InferenceError.invalidInput("Gemm C must be float32, got \(c.elementType)")
-        }
+        try checkType(c, at: 2, "Gemm")
         if exactC && c.shape != [m, n] {
             throw InferenceError.invalidInput("Gemm C of shape \(c.shape) must be [\(m), \(n)] without broadcast (opset < 7)")
         }
@@ -113,4 +110,9 @@ struct GemmKernel: ActivationFusing, HoldsWeights {
             }
         }
     }
+}
+
+extension GemmKernel {
+    /// A, B and C: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

@@ -4,7 +4,7 @@
 /// Neighbouring nodes fold in at load (`GraphFusion`): a Transpose of B's last two axes (B read transposed), a Div or
 /// Mul by a constant scalar (the product's alpha), an Add of a constant row of N (a bias) and an activation, applied
 /// in that order in one pass over the output.
-struct MatMulKernel: ActivationFusing, HoldsWeights {
+struct MatMulKernel: ActivationFusing, HoldsWeights, DeclaresElementTypes {
     var activation: Activation?
     /// The product is scaled by this (a fused Div or Mul by a constant).
     var alpha: Float = 1
@@ -136,4 +136,11 @@ struct MatMulKernel: ActivationFusing, HoldsWeights {
                    c: py, ldc: n)
         }
     }
+}
+
+extension MatMulKernel {
+    /// A and B: float32 or float64 (both alike, checked at run time).
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64] }
+
+    var alikeInputs: Range<Int>? { 0..<2 }
 }

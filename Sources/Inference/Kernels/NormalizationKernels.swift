@@ -3,7 +3,7 @@ import Foundation
 /// BatchNormalization in inference mode on float32: y = (x − mean) / √(var + ε) · scale + B per channel of
 /// [N, C, D1, ...]; optionally followed by a fused activation. training_mode 1 (opset ≥ 14), spatial 0 (opset < 9)
 /// and is_test 0 (opset < 7) are refused.
-struct BatchNormalizationKernel: ActivationFusing {
+struct BatchNormalizationKernel: ActivationFusing, DeclaresElementTypes {
     let epsilon: Float
     var activation: Activation?
 
@@ -27,9 +27,7 @@ struct BatchNormalizationKernel: ActivationFusing {
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         let parameters = try (1...4).map { try io.requiredInput($0) }
-        guard x.elementType == .float32, parameters.allSatisfy({ $0.elementType == .float32 }) else {
-            throw InferenceError.invalidInput("BatchNormalization takes float32 inputs")
-        }
+        for (position, input) in ([x] + parameters).enumerated() { try checkType(input, at: position, "BatchNormalization") }
         guard x.rank >= 2 else {
             throw InferenceError.invalidInput("BatchNormalization takes [N, C, ...], got \(x.shape)")
         }
@@ -115,4 +113,9 @@ struct DropoutKernel: Kernel {
             }
         }
     }
+}
+
+extension BatchNormalizationKernel {
+    /// X, scale, bias, mean and variance: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// MaxPool over any number of spatial axes: kernel_shape, strides, pads, auto_pad, dilations, ceil_mode; float32, float64, int8 and
 /// uint8. The optional Indices output (int64, flat index into the input; storage_order 0 row-major, 1 column-major)
 /// is filled when the node declares it. 1-D and 2-D windows take the loops below; more axes walk a `WindowGrid`.
-struct MaxPoolKernel: Kernel {
+struct MaxPoolKernel: Kernel, DeclaresElementTypes {
     let window: WindowAttributes
     let columnMajorIndices: Bool
 
@@ -19,6 +19,7 @@ struct MaxPoolKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
+        try checkType(x, at: 0, "MaxPool")
         guard x.rank >= 3 else {
             throw InferenceError.invalidInput("MaxPool takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
@@ -259,7 +260,7 @@ extension MaxPoolKernel {
 /// AveragePool and LpPool over any number of spatial axes on float32: kernel_shape, strides, pads, auto_pad,
 /// dilations, ceil_mode; AveragePool's count_include_pad (the divisor counts taps in the explicit padding, not those
 /// past it from ceil_mode); LpPool's `p`, giving (Σ |x|^p)^(1/p) over each window. Windows come from a `WindowGrid`.
-struct AveragePoolKernel: Kernel {
+struct AveragePoolKernel: Kernel, DeclaresElementTypes {
     let window: WindowAttributes
     let countIncludesPadding: Bool
     /// LpPool's exponent; nil for AveragePool.
@@ -278,9 +279,7 @@ struct AveragePoolKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
-        }
+        try checkType(x, at: 0, opType)
         guard x.rank >= 3 else {
             throw InferenceError.invalidInput("\(opType) takes [N, C, D1, ...] with a spatial axis, got \(x.shape)")
         }
@@ -317,7 +316,7 @@ struct AveragePoolKernel: Kernel {
 
 /// GlobalAveragePool and GlobalMaxPool: the mean (or the largest value) over every spatial axis of [N, C, D1, ...],
 /// giving [N, C, 1, ...]; float32.
-struct GlobalPoolKernel: Kernel {
+struct GlobalPoolKernel: Kernel, DeclaresElementTypes {
     let largest: Bool
     var opType: String { largest ? "GlobalMaxPool" : "GlobalAveragePool" }
 
@@ -328,9 +327,7 @@ struct GlobalPoolKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 else {
-            throw InferenceError.invalidInput("\(opType) takes float32, got \(x.elementType)")
-        }
+        try checkType(x, at: 0, opType)
         guard x.rank >= 2 else {
             throw InferenceError.invalidInput("\(opType) takes [N, C, ...], got \(x.shape)")
         }
@@ -353,4 +350,16 @@ struct GlobalPoolKernel: Kernel {
             }
         }
     }
+}
+
+extension MaxPoolKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64, .uint8, .int8] }
+}
+
+extension AveragePoolKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+}
+
+extension GlobalPoolKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

@@ -10,7 +10,7 @@ enum SoftmaxOperator: String, CaseIterable, Sendable {
 /// Softmax, LogSoftmax and Hardmax over one axis (opset ≥ 13, default axis -1), or over the flattened trailing axes
 /// from `axis` on (opset < 13, default axis 1). LogSoftmax is x − max − log Σ exp(x − max); Hardmax is 1
 /// at the first largest element of each row and 0 elsewhere. float32 (vectorized along contiguous rows) and float64.
-struct SoftmaxKernel: Kernel {
+struct SoftmaxKernel: Kernel, DeclaresElementTypes {
     let op: SoftmaxOperator
     let axis: Int
     let flattensTrailingAxes: Bool
@@ -24,9 +24,7 @@ struct SoftmaxKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 || x.elementType == .float64 else {
-            throw InferenceError.invalidInput("\(op.opType) takes float32 or float64, got \(x.elementType)")
-        }
+        try checkType(x, at: 0, op.opType)
         let axis = try normalizedAxis(self.axis, rank: x.rank)
         let outer = x.shape[..<axis].reduce(1, *)
         let (length, inner) = flattensTrailingAxes
@@ -97,4 +95,8 @@ struct SoftmaxKernel: Kernel {
             }
         }
     }
+}
+
+extension SoftmaxKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64] }
 }

@@ -34,7 +34,7 @@ enum UnaryOperator: String, CaseIterable, Sendable {
 /// function in double precision; Erf, Exp and Gelu on float32 take vectorized paths. Neg, Abs and Sign also on
 /// signed integers (wrapping at the minimum, like two's complement) and uint8. Round rounds halves to even; Sign of
 /// NaN is NaN.
-struct UnaryKernel: Kernel {
+struct UnaryKernel: Kernel, DeclaresElementTypes {
     let op: UnaryOperator
     let alpha: Double
     let beta: Double
@@ -224,3 +224,13 @@ struct PowKernel: Kernel {
     }
 }
 
+
+extension UnaryKernel {
+    /// float32 and float64; Neg, Abs and Sign also int8, int32, int64, and Abs and Sign uint8 (the cases of `run`).
+    func acceptedTypes(input position: Int) -> Set<ElementType>? {
+        var types: Set<ElementType> = [.float32, .float64]
+        if op.takesIntegers { types.formUnion([.int8, .int32, .int64]) }
+        if op == .abs || op == .sign { types.insert(.uint8) }
+        return types
+    }
+}

@@ -1,13 +1,15 @@
-/// Element types followed through the graph at load, so that a float16, string, int16, uint16, uint32 or uint64 value
-/// reaching a kernel that does not take it is refused at load (naming the node and the input) rather than at the first
-/// request.
+/// Element types followed through the graph at load, so that a value reaching a kernel that does not take its type is
+/// refused at load (naming the node and the input) rather than at the first request.
 ///
 /// Element types are known for graph inputs, initializers and constants, and carried through each node by a small
 /// rule set (most operators give input 0's type; Shape, Size and ArgMax give int64; comparisons bool; Cast its
-/// target; the `ai.onnx.ml` encoders and classifiers what their attributes say). A value whose type is not known is
-/// not checked, so the flow only ever refuses what would fail at run time. This is not a full type inference: only
-/// the element types most kernels lack are checked (float16, string and the less common integer widths). (A kernel that is reached by a string
-/// anyway cannot harm memory: `NodeIO.output` refuses string outputs to kernels that do not ask for them.)
+/// target; quantization operators their integer or scale type; the `ai.onnx.ml` encoders and classifiers what their
+/// attributes say). Two kinds of check use them: lists of the operators that take the types most kernels lack
+/// (float16, string, int16, uint16, uint32, uint64), and the types the compute kernels declare themselves
+/// (`DeclaresElementTypes`: Gemm, MatMul, Conv, activations, pooling, normalization, Softmax, unary math). A value whose
+/// type is not known is not checked, so the flow only ever refuses what would fail at run time; kernels that declare
+/// nothing still check their inputs when they run. (A kernel that is reached by a string anyway cannot harm memory:
+/// `NodeIO.output` refuses string outputs to kernels that do not ask for them.)
 struct ElementTypeFlow {
     /// Operators whose kernels take float16 inputs: layout and indexing (element bytes moved, never computed on),
     /// casts, and the element-wise arithmetic that is generic over floating-point types.
@@ -49,7 +51,7 @@ struct ElementTypeFlow {
     static let mlStringCapable: Set<String> = ["LabelEncoder", "OneHotEncoder", "CategoryMapper", "ArrayFeatureExtractor"]
 
     /// Operators whose output 0 is int64 or bool whatever their inputs.
-    static let int64Outputs: Set<String> = ["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "SequenceLength"]
+    static let int64Outputs: Set<String> = ["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "SequenceLength", "NonMaxSuppression"]
     static let boolOutputs: Set<String> = [
         "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf",
         "OptionalHasElement", "RegexFullMatch",
@@ -68,11 +70,12 @@ struct ElementTypeFlow {
     }
 
     /// Checks one node's inputs and records its outputs' types; returns the problem to report, if any.
+    /// `kernel`, when it declares its input types (`DeclaresElementTypes`), is checked against the known types.
     /// `outputTypes`, when given, are the outputs' types as the node's kernel knows them (a control-flow node's, from
     /// its subgraphs' declared outputs). `isML` says the node is in the `ai.onnx.ml` domain.
     mutating func visit(
         opType: String, isML: Bool = false, label: String, inputs: [Int], inputNames: [String], outputs: [Int],
-        attributes: NodeAttributes, outputTypes: [ElementType?]? = nil
+        attributes: NodeAttributes, outputTypes: [ElementType?]? = nil, kernel: Kernel? = nil
     ) -> String? {
         let inputTypes = inputs.map { $0 >= 0 ? types[$0] : nil }
         let takesStrings = isML ? Self.mlStringCapable.contains(opType) : Self.stringCapable.contains(opType)
@@ -87,6 +90,21 @@ struct ElementTypeFlow {
         if !isML, !Self.float16Capable.contains(opType), let position = inputTypes.firstIndex(of: .float16) {
             return "\(label): float16 input '\(inputNames[position])' (this runtime computes \(opType) in float32 or float64 only)"
         }
+        if let declaring = kernel as? DeclaresElementTypes {
+            for (position, type) in inputTypes.enumerated() {
+                guard let type, let accepted = declaring.acceptedTypes(input: position), !accepted.contains(type) else {
+                    continue
+                }
+                return "\(label): \(type) input '\(inputNames[position])' (\(opType) computes on \(accepted.sortedNames) only)"
+            }
+            if let alike = declaring.alikeInputs {
+                let known = alike.filter { $0 < inputTypes.count && inputTypes[$0] != nil }
+                if let first = known.first, let other = known.first(where: { inputTypes[$0] != inputTypes[first] }) {
+                    return "\(label): \(inputTypes[first]!) input '\(inputNames[first])' and \(inputTypes[other]!) input "
+                        + "'\(inputNames[other])' (\(opType) takes them of one type)"
+                }
+            }
+        }
         let produced = outputTypes
             ?? (isML ? Self.mlOutputTypes(opType, inputTypes, attributes) : Self.outputTypes(opType, inputTypes, attributes))
         for (index, type) in zip(outputs, produced) { if let type { types[index] = type } }
@@ -97,16 +115,28 @@ struct ElementTypeFlow {
     /// operator has one.
     private static func outputTypes(_ opType: String, _ inputTypes: [ElementType?], _ attributes: NodeAttributes) -> [ElementType?] {
         let first = inputTypes.first ?? nil
+        // A type attribute; 0 (ONNX's "undefined") and unknown numbers leave the type unknown.
+        func attributeType(_ name: String) -> ElementType? {
+            attributes.peekInt(name).flatMap { ElementType(rawValue: Int32(clamping: $0)) }
+        }
         if int64Outputs.contains(opType) { return [.int64] }
         if boolOutputs.contains(opType) { return [.bool] }
         switch opType {
-        case "Cast": return [attributes.peekInt("to").flatMap { ElementType(rawValue: Int32(clamping: $0)) }]
+        case "Cast": return [attributeType("to")]
         case "CastLike", "Where": return [inputTypes.count > 1 ? inputTypes[1] : nil]
         case "OneHot": return [inputTypes.count > 2 ? inputTypes[2] : nil]
-        case "EyeLike": return [attributes.peekInt("dtype").flatMap { ElementType(rawValue: Int32(clamping: $0)) } ?? first]
+        case "EyeLike": return [attributeType("dtype") ?? first]
         case "ConstantOfShape", "Constant": return [nil]
         case "StringNormalizer", "StringConcat": return [.string]
         case "StringSplit": return [.string, .int64]
+        case "DequantizeLinear": return [inputTypes.count > 1 ? inputTypes[1] : nil]  // the scale's type
+        case "QuantizeLinear": return [(inputTypes.count > 2 ? inputTypes[2] : nil) ?? attributeType("output_dtype") ?? .uint8]
+        case "DynamicQuantizeLinear": return [.uint8, .float32, .uint8]
+        case "MatMulInteger", "ConvInteger": return [.int32]
+        case "QLinearMatMul", "QLinearConv": return [(inputTypes.count > 7 ? inputTypes[7] : nil) ?? .uint8]
+        case "MelWeightMatrix", "HannWindow", "HammingWindow", "BlackmanWindow":
+            return [attributeType("output_datatype") ?? .float32]
+        case "TfIdfVectorizer": return [.float32]
         default: return [first]
         }
     }

@@ -161,7 +161,7 @@ struct GraphPlanner {
         if let problem = scope.typeFlow.visit(
             opType: node.opType, isML: isML, label: label, inputs: Array(inputs.prefix(node.input.count)), inputNames: node.input,
             outputs: outputs,
-            attributes: attributes, outputTypes: (kernel as? RunsSubgraphs)?.outputTypes) {
+            attributes: attributes, outputTypes: (kernel as? RunsSubgraphs)?.outputTypes, kernel: kernel) {
             throw InferenceError.unsupported([problem])
         }
         return PlannedNode(opType: node.opType, label: label, kernel: kernel, inputs: inputs, outputs: outputs)
