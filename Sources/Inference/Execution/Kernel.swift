@@ -37,6 +37,13 @@ extension DeclaresElementTypes {
         guard let accepted = acceptedTypes(input: position), !accepted.contains(input.elementType) else { return }
         throw .invalidInput("\(opType) input \(position) is \(input.elementType); it computes on \(accepted.sortedNames) only")
     }
+
+    /// `checkType` for each present input, `inputs[i]` being input i.
+    func checkTypes(_ inputs: [Tensor?], _ opType: String) throws(InferenceError) {
+        for (position, input) in inputs.enumerated() {
+            if let input { try checkType(input, at: position, opType) }
+        }
+    }
 }
 
 extension Set<ElementType> {

@@ -4,7 +4,7 @@ import Foundation
 /// channel per group for InstanceNormalization), normalized to zero mean and unit variance over the group's channels
 /// and spatial positions, then scaled and shifted per channel. GroupNormalization before opset 21 may give scale and
 /// bias per group instead of per channel.
-struct GroupNormalizationKernel: Kernel {
+struct GroupNormalizationKernel: Kernel, DeclaresElementTypes {
     let instance: Bool
     let groups: Int
     let epsilon: Float
@@ -29,9 +29,7 @@ struct GroupNormalizationKernel: Kernel {
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
         let scale = try io.requiredInput(1), bias = try io.requiredInput(2)
-        guard x.elementType == .float32, scale.elementType == .float32, bias.elementType == .float32 else {
-            throw InferenceError.invalidInput("\(opType) takes float32")
-        }
+        try checkTypes([x, scale, bias], opType)
         guard x.rank >= 2 else { throw InferenceError.invalidInput("\(opType) takes [N, C, ...], got \(x.shape)") }
         let channels = x.shape[1]
         let groups = instance ? channels : self.groups
@@ -70,7 +68,7 @@ struct GroupNormalizationKernel: Kernel {
 
 /// LRN (local response normalization across channels) on float32 [N, C, D1, ...]:
 /// y = x / (bias + alpha / size · Σ x²)^beta, the sum over the `size` channels around each one (clipped at the edges).
-struct LocalResponseNormalizationKernel: Kernel {
+struct LocalResponseNormalizationKernel: Kernel, DeclaresElementTypes {
     let size: Int
     let alpha: Float
     let beta: Float
@@ -89,7 +87,7 @@ struct LocalResponseNormalizationKernel: Kernel {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        guard x.elementType == .float32 else { throw InferenceError.invalidInput("LRN takes float32, got \(x.elementType)") }
+        try checkType(x, at: 0, "LRN")
         guard x.rank >= 2 else { throw InferenceError.invalidInput("LRN takes [N, C, ...], got \(x.shape)") }
         let y = try io.output(0, .float32, x.shape)
         guard x.count > 0 else { return }
@@ -114,4 +112,13 @@ struct LocalResponseNormalizationKernel: Kernel {
             }
         }
     }
+}
+
+extension GroupNormalizationKernel {
+    /// X, scale and bias: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+}
+
+extension LocalResponseNormalizationKernel {
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

@@ -4,7 +4,7 @@
 ///
 /// The output size is `output_shape` when given (pads then follow from it, `auto_pad` choosing where the odd one goes),
 /// else stride · (in − 1) + output_padding + dilation · (k − 1) + 1 − pads (SAME_* padding: in · stride).
-struct ConvTransposeKernel: Kernel {
+struct ConvTransposeKernel: Kernel, DeclaresElementTypes {
     let autoPad: AutoPad
     let group: Int
     let kernelShape: [Int]?
@@ -39,9 +39,7 @@ struct ConvTransposeKernel: Kernel {
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0), w = try io.requiredInput(1)
         let bias = io.input(2)
-        guard x.elementType == .float32, w.elementType == .float32, bias?.elementType ?? .float32 == .float32 else {
-            throw InferenceError.invalidInput("ConvTranspose takes float32")
-        }
+        try checkTypes([x, w, bias], "ConvTranspose")
         let rank = x.rank - 2
         guard rank >= 1, w.rank == x.rank, w.shape[0] == x.shape[1], x.shape[1] % group == 0 else {
             throw InferenceError.invalidInput("ConvTranspose input \(x.shape) and weights \(w.shape) do not fit (group \(group))")
@@ -151,4 +149,9 @@ struct ConvTransposeKernel: Kernel {
             }
         }
     }
+}
+
+extension ConvTransposeKernel {
+    /// X, W and B: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }

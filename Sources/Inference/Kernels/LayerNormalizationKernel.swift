@@ -2,7 +2,7 @@
 /// is normalized to zero mean and unit variance (RMS: divided by its root mean square), then scaled and shifted (Scale
 /// and, LayerNormalization only, optional B broadcast to the normalized shape). LayerNormalization's optional Mean
 /// and InvStdDev outputs have the input's leading dims and 1 for the normalized ones.
-struct LayerNormalizationKernel: Kernel {
+struct LayerNormalizationKernel: Kernel, DeclaresElementTypes {
     /// Subtracts each row's mean (LayerNormalization); RMSNormalization does not.
     let centered: Bool
     let axis: Int
@@ -21,9 +21,7 @@ struct LayerNormalizationKernel: Kernel {
         let x = try io.requiredInput(0)
         let scale = try io.requiredInput(1)
         let bias = io.input(2)
-        guard x.elementType == .float32, scale.elementType == .float32, bias?.elementType ?? .float32 == .float32 else {
-            throw InferenceError.invalidInput("LayerNormalization takes float32")
-        }
+        try checkTypes([x, scale, bias], "LayerNormalization")
         let axis = try normalizedAxis(self.axis, rank: x.rank)
         let normalizedShape = Array(x.shape[axis...])
         let rows = x.shape[..<axis].reduce(1, *), n = normalizedShape.elementCount
@@ -72,4 +70,9 @@ struct LayerNormalizationKernel: Kernel {
         }
         withExtendedLifetime(expanded) {}
     }
+}
+
+extension LayerNormalizationKernel {
+    /// X, scale and bias: float32.
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
 }
