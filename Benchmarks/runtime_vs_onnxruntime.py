@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""ZServe's runtime vs onnxruntime on the e-commerce model zoo (`zoo_*` of scripts/make_test_models.py).
+"""ZServe's runtime vs onnxruntime on the e-commerce model zoo (`zoo_*` of scripts/make_test_models.py) and more.
 
-Three suites (--suite), each written into its own section of docs/benchmarks.md:
-  nn     the neural zoo (CTR MLP, two-tower, CNN, GRU, Transformer block), batches 1 and 64 (the default)
-  ml     the ai.onnx.ml zoo (LightGBM, XGBoost, scikit-learn trees and pipeline), batches 1 and 256, on the
-         fixtures' own feature rows (realistic values; up to 32 different batches taken in turn by both runtimes,
-         since one repeated row lets the branch predictor learn every tree's path)
-  topk   TopK on short rows (`topk_short_*`: 100 to 1,000 columns, k 1 to 20), batches 1 and 64
+Five suites (--suite), each written into its own section of docs/benchmarks.md:
+  nn        the neural zoo (CTR MLP, two-tower, CNN, GRU, Transformer block), batches 1 and 64 (the default)
+  ml        the ai.onnx.ml zoo (LightGBM, XGBoost, scikit-learn trees and pipeline), batches 1 and 256, on the
+            fixtures' own feature rows (realistic values; up to 32 different batches taken in turn by both runtimes,
+            since one repeated row lets the branch predictor learn every tree's path)
+  topk      TopK on short rows (`topk_short_*`: 100 to 1,000 columns, k 1 to 20), batches 1 and 64
+  int8      quantized models (quantize_dynamic MLP, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv),
+            batches 1 and 64
+  resnet50  a ResNet-50-shaped float32 network (Benchmarks/resnet50_model.py, random weights, about 100 MB; not a
+            test fixture), batches 1 and 16, 5 timed runs after 2 untimed ones by default (a batch-16 run takes
+            1-2 s: with ZServe as fast as onnxruntime the suite takes about 4 minutes on 2 cores)
 
 For every zoo model, at each batch size and thread count:
 
@@ -22,11 +27,12 @@ The two alternate per measurement (which goes first alternates too); each measur
 reported. Ratio = ZServe / onnxruntime: below 1 ZServe is faster.
 
 Usage:
-    Benchmarks/runtime_vs_onnxruntime.py [--suite nn|ml|topk] [--zserve PATH] [--models DIR] [--iterations N]
-                                         [--json] [--write-docs]
+    Benchmarks/runtime_vs_onnxruntime.py [--suite nn|ml|topk|int8|resnet50] [--zserve PATH] [--models DIR]
+                                         [--iterations N] [--json] [--write-docs]
 
 --models DIR is an output directory of make_test_models.py (DIR/repository/zoo_*/1/model.onnx) or a model
-repository (DIR/zoo_*/1/model.onnx); by default the zoo is generated into a temporary directory.
+repository (DIR/zoo_*/1/model.onnx), or for resnet50 one of resnet50_model.py (DIR/repository/resnet50/1/model.onnx);
+by default the suite's models are generated into a temporary directory.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnx
@@ -64,13 +70,24 @@ ZOO_PREFIX = "zoo_"
 # Models
 
 
+class Suite(NamedTuple):
+    prefix: str | tuple[str, ...]  # the models' names start with this
+    ml: bool | None  # whether the models import ai.onnx.ml (None: either)
+    batches: str  # default batch sizes
+    heading: str  # docs section
+    generator: Path = MAKE_TEST_MODELS  # script whose make_all(out, prefix) writes the models
+    iterations: int = 1000  # default timed runs per measurement
+    warmup: int = 100  # default untimed runs
+
+
 SUITES = {
-    # prefix of the models, whether they import ai.onnx.ml, default batches, docs section
-    "nn": (ZOO_PREFIX, False, "1,64", SECTION),
-    "ml": (ZOO_PREFIX, True, "1,256", "## Tree ensembles and classic ML vs onnxruntime"),
-    "topk": ("topk_short_", None, "1,64", "## TopK on short rows vs onnxruntime"),
-    "int8": (("dynamic_quantized", "matmul_integer", "qlinear_", "conv_integer"), None, "1,64",
-             "## Quantized (int8) models vs onnxruntime"),
+    "nn": Suite(ZOO_PREFIX, False, "1,64", SECTION),
+    "ml": Suite(ZOO_PREFIX, True, "1,256", "## Tree ensembles and classic ML vs onnxruntime"),
+    "topk": Suite("topk_short_", None, "1,64", "## TopK on short rows vs onnxruntime"),
+    "int8": Suite(("dynamic_quantized", "matmul_integer", "qlinear_", "conv_integer"), None, "1,64",
+                  "## Quantized (int8) models vs onnxruntime"),
+    "resnet50": Suite("resnet50", None, "1,16", "## ResNet-50 vs onnxruntime",
+                      generator=Path(__file__).resolve().parent / "resnet50_model.py", iterations=5, warmup=2),
 }
 
 
@@ -79,11 +96,13 @@ def uses_ml_domain(path: Path) -> bool:
 
 
 def zoo_models(models_dir: Path | None, scratch: Path, suite: str = "nn") -> dict[str, Path]:
-    """The suite's model files by name: from `models_dir`, else generated into `scratch` with make_test_models.py."""
-    prefix, ml, _, _ = SUITES[suite]
+    """The suite's model files by name: from `models_dir`, else generated into `scratch` by the suite's generator
+    (make_test_models.py unless the suite names another)."""
+    entry = SUITES[suite]
+    prefix, ml, generator = entry.prefix, entry.ml, entry.generator
     if models_dir is None:
-        spec = importlib.util.spec_from_file_location("make_test_models", MAKE_TEST_MODELS)
-        sys.path.insert(0, str(MAKE_TEST_MODELS.parent))
+        spec = importlib.util.spec_from_file_location(generator.stem, generator)
+        sys.path.insert(0, str(generator.parent))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.make_all(scratch, prefix)
@@ -387,7 +406,7 @@ def docs_section(
     table: str, rows: list[dict[str, Any]], args: argparse.Namespace, started: datetime.datetime
 ) -> str:
     overheads = [row["python_overhead_us"] for row in rows]
-    heading = SUITES[args.suite][3]
+    heading = SUITES[args.suite].heading
     models = {
         "nn": """The e-commerce model zoo of `scripts/make_test_models.py` (`zoo_*`): CTR MLP 64→256→256→1; two-tower retrieval over
 5,000 items with TopK 50; the seed article's CNN (1×14×14 → Conv 32×3×3 → Relu → MaxPool 2 → 128 → 10); GRU session
@@ -405,6 +424,12 @@ k 1, 5 and 20.""",
 models have fixed shapes, so their batch-64 rows repeat batch 1). onnxruntime runs its own int8 kernels (u8·s8
 with AVX-512 VNNI / AVX2 on these CPUs); ZServe shifts the operands by their zero points and multiplies them in
 float32 (double past 2^24) with OpenBLAS.""",
+        "resnet50": """A ResNet-50-shaped float32 network (`Benchmarks/resnet50_model.py`, random weights, about 100 MB,
+generated into a temporary directory, not a test fixture): torchvision's resnet50 architecture, 7×7/2 stem convolution
++ BatchNormalization + Relu + 3×3/2 MaxPool, bottleneck stages [3, 4, 6, 3] (widths 64/128/256/512, ×4 expansion)
+with 1×1 projection shortcuts, GlobalAveragePool, Flatten, Gemm 2048→1000, on [N, 3, 224, 224] images.
+BatchNormalization nodes are separate from the convolutions, as exporters emit them without constant folding
+(onnxruntime's ORT_ENABLE_ALL folds them into the convolutions at session creation).""",
     }[args.suite]
     inputs = ("the fixture's 256 feature rows, in up to 32 different batches taken in turn by both runtimes (and by "
               "the library's own `predict_proba` / `predict`, timed from Python as users call it, in the last "
@@ -456,11 +481,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--zserve", type=Path, default=REPO_ROOT / ".build" / "release" / "zserve")
     parser.add_argument("--models", type=Path, help="make_test_models.py output or model repository with zoo_* models")
-    parser.add_argument("--iterations", type=int, default=1000, help="timed runs per measurement (default 1000)")
-    parser.add_argument("--warmup", type=int, default=100, help="untimed runs first (default 100)")
+    parser.add_argument("--iterations", type=int, help="timed runs per measurement (default 1000; 5 for resnet50)")
+    parser.add_argument("--warmup", type=int, help="untimed runs first (default 100; 2 for resnet50)")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per row (default 5)")
     parser.add_argument("--suite", choices=sorted(SUITES), default="nn", help="which models (default nn)")
-    parser.add_argument("--batches", help="comma-separated batch sizes (default 1,64; 1,256 for --suite ml)")
+    parser.add_argument("--batches", help="comma-separated batch sizes (default 1,64; 1,256 for ml; 1,16 for resnet50)")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--only", default="", help="only models whose names contain this")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -468,7 +493,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.zserve.is_file():
         raise SystemExit(f"no zserve binary at {args.zserve} (swift build -c release)")
-    batches = [int(value) for value in (args.batches or SUITES[args.suite][2]).split(",")]
+    suite = SUITES[args.suite]
+    args.iterations = suite.iterations if args.iterations is None else args.iterations
+    args.warmup = suite.warmup if args.warmup is None else args.warmup
+    batches = [int(value) for value in (args.batches or suite.batches).split(",")]
     thread_counts = [int(value) for value in args.threads.split(",")]
     started = datetime.datetime.now(datetime.timezone.utc)
 
@@ -511,7 +539,7 @@ def main() -> None:
     else:
         print(table)
     if args.write_docs:
-        heading = SUITES[args.suite][3]
+        heading = suite.heading
         write_docs(docs_section(table, rows, args, started), heading)
         print(f"wrote {heading[3:]!r} into {DOCS}", file=sys.stderr)
 
