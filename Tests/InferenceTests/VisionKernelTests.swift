@@ -104,6 +104,43 @@ import ZServeTesting
         #expect(Tolerance.mismatch(y, expected) == nil)
     }
 
+    /// Conv → BatchNormalization → Relu with constant weights and statistics loads as one node (the normalization
+    /// folded into W and B) and gives what the nodes give one at a time; statistics that are graph inputs (not known
+    /// at load) leave the nodes apart. Both with and without a Conv bias, and over 8 maps (the small-depth path).
+    @Test(arguments: [true, false])
+    func convFoldsBatchNormalizationAndMatchesSeparateNodes(hasBias: Bool) throws {
+        var random = SeededRandom(seed: hasBias ? 5 : 6)
+        let w = random.tensor([8, 3, 3, 3]), b = random.tensor([8]), x = random.tensor([2, 3, 7, 6])
+        let scale = random.tensor([8]), offset = random.tensor([8]), mean = random.tensor([8])
+        let variance = floats(random.tensor([8]).array(of: Float.self).map { abs($0) + 0.1 }, [8])
+        func model(constantStatistics: Bool) throws -> Model {
+            var graph = ONNXGraphBuilder(opset: 17)
+            graph.input("x", .float32, [nil, 3, nil, nil])
+            graph.initializer("w", w)
+            if hasBias { graph.initializer("b", b) }
+            for (name, tensor) in [("scale", scale), ("offset", offset), ("mean", mean), ("variance", variance)] {
+                if constantStatistics { graph.initializer(name, tensor) } else { graph.input(name, .float32, [8]) }
+            }
+            graph.node("Conv", hasBias ? ["x", "w", "b"] : ["x", "w"], ["h"], ["pads": [1, 1, 1, 1]])
+            graph.node("BatchNormalization", ["h", "scale", "offset", "mean", "variance"], ["n"], ["epsilon": Float(1e-3)])
+            graph.node("Relu", ["n"], ["y"])
+            graph.output("y", .float32, nil)
+            return try Model(onnx: graph.serialized())
+        }
+        let folded = try model(constantStatistics: true)
+        #expect(folded.operatorCounts == ["Conv+BatchNormalization+Relu": 1])
+        let apart = try model(constantStatistics: false)
+        #expect(apart.operatorCounts["BatchNormalization+Relu"] == 1)
+        let foldedSession = folded.makeSession(), apartSession = apart.makeSession()
+        try foldedSession.setInput(0, x)
+        try apartSession.setInput(0, x)
+        for (index, tensor) in [scale, offset, mean, variance].enumerated() { try apartSession.setInput(index + 1, tensor) }
+        let y = try foldedSession.run()[0], expected = try apartSession.run()[0]
+        // Folding reorders a few roundings per output: (Σ w·x)·a against Σ (w·a)·x, 27 terms each.
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-5, atol: 1e-5) == nil)
+        #expect(y.array(of: Float.self).contains { $0 > 0 })
+    }
+
     struct PoolCase: Sendable, CustomTestStringConvertible {
         let input: [Int]
         /// Output maps: multiples of eight take the small-depth path (up to 32 taps), others im2col + GEMM.

@@ -14,6 +14,8 @@ struct ConvKernel: ActivationFusing, DeclaresElementTypes {
     var activation: Activation?
     /// The MaxPool reading this node's output (after the activation), when the graph lets them fuse.
     var pool: MaxPoolKernel?
+    /// W and B prepared at load (a BatchNormalization folded in); the node then reads only X.
+    var heldWeights: (w: Tensor, bias: Tensor?)?
 
     init(_ node: NodeDefinition) throws {
         try node.expectInputs(2, 3)
@@ -42,8 +44,8 @@ struct ConvKernel: ActivationFusing, DeclaresElementTypes {
 
     func run(_ io: NodeIO) throws {
         let x = try io.requiredInput(0)
-        let w = try io.requiredInput(1)
-        let bias = io.input(2)
+        let w = try heldWeights?.w ?? io.requiredInput(1)
+        let bias = heldWeights.map(\.bias) ?? io.input(2)
         try checkType(x, at: 0, "Conv")
         try checkType(w, at: 1, "Conv")
         if let bias { try checkType(bias, at: 2, "Conv") }

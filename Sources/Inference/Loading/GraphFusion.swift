@@ -2,7 +2,8 @@
 enum GraphFusion {
     /// Folds a node into the node before it when that producer can do the consumer's work in its own output loop,
     /// the value between them has no other reader and is not a graph output; a fused node can absorb the next one in
-    /// turn. The folds: an activation (Gelu included) into Gemm, MatMul or Conv; MaxPool into Conv; into MatMul a
+    /// turn. The folds: a BatchNormalization with constant statistics into a Conv with constant weights; an
+    /// activation (Gelu included) into Gemm, MatMul or Conv; MaxPool into Conv; into MatMul a
     /// Div or Mul by a constant scalar, an Add of a constant row of N (a bias), and a Transpose of its B input that
     /// swaps the last two axes. `constants` holds the values known at load (initializers and Constant nodes).
     static func fuse(_ nodes: [PlannedNode], graphOutputs: Set<Int>, constants: [Int: Tensor]) -> [PlannedNode] {
@@ -64,6 +65,18 @@ enum GraphFusion {
            consumer.inputs.count == 2, consumer.inputs[1] == value, consumer.inputs[0] != value,
            let rank = transpose.swapsLastTwoAxes {
             return merged(matmul.transposingB(rank: rank), inputs: [consumer.inputs[0]] + producer.inputs)
+        }
+        // Conv → BatchNormalization with constant weights and statistics: the normalization folded into W and B.
+        if let conv = producer.kernel as? ConvKernel, let norm = consumer.kernel as? BatchNormalizationKernel {
+            let hasBias = producer.inputs.count > 2 && producer.inputs[2] >= 0
+            guard consumer.inputs.count == 5, consumer.inputs[0] == value, consumer.outputs.count == 1,
+                  producer.inputs.count >= 2, let w = constants[producer.inputs[1]],
+                  !hasBias || constants[producer.inputs[2]] != nil
+            else { return nil }
+            let statistics = consumer.inputs[1...].compactMap { constants[$0] }
+            return merged(
+                conv.folding(norm, weights: w, bias: hasBias ? constants[producer.inputs[2]] : nil, statistics),
+                inputs: [producer.inputs[0]])
         }
         // Every other fold keeps the producer's inputs and takes only `value` from it, other inputs constant.
         let others = consumer.inputs.filter { $0 != value }
