@@ -67,8 +67,11 @@ def main() -> int:
         "Gemm's `broadcast`, `is_test` on BatchNormalization and Dropout, Reshape's `shape`, Pad's `paddings`, Split's "
         "`split`, Concat's default axis, Cast's type names, PRelu's per-channel slope, Upsample's scales; "
         "`consumed_inputs` is accepted) and anything else is refused naming the node, the operator version and the "
-        "opset (`Sources/Inference/Loading/LegacyOpsets.swift`). A float16 value reaching an operator that does not "
-        "compute on float16 is refused at load, naming the node and input (`Float16Flow.swift`).",
+        "opset (`Sources/Inference/Loading/LegacyOpsets.swift`). Element types are followed through the graph at load "
+        "(`ElementTypeFlow.swift`): a value reaching an operator that does not compute on its type (float16, string, "
+        "the 16-bit and unsigned 32/64-bit integers outside the operators listed for them, and any type a compute "
+        "kernel does not declare: Gemm, MatMul, Conv, ConvTranspose, activations, pooling, the normalizations, "
+        "Softmax, unary math) is refused at load, naming the node and input.",
         "",
         "If, Loop and Scan (Scan-8's batch form included) run their subgraphs, planned once at load with the graph "
         "around them (`Sources/Inference/Loading/GraphPlanner.swift`): values a subgraph reads from enclosing graphs "
@@ -93,9 +96,11 @@ def main() -> int:
         lines.append(f"- {count} × {reason}")
     lines += [
         "",
-        "The element types carried are float32, float64, float16, int8, uint8, int32, int64, bool and string; "
-        "tests whose graph values are of another type (16/32/64-bit unsigned, int16, bfloat16, the float8/float4 "
-        "and 2/4-bit types) are skipped at load. String tensors reach only the operators that take them (views, "
+        "The element types carried are float32, float64, float16, int8, uint8, int16, uint16, int32, uint32, int64, "
+        "uint64, bool and string; tests whose graph values are of another type (bfloat16, the float8/float4 and "
+        "2/4-bit types) are skipped at load. The 16-bit and unsigned 32/64-bit integers are computed on by the "
+        "arithmetic, comparison, Max/Min, Clip, Pow, TopK, Unique, bitwise, BitShift, Cast, 16-bit Quantize/"
+        "DequantizeLinear and LabelEncoder kernels and moved by the layout and indexing ones. String tensors reach only the operators that take them (views, "
         "Cast, Equal, Where, Concat, Gather, the string operators, the `ai.onnx.ml` encoders and mappers, control "
         "flow); another operator fed a string is refused at load, naming the node and input.",
     ]
