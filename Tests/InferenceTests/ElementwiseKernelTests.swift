@@ -73,6 +73,33 @@ import ZServeTesting
         #expect(abs(tanh[0] - Foundation.tanh(-2)) < 1e-6 && tanh[1] == 0)
     }
 
+    /// A Relu or Sigmoid reading only an Add/Sub's output (a residual connection's Add and the Relu after it) loads
+    /// as one node and gives what the two nodes give: on equal shapes, a broadcast row, and a general broadcast.
+    @Test(arguments: [
+        ("Add", "Relu", [2, 3, 5], [2, 3, 5]), ("Sub", "Relu", [4, 6], [6]), ("Add", "Sigmoid", [2, 1, 3], [4, 1]),
+        ("Mul", "Relu", [3, 1], [1, 5]),
+    ])
+    func anActivationFusesIntoTheArithmeticBeforeIt(_ op: String, _ activation: String, _ aShape: [Int], _ bShape: [Int]) throws {
+        var random = SeededRandom(seed: UInt64(aShape.count * 10 + bShape.count))
+        let a = random.tensor(aShape), b = random.tensor(bShape)
+        var graph = ONNXGraphBuilder(opset: 17)
+        graph.input("a", .float32, aShape)
+        graph.input("b", .float32, bShape)
+        graph.node(op, ["a", "b"], ["h"])
+        graph.node(activation, ["h"], ["y"])
+        graph.output("y", .float32, nil)
+        let model = try Model(onnx: graph.serialized())
+        #expect(model.operatorCounts == ["\(op)+\(activation)": 1])
+        let session = model.makeSession()
+        try session.setInput(0, a)
+        try session.setInput(1, b)
+        let y = try session.run()[0]
+        let plain = try runNode(op, [a, b])[0]
+        let expected = try runNode(activation, [plain])[0]
+        #expect(y.shape == expected.shape)
+        #expect(Tolerance.mismatch(y, expected, rtol: 1e-6, atol: 1e-7) == nil)
+    }
+
     @Test func softmaxFollowsOpsetSemantics() throws {
         let x = floats([1, 2, 3, 4], [2, 2])
         let e1 = Float(1 / (1 + exp(1.0)))

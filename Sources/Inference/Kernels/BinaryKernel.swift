@@ -11,11 +11,15 @@ enum BinaryOperator: String, CaseIterable, Sendable {
 /// and every integer type (8 to 64 bits, signed and unsigned) of broadcastable
 /// shapes (PRelu: slope broadcast onto X, and before opset 7 a [C] slope per channel of [N, C, ...]).
 ///
+/// A Relu, Sigmoid, Tanh or Gelu reading only this node's output may be fused (`ActivationFusing`, e.g. a residual
+/// Add and the Relu after it): it is applied to the float32 output in place.
+///
 /// Before opset 7 the arithmetic operators broadcast only with `broadcast` = 1, B aligned at `axis` of A
 /// (`LegacyBroadcast`). Mod follows the divisor's sign (Python's `%`) on integers, or C's `fmod` with `fmod` = 1,
 /// which floats require. Integer division or modulo by zero is refused as invalid input.
-struct BinaryKernel: Kernel {
+struct BinaryKernel: ActivationFusing {
     let op: BinaryOperator
+    var activation: Activation?
     let legacy: LegacyBroadcast?
     /// Mod: truncated (C `fmod`) rather than floored remainder.
     let truncatedModulo: Bool
@@ -31,6 +35,17 @@ struct BinaryKernel: Kernel {
     }
 
     func run(_ io: NodeIO) throws {
+        let (y, activated) = try compute(io)
+        guard let activation, !activated else { return }
+        guard y.elementType == .float32 else {
+            throw InferenceError.invalidInput("\(activation.opType) input 0 is \(y.elementType); it computes on float32 only")
+        }
+        activation.apply(y.mutableElements(as: Float.self))
+    }
+
+    /// Computes output 0 and returns it, and whether the fused activation is already applied (a Relu in the float32
+    /// loops).
+    private func compute(_ io: NodeIO) throws -> (Tensor, activated: Bool) {
         let a = try io.requiredInput(0)
         var b = try io.requiredInput(1)
         guard a.elementType == b.elementType else {
@@ -40,7 +55,9 @@ struct BinaryKernel: Kernel {
         if channelSlope && b.rank == 1 && b.count > 1 && a.rank >= 2 {
             b = b.reshaped(b.shape + [Int](repeating: 1, count: a.rank - 2))
         }
-        if a.elementType == .float32, op != .mod, try runContiguousFloats(a, b, io) { return }
+        if a.elementType == .float32, op != .mod, let y = try runContiguousFloats(a, b, io) {
+            return (y, activation == .relu)
+        }
         let broadcast = try Broadcast([a.shape, b.shape])
         if op == .prelu && broadcast.resultShape != a.shape {
             throw InferenceError.invalidInput("PRelu slope of shape \(b.shape) does not broadcast onto X \(a.shape)")
@@ -64,11 +81,13 @@ struct BinaryKernel: Kernel {
         default:
             throw InferenceError.invalidInput("\(op.opType) does not take \(a.elementType)")
         }
+        return (y, false)
     }
 
     /// The common float32 cases without a general broadcast: equal shapes, or one side a scalar or a row that
-    /// repeats along the other's leading axes (a bias). Returns false for anything else.
-    private func runContiguousFloats(_ a: Tensor, _ b: Tensor, _ io: NodeIO) throws -> Bool {
+    /// repeats along the other's leading axes (a bias). A fused Relu is applied in the same loop. Returns the output,
+    /// or nil for anything else.
+    private func runContiguousFloats(_ a: Tensor, _ b: Tensor, _ io: NodeIO) throws -> Tensor? {
         // `row` repeats along `full`: its shape, leading 1s dropped, ends `full`'s shape.
         func repeats(_ row: Tensor, along full: Tensor) -> Bool {
             let shape = row.shape.drop { $0 == 1 }
@@ -80,17 +99,17 @@ struct BinaryKernel: Kernel {
         } else if op != .prelu && repeats(a, along: b) {
             rowIsB = false
         } else {
-            return false
+            return nil
         }
         let (full, row) = rowIsB ? (a, b) : (b, a)
         let y = try io.output(0, .float32, full.shape)
         let (count, length) = (full.count, row.count)
-        guard count > 0 else { return true }
+        guard count > 0 else { return y }
         let pf = full.elements(as: Float.self).baseAddress!, pr = row.elements(as: Float.self).baseAddress!
         let py = y.mutableElements(as: Float.self).baseAddress!
-        let op = self.op
+        let op = self.op, relu = activation == .relu
         @inline(__always) func combine(_ f: FloatVector, _ r: FloatVector) -> FloatVector {
-            switch op {
+            let value: FloatVector = switch op {
             case .add: f + r
             case .sub: rowIsB ? f - r : r - f
             case .mul: f * r
@@ -98,6 +117,7 @@ struct BinaryKernel: Kernel {
             case .prelu: f.replacing(with: f * r, where: f .< 0)
             case .mod: f  // not reached: Mod takes the general path
             }
+            return relu ? value.replacing(with: 0, where: value .< 0) : value
         }
         if length == count {
             VectorLoop.forEachParallelSpan(count) { s, n in VectorLoop.map(pf + s, pr + s, py + s, n, combine) }
@@ -112,7 +132,7 @@ struct BinaryKernel: Kernel {
                 }
             }
         }
-        return true
+        return y
     }
 
     private func apply<T: BinaryFloatingPoint>(_: T.Type, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ broadcast: Broadcast) {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// EyeLike: a 2-D tensor of the input's shape with ones on diagonal `k` and zeros elsewhere, of `dtype` (default the
-/// input's type): float32, float64, int8, uint8, int32, int64, bool.
+/// input's type): any type but float16 and string.
 struct EyeLikeKernel: Kernel {
     let diagonal: Int
     let type: ElementType?
@@ -23,31 +23,35 @@ struct EyeLikeKernel: Kernel {
         let x = try io.requiredInput(0)
         guard x.rank == 2 else { throw InferenceError.invalidInput("EyeLike takes a 2-D input, got \(x.shape)") }
         let y = try io.output(0, type ?? x.elementType, x.shape)
-        let bytes = y.elementType.byteSize
-        y.storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: y.byteCount)
-        for row in 0..<x.shape[0] {
-            let column = row + diagonal
-            guard column >= 0 && column < x.shape[1] else { continue }
-            try GeneratedValue.store(1, y, row * x.shape[1] + column, bytes)
-        }
+        let (columns, diagonal) = (x.shape[1], diagonal)
+        // Element i is at row i / columns, column i % columns (never called when a dimension is 0).
+        try GeneratedValue.fill(y) { i in i % columns - i / columns == diagonal ? 1 : 0 }
     }
 }
 
 /// Writes small generated numbers (0, 1, a window coefficient) into any numeric or bool tensor.
 enum GeneratedValue {
-    static func store(_ value: Double, _ y: Tensor, _ index: Int, _ bytes: Int = 0) throws {
+    /// Sets every element i of `y` to `value(i)` converted to its type (one type dispatch for the whole tensor).
+    static func fill(_ y: Tensor, _ value: (Int) -> Double) throws {
+        func write<T>(_: T.Type, _ convert: (Double) -> T) {
+            let out = y.mutableElements(as: T.self)
+            for i in out.indices { out[i] = convert(value(i)) }
+        }
+        // Integers truncate and saturate (NaN, e.g. a one-point symmetric window's 0/0, gives 0).
+        func integers<T: FixedWidthInteger>(_: T.Type) { write(T.self) { CastKernel.saturating($0, to: T.self) } }
         switch y.elementType {
-        case .float32: y.mutableElements(as: Float.self)[index] = Float(value)
-        case .float64: y.mutableElements(as: Double.self)[index] = value
-        case .float16: y.mutableElements(as: Float16.self)[index] = Float16(value)
-        case .int8: y.mutableElements(as: Int8.self)[index] = Int8(value)
-        case .uint8, .bool: y.mutableElements(as: UInt8.self)[index] = UInt8(value)
-        case .int32: y.mutableElements(as: Int32.self)[index] = Int32(value)
-        case .int64: y.mutableElements(as: Int64.self)[index] = Int64(value)
-        case .int16: y.mutableElements(as: Int16.self)[index] = Int16(value)
-        case .uint16: y.mutableElements(as: UInt16.self)[index] = UInt16(value)
-        case .uint32: y.mutableElements(as: UInt32.self)[index] = UInt32(value)
-        case .uint64: y.mutableElements(as: UInt64.self)[index] = UInt64(value)
+        case .float32: write(Float.self) { Float($0) }
+        case .float64: write(Double.self) { $0 }
+        case .float16: write(Float16.self) { Float16($0) }
+        case .bool: write(UInt8.self) { $0 != 0 ? 1 : 0 }
+        case .int8: integers(Int8.self)
+        case .uint8: integers(UInt8.self)
+        case .int16: integers(Int16.self)
+        case .uint16: integers(UInt16.self)
+        case .int32: integers(Int32.self)
+        case .uint32: integers(UInt32.self)
+        case .int64: integers(Int64.self)
+        case .uint64: integers(UInt64.self)
         case .string: throw InferenceError.invalidInput("a generated number cannot be a string")
         }
     }
@@ -131,15 +135,17 @@ struct WindowKernel: Kernel {
         guard sizes.count == 1, sizes[0] >= 0 else { throw InferenceError.invalidInput("\(shape.rawValue) size must be one non-negative integer") }
         let size = sizes[0]
         let y = try io.output(0, type, [size])
-        let n = Double(periodic ? size : size - 1)
-        for i in 0..<size {
-            let t = 2 * Double.pi * Double(i) / n
-            let value: Double = switch shape {
-            case .hann: 0.5 - 0.5 * Foundation.cos(t)
-            case .hamming: 25.0 / 46.0 - (21.0 / 46.0) * Foundation.cos(t)
-            case .blackman: 0.42 - 0.5 * Foundation.cos(t) + 0.08 * Foundation.cos(2 * t)
-            }
-            try GeneratedValue.store(value, y, i)
+        // w(i) = a0 − a1·cos(t) + a2·cos(2t), t = 2πi / N.
+        let (a0, a1, a2): (Double, Double, Double) = switch shape {
+        case .hann: (0.5, 0.5, 0)
+        case .hamming: (25.0 / 46.0, 21.0 / 46.0, 0)
+        case .blackman: (0.42, 0.5, 0.08)
         }
+        let step = 2 * Double.pi / Double(periodic ? size : size - 1)
+        func coefficient(_ i: Int) -> Double {
+            let t = step * Double(i)
+            return a0 - a1 * Foundation.cos(t) + (a2 == 0 ? 0 : a2 * Foundation.cos(2 * t))
+        }
+        try GeneratedValue.fill(y, coefficient)
     }
 }
