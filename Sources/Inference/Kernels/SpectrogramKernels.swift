@@ -108,16 +108,22 @@ struct MelWeightMatrixKernel: Kernel {
                 "MelWeightMatrix needs positive num_mel_bins, sample_rate and dft_length (at most 2^24) and 0 ≤ lower < upper hertz, finite")
         }
         let spectrumBins = dftLength / 2 + 1
+        // The output first: its shape and the session's memory limit bound num_mel_bins before anything is sized by it.
+        let y = try io.output(0, outputType, [spectrumBins, melBins])
         let mel = { (hz: Double) in 2595 * Foundation.log10(1 + hz / 700) }
         let (low, high) = (mel(lower), mel(upper))
         let step = (high - low) / Double(melBins + 2)
-        let edges = (0..<(melBins + 2)).map { i -> Int in
+        // Each band edge's spectrum bin, checked as a float first (a huge upper edge would not convert to Int).
+        var edges: [Int] = []
+        edges.reserveCapacity(melBins + 2)
+        for i in 0..<(melBins + 2) {
             let hz = 700 * (Foundation.pow(10, (Double(i) * step + low) / 2595) - 1)
-            return Int((Double(dftLength + 1) * hz / Double(sampleRate)).rounded(.down))
-        }
-        let y = try io.output(0, outputType, [spectrumBins, melBins])
-        guard edges.allSatisfy({ (0..<spectrumBins).contains($0) }) else {
-            throw InferenceError.invalidInput("MelWeightMatrix upper_edge_hertz \(upper) lies beyond the spectrum of sample_rate \(sampleRate)")
+            let bin = (Double(dftLength + 1) * hz / Double(sampleRate)).rounded(.down)
+            guard bin >= 0, bin < Double(spectrumBins) else {
+                throw InferenceError.invalidInput(
+                    "MelWeightMatrix upper_edge_hertz \(upper) lies beyond the spectrum of sample_rate \(sampleRate)")
+            }
+            edges.append(Int(bin))
         }
         var weights = [Double](repeating: 0, count: spectrumBins * melBins)
         for band in 0..<melBins {

@@ -3,9 +3,9 @@ enum GraphFusion {
     /// Folds a node into the node before it when that producer can do the consumer's work in its own output loop,
     /// the value between them has no other reader and is not a graph output; a fused node can absorb the next one in
     /// turn. The folds: a BatchNormalization with constant statistics into a Conv with constant weights; an
-    /// activation (Gelu included) into Gemm, MatMul or Conv; MaxPool into Conv; into MatMul a
-    /// Div or Mul by a constant scalar, an Add of a constant row of N (a bias), and a Transpose of its B input that
-    /// swaps the last two axes. `constants` holds the values known at load (initializers and Constant nodes).
+    /// activation (Gelu included) into Gemm, MatMul, Conv or element-wise arithmetic (a residual Add); MaxPool into
+    /// Conv; into MatMul a Div or Mul by a constant scalar, an Add of a constant row of N (a bias), and a Transpose of
+    /// its B input that swaps the last two axes. `constants` holds the values known at load (initializers and Constant nodes).
     static func fuse(_ nodes: [PlannedNode], graphOutputs: Set<Int>, constants: [Int: Tensor]) -> [PlannedNode] {
         var readers: [Int: Int] = [:]
         for node in nodes {
