@@ -74,12 +74,13 @@ case "${1:-}" in
     build) build ;;
     request | onnx)
         [[ $# -ge 2 ]] || { echo "usage: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags]" >&2; exit 2; }
-        [[ -x "$(target_binary "$1")" ]] || build
+        # Always (re)build: an up-to-date build is a few seconds, a stale binary fuzzes code that is gone.
+        build
         fuzz "$1" "$2" "Fuzz/Work/$1" "${@:3}"
         ;;
     replay)
         [[ $# -ge 3 ]] || { echo "usage: scripts/fuzz.sh replay TARGET FILE..." >&2; exit 2; }
-        [[ -x "$(target_binary "$2")" ]] || build
+        build
         replay "${@:2}"
         ;;
     seeds)
