@@ -3,7 +3,7 @@ import Inference
 import Testing
 import ZServeTesting
 
-/// The operators that generate values (window functions, EyeLike, MelWeightMatrix) in every output type.
+/// The operators that generate values (window functions, EyeLike, MelWeightMatrix, AffineGrid) in every output type.
 @Suite struct GeneratorKernelTests {
     @Test func windowsFollowTheirFormulaInFloatAndTruncateInIntegers() throws {
         let size = int64s([4], [])
@@ -47,5 +47,14 @@ import ZServeTesting
             "MelWeightMatrix #0: MelWeightMatrix upper_edge_hertz 9.999999680285692e+37 lies beyond the spectrum of sample_rate 16000")) {
             try run(bins: 40, upper: 1e38)
         }
+    }
+
+    /// Found by the ONNX fuzzer: a grid for a batch of 0 has no elements whatever its spatial size, and sized its
+    /// coordinate lists by that size anyway (2^40 points).
+    @Test func affineGridOfAnEmptyBatchSizesNothing() throws {
+        let theta = floats([], [0, 2, 3])
+        let grid = try runNode("AffineGrid", [theta, int64s([0, 1, 1 << 40, 2], [4])], opset: 20)[0]
+        #expect(grid.shape == [0, 1 << 40, 2, 2])
+        #expect(grid.count == 0)
     }
 }

@@ -40,6 +40,8 @@ struct AffineGridKernel: Kernel {
         let axes = spatial.count
         let points = spatial.reduce(1, *)
         let t = theta.elements(as: T.self), out = grid.mutableElements(as: T.self)
+        // An empty grid (a batch of 0) bounds nothing: its spatial sizes may be anything, so size nothing by them.
+        guard !out.isEmpty else { return }
         // The axes' coordinates, innermost (x) first, as the homogeneous point lists them.
         let coordinates = spatial.reversed().map { n in (0..<n).map { coordinate($0, n) } }
         var point = [Double](repeating: 1, count: axes + 1)
