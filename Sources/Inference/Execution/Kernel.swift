@@ -46,6 +46,12 @@ extension DeclaresElementTypes {
     }
 }
 
+/// The type sets kernels declare most, built once: `run` checks against them on every request.
+enum DeclaredTypes {
+    static let float32: Set<ElementType> = [.float32]
+    static let floats: Set<ElementType> = [.float32, .float64]
+}
+
 extension Set<ElementType> {
     /// The types' names in ONNX's numbering order, comma-separated: "float32, float64".
     var sortedNames: String {

@@ -77,5 +77,5 @@ struct ActivationKernel: Kernel, DeclaresElementTypes {
 }
 
 extension ActivationKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

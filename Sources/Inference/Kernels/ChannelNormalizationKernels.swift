@@ -116,9 +116,9 @@ struct LocalResponseNormalizationKernel: Kernel, DeclaresElementTypes {
 
 extension GroupNormalizationKernel {
     /// X, scale and bias: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }
 
 extension LocalResponseNormalizationKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

@@ -360,5 +360,5 @@ struct ConvKernel: ActivationFusing, DeclaresElementTypes {
 
 extension ConvKernel {
     /// X, W and B: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

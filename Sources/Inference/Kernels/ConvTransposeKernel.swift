@@ -153,5 +153,5 @@ struct ConvTransposeKernel: Kernel, DeclaresElementTypes {
 
 extension ConvTransposeKernel {
     /// X, W and B: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

@@ -114,5 +114,5 @@ struct GemmKernel: ActivationFusing, HoldsWeights, DeclaresElementTypes {
 
 extension GemmKernel {
     /// A, B and C: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

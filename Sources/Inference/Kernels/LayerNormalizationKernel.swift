@@ -74,5 +74,5 @@ struct LayerNormalizationKernel: Kernel, DeclaresElementTypes {
 
 extension LayerNormalizationKernel {
     /// X, scale and bias: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

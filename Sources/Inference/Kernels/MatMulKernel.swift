@@ -140,7 +140,7 @@ struct MatMulKernel: ActivationFusing, HoldsWeights, DeclaresElementTypes {
 
 extension MatMulKernel {
     /// A and B: float32 or float64 (both alike, checked at run time).
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.floats }
 
     var alikeInputs: Range<Int>? { 0..<2 }
 }

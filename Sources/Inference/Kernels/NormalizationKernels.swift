@@ -117,5 +117,5 @@ struct DropoutKernel: Kernel {
 
 extension BatchNormalizationKernel {
     /// X, scale, bias, mean and variance: float32.
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

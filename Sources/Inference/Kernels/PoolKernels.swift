@@ -353,13 +353,15 @@ struct GlobalPoolKernel: Kernel, DeclaresElementTypes {
 }
 
 extension MaxPoolKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64, .uint8, .int8] }
+    private static let inputTypes: Set<ElementType> = [.float32, .float64, .uint8, .int8]
+
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { Self.inputTypes }
 }
 
 extension AveragePoolKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }
 
 extension GlobalPoolKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.float32 }
 }

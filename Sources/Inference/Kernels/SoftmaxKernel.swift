@@ -98,5 +98,5 @@ struct SoftmaxKernel: Kernel, DeclaresElementTypes {
 }
 
 extension SoftmaxKernel {
-    func acceptedTypes(input position: Int) -> Set<ElementType>? { [.float32, .float64] }
+    func acceptedTypes(input position: Int) -> Set<ElementType>? { DeclaredTypes.floats }
 }

@@ -11,17 +11,22 @@
 /// nothing still check their inputs when they run. (A kernel that is reached by a string anyway cannot harm memory:
 /// `NodeIO.output` refuses string outputs to kernels that do not ask for them.)
 struct ElementTypeFlow {
-    /// Operators whose kernels take float16 inputs: layout and indexing (element bytes moved, never computed on),
-    /// casts, and the element-wise arithmetic that is generic over floating-point types.
-    static let float16Capable: Set<String> = [
+    /// Operators that move fixed-size elements without computing on them: layout and indexing, casts, and control
+    /// flow (which moves values in and out of its subgraphs, whose nodes are checked in their own flow).
+    static let elementMovers: Set<String> = [
         "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
-        "Gather", "GatherElements", "GatherND", "ScatterElements", "ScatterND", "TensorScatter", "Dropout", "Split", "Pad",
-        "DepthToSpace", "SpaceToDepth", "Trilu", "Where", "Compress", "ReverseSequence", "CenterCropPad", "OneHot",
-        "NonZero", "Shape", "Size", "Cast", "CastLike", "Constant",
-        "ConstantOfShape", "EyeLike", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum", "Mean",
-        // Control flow moves values in and out of its subgraphs, whose nodes are checked in their own flow.
-        "If", "Loop", "Scan",
+        "Gather", "GatherElements", "GatherND", "Dropout", "Split", "Pad", "DepthToSpace", "SpaceToDepth", "Where",
+        "Compress", "ReverseSequence", "Shape", "Size", "Cast", "CastLike", "Constant", "EyeLike", "If", "Loop",
+        "Scan",
     ]
+
+    /// Operators whose kernels take float16 inputs: the movers, scatters and generators, and the element-wise
+    /// arithmetic that is generic over floating-point types.
+    static let float16Capable: Set<String> = elementMovers.union([
+        "ScatterElements", "ScatterND", "TensorScatter", "Trilu", "CenterCropPad", "OneHot", "NonZero",
+        "ConstantOfShape", "Resize", "Upsample", "Add", "Sub", "Mul", "Div", "Mod", "PRelu", "Max", "Min", "Sum",
+        "Mean",
+    ])
 
     /// Default-domain operators whose kernels take string inputs: views, casts, comparison, the indexing that
     /// classic-ML exports use, the string operators, and control flow.
@@ -34,18 +39,13 @@ struct ElementTypeFlow {
     /// The integer types most kernels lack (int8, uint8, int32 and int64 are computed on everywhere integers are).
     static let uncommonIntegers: Set<ElementType> = [.int16, .uint16, .uint32, .uint64]
 
-    /// Default-domain operators whose kernels take int16, uint16, uint32 and uint64 inputs: layout and indexing
-    /// (element bytes moved), casts, and the arithmetic, comparison, bitwise and selection kernels generic over
-    /// integer types.
-    static let uncommonIntegerCapable: Set<String> = [
-        "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Expand", "Tile", "Concat",
-        "Gather", "GatherElements", "GatherND", "Dropout", "Split", "Pad", "DepthToSpace", "SpaceToDepth", "Where",
-        "Compress", "ReverseSequence", "Shape", "Size", "Cast", "CastLike", "Constant", "EyeLike",
-        "Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Clip", "Pow", "TopK", "Unique",
-        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "QuantizeLinear", "DequantizeLinear",
-        "If", "Loop", "Scan",
-    ]
+    /// Default-domain operators whose kernels take int16, uint16, uint32 and uint64 inputs: the movers, and the
+    /// arithmetic, comparison, bitwise, selection and quantization kernels generic over integer types.
+    static let uncommonIntegerCapable: Set<String> = elementMovers.union([
+        "Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Clip", "Pow", "TopK", "Unique", "Equal", "Less", "Greater",
+        "LessOrEqual", "GreaterOrEqual", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift",
+        "QuantizeLinear", "DequantizeLinear",
+    ])
 
     /// `ai.onnx.ml` operators whose kernels take string inputs.
     static let mlStringCapable: Set<String> = ["LabelEncoder", "OneHotEncoder", "CategoryMapper", "ArrayFeatureExtractor"]

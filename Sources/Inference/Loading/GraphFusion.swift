@@ -69,14 +69,12 @@ enum GraphFusion {
         // Conv → BatchNormalization with constant weights and statistics: the normalization folded into W and B.
         if let conv = producer.kernel as? ConvKernel, let norm = consumer.kernel as? BatchNormalizationKernel {
             let hasBias = producer.inputs.count > 2 && producer.inputs[2] >= 0
+            let bias = hasBias ? constants[producer.inputs[2]] : nil
             guard consumer.inputs.count == 5, consumer.inputs[0] == value, consumer.outputs.count == 1,
-                  producer.inputs.count >= 2, let w = constants[producer.inputs[1]],
-                  !hasBias || constants[producer.inputs[2]] != nil
+                  producer.inputs.count >= 2, let w = constants[producer.inputs[1]], !hasBias || bias != nil
             else { return nil }
             let statistics = consumer.inputs[1...].compactMap { constants[$0] }
-            return merged(
-                conv.folding(norm, weights: w, bias: hasBias ? constants[producer.inputs[2]] : nil, statistics),
-                inputs: [producer.inputs[0]])
+            return merged(conv.folding(norm, weights: w, bias: bias, statistics), inputs: [producer.inputs[0]])
         }
         // Every other fold keeps the producer's inputs and takes only `value` from it, other inputs constant.
         let others = consumer.inputs.filter { $0 != value }
