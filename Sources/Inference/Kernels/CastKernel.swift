@@ -75,7 +75,10 @@ struct CastKernel: Kernel {
         if truncated <= S(T.min) { return T.min }
         // S(T.max) may round up to 2^bits, which is then itself out of range.
         if truncated >= S(T.max) { return T.max }
-        return T(truncated)
+        // Inside T's range now, so exact as a Double and within Int64 (signed T) or UInt64. The generic T(truncated)
+        // runs the standard library's bit-by-bit `_convert(from:)`; these concrete conversions are one instruction.
+        let wide = Double(truncated)
+        return T.isSigned ? T(truncatingIfNeeded: Int64(wide)) : T(truncatingIfNeeded: UInt64(wide))
     }
 
     private static func fromFloat<S: BinaryFloatingPoint>(_: S.Type, _ x: Tensor, _ y: Tensor) {

@@ -4,7 +4,18 @@ import Foundation
 /// grid's normalized coordinates ([-1, 1], innermost axis first), with `mode` nearest (ties to even), linear
 /// (bilinear) or cubic (bicubic, a = −0.75), `padding_mode` zeros, border or reflection, and `align_corners`.
 struct GridSampleKernel: Kernel {
-    enum Mode { case nearest, linear, cubic }
+    enum Mode {
+        case nearest, linear, cubic
+
+        /// How many inputs along one axis an output reads.
+        var tapsPerAxis: Int {
+            switch self {
+            case .nearest: 1
+            case .linear: 2
+            case .cubic: 4
+            }
+        }
+    }
     enum Padding: String { case zeros, border, reflection }
 
     let mode: Mode
@@ -45,33 +56,65 @@ struct GridSampleKernel: Kernel {
             return
         }
         let strides = dims.strides
+        // Each output reads tapsPerAxis^axes inputs (1, 2 or 4 per axis); the lists are built in two buffers made
+        // once per run, not per position.
+        let tapsPerAxis = mode.tapsPerAxis
+        var combinedCount = 1
+        for _ in 0..<axes {
+            let (next, overflow) = combinedCount.multipliedReportingOverflow(by: tapsPerAxis)
+            guard !overflow, next <= Self.maximumTapsPerOutput else {
+                throw InferenceError.invalidInput(
+                    "GridSample in \(mode) mode over \(axes) spatial axes reads \(tapsPerAxis)^\(axes) inputs per output; at most \(Self.maximumTapsPerOutput) are supported")
+            }
+            combinedCount = next
+        }
+        var axisTaps = [Tap](repeating: Tap(offset: 0, weight: 0), count: axes * tapsPerAxis)
+        var combined = [Tap](repeating: Tap(offset: 0, weight: 0), count: combinedCount)
         let (src, coordinates, out) = (x.elements(as: Float.self), grid.elements(as: Float.self), y.mutableElements(as: Float.self))
         for n in 0..<batch {
             for p in 0..<positions {
                 // Per axis (outermost first): taps as (index or −1 for a zero, weight).
-                var taps: [[(Int, Double)]] = []
                 for axis in 0..<axes {
                     let normalized = coordinates[(n * positions + p) * axes + (axes - 1 - axis)]
-                    taps.append(self.taps(normalized, length: dims[axis]))
+                    taps(normalized, length: dims[axis], into: &axisTaps, at: axis * tapsPerAxis)
                 }
-                var combined: [(Int, Double)] = [(0, 1)]
-                for (axis, axisTaps) in taps.enumerated() {
-                    combined = combined.flatMap { offset, weight in
-                        axisTaps.map { index, w in (offset < 0 || index < 0 ? -1 : offset + index * strides[axis], weight * w) }
+                // Every combination, the outermost axis varying slowest: expanded in place from the back, so each
+                // entry is read before the entries it becomes overwrite it.
+                combined[0] = Tap(offset: 0, weight: 1)
+                var count = 1
+                for axis in 0..<axes {
+                    for i in stride(from: count - 1, through: 0, by: -1) {
+                        let outer = combined[i]
+                        for t in stride(from: tapsPerAxis - 1, through: 0, by: -1) {
+                            let inner = axisTaps[axis * tapsPerAxis + t]
+                            combined[i * tapsPerAxis + t] = Tap(
+                                offset: outer.offset < 0 || inner.offset < 0 ? -1 : outer.offset + inner.offset * strides[axis],
+                                weight: outer.weight * inner.weight)
+                        }
                     }
+                    count *= tapsPerAxis
                 }
                 for c in 0..<channels {
                     let base = (n * channels + c) * plane
                     var sum = 0.0
-                    for (offset, weight) in combined where offset >= 0 { sum += weight * Double(src[base + offset]) }
+                    for tap in combined where tap.offset >= 0 { sum += tap.weight * Double(src[base + tap.offset]) }
                     out[(n * channels + c) * positions + p] = Float(sum)
                 }
             }
         }
     }
 
-    /// The taps of one axis for normalized coordinate `value`.
-    private func taps(_ value: Float, length: Int) -> [(Int, Double)] {
+    /// The most inputs one output may read (cubic mode over 8 spatial axes); beyond, the work per output is refused.
+    static let maximumTapsPerOutput = 1 << 16
+
+    /// One input an output reads: its offset in the channel's plane (−1 for a zero from padding) and its weight.
+    struct Tap {
+        var offset: Int
+        var weight: Double
+    }
+
+    /// Writes the `mode.tapsPerAxis` taps of one axis for normalized coordinate `value` into `list[start...]`.
+    private func taps(_ value: Float, length: Int, into list: inout [Tap], at start: Int) {
         // Denormalized in float32, as the reference does, so nearest-mode ties land the same way.
         var position = Double(alignCorners ? (value + 1) / 2 * Float(length - 1) : ((value + 1) * Float(length) - 1) / 2)
         let (low, high) = alignCorners ? (0.0, Double(length - 1)) : (-0.5, Double(length) - 0.5)
@@ -83,7 +126,9 @@ struct GridSampleKernel: Kernel {
             case .reflection: position = reflect(position, low, high)
             }
         }
-        position = Double(Float(position))
+        // Far outside the input (zeros padding; the others have brought it inside) every tap reads a zero, and so
+        // does NaN: clamped there, the integer conversions below stay in range.
+        position = position.isNaN ? low - 4 : Swift.min(Swift.max(Double(Float(position)), low - 4), high + 4)
         func index(_ i: Int) -> Int {
             switch padding {
             case .zeros: return i >= 0 && i < length ? i : -1
@@ -93,10 +138,11 @@ struct GridSampleKernel: Kernel {
         }
         switch mode {
         case .nearest:
-            return [(index(Int(position)), 1)]
+            list[start] = Tap(offset: index(Int(position)), weight: 1)
         case .linear:
             let first = position.rounded(.down), t = position - first
-            return [(index(Int(first)), 1 - t), (index(Int(first) + 1), t)]
+            list[start] = Tap(offset: index(Int(first)), weight: 1 - t)
+            list[start + 1] = Tap(offset: index(Int(first) + 1), weight: t)
         case .cubic:
             let first = position.rounded(.down), t = position - first
             let a = -0.75
@@ -107,7 +153,10 @@ struct GridSampleKernel: Kernel {
                 return 0
             }
             let i = Int(first)
-            return [(index(i - 1), cubic(t + 1)), (index(i), cubic(t)), (index(i + 1), cubic(1 - t)), (index(i + 2), cubic(2 - t))]
+            list[start] = Tap(offset: index(i - 1), weight: cubic(t + 1))
+            list[start + 1] = Tap(offset: index(i), weight: cubic(t))
+            list[start + 2] = Tap(offset: index(i + 1), weight: cubic(1 - t))
+            list[start + 3] = Tap(offset: index(i + 2), weight: cubic(2 - t))
         }
     }
 
@@ -118,12 +167,12 @@ struct GridSampleKernel: Kernel {
         if value < low {
             let distance = low - value, folds = (distance / range).rounded(.towardZero)
             let rest = distance - folds * range
-            return Int(folds) % 2 == 0 ? low + rest : high - rest
+            return folds.truncatingRemainder(dividingBy: 2) == 0 ? low + rest : high - rest
         }
         if value > high {
             let distance = value - high, folds = (distance / range).rounded(.towardZero)
             let rest = distance - folds * range
-            return Int(folds) % 2 == 0 ? high - rest : low + rest
+            return folds.truncatingRemainder(dividingBy: 2) == 0 ? high - rest : low + rest
         }
         return value
     }

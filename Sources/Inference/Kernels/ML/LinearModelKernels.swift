@@ -50,8 +50,8 @@ struct LinearRegressorKernel: Kernel, HoldsWeights {
         try linearScores(rows, coefficients: coefficients, intercepts: intercepts, targets: targets, into: y.baseAddress!, label: label)
         if targets == 1 {
             if transform == .probit { for i in y.indices { y[i] = ScoreTransform.probit(y[i]) } }
-        } else if transform != .none {
-            for r in 0..<rows.rows { transform.apply(UnsafeMutableBufferPointer(rebasing: y[(r * targets)..<((r + 1) * targets)])) }
+        } else {
+            transform.apply(rows: y.baseAddress!, count: rows.rows, columns: targets)
         }
     }
 }
@@ -114,9 +114,8 @@ struct LinearClassifierKernel: Kernel, HoldsWeights {
             var best = 0
             for k in 1..<classes where row[k] > row[best] { best = k }
             labelOut.set(r, labels[best])
-            let out = UnsafeMutableBufferPointer(rebasing: scores[(r * classes)..<((r + 1) * classes)])
-            for k in 0..<classes { out[k] = row[k] }
-            transform.apply(out)
+            for k in 0..<classes { scores[r * classes + k] = row[k] }
         }
+        if classes > 1 { transform.apply(rows: scores.baseAddress!, count: rows.rows, columns: classes) }
     }
 }

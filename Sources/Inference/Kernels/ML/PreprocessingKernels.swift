@@ -1,10 +1,5 @@
 import Foundation
 
-/// Reads a per-column parameter list (length 1 = every column).
-private func perColumn(_ values: [Float], _ column: Int) -> Float {
-    values.count == 1 ? values[0] : values[column]
-}
-
 /// Scaler (ai.onnx.ml): (x − offset) · scale per column, float32 out; offset and scale hold one value or one per
 /// column.
 struct ScalerKernel: Kernel {
@@ -26,12 +21,17 @@ struct ScalerKernel: Kernel {
         for list in [offset, scale] where list.count != 1 && list.count != rows.columns {
             throw InferenceError.invalidInput("\(label) has \(list.count) offsets or scales for \(rows.columns) columns")
         }
-        let y = try io.output(0, .float32, x.shape).mutableElements(as: Float.self)
+        let y = try io.output(0, .float32, x.shape).mutableElements(as: Float.self).baseAddress!
+        let columns = rows.columns
         rows.withValues { v in
-            for r in 0..<rows.rows {
-                for c in 0..<rows.columns {
-                    let i = r * rows.columns + c
-                    y[i] = (v[i] - perColumn(offset, c)) * perColumn(scale, c)
+            offset.withUnsafeBufferPointer { offset in
+                scale.withUnsafeBufferPointer { scale in
+                    // A list of one value applies to every column: step 0 through it.
+                    let (offsetStep, scaleStep) = (offset.count == 1 ? 0 : 1, scale.count == 1 ? 0 : 1)
+                    for r in 0..<rows.rows {
+                        let (row, out) = (v + r * columns, y + r * columns)
+                        for c in 0..<columns { out[c] = (row[c] - offset[c * offsetStep]) * scale[c * scaleStep] }
+                    }
                 }
             }
         }
