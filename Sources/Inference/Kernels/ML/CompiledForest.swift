@@ -5,8 +5,9 @@
 /// `x <= threshold` (swapping the children for > and ≥, and lowering the threshold to the largest `Scalar` below
 /// the model's value for <, which also folds a double threshold into a float comparison exactly), so the common
 /// ensemble walks with one comparison per node and no branch on the mode. A NaN feature takes the branch the node's
-/// flag says. Leaves point to themselves, so a group of lanes (rows × trees) steps together until none moves: eight
-/// independent walks in flight hide the latency of each node load.
+/// flag says. Leaves point to themselves, so a group of lanes (rows × trees) steps together until none moves: sixteen
+/// independent walks in flight hide the latency of each node load (measured on the zoo's forests: 16 lanes 25–40 %
+/// faster than 8, 32 no faster than 16).
 ///
 /// Immutable after `init`; shared by every session of the model.
 struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
@@ -143,11 +144,12 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
         _ x: UnsafePointer<Scalar>, stride: Int, rows: Range<Int>, trees: Range<Int>,
         _ visit: (_ row: Int, _ leaf: Int) -> Void
     ) {
-        let laneCount = 8
+        let laneCount = 16
         guard !rows.isEmpty, !trees.isEmpty else { return }
         // Pointer use is safe: lane buffers are this call's stack allocations; node indexes come from the compiled
         // layout (children validated at load, leaves self-looping); feature offsets stay inside a row because every
-        // feature index is ≤ maxFeature < stride, checked by the caller.
+        // feature index is ≤ maxFeature < stride, checked by the caller. For the same reason the feature offset is
+        // added without an overflow check (`&+`): the check sat on every step's dependency chain.
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: laneCount) { current in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * laneCount) { lanesAt in
                 // Each lane's row, and the offset of that row's features.
@@ -177,7 +179,7 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
                                     for lane in 0..<count {
                                         let index = current[lane]
                                         let node = nodes[Int(index)]
-                                        let value = x[laneBase[lane] + node.feature]
+                                        let value = x[laneBase[lane] &+ node.feature]
                                         // 1 when the true child is taken: value <= threshold, or NaN routed true.
                                         let below: Int32 = value <= node.threshold ? 1 : 0
                                         let nan: Int32 = value.isNaN ? 1 : 0
@@ -194,7 +196,7 @@ struct CompiledForest<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
                             for _ in 0..<steps {
                                 for lane in 0..<lanes {
                                     let node = nodes[Int(current[lane])]
-                                    let value = x[laneBase[lane] + node.feature]
+                                    let value = x[laneBase[lane] &+ node.feature]
                                     current[lane] = decide(node, Int(current[lane]), value) ? node.trueChild : node.falseChild
                                 }
                             }
