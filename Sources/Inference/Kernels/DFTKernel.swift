@@ -4,7 +4,7 @@ import Foundation
 /// default 1, before opset 20; an optional input, default −2, from then on), zero-padded or cut to `dft_length`.
 /// Forward gives [..., n, 2] (the first n/2 + 1 bins when `onesided`); `inverse` divides by n, and with `onesided`
 /// takes a half spectrum to a real signal [..., n, 1] (the other half by Hermitian symmetry). A direct O(n²)
-/// transform per line in double precision.
+/// transform per line in double precision, with the cosines and sines computed once per run.
 struct DFTKernel: Kernel {
     let inverse: Bool
     let onesided: Bool
@@ -40,6 +40,7 @@ struct DFTKernel: Kernel {
             let src = x.elements(as: T.self), dst = y.mutableElements(as: T.self)
             let outWidth = shape[x.rank - 1]
             var signal = [(Double, Double)](repeating: (0, 0), count: n)
+            let twiddles = Twiddles(n)
             for o in 0..<outer {
                 for i in 0..<inner {
                     for j in 0..<n {
@@ -57,7 +58,7 @@ struct DFTKernel: Kernel {
                         for k in 1..<Swift.max(1, (n + 1) / 2) where k < half { full[n - k] = (full[k].0, -full[k].1) }
                         signal = full
                     }
-                    Self.transform(signal, bins: outLength, inverse: inverse) { k, re, im in
+                    Self.transform(signal, bins: outLength, inverse: inverse, twiddles: twiddles) { k, re, im in
                         let at = ((o * outLength + k) * inner + i) * outWidth
                         dst[at] = T(re)
                         if outWidth == 2 { dst[at + 1] = T(im) }
@@ -74,22 +75,49 @@ struct DFTKernel: Kernel {
     }
 
     /// The first `bins` bins of the discrete Fourier transform of `signal` (n = its length; the inverse divides by
-    /// n), handed to `bin` as (k, real, imaginary). Direct O(n · bins) sums in double precision.
+    /// n), handed to `bin` as (k, real, imaginary). Direct O(n · bins) sums in double precision, the factors taken
+    /// from `twiddles` (made for n) instead of a cosine and a sine per term.
     static func transform(
-        _ signal: [(Double, Double)], bins: Int, inverse: Bool, _ bin: (Int, Double, Double) -> Void
+        _ signal: [(Double, Double)], bins: Int, inverse: Bool, twiddles: Twiddles, _ bin: (Int, Double, Double) -> Void
     ) {
         let n = signal.count
+        precondition(twiddles.count == n, "twiddles made for another length")
         let sign = inverse ? 1.0 : -1.0
         let scale = inverse ? 1 / Double(n) : 1
-        for k in 0..<bins {
-            var (re, im) = (0.0, 0.0)
-            for j in 0..<n where signal[j] != (0, 0) {
-                let angle = sign * 2 * Double.pi * Double((j * k) % n) / Double(n)
-                let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
-                re += signal[j].0 * c - signal[j].1 * s
-                im += signal[j].0 * s + signal[j].1 * c
+        signal.withUnsafeBufferPointer { signal in
+            twiddles.cosines.withUnsafeBufferPointer { cosines in
+                twiddles.sines.withUnsafeBufferPointer { sines in
+                    for k in 0..<bins {
+                        var (re, im) = (0.0, 0.0)
+                        // m = j·k mod n, stepped rather than multiplied (j·k overflows for long signals).
+                        var m = 0
+                        for j in 0..<n {
+                            let (a, b) = signal[j]
+                            if a != 0 || b != 0 {
+                                let (c, s) = (cosines[m], sign * sines[m])
+                                re += a * c - b * s
+                                im += a * s + b * c
+                            }
+                            m += k
+                            if m >= n { m -= n }
+                        }
+                        bin(k, re * scale, im * scale)
+                    }
+                }
             }
-            bin(k, re * scale, im * scale)
+        }
+    }
+
+    /// cos and sin of 2π·m / n for m in 0..<n: the factors of every n-point transform, computed once per kernel run.
+    struct Twiddles {
+        let cosines: [Double]
+        let sines: [Double]
+        var count: Int { cosines.count }
+
+        init(_ n: Int) {
+            let angles = (0..<n).map { 2 * Double.pi * Double($0) / Double(n) }
+            cosines = angles.map { Foundation.cos($0) }
+            sines = angles.map { Foundation.sin($0) }
         }
     }
 }

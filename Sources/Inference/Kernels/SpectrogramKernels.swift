@@ -46,13 +46,14 @@ struct STFTKernel: Kernel {
                 }
             } ?? [Double](repeating: 1, count: frameLength)
             var signal = [(Double, Double)](repeating: (0, 0), count: frameLength)
+            let twiddles = DFTKernel.Twiddles(frameLength)
             for b in 0..<batches {
                 for f in 0..<frames {
                     for j in 0..<frameLength {
                         let at = (b * length + f * step + j) * parts
                         signal[j] = (Double(src[at]) * weights[j], parts == 2 ? Double(src[at + 1]) * weights[j] : 0)
                     }
-                    DFTKernel.transform(signal, bins: bins, inverse: false) { k, re, im in
+                    DFTKernel.transform(signal, bins: bins, inverse: false, twiddles: twiddles) { k, re, im in
                         let at = ((b * frames + f) * bins + k) * 2
                         dst[at] = T(re)
                         dst[at + 1] = T(im)

@@ -1,0 +1,65 @@
+import Foundation
+import Inference
+import Testing
+
+/// DFT and STFT against the textbook sum X[k] = Σⱼ x[j]·e^(∓2πi·jk/n), computed here with a cosine and a sine per term.
+@Suite struct DFTTests {
+    /// A deterministic complex signal of `n` samples, interleaved (re, im), with some exact zeros (skipped terms).
+    private func signal(_ n: Int) -> [Float] {
+        var values: [Float] = []
+        for j in 0..<n {
+            let t = Double(j)
+            let re = sin(t * 0.37) + 0.1 * Double(j % 3), im = cos(t * 0.11)
+            values += j % 5 == 3 ? [0, 0] : [Float(re), Float(im)]
+        }
+        return values
+    }
+
+    private func textbook(_ x: [Float], inverse: Bool) -> [Double] {
+        let n = x.count / 2
+        let sign = inverse ? 1.0 : -1.0
+        return (0..<n).flatMap { k -> [Double] in
+            var (re, im) = (0.0, 0.0)
+            for j in 0..<n {
+                let angle = sign * 2 * Double.pi * Double(j) * Double(k) / Double(n)
+                let (a, b) = (Double(x[2 * j]), Double(x[2 * j + 1]))
+                re += a * cos(angle) - b * sin(angle)
+                im += a * sin(angle) + b * cos(angle)
+            }
+            return inverse ? [re / Double(n), im / Double(n)] : [re, im]
+        }
+    }
+
+    @Test(arguments: [1, 7, 16, 1000])
+    func forwardAndInverseMatchTheDefinition(n: Int) throws {
+        let x = signal(n)
+        for inverse in [false, true] {
+            let y = try runNode("DFT", [floats(x, [1, n, 2])], opset: 17, attributes: ["inverse": inverse ? 1 : 0])[0]
+            #expect(y.shape == [1, n, 2])
+            let expected = textbook(x, inverse: inverse)
+            let got = y.array(of: Float.self)
+            // float32 output of a sum of n terms of magnitude ≤ 1.2: bound by n·ε(float) on the largest term.
+            let bound = Double(n) * 1.2 * 1.2e-7 * (inverse ? 1 / Double(n) : 1) + 1e-6
+            for i in expected.indices {
+                #expect(abs(Double(got[i]) - expected[i]) <= bound, "n \(n) inverse \(inverse) element \(i)")
+            }
+        }
+    }
+
+    @Test func stftFramesAreTheTransformsOfTheirWindows() throws {
+        // Length 40, frames of 12 (a window of ones) every 7 samples: 5 frames, 12 bins each (two-sided, complex).
+        let x = signal(40)
+        let window = floats([Float](repeating: 1, count: 12), [12])
+        let y = try runNode(
+            "STFT", [floats(x, [1, 40, 2]), int64s([7], []), window], opset: 17, attributes: ["onesided": 0],
+            constantInputs: [1, 2])[0]
+        #expect(y.shape == [1, 5, 12, 2])
+        let got = y.array(of: Float.self)
+        for frame in 0..<5 {
+            let expected = textbook(Array(x[(frame * 14)..<(frame * 14 + 24)]), inverse: false)
+            for i in expected.indices {
+                #expect(abs(Double(got[frame * 24 + i]) - expected[i]) <= 1e-5, "frame \(frame) element \(i)")
+            }
+        }
+    }
+}
