@@ -163,7 +163,7 @@ struct ConcatKernel: Kernel {
     }
 
     /// Copies `count` rows of `bytes` bytes each from `source` (rows `sourceStride` bytes apart) to `target` (rows
-    /// `targetStride` bytes apart). Rows of one or two words (a feature column joined to others, row by row) are
+    /// `targetStride` bytes apart). Rows of up to 32 bytes (a few feature columns joined to others, row by row) are
     /// moved as words: a `memcpy` call per row costs more than the copy.
     private static func copyRows(
         _ count: Int, bytes: Int, from source: UnsafeMutableRawPointer, stride sourceStride: Int,
@@ -179,8 +179,8 @@ struct ConcatKernel: Kernel {
             }
         }
         switch bytes {
-        case 4: words(UInt32.self, 1)
-        case 8, 16: words(UInt64.self, bytes / 8)
+        case 8, 16, 24, 32: words(UInt64.self, bytes / 8)
+        case 4, 12, 20, 28: words(UInt32.self, bytes / 4)
         default: for r in 0..<count { (target + r * targetStride).copyMemory(from: source + r * sourceStride, byteCount: bytes) }
         }
     }

@@ -58,22 +58,19 @@ struct OneHotEncoderKernel: Kernel {
             }
             return
         }
-        guard [.int64, .int32, .float32, .float64].contains(x.elementType) else {
-            throw InferenceError.invalidInput("\(label) takes integer or float categories, got \(x.elementType)")
-        }
-        for i in 0..<x.count {
-            let value: Int64
-            switch x.elementType {
-            case .int64: value = x.elements(as: Int64.self)[i]
-            case .int32: value = Int64(x.elements(as: Int32.self)[i])
-            case .float32: value = try Self.integer(Double(x.elements(as: Float.self)[i]), label)
-            default: value = try Self.integer(x.elements(as: Double.self)[i], label)
-            }
+        func place(_ i: Int, _ value: Int64) throws {
             if let column = column(of: value) {
                 y[i * count + column] = 1
             } else if !zerosAllowed {
                 throw InferenceError.invalidInput("\(label): \(value) is not one of the categories (zeros = 0)")
             }
+        }
+        switch x.elementType {
+        case .int64: for (i, v) in x.elements(as: Int64.self).enumerated() { try place(i, v) }
+        case .int32: for (i, v) in x.elements(as: Int32.self).enumerated() { try place(i, Int64(v)) }
+        case .float32: for (i, v) in x.elements(as: Float.self).enumerated() { try place(i, try Self.integer(Double(v), label)) }
+        case .float64: for (i, v) in x.elements(as: Double.self).enumerated() { try place(i, try Self.integer(v, label)) }
+        default: throw InferenceError.invalidInput("\(label) takes integer or float categories, got \(x.elementType)")
         }
     }
 
