@@ -30,7 +30,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 7, 16, 1000])
+    @Test(arguments: [1, 2, 7, 16, 1000, 1024])
     func forwardAndInverseMatchTheDefinition(n: Int) throws {
         let x = signal(n)
         for inverse in [false, true] {
@@ -44,6 +44,18 @@ import Testing
                 #expect(abs(Double(got[i]) - expected[i]) <= bound, "n \(n) inverse \(inverse) element \(i)")
             }
         }
+    }
+
+    @Test func aOnesidedPowerOfTwoFrameKeepsTheFirstHalfOfTheFFT() throws {
+        // A real signal of 64 samples, one frame: bins 0...32 of the full transform.
+        let real = (0..<64).map { Float(sin(Double($0) * 0.9) + 0.25) }
+        let y = try runNode(
+            "STFT", [floats(real, [1, 64, 1]), int64s([64], []), floats([Float](repeating: 1, count: 64), [64])],
+            opset: 17, constantInputs: [1, 2])[0]
+        #expect(y.shape == [1, 1, 33, 2])
+        let expected = textbook(real.flatMap { [$0, 0] }, inverse: false)
+        let got = y.array(of: Float.self)
+        for i in 0..<66 { #expect(abs(Double(got[i]) - expected[i]) <= 1e-5, "element \(i)") }
     }
 
     @Test func stftFramesAreTheTransformsOfTheirWindows() throws {

@@ -3,8 +3,8 @@ import Foundation
 /// DFT on float32 and float64 signals [..., N, 1] (real) or [..., N, 2] (complex), along `axis` (an attribute,
 /// default 1, before opset 20; an optional input, default −2, from then on), zero-padded or cut to `dft_length`.
 /// Forward gives [..., n, 2] (the first n/2 + 1 bins when `onesided`); `inverse` divides by n, and with `onesided`
-/// takes a half spectrum to a real signal [..., n, 1] (the other half by Hermitian symmetry). A direct O(n²)
-/// transform per line in double precision, with the cosines and sines computed once per run.
+/// takes a half spectrum to a real signal [..., n, 1] (the other half by Hermitian symmetry). Per line, in
+/// double precision: a radix-2 FFT for power-of-two lengths, direct sums otherwise (`transform`).
 struct DFTKernel: Kernel {
     let inverse: Bool
     let onesided: Bool
@@ -74,16 +74,22 @@ struct DFTKernel: Kernel {
         }
     }
 
-    /// The first `bins` bins of the discrete Fourier transform of `signal` (n = its length; the inverse divides by
-    /// n), handed to `bin` as (k, real, imaginary). Direct O(n · bins) sums in double precision, the factors taken
-    /// from `twiddles` (made for n) instead of a cosine and a sine per term.
+    /// The first `bins` bins (≤ n) of the discrete Fourier transform of `signal` (n = its length; the inverse divides
+    /// by n), handed to `bin` as (k, real, imaginary), in double precision with the factors from `twiddles` (made for
+    /// n): a radix-2 FFT when n is a power of two (O(n log n)), else direct O(n · bins) sums.
     static func transform(
         _ signal: [(Double, Double)], bins: Int, inverse: Bool, twiddles: Twiddles, _ bin: (Int, Double, Double) -> Void
     ) {
         let n = signal.count
-        precondition(twiddles.count == n, "twiddles made for another length")
+        precondition(twiddles.count == n && bins <= n, "twiddles made for another length, or more bins than samples")
         let sign = inverse ? 1.0 : -1.0
         let scale = inverse ? 1 / Double(n) : 1
+        if n > 1 && n & (n - 1) == 0 {
+            var re = signal.map(\.0), im = signal.map(\.1)
+            twiddles.radix2(&re, &im, sign: sign)
+            for k in 0..<bins { bin(k, re[k] * scale, im[k] * scale) }
+            return
+        }
         signal.withUnsafeBufferPointer { signal in
             twiddles.cosines.withUnsafeBufferPointer { cosines in
                 twiddles.sines.withUnsafeBufferPointer { sines in
@@ -105,19 +111,6 @@ struct DFTKernel: Kernel {
                     }
                 }
             }
-        }
-    }
-
-    /// cos and sin of 2π·m / n for m in 0..<n: the factors of every n-point transform, computed once per kernel run.
-    struct Twiddles {
-        let cosines: [Double]
-        let sines: [Double]
-        var count: Int { cosines.count }
-
-        init(_ n: Int) {
-            let angles = (0..<n).map { 2 * Double.pi * Double($0) / Double(n) }
-            cosines = angles.map { Foundation.cos($0) }
-            sines = angles.map { Foundation.sin($0) }
         }
     }
 }

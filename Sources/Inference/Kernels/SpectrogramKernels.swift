@@ -46,7 +46,7 @@ struct STFTKernel: Kernel {
                 }
             } ?? [Double](repeating: 1, count: frameLength)
             var signal = [(Double, Double)](repeating: (0, 0), count: frameLength)
-            let twiddles = DFTKernel.Twiddles(frameLength)
+            let twiddles = Twiddles(frameLength)
             for b in 0..<batches {
                 for f in 0..<frames {
                     for j in 0..<frameLength {
