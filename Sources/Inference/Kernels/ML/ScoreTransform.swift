@@ -35,42 +35,13 @@ enum ScoreTransform: Sendable, Equatable {
 
     /// Transforms one row of scores in place.
     func apply(_ row: UnsafeMutableBufferPointer<Float>) {
-        switch self {
-        case .none: return
-        case .logistic:
-            for i in row.indices { row[i] = Self.logistic(row[i]) }
-        case .probit:
-            for i in row.indices { row[i] = Self.probit(row[i]) }
-        case .softmax:
-            guard var top = row.first else { return }
-            for value in row { top = Swift.max(top, value) }
-            var sum: Float = 0
-            for i in row.indices {
-                row[i] = FastMath.exp(row[i] - top)
-                sum += row[i]
-            }
-            for i in row.indices { row[i] /= sum }
-        case .softmaxZero:
-            // Exact zeros stay zero (scaled by e^−max, which keeps them tiny rather than exp(0 − max)).
-            guard let top = row.max() else { return }
-            let scale = Foundation.exp(-top)
-            var sum: Float = 0
-            for i in row.indices {
-                let v = row[i]
-                row[i] = (v > 1e-7 || v < -1e-7) ? Foundation.exp(v - top) : v * scale
-                sum += row[i]
-            }
-            if sum == 0 {
-                for i in row.indices { row[i] = 0.5 }
-            } else {
-                for i in row.indices { row[i] /= sum }
-            }
-        }
+        guard let base = row.baseAddress else { return }
+        apply(rows: base, count: 1, columns: row.count)
     }
 
-    /// Transforms `count` rows of `columns` scores each (row-major at `scores`) in place, with the same results as
-    /// `apply(_:)` row by row: the exponentials of a block are taken eight at a time (`FastMath.exp`'s vector form
-    /// gives its scalar form's bits), which matters when rows are a few classes wide.
+    /// Transforms `count` rows of `columns` scores each (row-major at `scores`) in place. The exponentials of a
+    /// block are taken eight at a time (`FastMath.exp`'s vector form gives its scalar form's bits), which matters
+    /// when rows are a few classes wide.
     func apply(rows scores: UnsafeMutablePointer<Float>, count: Int, columns: Int) {
         guard count > 0, columns > 0 else { return }
         let total = count * columns
@@ -81,6 +52,8 @@ enum ScoreTransform: Sendable, Equatable {
                 let v = 1 / (1 + FastMath.exp(-(x.replacing(with: -x, where: x .< 0))))
                 return v.replacing(with: 1 - v, where: x .< 0)
             }
+        case .probit:
+            for i in 0..<total { scores[i] = Self.probit(scores[i]) }
         case .softmax:
             for r in 0..<count {
                 let row = scores + r * columns
@@ -95,8 +68,26 @@ enum ScoreTransform: Sendable, Equatable {
                 for c in 0..<columns { sum += row[c] }
                 for c in 0..<columns { row[c] /= sum }
             }
-        case .probit, .softmaxZero:
-            for r in 0..<count { apply(UnsafeMutableBufferPointer(start: scores + r * columns, count: columns)) }
+        case .softmaxZero:
+            for r in 0..<count { Self.softmaxZero(UnsafeMutableBufferPointer(start: scores + r * columns, count: columns)) }
+        }
+    }
+
+    /// SOFTMAX_ZERO on one row: exact zeros stay zero (scaled by e^−max, which keeps them tiny rather than
+    /// exp(0 − max)); a row of zeros becomes 0.5 everywhere.
+    private static func softmaxZero(_ row: UnsafeMutableBufferPointer<Float>) {
+        guard let top = row.max() else { return }
+        let scale = Foundation.exp(-top)
+        var sum: Float = 0
+        for i in row.indices {
+            let v = row[i]
+            row[i] = (v > 1e-7 || v < -1e-7) ? Foundation.exp(v - top) : v * scale
+            sum += row[i]
+        }
+        if sum == 0 {
+            for i in row.indices { row[i] = 0.5 }
+        } else {
+            for i in row.indices { row[i] /= sum }
         }
     }
 
