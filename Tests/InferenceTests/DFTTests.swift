@@ -30,7 +30,8 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2, 7, 16, 1000, 1024])
+    /// 7: direct sums; 16, 1024: radix-2; 1000, 1031 (prime), 1829: Bluestein.
+    @Test(arguments: [1, 2, 7, 16, 1000, 1024, 1031, 1829])
     func forwardAndInverseMatchTheDefinition(n: Int) throws {
         let x = signal(n)
         for inverse in [false, true] {
@@ -46,16 +47,20 @@ import Testing
         }
     }
 
-    @Test func aOnesidedPowerOfTwoFrameKeepsTheFirstHalfOfTheFFT() throws {
-        // A real signal of 64 samples, one frame: bins 0...32 of the full transform.
-        let real = (0..<64).map { Float(sin(Double($0) * 0.9) + 0.25) }
+    /// 64: radix-2; 1829 (the frame of a fuzzer-found timeout): Bluestein.
+    @Test(arguments: [64, 1829])
+    func aOnesidedFrameKeepsTheFirstHalfOfTheTransform(n: Int) throws {
+        // A real signal of n samples, one frame: bins 0...n/2 of the full transform.
+        let real = (0..<n).map { Float(sin(Double($0) * 0.9) + 0.25) }
         let y = try runNode(
-            "STFT", [floats(real, [1, 64, 1]), int64s([64], []), floats([Float](repeating: 1, count: 64), [64])],
+            "STFT", [floats(real, [1, n, 1]), int64s([Int64(n)], []), floats([Float](repeating: 1, count: n), [n])],
             opset: 17, constantInputs: [1, 2])[0]
-        #expect(y.shape == [1, 1, 33, 2])
+        let bins = n / 2 + 1
+        #expect(y.shape == [1, 1, bins, 2])
         let expected = textbook(real.flatMap { [$0, 0] }, inverse: false)
         let got = y.array(of: Float.self)
-        for i in 0..<66 { #expect(abs(Double(got[i]) - expected[i]) <= 1e-5, "element \(i)") }
+        let bound = Double(n) * 1.25 * 1.2e-7 + 1e-6
+        for i in 0..<(2 * bins) { #expect(abs(Double(got[i]) - expected[i]) <= bound, "element \(i)") }
     }
 
     @Test func stftFramesAreTheTransformsOfTheirWindows() throws {
@@ -71,6 +76,27 @@ import Testing
             let expected = textbook(Array(x[(frame * 14)..<(frame * 14 + 24)]), inverse: false)
             for i in expected.indices {
                 #expect(abs(Double(got[frame * 24 + i]) - expected[i]) <= 1e-5, "frame \(frame) element \(i)")
+            }
+        }
+    }
+
+    /// Real frames are transformed two at a time (one as the real, one as the imaginary part); 7 frames leave the
+    /// last one alone. Both one- and two-sided output.
+    @Test(arguments: [(50, true), (57, true), (57, false)])
+    func realFramesMatchTheirOwnTransforms(length: Int, onesided: Bool) throws {
+        let real = (0..<length).map { Float(sin(Double($0) * 0.61) + 0.1 * Double($0 % 4)) }
+        let window = (0..<12).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / 12)) }
+        let y = try runNode(
+            "STFT", [floats(real, [1, length, 1]), int64s([7], []), floats(window, [12])], opset: 17,
+            attributes: ["onesided": onesided ? 1 : 0], constantInputs: [1, 2])[0]
+        let frames = 1 + (length - 12) / 7, bins = onesided ? 7 : 12
+        #expect(y.shape == [1, frames, bins, 2])
+        let got = y.array(of: Float.self)
+        for frame in 0..<frames {
+            let windowed = (0..<12).flatMap { [real[frame * 7 + $0] * window[$0], Float(0)] }
+            let expected = textbook(windowed, inverse: false)
+            for i in 0..<(2 * bins) {
+                #expect(abs(Double(got[(frame * bins) * 2 + i]) - expected[i]) <= 1e-5, "frame \(frame) element \(i)")
             }
         }
     }

@@ -4,7 +4,7 @@ import Foundation
 /// default 1, before opset 20; an optional input, default −2, from then on), zero-padded or cut to `dft_length`.
 /// Forward gives [..., n, 2] (the first n/2 + 1 bins when `onesided`); `inverse` divides by n, and with `onesided`
 /// takes a half spectrum to a real signal [..., n, 1] (the other half by Hermitian symmetry). Per line, in
-/// double precision: a radix-2 FFT for power-of-two lengths, direct sums otherwise (`transform`).
+/// double precision (`FourierTransform`).
 struct DFTKernel: Kernel {
     let inverse: Bool
     let onesided: Bool
@@ -40,7 +40,7 @@ struct DFTKernel: Kernel {
             let src = x.elements(as: T.self), dst = y.mutableElements(as: T.self)
             let outWidth = shape[x.rank - 1]
             var signal = [(Double, Double)](repeating: (0, 0), count: n)
-            let twiddles = Twiddles(n)
+            let fourier = FourierTransform(count: n, bins: outLength, inverse: inverse)
             for o in 0..<outer {
                 for i in 0..<inner {
                     for j in 0..<n {
@@ -58,7 +58,7 @@ struct DFTKernel: Kernel {
                         for k in 1..<Swift.max(1, (n + 1) / 2) where k < half { full[n - k] = (full[k].0, -full[k].1) }
                         signal = full
                     }
-                    Self.transform(signal, bins: outLength, inverse: inverse, twiddles: twiddles) { k, re, im in
+                    fourier(signal) { k, re, im in
                         let at = ((o * outLength + k) * inner + i) * outWidth
                         dst[at] = T(re)
                         if outWidth == 2 { dst[at + 1] = T(im) }
@@ -71,46 +71,6 @@ struct DFTKernel: Kernel {
         case .float32: transform(Float.self)
         case .float64: transform(Double.self)
         default: throw InferenceError.invalidInput("DFT does not take \(x.elementType)")
-        }
-    }
-
-    /// The first `bins` bins (≤ n) of the discrete Fourier transform of `signal` (n = its length; the inverse divides
-    /// by n), handed to `bin` as (k, real, imaginary), in double precision with the factors from `twiddles` (made for
-    /// n): a radix-2 FFT when n is a power of two (O(n log n)), else direct O(n · bins) sums.
-    static func transform(
-        _ signal: [(Double, Double)], bins: Int, inverse: Bool, twiddles: Twiddles, _ bin: (Int, Double, Double) -> Void
-    ) {
-        let n = signal.count
-        precondition(twiddles.count == n && bins <= n, "twiddles made for another length, or more bins than samples")
-        let sign = inverse ? 1.0 : -1.0
-        let scale = inverse ? 1 / Double(n) : 1
-        if n > 1 && n & (n - 1) == 0 {
-            var re = signal.map(\.0), im = signal.map(\.1)
-            twiddles.radix2(&re, &im, sign: sign)
-            for k in 0..<bins { bin(k, re[k] * scale, im[k] * scale) }
-            return
-        }
-        signal.withUnsafeBufferPointer { signal in
-            twiddles.cosines.withUnsafeBufferPointer { cosines in
-                twiddles.sines.withUnsafeBufferPointer { sines in
-                    for k in 0..<bins {
-                        var (re, im) = (0.0, 0.0)
-                        // m = j·k mod n, stepped rather than multiplied (j·k overflows for long signals).
-                        var m = 0
-                        for j in 0..<n {
-                            let (a, b) = signal[j]
-                            if a != 0 || b != 0 {
-                                let (c, s) = (cosines[m], sign * sines[m])
-                                re += a * c - b * s
-                                im += a * s + b * c
-                            }
-                            m += k
-                            if m >= n { m -= n }
-                        }
-                        bin(k, re * scale, im * scale)
-                    }
-                }
-            }
         }
     }
 }

@@ -46,17 +46,41 @@ struct STFTKernel: Kernel {
                 }
             } ?? [Double](repeating: 1, count: frameLength)
             var signal = [(Double, Double)](repeating: (0, 0), count: frameLength)
-            let twiddles = Twiddles(frameLength)
-            for b in 0..<batches {
-                for f in 0..<frames {
-                    for j in 0..<frameLength {
-                        let at = (b * length + f * step + j) * parts
-                        signal[j] = (Double(src[at]) * weights[j], parts == 2 ? Double(src[at + 1]) * weights[j] : 0)
+            func write(_ b: Int, _ f: Int, _ k: Int, _ re: Double, _ im: Double) {
+                let at = ((b * frames + f) * bins + k) * 2
+                dst[at] = T(re)
+                dst[at + 1] = T(im)
+            }
+            guard parts == 1 else {
+                let fourier = FourierTransform(count: frameLength, bins: bins, inverse: false)
+                for b in 0..<batches {
+                    for f in 0..<frames {
+                        for j in 0..<frameLength {
+                            let at = (b * length + f * step + j) * 2
+                            signal[j] = (Double(src[at]) * weights[j], Double(src[at + 1]) * weights[j])
+                        }
+                        fourier(signal) { k, re, im in write(b, f, k, re, im) }
                     }
-                    DFTKernel.transform(signal, bins: bins, inverse: false, twiddles: twiddles) { k, re, im in
-                        let at = ((b * frames + f) * bins + k) * 2
-                        dst[at] = T(re)
-                        dst[at + 1] = T(im)
+                }
+                return
+            }
+            // Real frames two at a time: frame f as the real part and f + 1 as the imaginary part of one transform Z,
+            // separated by symmetry, X_f[k] = (Z[k] + Z̄[n − k]) / 2 and X_{f+1}[k] = (Z[k] − Z̄[n − k]) / 2i.
+            let n = frameLength
+            let fourier = FourierTransform(count: n, bins: n, inverse: false)
+            var spectrum = [(Double, Double)](repeating: (0, 0), count: n)
+            for b in 0..<batches {
+                for f in stride(from: 0, to: frames, by: 2) {
+                    let paired = f + 1 < frames
+                    for j in 0..<n {
+                        let at = b * length + f * step + j
+                        signal[j] = (Double(src[at]) * weights[j], paired ? Double(src[at + step]) * weights[j] : 0)
+                    }
+                    fourier(signal) { k, re, im in spectrum[k] = (re, im) }
+                    for k in 0..<bins {
+                        let (zr, zi) = spectrum[k], (wr, wi) = spectrum[k == 0 ? 0 : n - k]
+                        write(b, f, k, (zr + wr) / 2, (zi - wi) / 2)
+                        if paired { write(b, f + 1, k, (zi + wi) / 2, (wr - zr) / 2) }
                     }
                 }
             }

@@ -18,6 +18,24 @@ struct Twiddles {
     func radix2(_ re: inout [Double], _ im: inout [Double], sign: Double) {
         let n = count
         precondition(re.count == n && im.count == n && n > 0 && n & (n - 1) == 0, "radix-2 needs a power-of-two length")
+        re.withUnsafeMutableBufferPointer { re in
+            im.withUnsafeMutableBufferPointer { im in
+                cosines.withUnsafeBufferPointer { cosines in
+                    sines.withUnsafeBufferPointer { sines in
+                        // Safe: every index below is < n, the length of all four buffers (checked above).
+                        Self.radix2(re.baseAddress!, im.baseAddress!, cosines.baseAddress!, sines.baseAddress!, n, sign)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The FFT on raw buffers of `n` elements (a power of two), without bounds checks: one butterfly is a few flops,
+    /// and checked indexing doubled its cost.
+    private static func radix2(
+        _ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ cosines: UnsafePointer<Double>,
+        _ sines: UnsafePointer<Double>, _ n: Int, _ sign: Double
+    ) {
         // Bit-reversed order first, so every stage combines neighbouring blocks in place.
         var j = 0
         for i in 1..<n {
@@ -28,21 +46,26 @@ struct Twiddles {
             }
             j |= bit
             if i < j {
-                re.swapAt(i, j)
-                im.swapAt(i, j)
+                swap(&re[i], &re[j])
+                swap(&im[i], &im[j])
             }
         }
         var length = 2
         while length <= n {
-            let half = length / 2, step = n / length
-            for start in stride(from: 0, to: n, by: length) {
-                for k in 0..<half {
-                    // e^(sign·2πi·k/length) = the n-point factor k·step.
-                    let (c, s) = (cosines[k * step], sign * sines[k * step])
-                    let (a, b) = (start + k, start + k + half)
-                    let (vr, vi) = (re[b] * c - im[b] * s, re[b] * s + im[b] * c)
-                    (re[b], im[b]) = (re[a] - vr, im[a] - vi)
-                    (re[a], im[a]) = (re[a] + vr, im[a] + vi)
+            let half = length >> 1, step = n / length
+            for k in 0..<half {
+                // e^(sign·2πi·k/length) = the n-point factor k·step; the same for every block of this stage.
+                let c = cosines[k &* step], s = sign * sines[k &* step]
+                var a = k
+                while a < n {
+                    let b = a &+ half
+                    let vr = re[b] * c - im[b] * s, vi = re[b] * s + im[b] * c
+                    let (ar, ai) = (re[a], im[a])
+                    re[b] = ar - vr
+                    im[b] = ai - vi
+                    re[a] = ar + vr
+                    im[a] = ai + vi
+                    a &+= length
                 }
             }
             length <<= 1
