@@ -1,8 +1,8 @@
 import Testing
 @testable import Inference
 
-/// One-row and one-column products go through sgemv where OpenBLAS lacks small-matrix sgemm kernels
-/// (`BLAS.sgemvProduct`); every layout must compute what sgemm would: checked here against a double-precision sum,
+/// Products with few rows or columns go through sgemv, one per row or column, where OpenBLAS lacks small-matrix
+/// sgemm kernels (`BLAS.vectorProducts`); every layout must compute what sgemm would: checked here against a double-precision sum,
 /// within the float32 bound for the reduction length, on every machine whatever kernels it has.
 @Suite struct VectorProductTests {
     struct Layout: CustomTestStringConvertible, Sendable {
@@ -11,7 +11,10 @@ import Testing
         var testDescription: String { "\(m)×\(k)·\(k)×\(n) transA \(transposeA) transB \(transposeB)" }
     }
 
-    static let layouts: [Layout] = [(1, 37, 53), (29, 1, 41), (1, 1, 300), (1, 256, 256), (64, 1, 256)].flatMap { m, n, k in
+    static let layouts: [Layout] = [
+        (1, 37, 53), (29, 1, 41), (1, 1, 300), (1, 256, 256), (64, 1, 256), (2, 37, 53), (3, 256, 64), (29, 3, 41),
+        (2, 2, 17),
+    ].flatMap { m, n, k in
         [false, true].flatMap { ta in [false, true].map { tb in Layout(m: m, n: n, k: k, transposeA: ta, transposeB: tb) } }
     }
 
@@ -32,7 +35,7 @@ import Testing
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
-                    BLAS.sgemvProduct(
+                    BLAS.vectorProducts(
                         transposeA: layout.transposeA, transposeB: layout.transposeB, m: m, n: n, k: k, alpha: alpha,
                         a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb, beta: beta, c: c.baseAddress!, ldc: ldc)
                 }

@@ -55,9 +55,9 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if k > 0 && m > 0 && n > 0 && (m == 1 || n == 1) && !hasSmallMatrixKernels {
-            return sgemvProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        if k > 0 && m > 0 && n > 0 && min(m, n) <= vectorProductLimit && !hasSmallMatrixKernels {
+            return vectorProducts(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
@@ -72,8 +72,38 @@ extension BLAS {
     /// 3 µs as a matrix-vector product (sgemv), measured with OpenBLAS 0.3.21.
     static let hasSmallMatrixKernels = ["skylakex", "cooperlake", "sapphirerapids"].contains(coreName.lowercased())
 
+    /// Products with at most this many rows (or columns) run as one sgemv per row (column) on those cores: sgemm
+    /// packs B whatever the row count, which costs more than a few passes over it. `zserve perf` on the CTR MLP
+    /// (64→256→256→1), OpenBLAS 0.3.21 Zen kernels, p50: batch 2 37 → 13.5 µs, batch 3 55 → 16 µs; sgemm takes
+    /// 26–33 µs at batch 4 and 35–48 µs at batch 8, where rows cost 3–5 µs each.
+    static let vectorProductLimit = 4
+
+    /// C = alpha · op(A) · op(B) + beta · C as one sgemv per row of C (or per column, when there are fewer
+    /// columns): for products with few rows or columns (same contract as `sgemmSerial`; M, N and K positive).
+    static func vectorProducts(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m <= n {
+            // Row i of C from row i of op(A): A's row i, or its column i when stored transposed.
+            for i in 0..<m {
+                sgemvProduct(transposeA: transposeA, transposeB: transposeB, m: 1, n: n, k: k, alpha: alpha,
+                             a: a + (transposeA ? i : i * lda), lda: lda, b: b, ldb: ldb, beta: beta,
+                             c: c + i * ldc, ldc: ldc)
+            }
+        } else {
+            // Column j of C from column j of op(B): B's column j, or its row j when stored transposed.
+            for j in 0..<n {
+                sgemvProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: 1, k: k, alpha: alpha,
+                             a: a, lda: lda, b: b + (transposeB ? j * ldb : j), ldb: ldb, beta: beta,
+                             c: c + j, ldc: ldc)
+            }
+        }
+    }
+
     /// C = alpha · op(A) · op(B) + beta · C when M or N is 1, as one sgemv (same contract as `sgemmSerial`; M, N and
-    /// K positive).
+    /// K positive; C's row or column is the only one written).
     static func sgemvProduct(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
