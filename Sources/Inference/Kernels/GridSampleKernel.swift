@@ -78,6 +78,14 @@ struct GridSampleKernel: Kernel {
                     let normalized = coordinates[(n * positions + p) * axes + (axes - 1 - axis)]
                     taps(normalized, length: dims[axis], into: &axisTaps, at: axis * tapsPerAxis)
                 }
+                if axes == 2 {
+                    // Images (the common case): the two axes' taps combined as they are summed.
+                    sample2D(axisTaps, tapsPerAxis, rowStride: strides[0], src, from: n * channels * plane, plane: plane,
+                             channels: channels) { c, value in
+                        out[(n * channels + c) * positions + p] = value
+                    }
+                    continue
+                }
                 // Every combination, the outermost axis varying slowest: expanded in place from the back, so each
                 // entry is read before the entries it becomes overwrite it.
                 combined[0] = Tap(offset: 0, weight: 1)
@@ -101,6 +109,27 @@ struct GridSampleKernel: Kernel {
                     out[(n * channels + c) * positions + p] = Float(sum)
                 }
             }
+        }
+    }
+
+    /// One output position of a 2-D sample, per channel: Σ over the row taps and the column taps (`taps[0..<count]`
+    /// and `taps[count..<2·count]`) of both weights times the input, zero where either tap is padding. The batch
+    /// item's channels lie in `src` from `start` on, `plane` elements each.
+    private func sample2D(
+        _ taps: [Tap], _ count: Int, rowStride: Int, _ src: UnsafeBufferPointer<Float>, from start: Int, plane: Int,
+        channels: Int,
+        _ write: (Int, Float) -> Void
+    ) {
+        for c in 0..<channels {
+            let base = start + c * plane
+            var sum = 0.0
+            for i in 0..<count where taps[i].offset >= 0 {
+                let row = base + taps[i].offset * rowStride
+                var inner = 0.0
+                for j in count..<(2 * count) where taps[j].offset >= 0 { inner += taps[j].weight * Double(src[row + taps[j].offset]) }
+                sum += taps[i].weight * inner
+            }
+            write(c, Float(sum))
         }
     }
 
