@@ -86,7 +86,10 @@ public struct WirePredictRequest: Sendable {
             case (1, 2): input.name = try string(field, buffer, "inputs.name")
             case (2, 0): input.dtype = Int32(truncatingIfNeeded: field.varint(in: buffer))
             case (3, 0): input.shape.append(Int64(bitPattern: field.varint(in: buffer)))
-            case (3, 2): try packedVarints(buffer, field.value) { input.shape.append(Int64(bitPattern: $0)) }
+            case (3, 2):
+                // At most one dimension per byte: one allocation instead of a growth per few dimensions.
+                input.shape.reserveCapacity(input.shape.count + field.value.count)
+                try packedVarints(buffer, field.value) { input.shape.append(Int64(bitPattern: $0)) }
             case (4, 2): input.data = field.value
             case (5, 2): input.strings.append(field.value)
             default: continue

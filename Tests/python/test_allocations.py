@@ -22,7 +22,8 @@ MODEL = "purchase_propensity"
 INPUT = "features"
 # Allocations per request in the whole server process (broker, worker, libzmq, protobuf, runtime), measured
 # 2026-12-03 with the example model: release build 41 one at a time through workers, 24 pipelined, 31 and 27 computed
-# inline; the debug build the suite runs 213 and 115, 214 and 141 (unoptimized Swift copies values the optimizer keeps
+# inline (2026-12-04, another machine: 39 / 31 / 31 / 27 before, 36 / 29 / 28 / 25 after the reply frames, the output
+# positions and the packed shape stopped allocating per request); the debug build the suite runs 213 and 115, 214 and 141 (unoptimized Swift copies values the optimizer keeps
 # in place). The bounds leave room for allocator and scheduling variation but fail if a per-request cost creeps in
 # (each array of frames, string or boxed value is one more).
 BOUNDS = {"release": 50, "debug": 260}
@@ -81,6 +82,7 @@ def test_allocations_per_request_are_few_and_do_not_grow_with_the_request(counte
                 for _ in range(100):
                     pipelined.receive()
             per_request["pipelined"] = (allocations(server, report) - before) / 1000
+    print(f"allocations per request ({'workers' if inline_us == 0 else 'inline'}): {per_request}")  # pytest -s
     bound = BOUNDS["release" if "/release/" in os.environ["ZSERVE_BIN"] else "debug"]
     assert all(count <= bound for count in per_request.values()), per_request
     if inline_us == 0:

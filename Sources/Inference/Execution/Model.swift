@@ -9,6 +9,8 @@ public final class Model: Sendable {
     public let inputs: [TensorSpec]
     /// Graph outputs, in graph order.
     public let outputs: [TensorSpec]
+    /// 0..<outputs.count as an array, made once: what a caller asking for every output selects.
+    public let outputPositions: [Int]
     /// The default-domain opset the model imports.
     public let opsetVersion: Int
     /// The model's `metadata_props`.
@@ -50,6 +52,7 @@ public final class Model: Sendable {
     ) {
         self.inputs = inputs
         self.outputs = outputs
+        self.outputPositions = Array(outputs.indices)
         self.opsetVersion = opsetVersion
         self.metadata = metadata
         self.nodes = nodes

@@ -124,6 +124,8 @@ final class Broker {
     private var lastReplyAt: UInt64 = 0
     /// Whether replies went out since `noteReplies` last looked.
     private var repliedThisPass = false
+    /// `[empty][status][response]`, the frames after a reply's routing envelope: one array reused for every reply.
+    private var replyFrames: [ArraySlice<UInt8>] = [[], [], []]
 
     /// Polls every socket and feeds the core until `done` (given whether the control socket is readable) says stop;
     /// a wait ends by `wakeBy` (`MonotonicClock`) at the latest, so `done` sees that moment.
@@ -205,7 +207,10 @@ final class Broker {
                 let socket = origin == .admin ? (admin ?? frontend) : frontend
                 // A client that left is dropped silently by the ROUTER; a full pipe drops the reply rather than the
                 // broker.
-                _ = try socket.send(routing, [[], status, response], wait: false)
+                (replyFrames[1], replyFrames[2]) = (status, response)
+                _ = try socket.send(routing, replyFrames, wait: false)
+                // The frames are copied by the send: let go of the buffers (and keep the array, without a copy).
+                (replyFrames[1], replyFrames[2]) = ([], [])
                 repliedThisPass = true
             case .toWorker(let id, let message):
                 let sent = try message.packedFrame.map { try backend.send($0, to: id, wait: false) }

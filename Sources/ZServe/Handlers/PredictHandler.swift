@@ -340,7 +340,7 @@ final class PredictHandler {
     }
 
     private func outputPositions(_ names: [String], model: Model) throws(ServingError) -> [Int] {
-        guard !names.isEmpty else { return Array(model.outputs.indices) }
+        guard !names.isEmpty else { return model.outputPositions }
         var positions: [Int] = []
         for name in names {
             guard let position = model.outputs.firstIndex(where: { $0.name == name }) else {
