@@ -4,7 +4,7 @@
 
 Each BIN_DIR holds release `zserve` and `zserve-rtt-bench`. Per round and build: `zserve-rtt-bench --workers 2
 --json` (batch-1 round trip through the server next to a raw libzmq echo), then `zserve serve --workers 2
---max-batch-size 64` on a repository holding the CTR MLP with `zserve bench --concurrency 64 --duration D --json`.
+--max-batch-size 64` on a repository holding the CTR MLP with `zserve bench --concurrency C --duration D --json` (C = 64 unless `--concurrency`).
 The server's CPU time (user + system, from /proc) over the bench run, divided by the requests answered, is the
 CPU per request. Prints medians per build and the after/before ratios, and one JSON object as the last line.
 """
@@ -36,7 +36,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench(bin_dir: Path, repository: Path, duration: float) -> dict:
+def bench(bin_dir: Path, repository: Path, duration: float, concurrency: int) -> dict:
     server = subprocess.Popen([str(bin_dir / "zserve"), "serve", "--model-repository", str(repository), "--listen",
                                "tcp://127.0.0.1:0", "--workers", "2", "--max-batch-size", "64"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -44,7 +44,7 @@ def bench(bin_dir: Path, repository: Path, duration: float) -> dict:
         ready = json.loads(server.stdout.readline())
         before = cpu_seconds(server.pid)
         out = subprocess.run([str(bin_dir / "zserve"), "bench", "--endpoint", ready["listen"], "--model", "ctr",
-                              "--concurrency", "64", "--duration", str(duration), "--json"],
+                              "--concurrency", str(concurrency), "--duration", str(duration), "--json"],
                              capture_output=True, text=True, check=True, timeout=600)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["server_cpu_us_per_request"] = (cpu_seconds(server.pid) - before) * 1e6 / max(1, result["requests"])
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10000)
     parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--no-rtt", action="store_true", help="skip the batch-1 round trip (zserve-rtt-bench)")
     parser.add_argument("--model-file", type=Path,
                         default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
@@ -78,7 +79,7 @@ def main() -> None:
             for name, bin_dir in order:
                 r = ({"zserve_p50_us": 0, "zserve_p99_us": 0, "echo_p50_us": 0} if args.no_rtt
                      else rtt(bin_dir, args.iterations))
-                b = bench(bin_dir, Path(repository), args.duration)
+                b = bench(bin_dir, Path(repository), args.duration, args.concurrency)
                 s = samples[name]
                 s["rtt_p50_us"].append(r["zserve_p50_us"])
                 s["rtt_p99_us"].append(r["zserve_p99_us"])
