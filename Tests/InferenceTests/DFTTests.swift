@@ -100,4 +100,18 @@ import Testing
             }
         }
     }
+
+    /// A transform's tables and work buffers count against the session's memory limit: a 100,003-point DFT
+    /// (Bluestein, 262,144-point FFTs: ≈ 14 MB of doubles) is refused under an 8 MB limit, before anything is
+    /// allocated for it.
+    @Test func aTransformWhoseWorkingMemoryPassesTheLimitIsRefused() throws {
+        let n = 100_003
+        let x = floats([Float](repeating: 0.5, count: 2 * n), [1, n, 2])
+        do {
+            _ = try runNode("DFT", [x], opset: 17, memoryLimit: 8 << 20)
+            Issue.record("a DFT needing ≈ 14 MB ran under an 8 MB limit")
+        } catch InferenceError.resourceExhausted(let message) {
+            #expect(message.contains("100003-point Fourier transform"), "\(message)")
+        }
+    }
 }

@@ -3,10 +3,11 @@ import Inference
 import ZServeTesting
 
 /// Runs one operator on `inputs` through the whole loader and session. Graph inputs declare every dimension
-/// symbolic, so kernels see shapes only at run time; `constantInputs` become initializers instead.
+/// symbolic, so kernels see shapes only at run time; `constantInputs` become initializers instead. The session's
+/// memory limit is `memoryLimit`.
 func runNode(
     _ opType: String, _ inputs: [Tensor], opset: Int = 17, attributes: [String: Any] = [:], outputs: Int = 1,
-    constantInputs: Set<Int> = []
+    constantInputs: Set<Int> = [], memoryLimit: Int = 4 << 30
 ) throws -> [Tensor] {
     var graph = ONNXGraphBuilder(opset: opset)
     var names: [String] = []
@@ -23,7 +24,7 @@ func runNode(
     graph.node(opType, names, outputNames, attributes)
     for name in outputNames { graph.output(name, .float32, nil) }
     let model = try Model(onnx: graph.serialized())
-    let session = model.makeSession()
+    let session = model.makeSession(memoryLimit: memoryLimit)
     var position = 0
     for (index, tensor) in inputs.enumerated() where !constantInputs.contains(index) {
         try session.setInput(position, tensor)

@@ -85,6 +85,12 @@ public struct NodeIO {
         session.values[try outputIndex(position)] = .tensor(tensor)
     }
 
+    /// Throws `.resourceExhausted` unless `bytes` of memory the kernel allocates for itself during the run (tables,
+    /// work buffers) fit under the session's memory limit beside what it holds; call before allocating them.
+    func checkWorkingMemory(_ bytes: Int, for purpose: String) throws(InferenceError) {
+        try session.checkWorkingMemory(byteCount: bytes, purpose: purpose)
+    }
+
     /// Scratch space for `count` floats, valid until the kernel returns; contents arbitrary. One block serves every
     /// node of the session, so a kernel must not keep it across runs or hand it to an output.
     ///

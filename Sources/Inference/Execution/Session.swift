@@ -191,6 +191,15 @@ public final class Session {
         for index in model.transientValues { values[index] = nil }
     }
 
+    /// Throws `.resourceExhausted` unless `byteCount` bytes of working memory a kernel allocates for itself (tables
+    /// and buffers outside the pool and the scratch block) fit under `memoryLimit` beside what the session holds.
+    func checkWorkingMemory(byteCount: Int, purpose: String) throws(InferenceError) {
+        guard byteCount >= 0, byteCount <= memoryLimit - bufferBytes else {
+            throw .resourceExhausted(
+                "\(purpose) needs \(byteCount) bytes of working memory; with \(bufferBytes) in use that passes the session's \(memoryLimit)-byte memory limit")
+        }
+    }
+
     /// At least `byteCount` bytes of scratch memory, valid until the calling kernel returns; contents arbitrary.
     /// Grows to the largest request seen and counts against `memoryLimit`.
     func scratch(byteCount: Int) throws(InferenceError) -> UnsafeMutableRawPointer {

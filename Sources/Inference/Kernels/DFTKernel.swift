@@ -36,11 +36,13 @@ struct DFTKernel: Kernel {
         shape[x.rank - 1] = realOutput ? 1 : 2
         let y = try io.output(0, x.elementType, shape)
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)..<(x.rank - 1)].reduce(1, *)
-        func transform<T: BinaryFloatingPoint>(_: T.Type) {
+        func transform<T: BinaryFloatingPoint>(_: T.Type) throws {
             let src = x.elements(as: T.self), dst = y.mutableElements(as: T.self)
             let outWidth = shape[x.rank - 1]
             var signal = [(Double, Double)](repeating: (0, 0), count: n)
-            let fourier = FourierTransform(count: n, bins: outLength, inverse: inverse)
+            // The kernel's own line buffers: the signal, and the full spectrum for a real output.
+            let fourier = try FourierTransform(
+                count: n, bins: outLength, inverse: inverse, extraBytes: 16 * n * (realOutput ? 2 : 1), checkingWith: io)
             for o in 0..<outer {
                 for i in 0..<inner {
                     for j in 0..<n {
@@ -68,8 +70,8 @@ struct DFTKernel: Kernel {
             }
         }
         switch x.elementType {
-        case .float32: transform(Float.self)
-        case .float64: transform(Double.self)
+        case .float32: try transform(Float.self)
+        case .float64: try transform(Double.self)
         default: throw InferenceError.invalidInput("DFT does not take \(x.elementType)")
         }
     }

@@ -52,7 +52,8 @@ struct STFTKernel: Kernel {
                 dst[at + 1] = T(im)
             }
             guard parts == 1 else {
-                let fourier = FourierTransform(count: frameLength, bins: bins, inverse: false)
+                let fourier = try FourierTransform(
+                    count: frameLength, bins: bins, inverse: false, extraBytes: 24 * frameLength, checkingWith: io)
                 for b in 0..<batches {
                     for f in 0..<frames {
                         for j in 0..<frameLength {
@@ -67,7 +68,7 @@ struct STFTKernel: Kernel {
             // Real frames two at a time: frame f as the real part and f + 1 as the imaginary part of one transform Z,
             // separated by symmetry, X_f[k] = (Z[k] + Z̄[n − k]) / 2 and X_{f+1}[k] = (Z[k] − Z̄[n − k]) / 2i.
             let n = frameLength
-            let fourier = FourierTransform(count: n, bins: n, inverse: false)
+            let fourier = try FourierTransform(count: n, bins: n, inverse: false, extraBytes: 40 * n, checkingWith: io)
             var spectrum = [(Double, Double)](repeating: (0, 0), count: n)
             for b in 0..<batches {
                 for f in stride(from: 0, to: frames, by: 2) {
@@ -150,6 +151,7 @@ struct MelWeightMatrixKernel: Kernel {
             }
             edges.append(Int(bin))
         }
+        try io.checkWorkingMemory(8 * spectrumBins * melBins, for: "MelWeightMatrix's double-precision weights")
         var weights = [Double](repeating: 0, count: spectrumBins * melBins)
         for band in 0..<melBins {
             let (left, centre, right) = (edges[band], edges[band + 1], edges[band + 2])
