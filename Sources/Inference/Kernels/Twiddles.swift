@@ -30,8 +30,8 @@ struct Twiddles {
         }
     }
 
-    /// The FFT on raw buffers of `n` elements (a power of two), without bounds checks: one butterfly is a few flops,
-    /// and checked indexing doubled its cost.
+    /// The FFT on raw buffers of `n` elements (a power of two), without bounds checks: a butterfly is a few flops,
+    /// and each checked index would add a compare and a branch to it.
     private static func radix2(
         _ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, _ cosines: UnsafePointer<Double>,
         _ sines: UnsafePointer<Double>, _ n: Int, _ sign: Double
