@@ -66,9 +66,9 @@ def main() -> None:
     parser.add_argument("--model-file", type=Path,
                         default=REPO_ROOT / ".fixtures" / "reference" / "zoo_ctr_mlp" / "model.onnx")
     args = parser.parse_args()
-    samples = {name: {"rtt_p50_us": [], "rtt_p99_us": [], "echo_p50_us": [], "bench_rps": [], "bench_p99_us": [],
-                      "cpu_us_per_request": []}
-               for name in ("before", "after")}
+    keys = ([] if args.no_rtt else ["rtt_p50_us", "rtt_p99_us", "echo_p50_us"]) + [
+        "bench_rps", "bench_p99_us", "cpu_us_per_request"]
+    samples = {name: {key: [] for key in keys} for name in ("before", "after")}
     with tempfile.TemporaryDirectory() as repository:
         (Path(repository) / "ctr" / "1").mkdir(parents=True)
         shutil.copy(args.model_file, Path(repository) / "ctr" / "1" / "model.onnx")
@@ -77,24 +77,24 @@ def main() -> None:
             if round_index % 2:
                 order.reverse()
             for name, bin_dir in order:
-                r = ({"zserve_p50_us": 0, "zserve_p99_us": 0, "echo_p50_us": 0} if args.no_rtt
-                     else rtt(bin_dir, args.iterations))
-                b = bench(bin_dir, Path(repository), args.duration, args.concurrency)
                 s = samples[name]
-                s["rtt_p50_us"].append(r["zserve_p50_us"])
-                s["rtt_p99_us"].append(r["zserve_p99_us"])
-                s["echo_p50_us"].append(r["echo_p50_us"])
+                line = f"round {round_index + 1} {name}:"
+                if not args.no_rtt:
+                    r = rtt(bin_dir, args.iterations)
+                    s["rtt_p50_us"].append(r["zserve_p50_us"])
+                    s["rtt_p99_us"].append(r["zserve_p99_us"])
+                    s["echo_p50_us"].append(r["echo_p50_us"])
+                    line += f" rtt p50 {r['zserve_p50_us']:.1f} µs (echo {r['echo_p50_us']:.1f}),"
+                b = bench(bin_dir, Path(repository), args.duration, args.concurrency)
                 s["bench_rps"].append(b["throughput_rps"])
                 s["bench_p99_us"].append(b["p99_us"])
                 s["cpu_us_per_request"].append(b["server_cpu_us_per_request"])
-                print(f"round {round_index + 1} {name}: rtt p50 {r['zserve_p50_us']:.1f} µs "
-                      f"(echo {r['echo_p50_us']:.1f}), bench {b['throughput_rps']:.0f} req/s p99 {b['p99_us']:.0f} µs "
+                print(f"{line} bench {b['throughput_rps']:.0f} req/s p99 {b['p99_us']:.0f} µs "
                       f"cpu {b['server_cpu_us_per_request']:.1f} µs/request {b['status']}", file=sys.stderr)
     medians = {name: {key: statistics.median(values) for key, values in s.items()} for name, s in samples.items()}
-    ratios = {key: medians["after"][key] / medians["before"][key] if medians["before"][key] else 0
-              for key in medians["after"]}
-    for key in medians["after"]:
-        print(f"{key:14} before {medians['before'][key]:10.1f}  after {medians['after'][key]:10.1f}  "
+    ratios = {key: medians["after"][key] / medians["before"][key] for key in keys}
+    for key in keys:
+        print(f"{key:18} before {medians['before'][key]:10.1f}  after {medians['after'][key]:10.1f}  "
               f"after/before {ratios[key]:.3f}")
     print(json.dumps({"medians": medians, "ratios": ratios, "samples": samples}))
 

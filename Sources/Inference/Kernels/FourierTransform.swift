@@ -20,20 +20,19 @@ struct FourierTransform {
     private let method: Method
 
     /// Plans the first `bins` (≤ n) bins of an n-point transform (n > 0), after checking the plan's tables and one
-    /// line's buffers (`workingBytes`, plus `extraBytes` the caller keeps per line) against the session's memory limit.
+    /// line's buffers (plus `extraBytes` the caller keeps per line) against the session's memory limit.
     ///
     /// - Throws: `.resourceExhausted` when they do not fit.
     init(count n: Int, bins: Int, inverse: Bool, extraBytes: Int = 0, checkingWith io: NodeIO) throws(InferenceError) {
         precondition(n > 0 && bins >= 0 && bins <= n, "a Fourier transform needs n > 0 and at most n bins")
-        let useBluestein = Self.usesBluestein(count: n, bins: bins)
-        try io.checkWorkingMemory(
-            Self.workingBytes(count: n, bluestein: useBluestein) + extraBytes, for: "a \(n)-point Fourier transform")
+        let bluestein = Self.usesBluestein(count: n, bins: bins)
+        // Twiddles and the transformed copies, or Bluestein's chirp, filter spectrum and two padded work arrays;
+        // 16 bytes per complex value.
+        let workingBytes = bluestein ? 16 * (3 * Bluestein.paddedCount(n) + n) : 16 * 3 * n
+        try io.checkWorkingMemory(workingBytes + extraBytes, for: "a \(n)-point Fourier transform")
         (count, self.bins, self.inverse) = (n, bins, inverse)
-        if n & (n - 1) == 0 {
-            method = .radix2(Twiddles(n))
-        } else {
-            method = useBluestein ? .bluestein(Bluestein(count: n, sign: inverse ? 1 : -1)) : .direct(Twiddles(n))
-        }
+        method = bluestein ? .bluestein(Bluestein(count: n, sign: inverse ? 1 : -1))
+            : n & (n - 1) == 0 ? .radix2(Twiddles(n)) : .direct(Twiddles(n))
     }
 
     /// Whether an n-point transform of `bins` bins goes through Bluestein: n is not a power of two and direct sums
@@ -44,12 +43,6 @@ struct FourierTransform {
         let fftCost = 10 * padded * padded.trailingZeroBitCount + 8 * padded
         let (direct, overflow) = n.multipliedReportingOverflow(by: bins)
         return overflow || direct > fftCost
-    }
-
-    /// Bytes the plan's tables and one line's work arrays take: twiddles (and for Bluestein the chirp, the filter's
-    /// spectrum and two padded work arrays) and the transformed copies, 16 bytes per complex value.
-    private static func workingBytes(count n: Int, bluestein: Bool) -> Int {
-        bluestein ? 16 * (3 * Bluestein.paddedCount(n) + n) : 16 * 3 * n
     }
 
     /// Transforms `signal` (n samples as (real, imaginary)) and hands each of the first `bins` bins to `bin` as
